@@ -1,0 +1,5 @@
+"""`python -m dslc` entry point."""
+
+from dslc.cli import main
+
+main()

@@ -1,0 +1,216 @@
+"""The .xnet abstract syntax tree: frozen dataclasses, each with a span.
+
+Spans are excluded from equality, so `parse(format(ast)) == ast` compares programs, not layouts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dslc.source import Span
+
+# ---- expressions ----
+
+
+@dataclass(frozen=True, slots=True)
+class Num:
+    """An integer or float literal."""
+
+    value: int | float
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Bool:
+    """`true` or `false`."""
+
+    value: bool
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Name:
+    """A name in an expression: a parameter, a shape symbol, a tap or a word like `same`."""
+
+    id: str
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class BinOp:
+    """`left op right` with op one of + - * / // %."""
+
+    op: str
+    left: Expr
+    right: Expr
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Neg:
+    """Unary minus."""
+
+    operand: Expr
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class TupleLit:
+    """`(a, b, ...)`."""
+
+    items: tuple[Expr, ...]
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ListLit:
+    """`[a, b, ...]`, e.g. a hand-written kernel."""
+
+    items: tuple[Expr, ...]
+    span: Span = field(compare=False, repr=False)
+
+
+Expr = Num | Bool | Name | BinOp | Neg | TupleLit | ListLit
+
+# ---- chains ----
+
+
+@dataclass(frozen=True, slots=True)
+class Arg:
+    """A call argument; name is None for a positional one."""
+
+    name: str | None
+    value: Expr
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A layer, block or tap reference: `conv3x3(64, stride=2)`, `relu`, `pool4`."""
+
+    name: str
+    args: tuple[Arg, ...] | None
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Combinator:
+    """`residual<...>`, `concat<a | b>`, `add<a | b>`, `dense<...>`."""
+
+    kind: str
+    branches: tuple[Chain, ...]
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """A parenthesised chain."""
+
+    chain: Chain
+    span: Span = field(compare=False, repr=False)
+
+
+Primary = Call | Combinator | Group
+
+
+@dataclass(frozen=True, slots=True)
+class Element:
+    """One step of a chain: `label: primary * count @tap`."""
+
+    primary: Primary
+    count: Expr | None
+    label: str | None
+    tap: str | None
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """`a -> b -> c`."""
+
+    elements: tuple[Element, ...]
+    span: Span = field(compare=False, repr=False)
+
+
+# ---- statements ----
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """A network or block parameter with an optional default."""
+
+    name: str
+    default: Expr | None
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Import:
+    """`import "path.xnet"`."""
+
+    path: str
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    """`network name(params)`."""
+
+    name: str
+    params: tuple[Param, ...]
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Input:
+    """`input name: 3 x H x W`; dims are Num or Name."""
+
+    name: str
+    dims: tuple[Num | Name, ...]
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """`output a, b`: the taps that are the network's outputs."""
+
+    names: tuple[str, ...]
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class BlockDef:
+    """`block name(params) = chain`."""
+
+    name: str
+    params: tuple[Param, ...]
+    body: Chain
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ChainStmt:
+    """A chain at the top level: part of the network's body."""
+
+    chain: Chain
+    span: Span = field(compare=False, repr=False)
+
+
+Statement = Import | Network | Input | Output | BlockDef | ChainStmt
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    """A `#` comment, kept for the formatter."""
+
+    text: str
+    line: int
+    own_line: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    """A whole .xnet file."""
+
+    statements: tuple[Statement, ...]
+    comments: tuple[Comment, ...] = field(default=(), compare=False, repr=False)

@@ -1,0 +1,1 @@
+"""Code generation: IR graph + analysis + weights -> ONNX."""

@@ -1,0 +1,218 @@
+"""Graph + analysis + weights -> onnx.ModelProto. The only module that imports onnx."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, assert_never
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from dslc import __version__
+from dslc.backend.init import parameters
+from dslc.compiler import Analysis
+from dslc.dims import Dim
+from dslc.ir import (
+    AdaptivePoolAttrs, AxisAttrs, BatchNormAttrs, ConvAttrs, DeconvAttrs, DenseAttrs, LrnAttrs,
+    Node, Op, PoolAttrs, ScalarAttrs, UpsampleAttrs,
+)
+
+DEFAULT_OPSET = 21
+OPSETS = range(17, 27)
+
+
+@dataclass
+class _Emitter:
+    """Accumulates ONNX nodes and initializers while walking the IR."""
+
+    analysis: Analysis
+    scheme: str
+    seed: int
+    weights: Mapping[str, np.ndarray]
+    nodes: list[onnx.NodeProto] = field(default_factory=list)
+    inits: list[onnx.TensorProto] = field(default_factory=list)
+    names: dict[int, str] = field(default_factory=dict)
+
+    def const(self, name: str, value: np.ndarray) -> str:
+        """A constant as a Constant node (kept out of the initializers, which are parameters)."""
+        self.nodes.append(helper.make_node("Constant", [], [name], name=name,
+                                           value=numpy_helper.from_array(value, name)))
+        return name
+
+    def params(self, node: Node) -> list[str]:
+        """Create the node's initializers; return their names."""
+        out = []
+        for t in parameters(node, self.scheme, self.seed):
+            array = self.weights.get(t.name, t.array)
+            self.inits.append(numpy_helper.from_array(np.ascontiguousarray(array, np.float32),
+                                                      t.name))
+            out.append(t.name)
+        return out
+
+    def emit(self, op: str, node: Node, inputs: list[str], **attrs: Any) -> None:
+        """Append one ONNX node computing `node`'s output."""
+        self.nodes.append(helper.make_node(op, inputs, [self.names[node.id]], name=node.name,
+                                           **attrs))
+
+
+def _pool_attrs(a: PoolAttrs) -> dict[str, Any]:
+    return {"kernel_shape": list(a.kernel), "strides": list(a.stride), "pads": list(a.pads),
+            "ceil_mode": int(a.ceil)}
+
+
+def _emit_node(e: _Emitter, node: Node) -> None:
+    a = node.attrs
+    xs = [e.names[i] for i in node.inputs]
+    match node.op:
+        case Op.INPUT:
+            return
+        case Op.CONV:
+            assert isinstance(a, ConvAttrs)
+            e.emit("Conv", node, xs + e.params(node), kernel_shape=list(a.kernel),
+                   strides=list(a.stride), pads=list(a.pads), dilations=list(a.dilation),
+                   group=a.groups)
+        case Op.DECONV:
+            assert isinstance(a, DeconvAttrs)
+            e.emit("ConvTranspose", node, xs + e.params(node), kernel_shape=list(a.kernel),
+                   strides=list(a.stride), pads=list(a.pads), dilations=list(a.dilation),
+                   group=a.groups, output_padding=list(a.output_padding))
+        case Op.MAXPOOL:
+            assert isinstance(a, PoolAttrs)
+            e.emit("MaxPool", node, xs, dilations=list(a.dilation), **_pool_attrs(a))
+        case Op.AVGPOOL:
+            assert isinstance(a, PoolAttrs)
+            e.emit("AveragePool", node, xs, count_include_pad=int(a.count_include_pad),
+                   **_pool_attrs(a))
+        case Op.GLOBAL_AVGPOOL:
+            e.emit("GlobalAveragePool", node, xs)
+        case Op.GLOBAL_MAXPOOL:
+            e.emit("GlobalMaxPool", node, xs)
+        case Op.ADAPTIVE_AVGPOOL:
+            assert isinstance(a, AdaptivePoolAttrs)
+            _adaptive(e, node, a, xs[0])
+        case Op.BATCHNORM:
+            assert isinstance(a, BatchNormAttrs)
+            e.emit("BatchNormalization", node, xs + e.params(node), epsilon=a.eps,
+                   momentum=1.0 - a.momentum)
+        case Op.LRN:
+            assert isinstance(a, LrnAttrs)
+            e.emit("LRN", node, xs, size=a.size, alpha=a.alpha, beta=a.beta, bias=a.k)
+        case Op.DROPOUT:
+            assert isinstance(a, ScalarAttrs)
+            ratio = e.const(f"{node.name}.p", np.array(a.value, np.float32))
+            e.emit("Dropout", node, [*xs, ratio])
+        case Op.RELU | Op.SIGMOID | Op.TANH | Op.IDENTITY:
+            e.emit({Op.RELU: "Relu", Op.SIGMOID: "Sigmoid", Op.TANH: "Tanh",
+                    Op.IDENTITY: "Identity"}[node.op], node, xs)
+        case Op.LEAKY_RELU | Op.ELU:
+            assert isinstance(a, ScalarAttrs)
+            e.emit("LeakyRelu" if node.op is Op.LEAKY_RELU else "Elu", node, xs, alpha=a.value)
+        case Op.RELU6:
+            lo = e.const(f"{node.name}.min", np.array(0.0, np.float32))
+            hi = e.const(f"{node.name}.max", np.array(6.0, np.float32))
+            e.emit("Clip", node, [*xs, lo, hi])
+        case Op.SOFTMAX | Op.FLATTEN:
+            assert isinstance(a, AxisAttrs)
+            e.emit("Softmax" if node.op is Op.SOFTMAX else "Flatten", node, xs, axis=a.axis)
+        case Op.DENSE:
+            assert isinstance(a, DenseAttrs)
+            e.emit("Gemm", node, xs + e.params(node), transB=1)
+        case Op.UPSAMPLE:
+            assert isinstance(a, UpsampleAttrs)
+            _resize(e, node, a, xs)
+        case Op.ADD:
+            e.emit("Add" if len(xs) == 2 else "Sum", node, xs)
+        case Op.CONCAT:
+            e.emit("Concat", node, xs, axis=1)
+        case _:
+            assert_never(node.op)
+
+
+def _resize(e: _Emitter, node: Node, a: UpsampleAttrs, xs: list[str]) -> None:
+    if a.mode == "nearest":
+        attrs: dict[str, Any] = {"mode": "nearest", "coordinate_transformation_mode":
+                                 "asymmetric", "nearest_mode": "floor"}
+    else:
+        attrs = {"mode": "linear", "coordinate_transformation_mode":
+                 "align_corners" if a.align_corners else "pytorch_half_pixel"}
+    if a.scale is not None:
+        scales = e.const(f"{node.name}.scales", np.array([1, 1, *a.scale], np.float32))
+        e.emit("Resize", node, [xs[0], "", scales], **attrs)
+        return
+    n = node.name
+    e.nodes.append(helper.make_node("Shape", [xs[0]], [f"{n}.nc"], name=f"{n}.nc", end=2))
+    e.nodes.append(helper.make_node("Shape", [xs[1]], [f"{n}.hw"], name=f"{n}.hw", start=2))
+    e.nodes.append(helper.make_node("Concat", [f"{n}.nc", f"{n}.hw"], [f"{n}.sizes"],
+                                    name=f"{n}.sizes", axis=0))
+    e.emit("Resize", node, [xs[0], "", "", f"{n}.sizes"], **attrs)
+
+
+def _adaptive(e: _Emitter, node: Node, a: AdaptivePoolAttrs, x: str) -> None:
+    shape = e.analysis.shapes[node.inputs[0]]
+    h, w = shape[2], shape[3]
+    if (h, w) == a.size:
+        e.emit("Identity", node, [x])
+        return
+    if isinstance(h, int) and isinstance(w, int) and h % a.size[0] == 0 and w % a.size[1] == 0:
+        k = [h // a.size[0], w // a.size[1]]
+        e.emit("AveragePool", node, [x], kernel_shape=k, strides=k)
+        return
+    assert isinstance(h, int) and isinstance(w, int)
+    rows = e.const(f"{node.name}.rows", _averaging(h, a.size[0]))
+    cols = e.const(f"{node.name}.cols", _averaging(w, a.size[1]).T.copy())
+    e.nodes.append(helper.make_node("MatMul", [rows, x], [f"{node.name}.r"],
+                                    name=f"{node.name}.r"))
+    e.emit("MatMul", node, [f"{node.name}.r", cols])
+
+
+def _averaging(n: int, out: int) -> np.ndarray:
+    """PyTorch's adaptive pooling windows as an out x n averaging matrix."""
+    m = np.zeros((out, n), np.float32)
+    for i in range(out):
+        lo, hi = (i * n) // out, -(-(i + 1) * n // out)
+        m[i, lo:hi] = 1.0 / (hi - lo)
+    return m
+
+
+def _value_info(name: str, shape: tuple[Dim, ...]) -> onnx.ValueInfoProto:
+    dims = [d if isinstance(d, int) else str(d) for d in shape]
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, dims)
+
+
+def to_onnx(analysis: Analysis, *, opset: int = DEFAULT_OPSET, seed: int = 0,
+            init: str = "pytorch", weights: Mapping[str, np.ndarray] | None = None
+            ) -> onnx.ModelProto:
+    """Build the ONNX model: hierarchical names, seeded weights, the source in metadata."""
+    if opset not in OPSETS:
+        raise ValueError(f"opset {opset} is not supported; use {OPSETS.start}-{OPSETS.stop - 1}")
+    g = analysis.graph
+    e = _Emitter(analysis, init, seed, weights or {})
+    out_names = _output_names(analysis)
+    for node in g.nodes:
+        e.names[node.id] = out_names.get(node.id, node.name)
+    for node in g.nodes:
+        _emit_node(e, node)
+    inputs = [_value_info(g.node(i).name, analysis.shapes[i]) for i in g.inputs]
+    outputs = [_value_info(out_names[i], analysis.shapes[i]) for i in g.outputs]
+    graph = helper.make_graph(e.nodes, g.name, inputs, outputs, e.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                              producer_name="dslc", producer_version=__version__)
+    model.ir_version = helper.find_min_ir_version_for([helper.make_opsetid("", opset)])
+    helper.set_model_props(model, {"dslc.version": __version__, "dslc.source": g.source_text,
+                                   "dslc.network": g.name, "dslc.init": init,
+                                   "dslc.seed": str(seed)})
+    return model
+
+
+def _output_names(analysis: Analysis) -> dict[int, str]:
+    g = analysis.graph
+    if len(g.outputs) == 1 and not g.output_names:
+        return {g.outputs[0]: "output"} if g.node(g.outputs[0]).op is not Op.INPUT else {}
+    return dict(zip(g.outputs, g.output_names))
+
+
+def serialize(model: onnx.ModelProto) -> bytes:
+    """Deterministic bytes of a model."""
+    return model.SerializeToString(deterministic=True)

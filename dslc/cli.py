@@ -1,0 +1,217 @@
+"""The `dslc` command line. Owns exit codes and the printing of diagnostics.
+
+Exit codes: 0 success, 1 the input is wrong, 2 command-line usage, 3 an internal error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from dslc import __version__
+from dslc.diagnostics import CompileError, Diagnostic
+
+F = TypeVar("F", bound=Callable[..., Any])
+SET_HELP = "Override a network parameter, e.g. --set classes=10 (repeatable)."
+
+
+class UserError(Exception):
+    """A problem with what the user asked for, reported without a traceback."""
+
+
+def _print_diagnostics(diags: tuple[Diagnostic, ...]) -> None:
+    for d in diags:
+        click.echo(d.render() + "\n", err=True)
+    errors = sum(d.severity == "error" for d in diags)
+    if errors:
+        click.echo(f"{errors} error{'s' if errors != 1 else ''} found", err=True)
+
+
+@contextmanager
+def _guard(debug: bool) -> Iterator[None]:
+    """Turn every failure into a message and an exit code."""
+    try:
+        yield
+    except CompileError as exc:
+        _print_diagnostics(exc.diagnostics)
+        sys.exit(1)
+    except UserError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except (click.exceptions.Exit, click.ClickException, SystemExit):
+        raise
+    except Exception:  # noqa: BLE001 - the last line of defence: no raw traceback for users
+        if debug:
+            traceback.print_exc()
+        else:
+            kind = sys.exc_info()[0]
+            click.echo(f"internal error ({kind.__name__ if kind else 'unknown'}): this is a bug "
+                       "in dslc. Rerun with --debug for the traceback and report it with the "
+                       "input file.", err=True)
+        sys.exit(3)
+
+
+def _debug_option(f: F) -> F:
+    return click.option("--debug", is_flag=True, help="Show Python tracebacks of internal "
+                        "errors.")(f)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="dslc")
+def main() -> None:
+    """dslc compiles .xnet network descriptions to ONNX and tells you everything about them.
+
+    \b
+    Typical use:
+      dslc check models/resnet50.xnet        # report every problem
+      dslc summary models/resnet50.xnet      # shapes, params, MACs, receptive fields
+      dslc compile models/resnet50.xnet      # write resnet50.onnx
+      dslc run resnet50.onnx                 # run it on ONNX Runtime (CUDA, else CPU)
+    """
+
+
+def _analyse(path: str, sets: tuple[str, ...]) -> Any:
+    from dslc.compiler import compile_file, parse_overrides
+    analysis = compile_file(path, parse_overrides(list(sets)))
+    for d in analysis.warnings:
+        click.echo(d.render() + "\n", err=True)
+    return analysis
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write via a temporary file and a rename, so no partial file is ever left behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _build(path: str, sets: tuple[str, ...], opset: int, seed: int, init: str) -> tuple[Any, bytes]:
+    from dslc.backend.onnx import serialize, to_onnx
+    analysis = _analyse(path, sets)
+    return analysis, serialize(to_onnx(analysis, opset=opset, seed=seed, init=init))
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Where to write the model [default: the file's name with .onnx, in the "
+              "current directory].")
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help=SET_HELP)
+@click.option("--opset", type=click.IntRange(17, 26), default=21, show_default=True,
+              help="ONNX opset (17-26); the IR version follows from it.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed for the weight initialisation; same seed, same bytes.")
+@click.option("--init", type=click.Choice(["pytorch", "he", "xavier"]), default="pytorch",
+              show_default=True, help="Weight initialisation: PyTorch's defaults, He "
+              "(Kaiming normal) or Xavier (Glorot uniform). Batch norm: gamma 1, beta 0.")
+@_debug_option
+def compile(file: str, output: str | None, sets: tuple[str, ...], opset: int, seed: int,
+            init: str, debug: bool) -> None:
+    """Compile FILE.xnet to an ONNX model with initialised weights."""
+    with _guard(debug):
+        out = Path(output) if output else Path(Path(file).stem + ".onnx")
+        if out.resolve() == Path(file).resolve():
+            raise UserError(f"refusing to write the output over the input {file}")
+        analysis, data = _build(file, sets, opset, seed, init)
+        write_atomic(out, data)
+        from dslc.passes.cost import total
+        t = total(analysis.costs)
+        click.echo(f"wrote {out} ({len(data) / 2**20:.1f} MiB, {t.params:,} params, "
+                   f"opset {opset})")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help=SET_HELP)
+@_debug_option
+def check(files: tuple[str, ...], sets: tuple[str, ...], debug: bool) -> None:
+    """Check .xnet files and report every problem (exit status 1 if any error)."""
+    from dslc.compiler import compile_file, parse_overrides
+    failed = 0
+    with _guard(debug):
+        overrides = parse_overrides(list(sets))
+        for f in files:
+            try:
+                analysis = compile_file(f, overrides)
+            except CompileError as exc:
+                _print_diagnostics(exc.diagnostics)
+                failed += 1
+                continue
+            for d in analysis.warnings:
+                click.echo(d.render() + "\n", err=True)
+            click.echo(f"{f}: ok ({len(analysis.graph.nodes) - len(analysis.graph.inputs)} "
+                       "layers)")
+    if failed:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (a stable contract) instead "
+              "of a table.")
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help=SET_HELP)
+@_debug_option
+def summary(file: str, as_json: bool, sets: tuple[str, ...], debug: bool) -> None:
+    """Print every layer's name, op, output shape, params, MACs and receptive field."""
+    from dslc.summary import summary_json, summary_table
+    with _guard(debug):
+        analysis = _analyse(file, sets)
+        if as_json:
+            click.echo(json.dumps(summary_json(analysis), indent=1))
+        else:
+            click.echo(summary_table(analysis), nl=False)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--check", "check_only", is_flag=True, help="Change nothing; exit 1 if a file "
+              "is not formatted.")
+@click.option("--stdout", is_flag=True, help="Print the formatted text instead of rewriting.")
+@_debug_option
+def fmt(files: tuple[str, ...], check_only: bool, stdout: bool, debug: bool) -> None:
+    """Rewrite .xnet files in the canonical layout (comments are kept)."""
+    from dslc.format import format_program
+    from dslc.parser import parse
+    from dslc.source import SourceFile
+    unformatted = []
+    with _guard(debug):
+        for f in files:
+            try:
+                source = SourceFile.read(f)
+            except OSError as exc:
+                raise UserError(f"cannot read {f}: {exc.strerror}") from None
+            text = format_program(parse(source))
+            if stdout:
+                click.echo(text, nl=False)
+            elif text != source.text:
+                unformatted.append(f)
+                if not check_only:
+                    write_atomic(Path(f), text.encode("utf-8"))
+                    click.echo(f"formatted {f}")
+    if check_only and unformatted:
+        for f in unformatted:
+            click.echo(f"would reformat {f}", err=True)
+        sys.exit(1)
+
+
+from dslc.run_command import run  # noqa: E402  (registers `dslc run`)
+
+main.add_command(run)

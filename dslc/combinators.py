@@ -1,0 +1,93 @@
+"""Structure combinators: residual<body | shortcut>, concat<...>, add<...>, dense<body>."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from dslc import ast
+from dslc.diagnostics import did_you_mean
+from dslc.evaluate import EvalError
+from dslc.ir import AxisAttrs, NoAttrs
+from dslc.ir import Op
+from dslc.layers import COMBINATORS
+from dslc.passes.shapes import Shape, show
+from dslc.source import Span
+
+if TYPE_CHECKING:
+    from dslc.expand import Expander, Frame, Scope, Tensor
+
+
+def combinator(ex: Expander, c: ast.Combinator, x: Tensor | None, frame: Frame, scope: Scope,
+               label: str | None) -> Tensor | None:
+    """Expand one combinator; branches share the enclosing naming scope unless labelled."""
+    span = frame.env.at(c.span)
+    if c.kind not in COMBINATORS:
+        raise EvalError("E0101", f"unknown combinator '{c.kind}<...>'", span,
+                        did_you_mean(c.kind, COMBINATORS) or
+                        "the combinators are " + ", ".join(f"{k}<...>" for k in COMBINATORS))
+    inner = scope
+    if label is not None:
+        scope.full(label)
+        inner = scope.child(label)
+    n = len(c.branches)
+    if c.kind in ("residual", "dense") and n > (2 if c.kind == "residual" else 1):
+        most = "a body and a shortcut" if c.kind == "residual" else "one body"
+        raise EvalError("E0104", f"{c.kind}<...> takes {most}, got {n} branches", span)
+    if c.kind == "residual":
+        return _residual(ex, c, x, frame, inner, span)
+    outs = [ex.chain(b, x, frame, inner) for b in c.branches]
+    if c.kind == "dense":
+        outs = [x, *outs]
+    if any(t is None or t.shape is None for t in outs):
+        return None if x is None else type(x)(x.node, None)
+    name = inner.auto(c.kind) if label is None else inner.full(c.kind)
+    op, attrs = (Op.ADD, NoAttrs()) if c.kind == "add" else (Op.CONCAT, AxisAttrs(1))
+    return ex.add(name, op, [t for t in outs if t is not None], attrs, span)
+
+
+def _residual(ex: Expander, c: ast.Combinator, x: Tensor | None, frame: Frame, scope: Scope,
+              span: Span) -> Tensor | None:
+    body = ex.chain(c.branches[0], x, frame, scope)
+    if x is None or body is None or body.shape is None or x.shape is None:
+        if len(c.branches) > 1:
+            ex.chain(c.branches[1], x, frame, scope)
+        return None if x is None else type(x)(x.node, None)
+    shortcut = _shortcut(ex, c, x, body.shape, frame, scope)
+    if shortcut is None or shortcut.shape is None:
+        return type(x)(x.node, None)
+    if shortcut.shape != body.shape:
+        raise EvalError("E0301", _mismatch(body.shape, shortcut.shape), span,
+                        *_residual_hints(x.shape, body.shape, len(c.branches) > 1))
+    return ex.add(scope.auto("residual"), Op.ADD, [body, shortcut], NoAttrs(), span)
+
+
+def _shortcut(ex: Expander, c: ast.Combinator, x: Tensor, target: Shape, frame: Frame,
+              scope: Scope) -> Tensor | None:
+    if len(c.branches) == 1:
+        return x
+    branch = c.branches[1]
+    first = branch.elements[0]
+    if isinstance(first.primary, ast.Call) and first.primary.name == "project":
+        if len(branch.elements) > 1 or first.count is not None or first.primary.args:
+            raise EvalError("E0105", "'project' stands alone as the shortcut",
+                            frame.env.at(first.span))
+        return ex.project(x, target, scope, frame.env.at(first.span), first.label)
+    return ex.chain(branch, x, frame, scope)
+
+
+def _mismatch(body: Shape, short: Shape) -> str:
+    if len(body) == 4 and len(short) == 4 and body[1] != short[1] and body[2:] == short[2:]:
+        return f"residual body yields {body[1]} channels, shortcut carries {short[1]}"
+    return f"residual body yields {show(body)}, shortcut carries {show(short)}"
+
+
+def _residual_hints(x: Shape, body: Shape, has_shortcut: bool) -> tuple[str, ...]:
+    if len(x) != 4 or len(body) != 4:
+        return ("the body and the shortcut must produce the same shape",)
+    stride = 1
+    if isinstance(x[2], int) and isinstance(body[2], int) and body[2]:
+        stride = max(1, round(x[2] / body[2]))
+    conv = f"conv1x1({body[1]}{f', stride={stride}' if stride > 1 else ''}, bias=false) -> bn"
+    if has_shortcut:
+        return (f"make the shortcut produce {show(body)}, e.g. '{conv}'",)
+    return (f"state the shortcut: residual<... | {conv}>, or residual<... | project>",)

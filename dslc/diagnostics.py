@@ -1,0 +1,88 @@
+"""Diagnostics: located errors and warnings, and their rendering with carets."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from dslc.source import Span
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """One problem found in a program."""
+
+    code: str
+    message: str
+    span: Span | None
+    hints: tuple[str, ...] = ()
+    severity: Severity = "error"
+
+    def render(self) -> str:
+        """Format as `file:line:col: error[E0101]: message`, source line, carets, help and notes."""
+        where = f"{self.span}: " if self.span is not None else ""
+        lines = [f"{where}{self.severity}[{self.code}]: {self.message}"]
+        if self.span is not None:
+            lines.extend(_excerpt(self.span))
+        lines.extend(f"help: {h}" for h in self.hints)
+        if self.span is not None:
+            for note, site in self.span.chain():
+                lines.append(f"note: {note} at {site}")
+        return "\n".join(lines)
+
+
+def _excerpt(span: Span) -> list[str]:
+    text = span.source.line(span.line)
+    if not text and span.line > len(span.source.text.splitlines()):
+        return []
+    end = span.end_col if span.end_line == span.line else len(text) + 1
+    width = max(1, end - span.col)
+    gutter = str(span.line)
+    pad = " " * len(gutter)
+    caret = " " * (span.col - 1) + "^" * width
+    return [f"{pad} |", f"{gutter} | {text}", f"{pad} | {caret}"]
+
+
+class CompileError(Exception):
+    """Raised when a program has errors; carries every diagnostic found."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
+        self.diagnostics = tuple(diagnostics)
+        super().__init__("\n\n".join(d.render() for d in self.diagnostics))
+
+
+@dataclass
+class Sink:
+    """Collects diagnostics so a pass can report a problem and keep going."""
+
+    items: list[Diagnostic] = field(default_factory=list)
+
+    def error(self, code: str, message: str, span: Span | None, *hints: str) -> None:
+        """Record an error."""
+        self.items.append(Diagnostic(code, message, span, tuple(h for h in hints if h)))
+
+    def warning(self, code: str, message: str, span: Span | None, *hints: str) -> None:
+        """Record a warning."""
+        self.items.append(Diagnostic(code, message, span, tuple(h for h in hints if h), "warning"))
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        """The errors so far."""
+        return [d for d in self.items if d.severity == "error"]
+
+    def raise_if_errors(self) -> None:
+        """Raise CompileError when any error was recorded."""
+        if self.errors:
+            raise CompileError(self.items)
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """Return a 'did you mean' hint for a misspelt name, or ''."""
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"

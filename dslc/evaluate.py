@@ -1,0 +1,151 @@
+"""Evaluation of argument expressions: integers checked, names bound, shape symbols C/H/W."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, assert_never
+
+from dslc import ast, dims
+from dslc.diagnostics import did_you_mean
+from dslc.dims import Sym
+from dslc.source import Span
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    """A bare name that is not a bound parameter: `same`, `bilinear`, a tap name."""
+
+    text: str
+    span: Span
+
+
+class EvalError(Exception):
+    """A located problem with an argument or expression."""
+
+    def __init__(self, code: str, message: str, span: Span | None, *hints: str) -> None:
+        super().__init__(message)
+        self.code, self.message, self.span, self.hints = code, message, span, hints
+
+
+Value = Any  # int | float | bool | Sym | Word | tuple | list
+SHAPE_SYMBOLS = ("C", "H", "W")
+
+
+@dataclass(frozen=True, slots=True)
+class Env:
+    """What names mean while evaluating: bound parameters and the incoming tensor's shape."""
+
+    names: Mapping[str, Value]
+    shape: tuple[Any, ...] | None = None
+    site: Span | None = None
+    note: str = ""
+
+    def at(self, span: Span) -> Span:
+        """A span as seen from this expansion."""
+        return span.via(self.site, self.note)
+
+
+def evaluate(e: ast.Expr, env: Env) -> Value:
+    """Evaluate an expression; raise EvalError with a located message."""
+    match e:
+        case ast.Num(value=v) | ast.Bool(value=v):
+            return v
+        case ast.Name():
+            return _name(e, env)
+        case ast.Neg(operand=o):
+            v = _number(evaluate(o, env), o, env)
+            return dims.mul(v, -1) if isinstance(v, Sym) else -v
+        case ast.BinOp():
+            return _binop(e, env)
+        case ast.TupleLit(items=items):
+            return tuple(evaluate(i, env) for i in items)
+        case ast.ListLit(items=items):
+            return [evaluate(i, env) for i in items]
+        case _:
+            assert_never(e)
+
+
+def _name(e: ast.Name, env: Env) -> Value:
+    if e.id in env.names:
+        return env.names[e.id]
+    shape = env.shape
+    if e.id in SHAPE_SYMBOLS and shape is not None and len(shape) >= 2:
+        if e.id == "C":
+            return shape[1]
+        if len(shape) == 4:
+            return shape[2] if e.id == "H" else shape[3]
+    return Word(e.id, env.at(e.span))
+
+
+def _number(v: Value, e: ast.Expr, env: Env) -> int | float | Sym:
+    if isinstance(v, bool) or not isinstance(v, int | float | Sym):
+        raise not_a_number(v, e.span, env)
+    return v
+
+
+def not_a_number(v: Value, span: Span, env: Env) -> EvalError:
+    """The error for a value used where a number is needed."""
+    if isinstance(v, Word):
+        known = list(env.names) + (list(SHAPE_SYMBOLS) if env.shape is not None else [])
+        hint = did_you_mean(v.text, known)
+        return EvalError("E0102", f"unknown name '{v.text}'", v.span,
+                         hint or "names here are the parameters of the network or block"
+                         + (f" ({', '.join(env.names)})" if env.names else "")
+                         + ", and C, H, W for the incoming tensor's shape")
+    return EvalError("E0105", f"expected a number, got {describe(v)}", env.at(span))
+
+
+def describe(v: Value) -> str:
+    """A value as a user would recognise it."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, Word):
+        return f"'{v.text}'"
+    if isinstance(v, tuple):
+        return "(" + ", ".join(describe(x) for x in v) + ")"
+    if isinstance(v, list):
+        return "a list"
+    return str(v)
+
+
+def _binop(e: ast.BinOp, env: Env) -> Value:
+    a = _number(evaluate(e.left, env), e.left, env)
+    b = _number(evaluate(e.right, env), e.right, env)
+    if e.op in ("/", "//", "%") and b == 0:
+        raise EvalError("E0202", "division by zero", env.at(e.span))
+    if isinstance(a, Sym) or isinstance(b, Sym):
+        return _sym_op(e, a, b, env)
+    if e.op == "+":
+        return a + b
+    if e.op == "-":
+        return a - b
+    if e.op == "*":
+        return a * b
+    if e.op == "//":
+        return a // b
+    if e.op == "%":
+        return a % b
+    if isinstance(a, int) and isinstance(b, int):
+        if a % b:
+            raise EvalError("E0201", f"{a} / {b} is not a whole number", env.at(e.span),
+                            f"use '//' to round down ({a // b}), or change the numbers")
+        return a // b
+    return a / b
+
+
+def _sym_op(e: ast.BinOp, a: int | float | Sym, b: int | float | Sym, env: Env) -> Value:
+    try:
+        if e.op == "+" and not isinstance(a, float) and not isinstance(b, float):
+            return dims.add(a, b)
+        if e.op == "-" and not isinstance(a, float) and not isinstance(b, float):
+            return dims.sub(a, b)
+        if e.op == "*" and not isinstance(a, float) and not isinstance(b, float):
+            return dims.mul(a, b)
+        if e.op in ("/", "//") and isinstance(b, int):
+            return dims.mul(a, Fraction(1, b))
+    except ValueError:
+        pass
+    raise EvalError("E0201", f"cannot compute {dims.show(a)} {e.op} {dims.show(b)} for a "
+                    "symbolic size", env.at(e.span))

@@ -1,0 +1,314 @@
+"""AST -> IR: binds parameters, evaluates expressions, unrolls repetition, expands blocks.
+
+Shapes are inferred node by node while expanding, because arguments may refer to the
+incoming tensor's shape (C, H, W); the rules themselves live in passes/shapes.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from dslc import ast
+from dslc.diagnostics import Sink, did_you_mean
+from dslc.evaluate import Env, EvalError, Value, Word, evaluate
+from dslc.ir import Attrs, ConvAttrs, BatchNormAttrs, Graph, InputAttrs, Node, NoAttrs, Op
+from dslc.layers import COMBINATORS, Arg, Ctx, bind, integer, lookup
+from dslc.passes.shapes import Shape, ShapeError, node_shape, show
+from dslc.source import Span
+
+MAX_NODES = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class Tensor:
+    """A value flowing through a chain; shape None once an error made it unknown."""
+
+    node: int
+    shape: Shape | None
+
+
+@dataclass(slots=True)
+class Scope:
+    """A naming scope: hierarchical prefix and per-kind counters."""
+
+    prefix: str
+    counters: dict[str, int] = field(default_factory=dict)
+    used: set[str] = field(default_factory=set)
+
+    def auto(self, kind: str) -> str:
+        """The next automatic name for `kind`: conv1, conv2, ..."""
+        while True:
+            n = self.counters.get(kind, 0) + 1
+            self.counters[kind] = n
+            if f"{kind}{n}" not in self.used:
+                return self.full(f"{kind}{n}")
+
+    def full(self, local: str) -> str:
+        """The hierarchical name of a local name."""
+        self.used.add(local)
+        return f"{self.prefix}.{local}" if self.prefix else local
+
+    def child(self, local: str) -> Scope:
+        """A nested scope."""
+        return Scope(f"{self.prefix}.{local}" if self.prefix else local)
+
+
+@dataclass(slots=True)
+class Frame:
+    """One block instance (or the top level): bound names, taps, and where it was expanded."""
+
+    env: Env
+    taps: dict[str, Tensor]
+    stack: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A block definition and the parameters of the network it is used in."""
+
+    node: ast.BlockDef
+
+
+class Expander:
+    """Builds the graph; reports problems to a sink and keeps going."""
+
+    def __init__(self, sink: Sink, blocks: Mapping[str, ast.BlockDef],
+                 params: Mapping[str, Value]) -> None:
+        self.sink, self.blocks, self.params = sink, blocks, params
+        self.nodes: list[Node] = []
+        self.shapes: dict[int, Shape] = {}
+        self.inputs: dict[str, Tensor] = {}
+        self.names: dict[str, Span] = {}
+
+    # ---- nodes ----
+
+    def add(self, name: str, op: Op, inputs: list[Tensor], attrs: Attrs, span: Span) -> Tensor:
+        """Append a node, inferring its shape; on a shape error, report it and go on unknown."""
+        if len(self.nodes) >= MAX_NODES:
+            raise EvalError("E0601", f"the network grows past {MAX_NODES} layers", span,
+                            "check the repetition counts")
+        if name in self.names:
+            raise EvalError("E0106", f"two layers are named '{name}' (the other is at "
+                            f"{self.names[name]})", span, "give one of them another label")
+        node = Node(len(self.nodes), name, op, tuple(t.node for t in inputs), attrs, span)
+        self.nodes.append(node)
+        self.names[name] = span
+        shape: Shape | None = None
+        if all(t.shape is not None for t in inputs):
+            try:
+                shape = node_shape(node, [t.shape for t in inputs if t.shape is not None])
+            except ShapeError as exc:
+                self.sink.error(exc.code, exc.message, span, *exc.hints)
+        if shape is not None:
+            self.shapes[node.id] = shape
+        return Tensor(node.id, shape)
+
+    def add_input(self, stmt: ast.Input, shape: Shape) -> Tensor:
+        """Declare a network input."""
+        t = self.add(stmt.name, Op.INPUT, [], InputAttrs(shape), stmt.span)
+        self.inputs[stmt.name] = t
+        return t
+
+    # ---- chains ----
+
+    def chain(self, chain: ast.Chain, x: Tensor | None, frame: Frame, scope: Scope) -> Tensor | None:
+        """Expand `a -> b -> c` from x."""
+        for el in chain.elements:
+            x = self.element(el, x, frame, scope)
+        return x
+
+    def element(self, el: ast.Element, x: Tensor | None, frame: Frame,
+                scope: Scope) -> Tensor | None:
+        """One step: label, repetition and tap around a primary."""
+        try:
+            out = self._element(el, x, frame, scope)
+        except EvalError as exc:
+            self.sink.error(exc.code, exc.message, exc.span, *exc.hints)
+            out = None if x is None else Tensor(x.node, None)
+        if el.tap is not None and out is not None:
+            self._tap(el, out, frame)
+        return out
+
+    def _tap(self, el: ast.Element, out: Tensor, frame: Frame) -> None:
+        name = el.tap or ""
+        span = frame.env.at(el.span)
+        if name in frame.taps or name in self.inputs:
+            self.sink.error("E0106", f"the name '@{name}' is already used", span,
+                            "each @name may be given once")
+        elif lookup(name) is not None or name in self.blocks:
+            self.sink.error("E0106", f"'@{name}' would hide the layer or block '{name}'", span,
+                            "choose another name")
+        frame.taps[name] = out
+
+    def _element(self, el: ast.Element, x: Tensor | None, frame: Frame,
+                 scope: Scope) -> Tensor | None:
+        if el.count is None:
+            return self.primary(el.primary, x, frame, scope, el.label)
+        n = self._count(el.count, x, frame)
+        if el.label is not None:
+            scope.full(el.label)
+            outer = scope.child(el.label)
+            for i in range(n):
+                x = self.primary(el.primary, x, frame, outer, str(i))
+            return x
+        for _ in range(n):
+            x = self.primary(el.primary, x, frame, scope, None)
+        return x
+
+    def _count(self, e: ast.Expr, x: Tensor | None, frame: Frame) -> int:
+        env = Env(frame.env.names, x.shape if x else None, frame.env.site, frame.env.note)
+        n = integer(Arg(evaluate(e, env), frame.env.at(e.span)), "a repetition count", 0)
+        if n > 10_000:
+            raise EvalError("E0601", f"repetition count {n} is too large (limit 10000)",
+                            frame.env.at(e.span))
+        return n
+
+    def primary(self, p: ast.Primary, x: Tensor | None, frame: Frame, scope: Scope,
+                label: str | None) -> Tensor | None:
+        """A call, combinator or group, named `label` when given."""
+        if isinstance(p, ast.Group):
+            inner = scope if label is None else self._labelled(scope, label)
+            return self.chain(p.chain, x, frame, inner)
+        if isinstance(p, ast.Combinator):
+            from dslc.combinators import combinator
+            return combinator(self, p, x, frame, scope, label)
+        return self.call(p, x, frame, scope, label)
+
+    def _labelled(self, scope: Scope, label: str) -> Scope:
+        if label in scope.used:
+            raise EvalError("E0106", f"the label '{label}' is used twice here", None)
+        scope.full(label)
+        return scope.child(label)
+
+    # ---- calls ----
+
+    def call(self, c: ast.Call, x: Tensor | None, frame: Frame, scope: Scope,
+             label: str | None) -> Tensor | None:
+        """A tap reference, a block, or a built-in layer."""
+        span = frame.env.at(c.span)
+        if c.args is None and (c.name in frame.taps or c.name in self.inputs):
+            return frame.taps.get(c.name) or self.inputs[c.name]
+        if c.name in self.blocks:
+            return self.block(c, x, frame, scope, label)
+        found = lookup(c.name)
+        if found is None:
+            raise self._unknown(c, frame, span)
+        base, layer, sized = found
+        args = self._args(c, x, frame)
+        bound = bind(layer.sig, args, c.name, span)
+        if x is None or x.shape is None:
+            return x
+        ctx = Ctx(x.shape, span, sized, lambda w: self._tap_ref(w, frame))
+        op, attrs, extra = layer.build(bound, ctx)
+        name = scope.full(label) if label else scope.auto(base)
+        extras = [Tensor(i, self.shapes.get(i)) for i in extra]
+        return self.add(name, op, [x, *extras], attrs, span)
+
+    def _args(self, c: ast.Call, x: Tensor | None, frame: Frame) -> list[tuple[str | None, Arg]]:
+        env = Env(frame.env.names, x.shape if x else None, frame.env.site, frame.env.note)
+        return [(a.name, Arg(evaluate(a.value, env), frame.env.at(a.value.span)))
+                for a in c.args or ()]
+
+    def _tap_ref(self, w: Word, frame: Frame) -> tuple[int, Shape]:
+        t = frame.taps.get(w.text) or self.inputs.get(w.text)
+        if t is None:
+            known = list(frame.taps) + list(self.inputs)
+            raise EvalError("E0101", f"no tensor is named '{w.text}'", w.span,
+                            did_you_mean(w.text, known) or "name one with @name after a layer")
+        if t.shape is None:
+            raise EvalError("E0000", "", None)
+        return t.node, t.shape
+
+    def _unknown(self, c: ast.Call, frame: Frame, span: Span) -> EvalError:
+        from dslc.layers import all_names
+        if c.name in COMBINATORS:
+            return EvalError("E0101", f"'{c.name}' is a combinator: write {c.name}<...>", span)
+        if c.name == "project":
+            return EvalError("E0101", "'project' is only valid as a residual shortcut", span,
+                             "write residual<body | project>")
+        known = all_names() + list(self.blocks) + list(frame.taps) + list(self.inputs)
+        return EvalError("E0101", f"unknown layer or block '{c.name}'", span,
+                         did_you_mean(c.name, known))
+
+    # ---- blocks ----
+
+    def block(self, c: ast.Call, x: Tensor | None, frame: Frame, scope: Scope,
+              label: str | None) -> Tensor | None:
+        """Expand a block call in a fresh frame and a nested naming scope."""
+        d = self.blocks[c.name]
+        span = frame.env.at(c.span)
+        if c.name in frame.stack:
+            cycle = " -> ".join((*frame.stack[frame.stack.index(c.name):], c.name))
+            raise EvalError("E0401", f"block '{c.name}' calls itself ({cycle})", span,
+                            "blocks may call other blocks, but not recursively")
+        names = self._bind_block(d, c, x, frame, span)
+        env = Env(names, None, span, f"in expansion of block '{c.name}'")
+        inner = Frame(env, {}, (*frame.stack, c.name))
+        sub = scope.child(label) if label else None
+        if label:
+            scope.full(label)
+        else:
+            sub = Scope(scope.auto(c.name))
+        assert sub is not None
+        return self.chain(d.body, x, inner, sub)
+
+    def _bind_block(self, d: ast.BlockDef, c: ast.Call, x: Tensor | None, frame: Frame,
+                    span: Span) -> dict[str, Value]:
+        from dslc.layers import REQUIRED, Signature
+        sig = Signature(tuple((p.name, REQUIRED if p.default is None else p.default)
+                              for p in d.params), len(d.params))
+        bound = bind(sig, self._args(c, x, frame), f"block '{d.name}'", span)
+        names: dict[str, Any] = dict(self.params)
+        for p in d.params:
+            arg = bound[p.name]
+            if isinstance(arg.value, ast.Num | ast.Bool | ast.Name | ast.BinOp | ast.Neg |
+                          ast.TupleLit | ast.ListLit):
+                arg_env = Env(names, x.shape if x else None)
+                names[p.name] = evaluate(arg.value, arg_env)
+            else:
+                names[p.name] = arg.value
+        return names
+
+    # ---- shortcut helper ----
+
+    def project(self, x: Tensor, target: Shape, scope: Scope, span: Span,
+                label: str | None) -> Tensor:
+        """torchvision's projection shortcut: conv1x1(C, stride) -> bn, or identity."""
+        assert x.shape is not None
+        if x.shape == target:
+            return x
+        stride = _stride(x.shape, target)
+        if stride is None:
+            raise EvalError("E0301", f"'project' cannot map {show(x.shape)} to "
+                            f"{show(target)}", span, "write the shortcut out in full")
+        sub = scope.child(label) if label else Scope(scope.auto("project"))
+        cin, cout = int(x.shape[1]), int(target[1])
+        conv = ConvAttrs(cout, cin, (1, 1), (stride, stride), (0, 0, 0, 0), (1, 1), 1, False)
+        y = self.add(sub.full("conv"), Op.CONV, [x], conv, span)
+        return self.add(sub.full("bn"), Op.BATCHNORM, [y], BatchNormAttrs(cout, 1e-5, 0.1), span)
+
+    def graph(self, name: str, outputs: list[tuple[str, Tensor]], source_text: str) -> Graph:
+        """The finished graph; outputs named by an `output` statement keep their names."""
+        ins = tuple(t.node for t in self.inputs.values())
+        names = tuple(n for n, _ in outputs if n)
+        return Graph(name, tuple(self.nodes), ins, tuple(t.node for _, t in outputs),
+                     source_text, names)
+
+
+def _stride(x: Shape, target: Shape) -> int | None:
+    if len(x) != 4 or len(target) != 4:
+        return None
+    if not all(isinstance(d, int) for d in (*x[2:], *target[2:])):
+        return 1 if x[2:] == target[2:] else None
+    h, th = int(x[2]), int(target[2])
+    s = -(-h // th) if th else 0
+    if s >= 1 and -(-h // s) == th and -(-int(x[3]) // s) == target[3]:
+        return s
+    return None
+
+
+def identity_attrs() -> NoAttrs:
+    """Attributes of an identity node."""
+    return NoAttrs()

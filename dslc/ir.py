@@ -1,0 +1,197 @@
+"""The IR: a closed set of ops, per-op attributes, nodes and the graph. Pure data; no onnx."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from dslc.dims import Dim
+from dslc.source import Span
+
+Pair = tuple[int, int]
+Pads = tuple[int, int, int, int]  # top, left, bottom, right (ONNX order: begins, then ends)
+
+
+class Op(enum.Enum):
+    """Every layer kind the compiler knows."""
+
+    INPUT = "input"
+    CONV = "conv"
+    DECONV = "deconv"
+    MAXPOOL = "maxpool"
+    AVGPOOL = "avgpool"
+    GLOBAL_AVGPOOL = "gap"
+    GLOBAL_MAXPOOL = "gmp"
+    ADAPTIVE_AVGPOOL = "adaptive_avgpool"
+    BATCHNORM = "bn"
+    LRN = "lrn"
+    DROPOUT = "dropout"
+    RELU = "relu"
+    LEAKY_RELU = "leakyrelu"
+    RELU6 = "relu6"
+    SIGMOID = "sigmoid"
+    TANH = "tanh"
+    ELU = "elu"
+    SOFTMAX = "softmax"
+    FLATTEN = "flatten"
+    DENSE = "dense"
+    UPSAMPLE = "upsample"
+    IDENTITY = "identity"
+    ADD = "add"
+    CONCAT = "concat"
+
+
+@dataclass(frozen=True, slots=True)
+class InputAttrs:
+    """A network input: its shape, batch first."""
+
+    shape: tuple[Dim, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ConvAttrs:
+    """Convolution; fixed_weight/fixed_bias hold a hand-written kernel, flattened (OIHW)."""
+
+    out_channels: int
+    in_channels: int
+    kernel: Pair
+    stride: Pair
+    pads: Pads
+    dilation: Pair
+    groups: int
+    bias: bool
+    fixed_weight: tuple[float, ...] | None = None
+    fixed_bias: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeconvAttrs:
+    """Transposed convolution."""
+
+    out_channels: int
+    in_channels: int
+    kernel: Pair
+    stride: Pair
+    pads: Pads
+    output_padding: Pair
+    dilation: Pair
+    groups: int
+    bias: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PoolAttrs:
+    """Max or average pooling."""
+
+    kernel: Pair
+    stride: Pair
+    pads: Pads
+    ceil: bool
+    dilation: Pair = (1, 1)
+    count_include_pad: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class AdaptivePoolAttrs:
+    """Adaptive average pooling to a fixed output size."""
+
+    size: Pair
+
+
+@dataclass(frozen=True, slots=True)
+class BatchNormAttrs:
+    """Batch normalisation (inference form)."""
+
+    channels: int
+    eps: float
+    momentum: float
+
+
+@dataclass(frozen=True, slots=True)
+class LrnAttrs:
+    """Local response normalisation across channels."""
+
+    size: int
+    alpha: float
+    beta: float
+    k: float
+
+
+@dataclass(frozen=True, slots=True)
+class ScalarAttrs:
+    """Ops with one float setting: dropout's p, leaky relu's and elu's alpha."""
+
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
+class AxisAttrs:
+    """Softmax, flatten and concat: the axis they work on."""
+
+    axis: int
+
+
+@dataclass(frozen=True, slots=True)
+class DenseAttrs:
+    """Fully connected layer (weight stored out x in, like torch.nn.Linear)."""
+
+    out_features: int
+    in_features: int
+    bias: bool
+
+
+@dataclass(frozen=True, slots=True)
+class UpsampleAttrs:
+    """Resize by a factor or to another tensor's spatial size (`to` is that node's id)."""
+
+    mode: str  # "nearest" | "bilinear"
+    scale: tuple[float, float] | None
+    to: int | None
+    align_corners: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class NoAttrs:
+    """Ops without settings."""
+
+
+Attrs = (
+    InputAttrs | ConvAttrs | DeconvAttrs | PoolAttrs | AdaptivePoolAttrs | BatchNormAttrs
+    | LrnAttrs | ScalarAttrs | AxisAttrs | DenseAttrs | UpsampleAttrs | NoAttrs
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One op; inputs are ids of earlier nodes, so node order is a topological order."""
+
+    id: int
+    name: str
+    op: Op
+    inputs: tuple[int, ...]
+    attrs: Attrs
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Graph:
+    """A network after expansion."""
+
+    name: str
+    nodes: tuple[Node, ...]
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    source_text: str
+    output_names: tuple[str, ...] = ()  # from an `output` statement; else the output is "output"
+
+    def node(self, node_id: int) -> Node:
+        """The node with this id (ids are positions)."""
+        return self.nodes[node_id]
+
+    def consumers(self) -> dict[int, list[int]]:
+        """For each node id, the ids of the nodes that read it."""
+        out: dict[int, list[int]] = {n.id: [] for n in self.nodes}
+        for n in self.nodes:
+            for i in n.inputs:
+                out[i].append(n.id)
+        return out

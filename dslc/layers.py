@@ -1,0 +1,440 @@
+"""The built-in layers: names as people say them (`conv3x3`, `maxpool2`), arguments, attributes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from dslc.diagnostics import did_you_mean
+from dslc.dims import Sym
+from dslc.evaluate import EvalError, Value, Word, describe
+from dslc.ir import (
+    AdaptivePoolAttrs, Attrs, AxisAttrs, BatchNormAttrs, ConvAttrs, DeconvAttrs, DenseAttrs,
+    NoAttrs, Op, Pads, Pair, PoolAttrs, ScalarAttrs, UpsampleAttrs, LrnAttrs,
+)
+from dslc.source import Span
+
+REQUIRED = object()
+_SIZED = re.compile(r"^(conv|deconv|maxpool|avgpool)(\d+)(?:x(\d+))?$")
+
+
+@dataclass(frozen=True, slots=True)
+class Arg:
+    """An evaluated argument and where it was written."""
+
+    value: Value
+    span: Span
+
+
+Args = dict[str, Arg]
+Shape = tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    """What a layer call becomes: an op, its attributes, and extra inputs (tap ids)."""
+
+    op: Op
+    attrs: Attrs
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """Parameter names in positional order, with defaults (REQUIRED when none)."""
+
+    params: tuple[tuple[str, Any], ...]
+    positional: int  # how many may be given positionally
+
+    def names(self) -> list[str]:
+        """All parameter names."""
+        return [p for p, _ in self.params]
+
+
+def split_name(name: str) -> tuple[str, Pair | None]:
+    """`conv3x3` -> ('conv', (3, 3)); `maxpool2` -> ('maxpool', (2, 2)); `relu` -> ('relu', None)."""
+    m = _SIZED.match(name)
+    if not m:
+        return name, None
+    h = int(m.group(2))
+    return m.group(1), (h, int(m.group(3)) if m.group(3) else h)
+
+
+def bind(sig: Signature, given: list[tuple[str | None, Arg]], what: str, span: Span) -> Args:
+    """Match positional and keyword arguments to a signature."""
+    names = sig.names()
+    out: Args = {}
+    positional = [a for n, a in given if n is None]
+    if len(positional) > sig.positional:
+        extra = positional[sig.positional]
+        takes = f"at most {sig.positional}" if sig.positional else "no"
+        raise EvalError("E0104", f"{what} takes {takes} positional argument"
+                        f"{'s' if sig.positional != 1 else ''}, got {len(positional)}", extra.span,
+                        f"its parameters are: {', '.join(names)}" if names else "")
+    for name, arg in zip(names, positional):
+        out[name] = arg
+    for name, arg in ((n, a) for n, a in given if n is not None):
+        if name not in names:
+            raise EvalError("E0103", f"{what} has no parameter '{name}'", arg.span,
+                            did_you_mean(name, names) or
+                            (f"its parameters are: {', '.join(names)}" if names else
+                             f"{what} takes no arguments"))
+        if name in out:
+            raise EvalError("E0107", f"'{name}' is given twice", arg.span)
+        out[name] = arg
+    for name, default in sig.params:
+        if name not in out:
+            if default is REQUIRED:
+                raise EvalError("E0104", f"{what} needs a value for '{name}'", span,
+                                f"e.g. {what}({name}=...)")
+            out[name] = Arg(default, span)
+    return out
+
+
+# ---- value checks ----
+
+def integer(a: Arg, what: str, low: int = 1) -> int:
+    """An int >= low."""
+    v = a.value
+    if isinstance(v, Word):
+        raise EvalError("E0102", f"unknown name '{v.text}'", a.span)
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    if isinstance(v, Sym):
+        raise EvalError("E0105", f"{what} must be a number, but {v} depends on the input size",
+                        a.span, "give the network's input a fixed size, or avoid H and W here")
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise EvalError("E0105", f"{what} must be a whole number, got {describe(v)}", a.span)
+    if v < low:
+        raise EvalError("E0203", f"{what} must be at least {low}, got {v}", a.span)
+    return v
+
+
+def number(a: Arg, what: str) -> float:
+    """A float."""
+    v = a.value
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise EvalError("E0105", f"{what} must be a number, got {describe(v)}", a.span)
+    return float(v)
+
+
+def flag(a: Arg, what: str) -> bool:
+    """true or false."""
+    if not isinstance(a.value, bool):
+        raise EvalError("E0105", f"{what} must be true or false, got {describe(a.value)}", a.span)
+    return a.value
+
+
+def pair(a: Arg, what: str, low: int = 1) -> Pair:
+    """An int or an (h, w) pair."""
+    v = a.value
+    if isinstance(v, tuple):
+        if len(v) != 2:
+            raise EvalError("E0105", f"{what} takes one number or a pair (h, w), got "
+                            f"{len(v)} values", a.span)
+        return integer(Arg(v[0], a.span), what, low), integer(Arg(v[1], a.span), what, low)
+    n = integer(a, what, low)
+    return n, n
+
+
+def word(a: Arg, what: str, choices: tuple[str, ...]) -> str:
+    """One of a few words."""
+    v = a.value
+    if isinstance(v, Word) and v.text in choices:
+        return v.text
+    text = v.text if isinstance(v, Word) else describe(v)
+    raise EvalError("E0105", f"{what} must be one of {', '.join(choices)}; got {text}", a.span,
+                    did_you_mean(text, choices) if isinstance(v, Word) else "")
+
+
+def pads(a: Arg, kernel: Pair, dilation: Pair, stride: Pair, size: Shape) -> Pads:
+    """Padding: int, (h, w), (top, left, bottom, right), `same`, `valid`, or None = half."""
+    v = a.value
+    if v is None:
+        h, w = (dilation[i] * (kernel[i] - 1) // 2 for i in (0, 1))
+        return h, w, h, w
+    if isinstance(v, Word):
+        mode = word(a, "pad", ("same", "valid"))
+        return (0, 0, 0, 0) if mode == "valid" else _same(a, kernel, dilation, stride, size)
+    if isinstance(v, tuple) and len(v) == 4:
+        t, l, b, r = (integer(Arg(x, a.span), "pad", 0) for x in v)
+        return t, l, b, r
+    if isinstance(v, tuple) and len(v) != 2:
+        raise EvalError("E0105", "pad takes a number, (h, w), (top, left, bottom, right), "
+                        f"same or valid; got {len(v)} values", a.span)
+    h, w = pair(a, "pad", 0)
+    return h, w, h, w
+
+
+def _same(a: Arg, kernel: Pair, dilation: Pair, stride: Pair, size: Shape) -> Pads:
+    out = []
+    for i in (0, 1):
+        span = dilation[i] * (kernel[i] - 1) + 1
+        n = size[2 + i] if len(size) == 4 else None
+        if stride[i] == 1:
+            total = span - 1
+        elif isinstance(n, int):
+            total = max((-(-n // stride[i]) - 1) * stride[i] + span - n, 0)
+        else:
+            raise EvalError("E0105", "pad=same with a stride needs a fixed input size", a.span,
+                            "write the padding as a number")
+        out.append((total // 2, total - total // 2))
+    return out[0][0], out[1][0], out[0][1], out[1][1]
+
+
+Builder = Callable[[Args, Pair | None, Shape, Span], Built]
+
+
+def channels(shape: Shape, what: str, span: Span) -> int:
+    """The incoming channel count."""
+    if len(shape) < 2 or not isinstance(shape[1], int):
+        raise EvalError("E0307", f"{what} needs an input with channels", span)
+    return int(shape[1])
+
+
+@dataclass(frozen=True, slots=True)
+class Ctx:
+    """What a layer builder may look at: the incoming shape, the call, and named tensors."""
+
+    shape: Shape
+    span: Span
+    sized: Pair | None
+    tap: Callable[[Word], tuple[int, Shape]]
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    """A built-in layer: its signature and how to build its attributes."""
+
+    sig: Signature
+    build: Callable[[Args, Ctx], tuple[Op, Attrs, tuple[int, ...]]]
+    sized: bool = False  # takes a kernel size in its name
+
+
+def _kernel(a: Args, ctx: Ctx, what: str) -> Pair:
+    given = a["k"].value is not None
+    if ctx.sized is not None and given:
+        raise EvalError("E0107", f"the kernel size is already in the name '{what}'", a["k"].span,
+                        "drop k=, or use the generic form")
+    if ctx.sized is not None:
+        return ctx.sized
+    if not given:
+        raise EvalError("E0104", f"{what} needs a kernel size", ctx.span,
+                        f"write it in the name ({what}3x3) or as k=3 / k=(1, 7)")
+    return pair(a["k"], "kernel size k")
+
+
+def _groups(a: Args, cin: int, cout: int) -> int:
+    g = integer(a["groups"], "groups")
+    if cin % g or cout % g:
+        raise EvalError("E0304", f"groups={g} must divide both the input channels ({cin}) and "
+                        f"the output channels ({cout})", a["groups"].span,
+                        f"input channels {cin} divide by: "
+                        + ", ".join(str(d) for d in range(1, cin + 1) if cin % d == 0 and
+                                    cout % d == 0))
+    return g
+
+
+def _conv(a: Args, ctx: Ctx) -> tuple[Op, Attrs, tuple[int, ...]]:
+    cin = channels(ctx.shape, "conv", ctx.span)
+    if a["kernel"].value is not None:
+        return Op.CONV, _fixed_conv(a, ctx, cin), ()
+    if a["c"].value is None:
+        raise EvalError("E0104", "conv needs the number of output channels", ctx.span,
+                        "e.g. conv3x3(64)")
+    cout = integer(a["c"], "the number of output channels")
+    k = _kernel(a, ctx, "conv")
+    stride, dil = pair(a["stride"], "stride"), pair(a["dilation"], "dilation")
+    g = _groups(a, cin, cout)
+    p = pads(a["pad"], k, dil, stride, ctx.shape)
+    return Op.CONV, ConvAttrs(cout, cin, k, stride, p, dil, g, flag(a["bias"], "bias")), ()
+
+
+def _depth(v: Value) -> int:
+    return 1 + _depth(v[0]) if isinstance(v, list) and v else 0
+
+
+def _fixed_conv(a: Args, ctx: Ctx, cin: int) -> ConvAttrs:
+    v, span = a["kernel"].value, a["kernel"].span
+    depth = _depth(v)
+    if depth not in (2, 4):
+        raise EvalError("E0105", "kernel= takes a 2-D matrix [[...], ...] or a 4-D "
+                        "[out][in][h][w] list", span)
+    flat: list[float] = []
+    shape = _flatten(v, flat, span)
+    if depth == 2:  # the same filter on every input channel
+        cout, groups, k = cin, cin, (shape[0], shape[1])
+        flat = flat * cin
+    else:
+        cout, k = shape[0], (shape[2], shape[3])
+        groups = cin // shape[1] if shape[1] and cin % shape[1] == 0 else 0
+        if not groups or cout % groups:
+            raise EvalError("E0308", f"kernel has {shape[1]} input channels per filter; the "
+                            f"input has {cin}", span)
+    if a["c"].value is not None and integer(a["c"], "channels") != cout:
+        raise EvalError("E0105", f"the kernel makes {cout} output channels, not {a['c'].value}",
+                        a["c"].span, "drop the channel count; the kernel decides it")
+    b = a["bias"].value
+    if b is True:
+        raise EvalError("E0105", "a hand-written kernel takes a fixed bias (bias=0) or none "
+                        "(bias=false)", a["bias"].span)
+    fixed_bias = None if b is False else number(a["bias"], "bias")
+    stride, dil = pair(a["stride"], "stride"), pair(a["dilation"], "dilation")
+    p = pads(a["pad"], k, dil, stride, ctx.shape)
+    return ConvAttrs(cout, cin, k, stride, p, dil, groups, fixed_bias is not None,
+                     tuple(flat), fixed_bias)
+
+
+def _flatten(v: Value, out: list[float], span: Span) -> tuple[int, ...]:
+    if not isinstance(v, list):
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise EvalError("E0105", f"kernel entries must be numbers, got {describe(v)}", span)
+        out.append(float(v))
+        return ()
+    shapes = {_flatten(x, out, span) for x in v}
+    if len(shapes) != 1:
+        raise EvalError("E0105", "kernel rows must all have the same length", span)
+    return (len(v), *shapes.pop())
+
+
+def _deconv(a: Args, ctx: Ctx) -> tuple[Op, Attrs, tuple[int, ...]]:
+    cin = channels(ctx.shape, "deconv", ctx.span)
+    cout = integer(a["c"], "the number of output channels")
+    k = _kernel(a, ctx, "deconv")
+    stride, dil = pair(a["stride"], "stride"), pair(a["dilation"], "dilation")
+    g = _groups(a, cin, cout)
+    p = pads(a["pad"], k, dil, stride, ctx.shape)
+    op = pair(a["output_pad"], "output_pad", 0)
+    return Op.DECONV, DeconvAttrs(cout, cin, k, stride, p, op, dil, g, flag(a["bias"], "bias")), ()
+
+
+def _pool(kind: Op) -> Callable[[Args, Ctx], tuple[Op, Attrs, tuple[int, ...]]]:
+    def build(a: Args, ctx: Ctx) -> tuple[Op, Attrs, tuple[int, ...]]:
+        k = _kernel(a, ctx, kind.value)
+        stride = k if a["stride"].value is None else pair(a["stride"], "stride")
+        dil = pair(a["dilation"], "dilation") if "dilation" in a else (1, 1)
+        p = pads(a["pad"], k, dil, stride, ctx.shape)
+        if max(p) * 2 > max(k):
+            raise EvalError("E0105", f"pad {max(p)} is more than half the window {k[0]}x{k[1]}",
+                            a["pad"].span, "pooling pads at most half the kernel size")
+        cip = flag(a["count_include_pad"], "count_include_pad") if "count_include_pad" in a \
+            else True
+        return kind, PoolAttrs(k, stride, p, flag(a["ceil"], "ceil"), dil, cip), ()
+    return build
+
+
+def _simple(op: Op, attrs: Callable[[Args], Attrs] = lambda a: NoAttrs()) -> Callable[
+        [Args, Ctx], tuple[Op, Attrs, tuple[int, ...]]]:
+    return lambda a, ctx: (op, attrs(a), ())
+
+
+def _bn(a: Args, ctx: Ctx) -> tuple[Op, Attrs, tuple[int, ...]]:
+    c = channels(ctx.shape, "bn", ctx.span)
+    return Op.BATCHNORM, BatchNormAttrs(c, number(a["eps"], "eps"),
+                                        number(a["momentum"], "momentum")), ()
+
+
+def _dense(a: Args, ctx: Ctx) -> tuple[Op, Attrs, tuple[int, ...]]:
+    n = integer(a["n"], "the number of outputs")
+    if len(ctx.shape) != 2:
+        shown = " x ".join(str(d) for d in ctx.shape)
+        raise EvalError("E0306", f"dense needs a flat (N, features) input, got {shown}",
+                        ctx.span, "insert 'flatten' before it (or 'gap -> flatten' to pool first)")
+    feats = ctx.shape[1]
+    if not isinstance(feats, int):
+        raise EvalError("E0105", f"dense needs a fixed number of input features, got {feats}",
+                        ctx.span, "pool to a fixed size first (gap, or adaptive_avgpool)")
+    return Op.DENSE, DenseAttrs(n, feats, flag(a["bias"], "bias")), ()
+
+
+def _dropout(a: Args) -> Attrs:
+    p = number(a["p"], "p")
+    if not 0 <= p < 1:
+        raise EvalError("E0105", f"dropout probability must be in [0, 1), got {p}", a["p"].span)
+    return ScalarAttrs(p)
+
+
+def _upsample(a: Args, ctx: Ctx) -> tuple[Op, Attrs, tuple[int, ...]]:
+    mode = word(a["mode"], "mode", ("nearest", "bilinear"))
+    corners = flag(a["align_corners"], "align_corners")
+    if (a["factor"].value is None) == (a["to"].value is None):
+        raise EvalError("E0104", "upsample takes a factor or to=NAME (one of the two)", ctx.span,
+                        "e.g. upsample(2) or upsample(to=image)")
+    if a["to"].value is not None:
+        target = a["to"].value
+        if not isinstance(target, Word):
+            raise EvalError("E0105", "to= takes the name of a tensor (an input or a @tap)",
+                            a["to"].span)
+        node, shape = ctx.tap(target)
+        if len(shape) != 4:
+            raise EvalError("E0307", f"'{target.text}' is not an N x C x H x W map", target.span)
+        return Op.UPSAMPLE, UpsampleAttrs(mode, None, node, corners), (node,)
+    f = a["factor"].value
+    factors = f if isinstance(f, tuple) and len(f) == 2 else (f, f)
+    scale = tuple(number(Arg(x, a["factor"].span), "factor") for x in factors)
+    if min(scale) <= 0:
+        raise EvalError("E0203", "upsample factor must be positive", a["factor"].span)
+    return Op.UPSAMPLE, UpsampleAttrs(mode, (scale[0], scale[1]), None, corners), ()
+
+
+def _sig(*params: tuple[str, Any], positional: int = 0) -> Signature:
+    return Signature(tuple(params), positional)
+
+
+_CONV_SIG = _sig(("c", None), ("k", None), ("stride", 1), ("pad", None), ("dilation", 1),
+                 ("groups", 1), ("bias", True), ("kernel", None), positional=1)
+_POOL = (("k", None), ("stride", None), ("pad", 0), ("ceil", False))
+
+LAYERS: Mapping[str, Layer] = {
+    "conv": Layer(_CONV_SIG, _conv, True),
+    "deconv": Layer(_sig(("c", REQUIRED), ("k", None), ("stride", 1), ("pad", 0),
+                         ("output_pad", 0), ("dilation", 1), ("groups", 1), ("bias", True),
+                         positional=1), _deconv, True),
+    "maxpool": Layer(_sig(*_POOL, ("dilation", 1), positional=1), _pool(Op.MAXPOOL), True),
+    "avgpool": Layer(_sig(*_POOL, ("count_include_pad", True), positional=1),
+                     _pool(Op.AVGPOOL), True),
+    "gap": Layer(_sig(), _simple(Op.GLOBAL_AVGPOOL)),
+    "gmp": Layer(_sig(), _simple(Op.GLOBAL_MAXPOOL)),
+    "adaptive_avgpool": Layer(_sig(("size", REQUIRED), positional=1), _simple(
+        Op.ADAPTIVE_AVGPOOL, lambda a: AdaptivePoolAttrs(pair(a["size"], "size")))),
+    "bn": Layer(_sig(("eps", 1e-5), ("momentum", 0.1)), _bn),
+    "lrn": Layer(_sig(("size", 5), ("alpha", 1e-4), ("beta", 0.75), ("k", 1.0), positional=1),
+                 _simple(Op.LRN, lambda a: LrnAttrs(integer(a["size"], "size"),
+                                                    number(a["alpha"], "alpha"),
+                                                    number(a["beta"], "beta"),
+                                                    number(a["k"], "k")))),
+    "dropout": Layer(_sig(("p", 0.5), positional=1), _simple(Op.DROPOUT, _dropout)),
+    "relu": Layer(_sig(), _simple(Op.RELU)),
+    "leakyrelu": Layer(_sig(("alpha", 0.01), positional=1), _simple(
+        Op.LEAKY_RELU, lambda a: ScalarAttrs(number(a["alpha"], "alpha")))),
+    "relu6": Layer(_sig(), _simple(Op.RELU6)),
+    "sigmoid": Layer(_sig(), _simple(Op.SIGMOID)),
+    "tanh": Layer(_sig(), _simple(Op.TANH)),
+    "elu": Layer(_sig(("alpha", 1.0), positional=1), _simple(
+        Op.ELU, lambda a: ScalarAttrs(number(a["alpha"], "alpha")))),
+    "softmax": Layer(_sig(), _simple(Op.SOFTMAX, lambda a: AxisAttrs(1))),
+    "flatten": Layer(_sig(), _simple(Op.FLATTEN, lambda a: AxisAttrs(1))),
+    "dense": Layer(_sig(("n", REQUIRED), ("bias", True), positional=1), _dense),
+    "upsample": Layer(_sig(("factor", None), ("to", None), ("mode", Word("nearest", None)),  # type: ignore[arg-type]
+                           ("align_corners", False), positional=1), _upsample),
+    "identity": Layer(_sig(), _simple(Op.IDENTITY)),
+}
+
+COMBINATORS = ("residual", "concat", "add", "dense")
+
+
+def lookup(name: str) -> tuple[str, Layer, Pair | None] | None:
+    """The built-in layer a call names, with the kernel size from its name."""
+    base, size = split_name(name)
+    layer = LAYERS.get(base)
+    if layer is None or (size is not None and not layer.sized):
+        return None
+    return base, layer, size
+
+
+def all_names() -> list[str]:
+    """Names to suggest for a misspelt layer."""
+    extra = ["conv3x3", "conv1x1", "conv5x5", "conv7x7", "maxpool2", "maxpool3", "avgpool2",
+             "deconv4x4"]
+    return list(LAYERS) + extra

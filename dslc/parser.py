@@ -1,0 +1,333 @@
+"""Parse .xnet text into an AST. The Lark parser is built once; no Lark object leaves here."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import lark
+from lark import Token, Transformer, v_args
+from lark.lexer import PatternStr
+
+from dslc import ast
+from dslc.diagnostics import CompileError, Diagnostic
+from dslc.source import SourceFile, Span
+
+# What a user would type (or call it) for each terminal, used in syntax errors.
+TERMINAL_TEXT = {
+    "IMPORT": "'import'", "NETWORK": "'network'", "INPUT": "'input'", "OUTPUT": "'output'",
+    "BLOCK": "'block'", "TRUE": "'true'", "FALSE": "'false'", "NAME": "a name",
+    "FLOAT": "a number", "INT": "an integer", "STRING": 'a quoted path like "blocks.xnet"',
+    "ARROW": "'->'", "PIPE": "'|'", "LANGLE": "'<'", "RANGLE": "'>'", "LPAR": "'('",
+    "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "COMMA": "','", "EQUAL": "'='",
+    "COLON": "':'", "AT": "'@'", "STAR": "'*'", "DSLASH": "'//'", "SLASH": "'/'",
+    "PERCENT": "'%'", "PLUS": "'+'", "MINUS": "'-'", "_NL": "end of line",
+    "$END": "end of file",
+}
+
+_OPEN = {"LPAR", "LSQB", "LANGLE"}
+_CLOSE = {"RPAR", "RSQB", "RANGLE"}
+# A newline after these tokens continues the statement ...
+_CONTINUES_AFTER = _OPEN | {
+    "ARROW", "PIPE", "COMMA", "EQUAL", "COLON", "AT", "STAR", "SLASH", "DSLASH",
+    "PERCENT", "PLUS", "MINUS",
+}
+# ... and so does a newline before these.
+_CONTINUES_BEFORE = {"ARROW", "PIPE", "STAR", "AT", "RANGLE", "RPAR", "RSQB"}
+
+
+class _Newlines:
+    """Post-lexer: keep only the newlines that end a statement."""
+
+    always_accept = ("_NL",)
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        """Filter the token stream."""
+        depth, prev, pending = 0, "", None
+        last: Token | None = None
+        for tok in stream:
+            if tok.type == "_NL":
+                if depth == 0 and prev and prev not in _CONTINUES_AFTER and pending is None:
+                    pending = tok
+                continue
+            if pending is not None:
+                if tok.type not in _CONTINUES_BEFORE:
+                    yield pending
+                pending = None
+            if tok.type in _OPEN:
+                depth += 1
+            elif tok.type in _CLOSE:
+                depth = max(0, depth - 1)
+            prev, last = tok.type, tok
+            yield tok
+        if last is not None:
+            yield pending or Token.new_borrow_pos("_NL", "", last)
+
+
+def _grammar_text() -> str:
+    try:
+        return (resources.files("dslc.grammars") / "xnet.lark").read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError):
+        here = Path(__file__).resolve().parent.parent / "grammars" / "xnet.lark"
+        return here.read_text(encoding="utf-8")
+
+
+@functools.cache
+def _lark() -> lark.Lark:
+    return lark.Lark(
+        _grammar_text(), parser="lalr", lexer="basic", propagate_positions=True,
+        postlex=_Newlines(), maybe_placeholders=True,
+    )
+
+
+def keywords() -> frozenset[str]:
+    """The reserved words of the language."""
+    return frozenset(
+        t.pattern.value for t in _lark().terminals
+        if isinstance(t.pattern, PatternStr) and t.pattern.value.isalpha()
+    )
+
+
+def parse(source: SourceFile) -> ast.Program:
+    """Parse a whole file; raise CompileError with a located diagnostic on a syntax error."""
+    try:
+        tree = _lark().parse(source.text)
+    except lark.exceptions.UnexpectedInput as exc:
+        raise CompileError([_syntax_error(source, exc)]) from None
+    try:
+        program = _ToAst(source).transform(tree)
+    except lark.exceptions.VisitError as exc:
+        if isinstance(exc.orig_exc, CompileError):
+            raise exc.orig_exc from None
+        raise
+    assert isinstance(program, ast.Program)
+    return ast.Program(program.statements, _comments(source))
+
+
+def parse_expr(source: SourceFile) -> ast.Expr:
+    """Parse a single expression (used for `--set name=value`)."""
+    program = parse(SourceFile(source.path, f"x(v={source.text})"))
+    stmt = program.statements[0] if len(program.statements) == 1 else None
+    if isinstance(stmt, ast.ChainStmt) and len(stmt.chain.elements) == 1:
+        call = stmt.chain.elements[0].primary
+        if isinstance(call, ast.Call) and call.args and len(call.args) == 1:
+            return call.args[0].value
+    raise CompileError([Diagnostic("E0007", f"'{source.text}' is not a single value", None)])
+
+
+def _comments(source: SourceFile) -> tuple[ast.Comment, ...]:
+    out = []
+    lines = source.text.splitlines()
+    for tok in _lark().lex(source.text, dont_ignore=True):
+        if tok.type == "COMMENT":
+            line = int(tok.line or 1)
+            own = lines[line - 1][: int(tok.column or 1) - 1].strip() == ""
+            out.append(ast.Comment(str(tok), line, own))
+    return tuple(out)
+
+
+def _syntax_error(source: SourceFile, exc: lark.exceptions.UnexpectedInput) -> Diagnostic:
+    line, col = int(exc.line or 1), int(exc.column or 1)
+    if line < 1:  # end of input
+        lines = source.text.splitlines() or [""]
+        line, col = len(lines), len(lines[-1]) + 1
+    span = Span(source, line, col, line, col + 1)
+    if isinstance(exc, lark.exceptions.UnexpectedCharacters):
+        char = source.text[exc.pos_in_stream] if exc.pos_in_stream < len(source.text) else ""
+        return Diagnostic("E0002", f"unexpected character '{char}'", span, _char_hints(char))
+    tok = getattr(exc, "token", None)
+    expected = sorted(_acceptable(exc))
+    got = _describe(tok)
+    if tok is not None and tok.type not in ("$END", "_NL") and tok.end_column:
+        span = Span(source, line, col, line, int(tok.end_column))
+    want = [TERMINAL_TEXT.get(e, e) for e in expected]
+    message = f"unexpected {got}"
+    if want:
+        message += "; expected " + _join(want)
+    code = "E0003" if tok is None or tok.type == "$END" else "E0001"
+    return Diagnostic(code, message, span, _token_hints(tok, expected))
+
+
+def _acceptable(exc: lark.exceptions.UnexpectedInput) -> set[str]:
+    """The tokens really acceptable at the error (LALR's own list can be too wide)."""
+    parser = getattr(exc, "interactive_parser", None)
+    if parser is not None:
+        try:
+            return set(parser.accepts())
+        except Exception:  # noqa: BLE001 - fall back to Lark's own, wider list
+            pass
+    return set(getattr(exc, "expected", set()) or set())
+
+
+def _describe(tok: Token | None) -> str:
+    if tok is None or tok.type == "$END":
+        return "end of file"
+    if tok.type == "_NL":
+        return "end of line"
+    return f"'{tok.value}'"
+
+
+def _join(items: list[str]) -> str:
+    items = list(dict.fromkeys(items))
+    if len(items) > 8:
+        items = items[:8] + ["..."]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+
+
+def _token_hints(tok: Token | None, expected: list[str]) -> tuple[str, ...]:
+    if tok is not None and tok.type == "NAME" and "ARROW" in expected:
+        return ("layers in a chain are joined with '->'",)
+    if tok is not None and tok.type in ("_NL", "$END") and "RANGLE" in expected:
+        return ("a combinator like residual<...> must be closed with '>'",)
+    if tok is not None and tok.type in ("_NL", "$END") and "RPAR" in expected:
+        return ("a '(' is not closed",)
+    return ()
+
+
+def _char_hints(char: str) -> tuple[str, ...]:
+    if char in "×xX":
+        return ("write sizes as '3 x 224 x 224', with spaces around 'x'",)
+    if char == "'":
+        return ('strings are written in double quotes: "file.xnet"',)
+    return ()
+
+
+def _span(source: SourceFile, meta: Any) -> Span:
+    if getattr(meta, "empty", True):
+        return Span(source, 1, 1, 1, 1)
+    return Span(source, meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+def _tok_span(source: SourceFile, tok: Token) -> Span:
+    return Span(source, int(tok.line or 1), int(tok.column or 1),
+                int(tok.end_line or 1), int(tok.end_column or 1))
+
+
+def _only(children: list[Any], kind: type) -> list[Any]:
+    return [c for c in children if isinstance(c, kind)]
+
+
+@v_args(meta=True)
+class _ToAst(Transformer[Token, Any]):
+    """One method per grammar rule; each returns an AST node carrying its span."""
+
+    def __init__(self, source: SourceFile) -> None:
+        super().__init__()
+        self.src = source
+
+    def start(self, meta: Any, ch: list[Any]) -> ast.Program:
+        return ast.Program(tuple(ch))
+
+    def import_stmt(self, meta: Any, ch: list[Any]) -> ast.Import:
+        return ast.Import(str(ch[1])[1:-1], _span(self.src, meta))
+
+    def network_stmt(self, meta: Any, ch: list[Any]) -> ast.Network:
+        return ast.Network(str(ch[1]), tuple(ch[2] or ()), _span(self.src, meta))
+
+    def input_stmt(self, meta: Any, ch: list[Any]) -> ast.Input:
+        return ast.Input(str(ch[1]), ch[3], _span(self.src, meta))
+
+    def output_stmt(self, meta: Any, ch: list[Any]) -> ast.Output:
+        names = tuple(str(t) for t in ch if isinstance(t, Token) and t.type == "NAME")
+        return ast.Output(names, _span(self.src, meta))
+
+    def block_def(self, meta: Any, ch: list[Any]) -> ast.BlockDef:
+        return ast.BlockDef(str(ch[1]), tuple(ch[2] or ()), ch[4], _span(self.src, meta))
+
+    def chain_stmt(self, meta: Any, ch: list[Any]) -> ast.ChainStmt:
+        return ast.ChainStmt(ch[0], _span(self.src, meta))
+
+    def param_list(self, meta: Any, ch: list[Any]) -> list[ast.Param]:
+        return _only(ch, ast.Param)
+
+    def param(self, meta: Any, ch: list[Any]) -> ast.Param:
+        return ast.Param(str(ch[0]), ch[2], _span(self.src, meta))
+
+    def shape(self, meta: Any, ch: list[Any]) -> tuple[ast.Num | ast.Name, ...]:
+        dims = ch[0::2]
+        for sep in ch[1::2]:
+            if str(sep) != "x":
+                span = _tok_span(self.src, sep)
+                raise CompileError([Diagnostic(
+                    "E0001", f"unexpected '{sep}' in a shape; dimensions are separated by 'x'",
+                    span, ("write a shape as '3 x 224 x 224'",))])
+        return tuple(dims)
+
+    def dim(self, meta: Any, ch: list[Any]) -> ast.Num | ast.Name:
+        tok = ch[0]
+        span = _tok_span(self.src, tok)
+        return ast.Num(int(tok), span) if tok.type == "INT" else ast.Name(str(tok), span)
+
+    def chain(self, meta: Any, ch: list[Any]) -> ast.Chain:
+        return ast.Chain(tuple(_only(ch, ast.Element)), _span(self.src, meta))
+
+    def element(self, meta: Any, ch: list[Any]) -> ast.Element:
+        label, _, (primary, count), _, tap = ch
+        return ast.Element(primary, count, label and str(label), tap and str(tap),
+                           _span(self.src, meta))
+
+    def term(self, meta: Any, ch: list[Any]) -> tuple[Any, Any]:
+        return ch[0], ch[2]
+
+    def call(self, meta: Any, ch: list[Any]) -> ast.Call:
+        args = None if ch[1] is None else tuple(ch[1])
+        return ast.Call(str(ch[0]), args, _span(self.src, meta))
+
+    def combinator(self, meta: Any, ch: list[Any]) -> ast.Combinator:
+        return ast.Combinator(str(ch[0]), tuple(_only(ch, ast.Chain)), _span(self.src, meta))
+
+    def group(self, meta: Any, ch: list[Any]) -> ast.Group:
+        return ast.Group(ch[1], _span(self.src, meta))
+
+    def count(self, meta: Any, ch: list[Any]) -> ast.Expr:
+        if len(ch) == 3:
+            return ch[1]  # type: ignore[no-any-return]
+        tok = ch[0]
+        span = _tok_span(self.src, tok)
+        return ast.Num(int(tok), span) if tok.type == "INT" else ast.Name(str(tok), span)
+
+    def args(self, meta: Any, ch: list[Any]) -> list[ast.Arg]:
+        return _only(ch, ast.Arg)
+
+    def positional(self, meta: Any, ch: list[Any]) -> ast.Arg:
+        return ast.Arg(None, ch[0], _span(self.src, meta))
+
+    def keyword(self, meta: Any, ch: list[Any]) -> ast.Arg:
+        return ast.Arg(str(ch[0]), ch[2], _span(self.src, meta))
+
+    def binop(self, meta: Any, ch: list[Any]) -> ast.BinOp:
+        return ast.BinOp(str(ch[1]), ch[0], ch[2], _span(self.src, meta))
+
+    def neg(self, meta: Any, ch: list[Any]) -> ast.Expr:
+        if isinstance(ch[1], ast.Num):
+            return ast.Num(-ch[1].value, _span(self.src, meta))
+        return ast.Neg(ch[1], _span(self.src, meta))
+
+    def int_lit(self, meta: Any, ch: list[Any]) -> ast.Num:
+        return ast.Num(int(ch[0]), _span(self.src, meta))
+
+    def float_lit(self, meta: Any, ch: list[Any]) -> ast.Num:
+        return ast.Num(float(ch[0]), _span(self.src, meta))
+
+    def true_lit(self, meta: Any, ch: list[Any]) -> ast.Bool:
+        return ast.Bool(True, _span(self.src, meta))
+
+    def false_lit(self, meta: Any, ch: list[Any]) -> ast.Bool:
+        return ast.Bool(False, _span(self.src, meta))
+
+    def name(self, meta: Any, ch: list[Any]) -> ast.Name:
+        return ast.Name(str(ch[0]), _span(self.src, meta))
+
+    def paren(self, meta: Any, ch: list[Any]) -> ast.Expr:
+        return ch[1]  # type: ignore[no-any-return]
+
+    def tuple_lit(self, meta: Any, ch: list[Any]) -> ast.TupleLit:
+        items = [c for c in ch if c is not None and not isinstance(c, Token)]
+        return ast.TupleLit(tuple(items), _span(self.src, meta))
+
+    def list_lit(self, meta: Any, ch: list[Any]) -> ast.ListLit:
+        items = [c for c in ch if c is not None and not isinstance(c, Token)]
+        return ast.ListLit(tuple(items), _span(self.src, meta))

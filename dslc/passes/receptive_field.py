@@ -1,0 +1,158 @@
+"""Receptive fields per node and axis: size, jump and start (Araujo et al., 2019).
+
+Coordinates are input pixel indices; `start` is the input coordinate of the centre of the
+first output unit's field. Where paths merge, the field is the union of the paths' fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import assert_never
+
+from dslc import dims
+from dslc.ir import (
+    AdaptivePoolAttrs, ConvAttrs, DeconvAttrs, Graph, Node, Op, PoolAttrs, UpsampleAttrs,
+)
+from dslc.passes.shapes import Shape, Shapes, is_spatial
+
+F = Fraction
+
+
+@dataclass(frozen=True, slots=True)
+class Axis:
+    """The field along one axis."""
+
+    size: Fraction
+    jump: Fraction
+    start: Fraction
+
+    def window(self, k: int, stride: Fraction, dilation: int, pad_begin: int) -> Axis:
+        """After a sliding window of k taps."""
+        span = dilation * (k - 1) + 1
+        return Axis(self.size + (span - 1) * self.jump, self.jump * stride,
+                    self.start + (F(span - 1, 2) - pad_begin) * self.jump)
+
+
+@dataclass(frozen=True, slots=True)
+class RF:
+    """The field of one node: (height axis, width axis)."""
+
+    h: Axis
+    w: Axis
+
+    def as_json(self) -> dict[str, list[int | float]]:
+        """`{"size": [h, w], "jump": [h, w], "start": [h, w]}`."""
+        return {key: [_num(getattr(self.h, key)), _num(getattr(self.w, key))]
+                for key in ("size", "jump", "start")}
+
+
+RFs = dict[int, RF | None]
+
+
+def _num(x: Fraction) -> int | float:
+    return int(x) if x.denominator == 1 else float(x)
+
+
+def _windows(rf: RF, kernel: tuple[int, int], stride: tuple[int, int],
+             dilation: tuple[int, int], pads: tuple[int, int, int, int]) -> RF:
+    return RF(rf.h.window(kernel[0], F(stride[0]), dilation[0], pads[0]),
+              rf.w.window(kernel[1], F(stride[1]), dilation[1], pads[1]))
+
+
+def _deconv(rf: RF, a: DeconvAttrs) -> RF:
+    def axis(x: Axis, k: int, s: int, d: int, pb: int) -> Axis:
+        span = d * (k - 1) + 1
+        taps = -(-span // s)
+        return Axis(x.size + (taps - 1) * x.jump, x.jump / s,
+                    x.start + (pb - F(span - 1, 2)) / s * x.jump)
+    return RF(axis(rf.h, a.kernel[0], a.stride[0], a.dilation[0], a.pads[0]),
+              axis(rf.w, a.kernel[1], a.stride[1], a.dilation[1], a.pads[1]))
+
+
+def _adaptive(rf: RF, size: tuple[int, int], x: Shape) -> RF | None:
+    if not (isinstance(x[2], int) and isinstance(x[3], int)):
+        return None
+    axes = []
+    for ax, n, out in ((rf.h, x[2], size[0]), (rf.w, x[3], size[1])):
+        k = max(-(-(i + 1) * n // out) - (i * n // out) for i in range(out))
+        axes.append(ax.window(k, F(n, out), 1, 0))
+    return RF(axes[0], axes[1])
+
+
+def _upsample(rf: RF, a: UpsampleAttrs, x: Shape, out: Shape) -> RF | None:
+    axes = []
+    for ax, n_in, n_out in ((rf.h, x[2], out[2]), (rf.w, x[3], out[3])):
+        f = dims.ratio(n_out, n_in)
+        if f is None:
+            return None
+        if a.mode == "nearest":
+            axes.append(Axis(ax.size, ax.jump / f, ax.start))
+        elif a.align_corners and isinstance(n_in, int) and isinstance(n_out, int) and n_out > 1:
+            axes.append(Axis(ax.size + ax.jump, ax.jump * F(n_in - 1, n_out - 1), ax.start))
+        else:
+            axes.append(Axis(ax.size + ax.jump, ax.jump / f,
+                             ax.start + (F(1, 2) / f - F(1, 2)) * ax.jump))
+    return RF(axes[0], axes[1])
+
+
+def _union(fields: list[RF]) -> RF:
+    def axis(xs: list[Axis]) -> Axis:
+        left = min(a.start - (a.size - 1) / 2 for a in xs)
+        right = max(a.start + (a.size - 1) / 2 for a in xs)
+        return Axis(right - left + 1, max(a.jump for a in xs), (left + right) / 2)
+    return RF(axis([f.h for f in fields]), axis([f.w for f in fields]))
+
+
+def node_rf(node: Node, ins: list[RF | None], in_shapes: list[Shape], out: Shape) -> RF | None:
+    """The field of one node from its inputs' fields; None when not spatial or not known."""
+    if not is_spatial(out):
+        return None
+    if node.op is Op.INPUT:
+        unit = Axis(F(1), F(1), F(0))
+        return RF(unit, unit)
+    if any(f is None for f in ins):
+        return None
+    fields = [f for f in ins if f is not None]
+    rf, x, a = fields[0], in_shapes[0], node.attrs
+    match node.op:
+        case Op.INPUT:
+            return None
+        case Op.CONV:
+            assert isinstance(a, ConvAttrs)
+            return _windows(rf, a.kernel, a.stride, a.dilation, a.pads)
+        case Op.MAXPOOL | Op.AVGPOOL:
+            assert isinstance(a, PoolAttrs)
+            return _windows(rf, a.kernel, a.stride, a.dilation, a.pads)
+        case Op.DECONV:
+            assert isinstance(a, DeconvAttrs)
+            return _deconv(rf, a)
+        case Op.GLOBAL_AVGPOOL | Op.GLOBAL_MAXPOOL:
+            return _adaptive(rf, (1, 1), x)
+        case Op.ADAPTIVE_AVGPOOL:
+            assert isinstance(a, AdaptivePoolAttrs)
+            return _adaptive(rf, a.size, x)
+        case Op.UPSAMPLE:
+            assert isinstance(a, UpsampleAttrs)
+            return _upsample(rf, a, x, out)
+        case Op.ADD | Op.CONCAT:
+            return _union(fields)
+        case (Op.BATCHNORM | Op.LRN | Op.DROPOUT | Op.RELU | Op.LEAKY_RELU | Op.RELU6
+              | Op.SIGMOID | Op.TANH | Op.ELU | Op.SOFTMAX | Op.IDENTITY | Op.FLATTEN
+              | Op.DENSE):
+            return rf
+        case _:
+            assert_never(node.op)
+
+
+def receptive_fields(graph: Graph, shapes: Shapes) -> RFs:
+    """Every node's receptive field (None once the output is no longer an N x C x H x W map)."""
+    out: RFs = {}
+    for node in graph.nodes:
+        if node.op is Op.UPSAMPLE and len(node.inputs) > 1:
+            ins = [out[node.inputs[0]]]
+        else:
+            ins = [out[i] for i in node.inputs]
+        in_shapes = [shapes[i] for i in node.inputs]
+        out[node.id] = node_rf(node, ins, in_shapes, shapes[node.id])
+    return out

@@ -1,0 +1,206 @@
+"""Shape inference: one small rule per op family, batch and H/W possibly symbolic."""
+
+from __future__ import annotations
+
+from typing import assert_never
+
+from dslc import dims
+from dslc.dims import Dim
+from dslc.ir import (
+    AdaptivePoolAttrs, AxisAttrs, BatchNormAttrs, ConvAttrs, DeconvAttrs, DenseAttrs, Graph,
+    InputAttrs, Node, Op, PoolAttrs, UpsampleAttrs,
+)
+
+Shape = tuple[Dim, ...]
+Shapes = dict[int, Shape]
+
+
+class ShapeError(Exception):
+    """A layer cannot take the shape it is given."""
+
+    def __init__(self, code: str, message: str, *hints: str) -> None:
+        super().__init__(message)
+        self.code, self.message, self.hints = code, message, hints
+
+
+def show(shape: Shape) -> str:
+    """A shape as `N x 64 x 56 x 56`."""
+    return " x ".join(dims.show(d) for d in shape)
+
+
+def conv_out(size: Dim, k: int, stride: int, dilation: int, pad_begin: int, pad_end: int,
+             ceil: bool = False) -> Dim:
+    """Output size of a convolution or pooling window along one axis (PyTorch's rule)."""
+    span = dilation * (k - 1) + 1
+    room = dims.add(size, pad_begin + pad_end - span)
+    out = dims.add(dims.ceildiv(room, stride) if ceil else dims.floordiv(room, stride), 1)
+    if ceil and isinstance(out, int) and isinstance(size, int):
+        if (out - 1) * stride >= size + pad_begin:  # last window must start inside the input
+            out -= 1
+    return out
+
+
+def deconv_out(size: Dim, k: int, stride: int, dilation: int, pad_begin: int, pad_end: int,
+               output_padding: int) -> Dim:
+    """Output size of a transposed convolution along one axis."""
+    grown = dims.mul(dims.sub(size, 1), stride)
+    return dims.add(grown, dilation * (k - 1) + output_padding + 1 - pad_begin - pad_end)
+
+
+def _spatial(node: Node, x: Shape) -> None:
+    if len(x) != 4:
+        what = "a flat (N, features) tensor" if len(x) == 2 else f"a rank-{len(x)} tensor"
+        raise ShapeError("E0307", f"{node.op.value} needs an N x C x H x W input, got {what} "
+                         f"({show(x)})", "spatial layers must come before 'flatten'")
+
+
+def _check_size(node: Node, x: Shape, out: Shape) -> Shape:
+    for axis, d in zip(("height", "width"), out[2:]):
+        if isinstance(d, int) and d <= 0:
+            raise ShapeError(
+                "E0305", f"{node.op.value} shrinks the {axis} to {d}: its input is "
+                f"{show(x[2:])}, too small for this window",
+                "use a larger input, or more padding / a smaller kernel or stride earlier")
+    return out
+
+
+def _conv(node: Node, a: ConvAttrs, x: Shape) -> Shape:
+    _spatial(node, x)
+    if x[1] != a.in_channels:
+        raise ShapeError("E0308", f"conv expects {a.in_channels} input channels, got {x[1]}")
+    t, l, b, r = a.pads
+    h = conv_out(x[2], a.kernel[0], a.stride[0], a.dilation[0], t, b)
+    w = conv_out(x[3], a.kernel[1], a.stride[1], a.dilation[1], l, r)
+    return _check_size(node, x, (x[0], a.out_channels, h, w))
+
+
+def _deconv(node: Node, a: DeconvAttrs, x: Shape) -> Shape:
+    _spatial(node, x)
+    t, l, b, r = a.pads
+    h = deconv_out(x[2], a.kernel[0], a.stride[0], a.dilation[0], t, b, a.output_padding[0])
+    w = deconv_out(x[3], a.kernel[1], a.stride[1], a.dilation[1], l, r, a.output_padding[1])
+    return _check_size(node, x, (x[0], a.out_channels, h, w))
+
+
+def _pool(node: Node, a: PoolAttrs, x: Shape) -> Shape:
+    _spatial(node, x)
+    t, l, b, r = a.pads
+    h = conv_out(x[2], a.kernel[0], a.stride[0], a.dilation[0], t, b, a.ceil)
+    w = conv_out(x[3], a.kernel[1], a.stride[1], a.dilation[1], l, r, a.ceil)
+    return _check_size(node, x, (x[0], x[1], h, w))
+
+
+def _dense(a: DenseAttrs, x: Shape) -> Shape:
+    if len(x) != 2:
+        raise ShapeError("E0306", f"dense needs a flat (N, features) input, got {show(x)}",
+                         "insert 'flatten' before it (or 'gap -> flatten' to pool first)")
+    if x[1] != a.in_features:
+        raise ShapeError("E0308", f"dense expects {a.in_features} features, got {x[1]}")
+    return (x[0], a.out_features)
+
+
+def _flatten(x: Shape) -> Shape:
+    size: Dim = 1
+    for d in x[1:]:
+        size = dims.mul(size, d)
+    return (x[0], size)
+
+
+def _upsample(node: Node, a: UpsampleAttrs, x: Shape, ins: list[Shape]) -> Shape:
+    _spatial(node, x)
+    if a.to is not None:
+        target = ins[1]
+        return (x[0], x[1], target[2], target[3])
+    assert a.scale is not None
+    return (x[0], x[1], _scaled(x[2], a.scale[0]), _scaled(x[3], a.scale[1]))
+
+
+def _scaled(d: Dim, factor: float) -> Dim:
+    if float(factor).is_integer():
+        return dims.mul(d, int(factor))
+    if isinstance(d, int):
+        return int(d * factor)
+    raise ShapeError("E0309", f"a symbolic size {d} can only be scaled by a whole factor")
+
+
+def _merge(node: Node, ins: list[Shape]) -> Shape:
+    first = ins[0]
+    if node.op is Op.ADD:
+        for i, s in enumerate(ins[1:], 2):
+            if s != first:
+                raise ShapeError("E0302", f"branches of '{node.name}' disagree: branch 1 gives "
+                                 f"{show(first)}, branch {i} gives {show(s)}")
+        return first
+    for i, s in enumerate(ins[1:], 2):
+        if len(s) != len(first) or s[:1] + s[2:] != first[:1] + first[2:]:
+            raise ShapeError(
+                "E0303", f"concat '{node.name}' needs equal spatial sizes: branch 1 gives "
+                f"{show(first)}, branch {i} gives {show(s)}",
+                "pad or pool the branches so their H x W agree")
+    channels: Dim = 0
+    for s in ins:
+        channels = dims.add(channels, s[1])
+    return (first[0], channels, *first[2:])
+
+
+def node_shape(node: Node, ins: list[Shape]) -> Shape:
+    """The output shape of `node` given its inputs' shapes; raises ShapeError."""
+    a = node.attrs
+    x = ins[0] if ins else ()
+    match node.op:
+        case Op.INPUT:
+            assert isinstance(a, InputAttrs)
+            return a.shape
+        case Op.CONV:
+            assert isinstance(a, ConvAttrs)
+            return _conv(node, a, x)
+        case Op.DECONV:
+            assert isinstance(a, DeconvAttrs)
+            return _deconv(node, a, x)
+        case Op.MAXPOOL | Op.AVGPOOL:
+            assert isinstance(a, PoolAttrs)
+            return _pool(node, a, x)
+        case Op.GLOBAL_AVGPOOL | Op.GLOBAL_MAXPOOL:
+            _spatial(node, x)
+            return (x[0], x[1], 1, 1)
+        case Op.ADAPTIVE_AVGPOOL:
+            assert isinstance(a, AdaptivePoolAttrs)
+            _spatial(node, x)
+            return (x[0], x[1], *a.size)
+        case Op.BATCHNORM:
+            assert isinstance(a, BatchNormAttrs)
+            if len(x) < 2 or x[1] != a.channels:
+                raise ShapeError("E0308", f"bn expects {a.channels} channels, got {show(x)}")
+            return x
+        case Op.LRN:
+            _spatial(node, x)
+            return x
+        case (Op.DROPOUT | Op.RELU | Op.LEAKY_RELU | Op.RELU6 | Op.SIGMOID | Op.TANH | Op.ELU
+              | Op.SOFTMAX | Op.IDENTITY):
+            return x
+        case Op.FLATTEN:
+            assert isinstance(a, AxisAttrs)
+            return _flatten(x)
+        case Op.DENSE:
+            assert isinstance(a, DenseAttrs)
+            return _dense(a, x)
+        case Op.UPSAMPLE:
+            assert isinstance(a, UpsampleAttrs)
+            return _upsample(node, a, x, ins)
+        case Op.ADD | Op.CONCAT:
+            return _merge(node, ins)
+        case _:
+            assert_never(node.op)
+
+
+def infer_shapes(graph: Graph) -> Shapes:
+    """Every node's output shape. The graph must have come out of expansion without errors."""
+    shapes: Shapes = {}
+    for node in graph.nodes:
+        shapes[node.id] = node_shape(node, [shapes[i] for i in node.inputs])
+    return shapes
+
+
+def is_spatial(shape: Shape) -> bool:
+    """True for an N x C x H x W map."""
+    return len(shape) == 4

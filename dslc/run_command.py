@@ -1,0 +1,142 @@
+"""`dslc run`: compile in memory (or load an .onnx) and run on ONNX Runtime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+DEFAULT_SIZE = 224
+
+
+def _runtime() -> Any:
+    try:
+        import dslc_runtime
+    except ImportError as exc:
+        from dslc.cli import UserError
+        raise UserError("dslc run needs ONNX Runtime: pip install 'dslc[cpu]' (or 'dslc[gpu]' "
+                        f"on a CUDA machine; never both) ({exc})") from None
+    return dslc_runtime
+
+
+def _load_array(path: str) -> np.ndarray:
+    from dslc.cli import UserError
+    p = Path(path)
+    try:
+        if p.suffix == ".npy":
+            return np.load(p, allow_pickle=False)
+        if p.suffix in (".txt", ".csv"):
+            return np.loadtxt(p, delimiter="," if p.suffix == ".csv" else None, ndmin=1)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read input {path}: {exc}") from None
+    raise UserError(f"--input {path}: use a .npy file (or .txt/.csv for a plain matrix)")
+
+
+def _feeds(model: Any, rt: Any, inputs: tuple[str, ...], batch: int, seed: int,
+           sizes: dict[str, int]) -> tuple[dict[str, np.ndarray], list[str]]:
+    from dslc.cli import UserError
+    notes: list[str] = []
+    specs = {s.name: s for s in model.inputs}
+    given: dict[str, np.ndarray] = {}
+    for item in inputs:
+        name, eq, path = item.partition("=")
+        if not eq:
+            if len(specs) != 1:
+                raise UserError(f"this model has inputs {', '.join(specs)}: write "
+                                "--input NAME=FILE.npy")
+            name, path = next(iter(specs)), item
+        if name not in specs:
+            raise UserError(f"no input named '{name}'; the model's inputs are {', '.join(specs)}")
+        array = _load_array(path)
+        for fix in (rt.fit_rank, rt.coerce_dtype):
+            array, note = fix(array, specs[name])
+            notes += [note] if note else []
+        given[name] = array
+    missing = [n for n in specs if n not in given]
+    if missing:
+        symbols = {d for n in missing for d in specs[n].shape[1:] if isinstance(d, str)}
+        for s in sorted(symbols - set(sizes)):
+            sizes[s] = DEFAULT_SIZE
+            notes.append(f"size {s} not given; using {DEFAULT_SIZE} (set it with --size "
+                         f"{s}=...)")
+        rand = model.random_inputs(batch=batch, seed=seed, sizes=sizes)
+        for n in missing:
+            given[n] = rand[n]
+            notes.append(f"input '{n}': random normal {tuple(rand[n].shape)} (seed {seed})")
+    return given, notes
+
+
+def _sizes(items: tuple[str, ...]) -> dict[str, int]:
+    from dslc.cli import UserError
+    out = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        if not value.isdigit() or int(value) < 1:
+            raise UserError(f"--size takes NAME=POSITIVE_INTEGER, got '{item}'")
+        out[name] = int(value)
+    return out
+
+
+def _model_bytes(path: str, sets: tuple[str, ...], seed: int) -> tuple[bytes | str, str]:
+    if Path(path).suffix == ".xnet":
+        from dslc.cli import _build
+        _, data = _build(path, sets, 21, seed, "pytorch")
+        return data, f"{path} (compiled in memory)"
+    return path, path
+
+
+def _save(path: str, outputs: dict[str, np.ndarray]) -> None:
+    if path.endswith(".npz"):
+        np.savez(path, **outputs)
+    else:
+        np.save(path, next(iter(outputs.values())) if len(outputs) == 1 else outputs)
+
+
+@click.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--input", "inputs", multiple=True, metavar="[NAME=]FILE",
+              help="Input tensor from a .npy (or .txt/.csv) file; missing leading axes are "
+              "added, integers become float32. Default: random normal data.")
+@click.option("--batch", type=click.IntRange(1), default=1, show_default=True,
+              help="Batch size for random inputs.")
+@click.option("--size", "sizes", multiple=True, metavar="NAME=N",
+              help="Value of a symbolic input size such as H or W for random inputs "
+              f"[default: {DEFAULT_SIZE}].")
+@click.option("--provider", type=click.Choice(["auto", "cuda", "cpu"]), default="auto",
+              show_default=True, help="Execution provider: CUDA when present and working, "
+              "else CPU.")
+@click.option("--output", "output", type=click.Path(dir_okay=False),
+              help="Save the output to .npy (or all outputs to .npz).")
+@click.option("--print", "print_values", is_flag=True, help="Print the output values too.")
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
+              help="Override a network parameter (for .xnet models).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed for weights (.xnet) and random inputs.")
+@click.option("--debug", is_flag=True, help="Show Python tracebacks of internal errors.")
+def run(model: str, inputs: tuple[str, ...], batch: int, sizes: tuple[str, ...],
+        provider: str, output: str | None, print_values: bool, sets: tuple[str, ...],
+        seed: int, debug: bool) -> None:
+    """Run MODEL (.xnet, compiled in memory, or .onnx) on ONNX Runtime."""
+    from dslc.cli import UserError, _guard
+    with _guard(debug):
+        rt = _runtime()
+        source, label = _model_bytes(model, sets, seed)
+        try:
+            m = rt.Model(source, provider=provider)
+            feeds, notes = _feeds(m, rt, inputs, batch, seed, _sizes(sizes))
+            results = m.run(feeds)
+        except rt.RunError as exc:
+            raise UserError(str(exc)) from None
+        click.echo(f"model:    {label}")
+        click.echo(f"provider: {m.provider_note}")
+        for note in notes:
+            click.echo(f"note:     {note}")
+        for name, value in results.items():
+            click.echo(f"output {name}: {rt.digest(value)}")
+            if print_values:
+                click.echo(np.array2string(value, precision=4, suppress_small=True))
+        if output:
+            _save(output, results)
+            click.echo(f"saved {output}")

@@ -1,0 +1,21 @@
+"""dslc_runtime: run ONNX models produced by dslc with onnxruntime (no compiler needed)."""
+
+from __future__ import annotations
+
+from .digest import digest
+from .errors import InputError, RunError
+from .providers import available_providers
+from .session import Model
+from .specs import TensorSpec, coerce_dtype, fit_rank, format_shape
+
+__all__ = [
+    "InputError",
+    "Model",
+    "RunError",
+    "TensorSpec",
+    "available_providers",
+    "coerce_dtype",
+    "digest",
+    "fit_rank",
+    "format_shape",
+]
