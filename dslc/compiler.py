@@ -9,7 +9,7 @@ from pathlib import Path
 from dslc import ast
 from dslc.diagnostics import CompileError, Diagnostic, Sink, did_you_mean
 from dslc.dims import Dim, sym
-from dslc.evaluate import Env, EvalError, Value, evaluate
+from dslc.evaluate import POISON, Env, EvalError, Value, evaluate
 from dslc.expand import Expander, Frame, Scope, Tensor
 from dslc.ir import Graph
 from dslc.layers import LAYERS, integer, Arg
@@ -113,6 +113,7 @@ def _network_params(header: ast.Network | None, overrides: dict[str, ast.Expr],
         if expr is None:
             sink.error("E0503", f"parameter '{p.name}' has no default value", p.span,
                        f"give it one ({p.name} = ...) or pass --set {p.name}=VALUE")
+            values[p.name] = POISON
             continue
         try:
             values[p.name] = evaluate(expr, Env(dict(values)))
@@ -205,8 +206,9 @@ def _import(stmt: ast.Import, source: SourceFile, sink: Sink, stack: tuple[str, 
         imported = SourceFile(str(Path(source.path).parent / stmt.path),
                               path.read_text(encoding="utf-8"))
     except OSError:
-        sink.error("E0402", f"cannot import \"{stmt.path}\": no such file "
-                   f"({path})", stmt.span, "import paths are relative to the importing file")
+        where = Path(source.path).parent.as_posix()
+        sink.error("E0402", f"cannot import \"{stmt.path}\": no such file", stmt.span,
+                   f"import paths are relative to the importing file's folder ({where}/)")
         return {}
     try:
         program = parse(imported)

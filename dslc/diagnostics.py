@@ -62,7 +62,15 @@ class Sink:
     items: list[Diagnostic] = field(default_factory=list)
 
     def error(self, code: str, message: str, span: Span | None, *hints: str) -> None:
-        """Record an error."""
+        """Record an error, once per place (a block expanded twice reports its mistake once).
+
+        Code E0000 marks a consequence of an error already reported, and is dropped.
+        """
+        if code == "E0000":
+            return
+        key = (code, message, _where(span))
+        if any((d.code, d.message, _where(d.span)) == key for d in self.items):
+            return
         self.items.append(Diagnostic(code, message, span, tuple(h for h in hints if h)))
 
     def warning(self, code: str, message: str, span: Span | None, *hints: str) -> None:
@@ -78,6 +86,10 @@ class Sink:
         """Raise CompileError when any error was recorded."""
         if self.errors:
             raise CompileError(self.items)
+
+
+def _where(span: Span | None) -> tuple[str, int, int] | None:
+    return None if span is None else (span.source.path, span.line, span.col)
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:

@@ -30,6 +30,7 @@ class EvalError(Exception):
 
 
 Value = Any  # int | float | bool | Sym | Word | tuple | list
+POISON = Word("<error>", None)  # type: ignore[arg-type]  # a value whose error was reported
 SHAPE_SYMBOLS = ("C", "H", "W")
 
 
@@ -69,6 +70,8 @@ def evaluate(e: ast.Expr, env: Env) -> Value:
 
 def _name(e: ast.Name, env: Env) -> Value:
     if e.id in env.names:
+        if env.names[e.id] is POISON:
+            raise EvalError("E0000", "", None)
         return env.names[e.id]
     shape = env.shape
     if e.id in SHAPE_SYMBOLS and shape is not None and len(shape) >= 2:

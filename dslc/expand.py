@@ -125,11 +125,21 @@ class Expander:
         try:
             out = self._element(el, x, frame, scope)
         except EvalError as exc:
-            self.sink.error(exc.code, exc.message, exc.span, *exc.hints)
+            hints = exc.hints or self._name_hints(exc, frame)
+            if exc.code != "E0000":  # E0000: a consequence of an error already reported
+                self.sink.error(exc.code, exc.message, exc.span, *hints)
             out = None if x is None else Tensor(x.node, None)
         if el.tap is not None and out is not None:
             self._tap(el, out, frame)
         return out
+
+    def _name_hints(self, exc: EvalError, frame: Frame) -> tuple[str, ...]:
+        if exc.code != "E0102" or not exc.message.startswith("unknown name '"):
+            return ()
+        name = exc.message.split("'")[1]
+        known = [*frame.env.names, "C", "H", "W"]
+        return (did_you_mean(name, known) or "names here are the parameters of the network "
+                "or block, and C, H, W for the incoming tensor's shape",)
 
     def _tap(self, el: ast.Element, out: Tensor, frame: Frame) -> None:
         name = el.tap or ""

@@ -98,7 +98,7 @@ def integer(a: Arg, what: str, low: int = 1) -> int:
     """An int >= low."""
     v = a.value
     if isinstance(v, Word):
-        raise EvalError("E0102", f"unknown name '{v.text}'", a.span)
+        raise EvalError("E0102", f"unknown name '{v.text}'", v.span or a.span)
     if isinstance(v, float) and v.is_integer():
         v = int(v)
     if isinstance(v, Sym):

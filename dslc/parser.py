@@ -147,7 +147,7 @@ def _syntax_error(source: SourceFile, exc: lark.exceptions.UnexpectedInput) -> D
     message = f"unexpected {got}"
     if want:
         message += "; expected " + _join(want)
-    code = "E0003" if tok is None or tok.type == "$END" else "E0001"
+    code = "E0003" if tok is None or tok.type == "$END" or _synthetic(tok) else "E0001"
     return Diagnostic(code, message, span, _token_hints(tok, expected))
 
 
@@ -162,8 +162,13 @@ def _acceptable(exc: lark.exceptions.UnexpectedInput) -> set[str]:
     return set(getattr(exc, "expected", set()) or set())
 
 
+def _synthetic(tok: Token) -> bool:
+    """The newline the post-lexer adds at the end of the file."""
+    return tok.type == "_NL" and tok.value == ""
+
+
 def _describe(tok: Token | None) -> str:
-    if tok is None or tok.type == "$END":
+    if tok is None or tok.type == "$END" or _synthetic(tok):
         return "end of file"
     if tok.type == "_NL":
         return "end of line"
