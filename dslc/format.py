@@ -1,0 +1,262 @@
+"""The canonical .xnet formatter behind `dslc fmt`: AST in, text out.
+
+Layout: one statement per line, 4-space indent, target width 88. A statement that does
+not fit is broken only where the parser lets a line continue: before a top-level `->`,
+after a block's `=`, or inside brackets `( ) [ ] < >`. Comments are kept; a comment at
+the end of a line inside a multi-line statement moves to its own line above it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from dslc import ast
+
+WIDTH = 88
+INDENT = 4
+
+# Binding strength: + - lowest, then * / // %, then unary minus, then atoms.
+_BINARY = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2, "%": 2}
+_UNARY = 3
+_ATOM = 4
+
+
+# ---- expressions ----
+
+
+def format_expr(expr: ast.Expr) -> str:
+    """Render an expression with the fewest parentheses that keep its structure."""
+    return _expr(expr)[0]
+
+
+def _expr(e: ast.Expr) -> tuple[str, int]:
+    """Return the text of `e` and how tightly it binds."""
+    if isinstance(e, ast.Num):
+        return _number(e.value)
+    if isinstance(e, ast.Bool):
+        return ("true" if e.value else "false"), _ATOM
+    if isinstance(e, ast.Name):
+        return e.id, _ATOM
+    if isinstance(e, ast.Neg):
+        return "-" + _wrap(e.operand, _UNARY), _UNARY
+    if isinstance(e, ast.BinOp):
+        prec = _BINARY[e.op]  # left-associative: the right operand must bind tighter
+        return f"{_wrap(e.left, prec)} {e.op} {_wrap(e.right, prec + 1)}", prec
+    items = ", ".join(format_expr(item) for item in e.items)
+    if isinstance(e, ast.TupleLit):
+        return (f"({items},)" if len(e.items) == 1 else f"({items})"), _ATOM
+    return f"[{items}]", _ATOM
+
+
+def _wrap(e: ast.Expr, prec: int) -> str:
+    """Render `e`, parenthesised if it binds looser than `prec`."""
+    text, own = _expr(e)
+    return f"({text})" if own < prec else text
+
+
+def _number(value: float) -> tuple[str, int]:
+    """Render a literal so that it re-parses to the same value and type."""
+    if isinstance(value, float):
+        if math.isinf(value):
+            text = "1e999" if value > 0 else "-1e999"
+        else:
+            text = repr(value)
+            if not any(ch in text for ch in ".eEn"):
+                text += ".0"
+    else:
+        text = str(value)
+    return text, (_UNARY if text.startswith("-") else _ATOM)
+
+
+# ---- chains, flat ----
+
+
+def _args(args: tuple[ast.Arg, ...] | None) -> str:
+    """Render a call's argument list; None (no parentheses) renders as nothing."""
+    if args is None:
+        return ""
+    return "(" + ", ".join(_arg(a) for a in args) + ")"
+
+
+def _arg(a: ast.Arg) -> str:
+    """Render one argument, `k=v` without spaces."""
+    value = format_expr(a.value)
+    return value if a.name is None else f"{a.name}={value}"
+
+
+def _count(count: ast.Expr) -> str:
+    """Render a repetition count: bare when an integer or a name, else parenthesised."""
+    if isinstance(count, ast.Name):
+        return count.id
+    if isinstance(count, ast.Num) and isinstance(count.value, int) and count.value >= 0:
+        return str(count.value)
+    return f"({format_expr(count)})"
+
+
+def _head(e: ast.Element) -> str:
+    """The label prefix of an element, e.g. `layer1: `."""
+    return "" if e.label is None else f"{e.label}: "
+
+
+def _tail(e: ast.Element) -> str:
+    """The count and tap suffix of an element, e.g. ` * 3 @pool3`."""
+    text = "" if e.count is None else f" * {_count(e.count)}"
+    return text if e.tap is None else f"{text} @{e.tap}"
+
+
+def _flat_primary(p: ast.Primary) -> str:
+    """Render a call, combinator or group on one line."""
+    if isinstance(p, ast.Call):
+        return p.name + _args(p.args)
+    if isinstance(p, ast.Combinator):
+        return f"{p.kind}<" + " | ".join(_flat_chain(b) for b in p.branches) + ">"
+    return f"({_flat_chain(p.chain)})"
+
+
+def _flat_element(e: ast.Element) -> str:
+    """Render an element on one line."""
+    return _head(e) + _flat_primary(e.primary) + _tail(e)
+
+
+def _flat_chain(c: ast.Chain) -> str:
+    """Render a chain on one line."""
+    return " -> ".join(_flat_element(e) for e in c.elements)
+
+
+# ---- chains, broken ----
+# Each function returns lines: the first continues the current line at column `col`,
+# the rest are whole lines; `ind` is the indentation of the line the text starts on.
+
+
+def _chain(c: ast.Chain, col: int, ind: int, cont: int) -> list[str]:
+    """Lay out a chain; if too wide, one element per line with `-> ` at column `cont`."""
+    flat = _flat_chain(c)
+    if col + len(flat) <= WIDTH:
+        return [flat]
+    first, *rest = c.elements
+    lines = _element(first, col, ind)
+    for e in rest:
+        sub = _element(e, cont + 3, cont)
+        lines += [" " * cont + "-> " + sub[0], *sub[1:]]
+    return lines
+
+
+def _element(e: ast.Element, col: int, ind: int) -> list[str]:
+    """Lay out an element, opening its brackets when it is too wide."""
+    flat = _flat_element(e)
+    p = e.primary
+    if col + len(flat) <= WIDTH:
+        return [flat]
+    if isinstance(p, ast.Combinator):
+        return _combinator(p, _head(e), _tail(e), ind)
+    if isinstance(p, ast.Group):
+        return _group(p, _head(e), _tail(e), ind)
+    if p.args:
+        return _call(p, _head(e), _tail(e), ind)
+    return [flat]
+
+
+def _combinator(c: ast.Combinator, head: str, tail: str, ind: int) -> list[str]:
+    """Branches on their own lines, later ones led by `| ` so the branch texts align."""
+    col = ind + 2 * INDENT
+    lines = [f"{head}{c.kind}<"]
+    for i, branch in enumerate(c.branches):
+        sub = _chain(branch, col, col, col)
+        lead = " " * col if i == 0 else " " * (col - 2) + "| "
+        lines += [lead + sub[0], *sub[1:]]
+    return [*lines, " " * (ind + INDENT) + ">" + tail]
+
+
+def _group(g: ast.Group, head: str, tail: str, ind: int) -> list[str]:
+    """The chain indented one level inside `(` and `)`."""
+    col = ind + INDENT
+    sub = _chain(g.chain, col, col, col)
+    return [head + "(", " " * col + sub[0], *sub[1:], " " * ind + ")" + tail]
+
+
+def _call(c: ast.Call, head: str, tail: str, ind: int) -> list[str]:
+    """One argument per line, each with a trailing comma."""
+    pad = " " * (ind + INDENT)
+    args = [pad + _arg(a) + "," for a in c.args or ()]
+    return [f"{head}{c.name}(", *args, " " * ind + ")" + tail]
+
+
+# ---- statements ----
+
+
+def _params(params: tuple[ast.Param, ...]) -> str:
+    """Render a parameter list, `name = default`; empty renders as nothing."""
+    if not params:
+        return ""
+    parts = [p.name if p.default is None else f"{p.name} = {format_expr(p.default)}"
+             for p in params]
+    return "(" + ", ".join(parts) + ")"
+
+
+def _block(b: ast.BlockDef) -> str:
+    """`block name(params) = body`, the body moved to the next lines if too wide."""
+    head = f"block {b.name}{_params(b.params)} ="
+    flat = _flat_chain(b.body)
+    if len(head) + 1 + len(flat) <= WIDTH:
+        return f"{head} {flat}"
+    body = _chain(b.body, INDENT, INDENT, INDENT)
+    return "\n".join([head, " " * INDENT + body[0], *body[1:]])
+
+
+def _statement(s: ast.Statement) -> str:
+    """Render one statement, possibly over several lines."""
+    if isinstance(s, ast.Import):
+        return f'import "{s.path}"'
+    if isinstance(s, ast.Network):
+        return f"network {s.name}{_params(s.params)}"
+    if isinstance(s, ast.Input):
+        return f"input {s.name}: " + " x ".join(format_expr(d) for d in s.dims)
+    if isinstance(s, ast.Output):
+        return "output " + ", ".join(s.names)
+    if isinstance(s, ast.BlockDef):
+        return _block(s)
+    return "\n".join(_chain(s.chain, 0, 0, INDENT))
+
+
+# ---- the program, with comments and blank lines ----
+
+
+@dataclass
+class _Writer:
+    """Collects output lines, keeping one blank line where the source had a gap."""
+
+    lines: list[str] = field(default_factory=list)
+    last: int | None = None  # the last source line written so far
+
+    def add(self, first: int, last: int, text: str) -> None:
+        """Write text that stood on source lines first..last."""
+        if self.last is not None and first > self.last + 1:
+            self.lines.append("")
+        self.lines.append(text)
+        self.last = max(last, self.last or 0)
+
+
+def format_program(program: ast.Program) -> str:
+    """Render a whole program in canonical layout."""
+    comments = sorted(program.comments, key=lambda c: c.line)
+    out = _Writer()
+    for stmt in program.statements:
+        first, last = stmt.span.line, stmt.span.end_line
+        while comments and comments[0].line < first:
+            comment = comments.pop(0)
+            out.add(comment.line, comment.line, comment.text.rstrip())
+        inside = []
+        while comments and comments[0].line <= last:
+            inside.append(comments.pop(0))
+        out.add(first, last, _with_comments(_statement(stmt), inside, first == last))
+    for comment in comments:
+        out.add(comment.line, comment.line, comment.text.rstrip())
+    return "\n".join(out.lines) + "\n" if out.lines else ""
+
+
+def _with_comments(text: str, inside: list[ast.Comment], one_line: bool) -> str:
+    """Keep a lone end-of-line comment trailing, else put the comments above the text."""
+    if len(inside) == 1 and not inside[0].own_line and one_line and "\n" not in text:
+        return f"{text}  {inside[0].text.rstrip()}"
+    return "\n".join([*(c.text.rstrip() for c in inside), text])
