@@ -2,8 +2,8 @@
 
 Layout: one statement per line, 4-space indent, target width 88. A statement that does
 not fit is broken only where the parser lets a line continue: before a top-level `->`,
-after a block's `=`, or inside brackets `( ) [ ] < >`. Comments are kept; a comment at
-the end of a line inside a multi-line statement moves to its own line above it.
+after a block's `=`, or inside brackets `( ) [ ] < >`. Comments are kept: in a multi-line
+chain or block each stays beside the element it followed (which keeps that chain broken).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 
 from dslc import ast
+from dslc.source import Span
 
 WIDTH = 88
 INDENT = 4
@@ -127,51 +128,128 @@ def _flat_chain(c: ast.Chain) -> str:
 # ---- chains, broken ----
 # Each function returns lines: the first continues the current line at column `col`,
 # the rest are whole lines; `ind` is the indentation of the line the text starts on.
+# `cm` holds the statement's comments by source line; a layout takes the comments that
+# stood inside what it lays out, so each comment stays beside the element it annotated.
+
+Comments = dict[int, ast.Comment]
 
 
-def _chain(c: ast.Chain, col: int, ind: int, cont: int) -> list[str]:
-    """Lay out a chain; if too wide, one element per line with `-> ` at column `cont`."""
+def _within(cm: Comments, first: int, last: int) -> list[int]:
+    """Source lines in first..last that carry a comment."""
+    return sorted(line for line in cm if first <= line <= last)
+
+
+def _trailing(cm: Comments, first: int, last: int) -> str:
+    """Take the end-of-line comments in first..last as trailing text (`  # a  # b`)."""
+    lines = [line for line in _within(cm, first, last) if not cm[line].own_line]
+    return "".join("  " + cm.pop(line).text.rstrip() for line in lines)
+
+
+def _fits_with(cm: Comments, first: int, last: int, col: int, flat: str,
+               end: int | None = None) -> bool:
+    """True when `flat` fits on one line without losing a comment's place: comments in
+    first..last stand at the end of line `end` (default `last`) or on own lines after it."""
+    end = last if end is None else end
+    for line in _within(cm, first, last):
+        if (line <= end) if cm[line].own_line else (line != end):
+            return False
+    return col + len(flat) <= WIDTH
+
+
+def _own_lines(cm: Comments, first: int, before: int, col: int) -> list[str]:
+    """Own-line comments between first and before, as lines at column `col`."""
+    out = []
+    for line in _within(cm, first, before - 1):
+        if cm[line].own_line:
+            out.append(" " * col + cm.pop(line).text.rstrip())
+    return out
+
+
+def _chain(c: ast.Chain, col: int, ind: int, cont: int, cm: Comments) -> list[str]:
+    """Lay out a chain; if it must break, keep the source's grouping of elements on lines
+    where they still fit, else one element per line, later lines led by `-> ` at `cont`.
+
+    A comment belongs to the last element that starts on or before its line.
+    """
     flat = _flat_chain(c)
-    if col + len(flat) <= WIDTH:
-        return [flat]
-    first, *rest = c.elements
-    lines = _element(first, col, ind)
-    for e in rest:
-        sub = _element(e, cont + 3, cont)
-        lines += [" " * cont + "-> " + sub[0], *sub[1:]]
+    if _fits_with(cm, c.span.line, c.span.end_line, col, flat):
+        return [flat + _trailing(cm, c.span.line, c.span.end_line)]
+    els = c.elements
+    ends = [max(nxt.span.line - 1, e.span.line) for e, nxt in zip(els, els[1:])]
+    ends.append(c.span.end_line)
+    lines: list[str] = []
+    for idxs in _source_lines(els):
+        head = els[idxs[0]]
+        first = not lines
+        at = col if first else cont + 3
+        if not first:
+            lines += _own_lines(cm, c.span.line, head.span.line, cont)
+        text = " -> ".join(_flat_element(els[i]) for i in idxs)
+        last = ends[idxs[-1]]
+        tail = els[idxs[-1]].span.end_line
+        if len(idxs) > 1 and _fits_with(cm, head.span.line, last, at, text, tail):
+            text += _trailing(cm, head.span.line, last)
+            lines.append(text if first else " " * cont + "-> " + text)
+            continue
+        for i in idxs:
+            if not lines:
+                lines += _element(els[i], col, ind, cm, ends[i])
+            else:
+                sub = _element(els[i], cont + 3, cont, cm, ends[i])
+                lines += [" " * cont + "-> " + sub[0], *sub[1:]]
     return lines
 
 
-def _element(e: ast.Element, col: int, ind: int) -> list[str]:
-    """Lay out an element, opening its brackets when it is too wide."""
+def _source_lines(els: tuple[ast.Element, ...]) -> list[list[int]]:
+    """Indices of elements grouped as they stood on source lines."""
+    groups: list[list[int]] = []
+    for i, e in enumerate(els):
+        if groups and e.span.line == els[groups[-1][-1]].span.end_line:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
+
+
+def _element(e: ast.Element, col: int, ind: int, cm: Comments, last: int) -> list[str]:
+    """Lay out an element, opening its brackets when it is too wide or holds comments.
+
+    It takes the comments on its source lines up to `last`.
+    """
     flat = _flat_element(e)
     p = e.primary
-    if col + len(flat) <= WIDTH:
-        return [flat]
-    if isinstance(p, ast.Combinator):
-        return _combinator(p, _head(e), _tail(e), ind)
-    if isinstance(p, ast.Group):
-        return _group(p, _head(e), _tail(e), ind)
-    if p.args:
-        return _call(p, _head(e), _tail(e), ind)
-    return [flat]
+    if _fits_with(cm, e.span.line, last, col, flat, e.span.end_line):
+        lines = [flat]
+    elif isinstance(p, ast.Combinator):
+        lines = _combinator(p, _head(e), _tail(e), ind, cm)
+    elif isinstance(p, ast.Group):
+        lines = _group(p, _head(e), _tail(e), ind, cm)
+    elif p.args and col + len(flat) > WIDTH:
+        lines = _call(p, _head(e), _tail(e), ind)
+    else:
+        lines = [flat]
+    lines[-1] += _trailing(cm, e.span.line, last)
+    return lines
 
 
-def _combinator(c: ast.Combinator, head: str, tail: str, ind: int) -> list[str]:
+def _combinator(c: ast.Combinator, head: str, tail: str, ind: int, cm: Comments) -> list[str]:
     """Branches on their own lines, later ones led by `| ` so the branch texts align."""
     col = ind + 2 * INDENT
     lines = [f"{head}{c.kind}<"]
+    start = c.span.line
     for i, branch in enumerate(c.branches):
-        sub = _chain(branch, col, col, col)
+        lines += _own_lines(cm, start, branch.span.line, col)
+        sub = _chain(branch, col, col, col, cm)
         lead = " " * col if i == 0 else " " * (col - 2) + "| "
         lines += [lead + sub[0], *sub[1:]]
+        start = branch.span.end_line + 1
     return [*lines, " " * (ind + INDENT) + ">" + tail]
 
 
-def _group(g: ast.Group, head: str, tail: str, ind: int) -> list[str]:
+def _group(g: ast.Group, head: str, tail: str, ind: int, cm: Comments) -> list[str]:
     """The chain indented one level inside `(` and `)`."""
     col = ind + INDENT
-    sub = _chain(g.chain, col, col, col)
+    sub = _chain(g.chain, col, col, col, cm)
     return [head + "(", " " * col + sub[0], *sub[1:], " " * ind + ")" + tail]
 
 
@@ -194,17 +272,17 @@ def _params(params: tuple[ast.Param, ...]) -> str:
     return "(" + ", ".join(parts) + ")"
 
 
-def _block(b: ast.BlockDef) -> str:
+def _block(b: ast.BlockDef, cm: Comments) -> str:
     """`block name(params) = body`, the body moved to the next lines if too wide."""
     head = f"block {b.name}{_params(b.params)} ="
     flat = _flat_chain(b.body)
-    if len(head) + 1 + len(flat) <= WIDTH:
-        return f"{head} {flat}"
-    body = _chain(b.body, INDENT, INDENT, INDENT)
+    if _fits_with(cm, b.body.span.line, b.body.span.end_line, len(head) + 1, flat):
+        return f"{head} {flat}" + _trailing(cm, b.body.span.line, b.body.span.end_line)
+    body = _chain(b.body, INDENT, INDENT, INDENT, cm)
     return "\n".join([head, " " * INDENT + body[0], *body[1:]])
 
 
-def _statement(s: ast.Statement) -> str:
+def _statement(s: ast.Statement, cm: Comments) -> str:
     """Render one statement, possibly over several lines."""
     if isinstance(s, ast.Import):
         return f'import "{s.path}"'
@@ -215,8 +293,8 @@ def _statement(s: ast.Statement) -> str:
     if isinstance(s, ast.Output):
         return "output " + ", ".join(s.names)
     if isinstance(s, ast.BlockDef):
-        return _block(s)
-    return "\n".join(_chain(s.chain, 0, 0, INDENT))
+        return _block(s, cm)
+    return "\n".join(_chain(s.chain, 0, 0, INDENT, cm))
 
 
 # ---- the program, with comments and blank lines ----
@@ -249,7 +327,13 @@ def format_program(program: ast.Program) -> str:
         inside = []
         while comments and comments[0].line <= last:
             inside.append(comments.pop(0))
-        out.add(first, last, _with_comments(_statement(stmt), inside, first == last))
+        if isinstance(stmt, ast.BlockDef | ast.ChainStmt) and first != last:
+            cm = {c.line: c for c in inside}
+            text = _statement(stmt, cm)
+            inside = [c for c in inside if c.line in cm]  # what no element took goes above
+        else:
+            text = _statement(stmt, {})
+        out.add(first, last, _with_comments(text, inside, first == last))
     for comment in comments:
         out.add(comment.line, comment.line, comment.text.rstrip())
     return "\n".join(out.lines) + "\n" if out.lines else ""

@@ -223,10 +223,10 @@ def test_comments_are_kept() -> None:
 
         # about the input
         input image: 3 x 32 x 32
-        # first layer
-        # activation
-        # between
-        image -> conv(16) -> relu -> pool
+        image -> conv(16)  # first layer
+            -> relu  # activation
+            # between
+            -> pool
         # trailing
     """)
 
@@ -353,3 +353,14 @@ def test_generated_programs_round_trip(stmts: list[ast.Statement]) -> None:
     assert again == program
     assert format_program(again) == out
     assert all(not line.endswith(" ") for line in out.splitlines())
+
+
+def test_the_model_zoo_is_canonically_formatted() -> None:
+    from click.testing import CliRunner
+
+    from dslc.cli import main
+
+    root = Path(__file__).resolve().parents[2]
+    files = [str(p) for p in sorted((root / "models").rglob("*.xnet"))]
+    result = CliRunner().invoke(main, ["fmt", "--check", *files])
+    assert result.exit_code == 0, result.output
