@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import click
 
@@ -90,23 +90,29 @@ def _analyse(path: str, sets: tuple[str, ...]) -> Any:
     return analysis
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes | Callable[[BinaryIO], None]) -> None:
     """Write via a temporary file and a rename, so no partial file is ever left behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            if callable(data):
+                data(f)
+            else:
+                f.write(data)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def _build(path: str, sets: tuple[str, ...], opset: int, seed: int, init: str) -> tuple[Any, bytes]:
-    from dslc.backend.onnx import serialize, to_onnx
+def _build(path: str, sets: tuple[str, ...], opset: int, seed: int, init: str
+           ) -> tuple[Any, Callable[[BinaryIO], None]]:
+    """Analyse a file; return the analysis and a writer of its ONNX model."""
+    from dslc.backend.onnx import build, write
     analysis = _analyse(path, sets)
-    return analysis, serialize(to_onnx(analysis, opset=opset, seed=seed, init=init))
+    model, arrays = build(analysis, opset=opset, seed=seed, init=init)
+    return analysis, lambda f: write(model, arrays, f)
 
 
 @main.command()
@@ -130,11 +136,11 @@ def compile(file: str, output: str | None, sets: tuple[str, ...], opset: int, se
         out = Path(output) if output else Path(Path(file).stem + ".onnx")
         if out.resolve() == Path(file).resolve():
             raise UserError(f"refusing to write the output over the input {file}")
-        analysis, data = _build(file, sets, opset, seed, init)
-        write_atomic(out, data)
+        analysis, writer = _build(file, sets, opset, seed, init)
+        write_atomic(out, writer)
         from dslc.passes.cost import total
         t = total(analysis.costs)
-        click.echo(f"wrote {out} ({len(data) / 2**20:.1f} MiB, {t.params:,} params, "
+        click.echo(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB, {t.params:,} params, "
                    f"opset {opset})")
 
 

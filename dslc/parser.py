@@ -79,7 +79,7 @@ def _grammar_text() -> str:
 def _lark() -> lark.Lark:
     return lark.Lark(
         _grammar_text(), parser="lalr", lexer="basic", propagate_positions=True,
-        postlex=_Newlines(), maybe_placeholders=True,
+        postlex=_Newlines(), maybe_placeholders=True, cache=True,
     )
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import numpy as np
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DEFAULT_SIZE = 224
 
@@ -22,6 +24,8 @@ def _runtime() -> Any:
 
 
 def _load_array(path: str) -> np.ndarray:
+    import numpy as np
+
     from dslc.cli import UserError
     p = Path(path)
     try:
@@ -81,13 +85,19 @@ def _sizes(items: tuple[str, ...]) -> dict[str, int]:
 
 def _model_bytes(path: str, sets: tuple[str, ...], seed: int) -> tuple[bytes | str, str]:
     if Path(path).suffix == ".xnet":
+        import io
+
         from dslc.cli import _build
-        _, data = _build(path, sets, 21, seed, "pytorch")
-        return data, f"{path} (compiled in memory)"
+        _, writer = _build(path, sets, 21, seed, "pytorch")
+        buffer = io.BytesIO()
+        writer(buffer)
+        return buffer.getvalue(), f"{path} (compiled in memory)"
     return path, path
 
 
 def _save(path: str, outputs: dict[str, np.ndarray]) -> None:
+    import numpy as np
+
     if path.endswith(".npz"):
         np.savez(path, **outputs)
     else:
@@ -119,6 +129,8 @@ def run(model: str, inputs: tuple[str, ...], batch: int, sizes: tuple[str, ...],
         provider: str, output: str | None, print_values: bool, sets: tuple[str, ...],
         seed: int, debug: bool) -> None:
     """Run MODEL (.xnet, compiled in memory, or .onnx) on ONNX Runtime."""
+    import numpy as np
+
     from dslc.cli import UserError, _guard
     with _guard(debug):
         rt = _runtime()

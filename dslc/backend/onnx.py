@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, assert_never
+from typing import Any, BinaryIO, assert_never
 
 import numpy as np
 import onnx
@@ -32,7 +32,7 @@ class _Emitter:
     seed: int
     weights: Mapping[str, np.ndarray]
     nodes: list[onnx.NodeProto] = field(default_factory=list)
-    inits: list[onnx.TensorProto] = field(default_factory=list)
+    arrays: list[tuple[str, np.ndarray]] = field(default_factory=list)
     names: dict[int, str] = field(default_factory=dict)
 
     def const(self, name: str, value: np.ndarray) -> str:
@@ -46,8 +46,7 @@ class _Emitter:
         out = []
         for t in parameters(node, self.scheme, self.seed):
             array = self.weights.get(t.name, t.array)
-            self.inits.append(numpy_helper.from_array(np.ascontiguousarray(array, np.float32),
-                                                      t.name))
+            self.arrays.append((t.name, np.ascontiguousarray(array, np.float32)))
             out.append(t.name)
         return out
 
@@ -181,10 +180,10 @@ def _value_info(name: str, shape: tuple[Dim, ...]) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, dims)
 
 
-def to_onnx(analysis: Analysis, *, opset: int = DEFAULT_OPSET, seed: int = 0,
-            init: str = "pytorch", weights: Mapping[str, np.ndarray] | None = None
-            ) -> onnx.ModelProto:
-    """Build the ONNX model: hierarchical names, seeded weights, the source in metadata."""
+def build(analysis: Analysis, *, opset: int = DEFAULT_OPSET, seed: int = 0,
+          init: str = "pytorch", weights: Mapping[str, np.ndarray] | None = None
+          ) -> tuple[onnx.ModelProto, list[tuple[str, np.ndarray]]]:
+    """The model without its initializers, and the initializers as named arrays."""
     if opset not in OPSETS:
         raise ValueError(f"opset {opset} is not supported; use {OPSETS.start}-{OPSETS.stop - 1}")
     g = analysis.graph
@@ -194,16 +193,68 @@ def to_onnx(analysis: Analysis, *, opset: int = DEFAULT_OPSET, seed: int = 0,
         e.names[node.id] = out_names.get(node.id, node.name)
     for node in g.nodes:
         _emit_node(e, node)
-    inputs = [_value_info(g.node(i).name, analysis.shapes[i]) for i in g.inputs]
-    outputs = [_value_info(out_names[i], analysis.shapes[i]) for i in g.outputs]
-    graph = helper.make_graph(e.nodes, g.name, inputs, outputs, e.inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
-                              producer_name="dslc", producer_version=__version__)
+    model = onnx.ModelProto()
     model.ir_version = helper.find_min_ir_version_for([helper.make_opsetid("", opset)])
+    model.producer_name, model.producer_version = "dslc", __version__
+    model.opset_import.append(helper.make_opsetid("", opset))
+    graph = model.graph
+    graph.name = g.name
+    graph.node.extend(e.nodes)
+    graph.input.extend(_value_info(g.node(i).name, analysis.shapes[i]) for i in g.inputs)
+    graph.output.extend(_value_info(out_names[i], analysis.shapes[i]) for i in g.outputs)
     helper.set_model_props(model, {"dslc.version": __version__, "dslc.source": g.source_text,
                                    "dslc.network": g.name, "dslc.init": init,
                                    "dslc.seed": str(seed)})
+    return model, e.arrays
+
+
+def to_onnx(analysis: Analysis, *, opset: int = DEFAULT_OPSET, seed: int = 0,
+            init: str = "pytorch", weights: Mapping[str, np.ndarray] | None = None
+            ) -> onnx.ModelProto:
+    """Build the ONNX model: hierarchical names, seeded weights, the source in metadata."""
+    model, arrays = build(analysis, opset=opset, seed=seed, init=init, weights=weights)
+    model.graph.initializer.extend(numpy_helper.from_array(a, name) for name, a in arrays)
     return model
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, n = n & 0x7F, n >> 7
+        out.append(low | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _key(field_number: int, length: int) -> bytes:
+    """The key and length prefix of a length-delimited protobuf field."""
+    return _varint(field_number << 3 | 2) + _varint(length)
+
+
+def write(model: onnx.ModelProto, arrays: list[tuple[str, np.ndarray]], out: BinaryIO) -> None:
+    """Stream a model and its initializers as protobuf without copying the weights in memory.
+
+    The graph field is written last and each tensor's raw bytes straight from numpy; protobuf
+    readers accept fields in any order, and the bytes are deterministic.
+    """
+    head = onnx.ModelProto()
+    head.CopyFrom(model)
+    head.ClearField("graph")
+    graph = model.graph.SerializeToString(deterministic=True)
+    tensors = []
+    for name, array in arrays:
+        proto = onnx.TensorProto(name=name, dims=array.shape, data_type=TensorProto.FLOAT)
+        header = proto.SerializeToString(deterministic=True) + _key(9, array.nbytes)
+        tensors.append((header, array))
+    sizes = [len(h) + a.nbytes for h, a in tensors]
+    total = len(graph) + sum(len(_key(5, n)) + n for n in sizes)
+    out.write(head.SerializeToString(deterministic=True))
+    out.write(_key(7, total))
+    out.write(graph)
+    for (header, array), size in zip(tensors, sizes):
+        out.write(_key(5, size))
+        out.write(header)
+        out.write(memoryview(array.astype("<f4", copy=False)).cast("B"))
 
 
 def _output_names(analysis: Analysis) -> dict[int, str]:
