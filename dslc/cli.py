@@ -218,6 +218,6 @@ def fmt(files: tuple[str, ...], check_only: bool, stdout: bool, debug: bool) -> 
         sys.exit(1)
 
 
-from dslc.run_command import run  # noqa: E402  (registers `dslc run`)
+from dslc.run_command import run
 
 main.add_command(run)

@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING
 from dslc import ast
 from dslc.diagnostics import did_you_mean
 from dslc.evaluate import EvalError
-from dslc.ir import AxisAttrs, NoAttrs
-from dslc.ir import Op
+from dslc.ir import AxisAttrs, NoAttrs, Op
 from dslc.layers import COMBINATORS
 from dslc.passes.shapes import Shape, show
 from dslc.source import Span

@@ -12,7 +12,7 @@ from dslc.dims import Dim, sym
 from dslc.evaluate import POISON, Env, EvalError, Value, evaluate
 from dslc.expand import Expander, Frame, Scope, Tensor
 from dslc.ir import Graph
-from dslc.layers import LAYERS, integer, Arg
+from dslc.layers import LAYERS, Arg, integer
 from dslc.parser import parse, parse_expr
 from dslc.passes.cost import Costs, count_costs
 from dslc.passes.receptive_field import RFs, receptive_fields

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Union
 
 Monomial = tuple[str, ...]  # sorted symbol names; () is the constant term
 
@@ -30,8 +29,8 @@ class Sym:
         return dict(self.terms).get((), Fraction(0))
 
 
-Dim = Union[int, Sym]
-Number = Union[int, Fraction]
+Dim = int | Sym
+Number = int | Fraction
 
 
 def sym(name: str) -> Sym:

@@ -56,8 +56,8 @@ def evaluate(e: ast.Expr, env: Env) -> Value:
         case ast.Name():
             return _name(e, env)
         case ast.Neg(operand=o):
-            v = _number(evaluate(o, env), o, env)
-            return dims.mul(v, -1) if isinstance(v, Sym) else -v
+            n = _number(evaluate(o, env), o, env)
+            return dims.mul(n, -1) if isinstance(n, Sym) else -n
         case ast.BinOp():
             return _binop(e, env)
         case ast.TupleLit(items=items):
@@ -138,7 +138,7 @@ def _binop(e: ast.BinOp, env: Env) -> Value:
     return a / b
 
 
-def _sym_op(e: ast.BinOp, a: int | float | Sym, b: int | float | Sym, env: Env) -> Value:
+def _sym_op(e: ast.BinOp, a: float | Sym, b: float | Sym, env: Env) -> Value:
     try:
         if e.op == "+" and not isinstance(a, float) and not isinstance(b, float):
             return dims.add(a, b)
@@ -146,9 +146,9 @@ def _sym_op(e: ast.BinOp, a: int | float | Sym, b: int | float | Sym, env: Env) 
             return dims.sub(a, b)
         if e.op == "*" and not isinstance(a, float) and not isinstance(b, float):
             return dims.mul(a, b)
-        if e.op in ("/", "//") and isinstance(b, int):
+        if e.op in ("/", "//") and isinstance(b, int) and not isinstance(a, float):
             return dims.mul(a, Fraction(1, b))
     except ValueError:
         pass
-    raise EvalError("E0201", f"cannot compute {dims.show(a)} {e.op} {dims.show(b)} for a "
-                    "symbolic size", env.at(e.span))
+    raise EvalError("E0201", f"cannot compute {a} {e.op} {b} for a symbolic size",
+                    env.at(e.span))

@@ -13,7 +13,7 @@ from typing import Any
 from dslc import ast
 from dslc.diagnostics import Sink, did_you_mean
 from dslc.evaluate import Env, EvalError, Value, Word, evaluate
-from dslc.ir import Attrs, ConvAttrs, BatchNormAttrs, Graph, InputAttrs, Node, NoAttrs, Op
+from dslc.ir import Attrs, BatchNormAttrs, ConvAttrs, Graph, InputAttrs, NoAttrs, Node, Op
 from dslc.layers import COMBINATORS, Arg, Ctx, bind, integer, lookup
 from dslc.passes.shapes import Shape, ShapeError, node_shape, show
 from dslc.source import Span
@@ -294,7 +294,8 @@ class Expander:
             raise EvalError("E0301", f"'project' cannot map {show(x.shape)} to "
                             f"{show(target)}", span, "write the shortcut out in full")
         sub = scope.child(label) if label else Scope(scope.auto("project"))
-        cin, cout = int(x.shape[1]), int(target[1])
+        cin, cout = x.shape[1], target[1]
+        assert isinstance(cin, int) and isinstance(cout, int)
         conv = ConvAttrs(cout, cin, (1, 1), (stride, stride), (0, 0, 0, 0), (1, 1), 1, False)
         y = self.add(sub.full("conv"), Op.CONV, [x], conv, span)
         return self.add(sub.full("bn"), Op.BATCHNORM, [y], BatchNormAttrs(cout, 1e-5, 0.1), span)
@@ -312,9 +313,10 @@ def _stride(x: Shape, target: Shape) -> int | None:
         return None
     if not all(isinstance(d, int) for d in (*x[2:], *target[2:])):
         return 1 if x[2:] == target[2:] else None
-    h, th = int(x[2]), int(target[2])
+    h, th, w = x[2], target[2], x[3]
+    assert isinstance(h, int) and isinstance(th, int) and isinstance(w, int)
     s = -(-h // th) if th else 0
-    if s >= 1 and -(-h // s) == th and -(-int(x[3]) // s) == target[3]:
+    if s >= 1 and -(-h // s) == th and -(-w // s) == target[3]:
         return s
     return None
 

@@ -8,11 +8,11 @@ chain or block each stays beside the element it followed (which keeps that chain
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
 from dslc import ast
-from dslc.source import Span
 
 WIDTH = 88
 INDENT = 4
@@ -175,7 +175,7 @@ def _chain(c: ast.Chain, col: int, ind: int, cont: int, cm: Comments) -> list[st
     if _fits_with(cm, c.span.line, c.span.end_line, col, flat):
         return [flat + _trailing(cm, c.span.line, c.span.end_line)]
     els = c.elements
-    ends = [max(nxt.span.line - 1, e.span.line) for e, nxt in zip(els, els[1:])]
+    ends = [max(nxt.span.line - 1, e.span.line) for e, nxt in itertools.pairwise(els)]
     ends.append(c.span.end_line)
     lines: list[str] = []
     for idxs in _source_lines(els):

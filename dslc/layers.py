@@ -11,8 +11,21 @@ from dslc.diagnostics import did_you_mean
 from dslc.dims import Sym
 from dslc.evaluate import EvalError, Value, Word, describe
 from dslc.ir import (
-    AdaptivePoolAttrs, Attrs, AxisAttrs, BatchNormAttrs, ConvAttrs, DeconvAttrs, DenseAttrs,
-    NoAttrs, Op, Pads, Pair, PoolAttrs, ScalarAttrs, UpsampleAttrs, LrnAttrs,
+    AdaptivePoolAttrs,
+    Attrs,
+    AxisAttrs,
+    BatchNormAttrs,
+    ConvAttrs,
+    DeconvAttrs,
+    DenseAttrs,
+    LrnAttrs,
+    NoAttrs,
+    Op,
+    Pads,
+    Pair,
+    PoolAttrs,
+    ScalarAttrs,
+    UpsampleAttrs,
 )
 from dslc.source import Span
 

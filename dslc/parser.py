@@ -136,7 +136,8 @@ def _syntax_error(source: SourceFile, exc: lark.exceptions.UnexpectedInput) -> D
         line, col = len(lines), len(lines[-1]) + 1
     span = Span(source, line, col, line, col + 1)
     if isinstance(exc, lark.exceptions.UnexpectedCharacters):
-        char = source.text[exc.pos_in_stream] if exc.pos_in_stream < len(source.text) else ""
+        pos = exc.pos_in_stream or 0
+        char = source.text[pos] if pos < len(source.text) else ""
         return Diagnostic("E0002", f"unexpected character '{char}'", span, _char_hints(char))
     tok = getattr(exc, "token", None)
     expected = sorted(_acceptable(exc))
@@ -157,7 +158,7 @@ def _acceptable(exc: lark.exceptions.UnexpectedInput) -> set[str]:
     if parser is not None:
         try:
             return set(parser.accepts())
-        except Exception:  # noqa: BLE001 - fall back to Lark's own, wider list
+        except Exception:  # noqa: BLE001, S110 - fall back to Lark's own, wider list
             pass
     return set(getattr(exc, "expected", set()) or set())
 

@@ -30,7 +30,8 @@ def _load_array(path: str) -> np.ndarray:
     p = Path(path)
     try:
         if p.suffix == ".npy":
-            return np.load(p, allow_pickle=False)
+            array: np.ndarray = np.load(p, allow_pickle=False)
+            return array
         if p.suffix in (".txt", ".csv"):
             return np.loadtxt(p, delimiter="," if p.suffix == ".csv" else None, ndmin=1)
     except (OSError, ValueError) as exc:
@@ -98,10 +99,10 @@ def _model_bytes(path: str, sets: tuple[str, ...], seed: int) -> tuple[bytes | s
 def _save(path: str, outputs: dict[str, np.ndarray]) -> None:
     import numpy as np
 
-    if path.endswith(".npz"):
-        np.savez(path, **outputs)
+    if path.endswith(".npz") or len(outputs) > 1:
+        np.savez(path, **outputs)  # type: ignore[arg-type]
     else:
-        np.save(path, next(iter(outputs.values())) if len(outputs) == 1 else outputs)
+        np.save(path, next(iter(outputs.values())))
 
 
 @click.command()

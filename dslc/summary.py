@@ -74,7 +74,7 @@ def _rf_text(rf: RF | None) -> str:
     return f"{_n(size[0])}x{_n(size[1])}" if size[0] != size[1] else f"{_n(size[0])}"
 
 
-def _n(x: int | float) -> str:
+def _n(x: float) -> str:
     return str(x) if isinstance(x, int) else f"{x:g}"
 
 

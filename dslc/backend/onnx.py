@@ -15,8 +15,18 @@ from dslc.backend.init import parameters
 from dslc.compiler import Analysis
 from dslc.dims import Dim
 from dslc.ir import (
-    AdaptivePoolAttrs, AxisAttrs, BatchNormAttrs, ConvAttrs, DeconvAttrs, DenseAttrs, LrnAttrs,
-    Node, Op, PoolAttrs, ScalarAttrs, UpsampleAttrs,
+    AdaptivePoolAttrs,
+    AxisAttrs,
+    BatchNormAttrs,
+    ConvAttrs,
+    DeconvAttrs,
+    DenseAttrs,
+    LrnAttrs,
+    Node,
+    Op,
+    PoolAttrs,
+    ScalarAttrs,
+    UpsampleAttrs,
 )
 
 DEFAULT_OPSET = 21
@@ -254,7 +264,8 @@ def write(model: onnx.ModelProto, arrays: list[tuple[str, np.ndarray]], out: Bin
     for (header, array), size in zip(tensors, sizes):
         out.write(_key(5, size))
         out.write(header)
-        out.write(memoryview(array.astype("<f4", copy=False)).cast("B"))
+        raw = np.ascontiguousarray(array, "<f4")
+        out.write(memoryview(raw).cast("B"))  # type: ignore[arg-type]
 
 
 def _output_names(analysis: Analysis) -> dict[int, str]:
@@ -266,4 +277,5 @@ def _output_names(analysis: Analysis) -> dict[int, str]:
 
 def serialize(model: onnx.ModelProto) -> bytes:
     """Deterministic bytes of a model."""
-    return model.SerializeToString(deterministic=True)
+    data: bytes = model.SerializeToString(deterministic=True)
+    return data

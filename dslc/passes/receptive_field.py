@@ -12,7 +12,14 @@ from typing import assert_never
 
 from dslc import dims
 from dslc.ir import (
-    AdaptivePoolAttrs, ConvAttrs, DeconvAttrs, Graph, Node, Op, PoolAttrs, UpsampleAttrs,
+    AdaptivePoolAttrs,
+    ConvAttrs,
+    DeconvAttrs,
+    Graph,
+    Node,
+    Op,
+    PoolAttrs,
+    UpsampleAttrs,
 )
 from dslc.passes.shapes import Shape, Shapes, is_spatial
 

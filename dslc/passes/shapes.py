@@ -7,8 +7,18 @@ from typing import assert_never
 from dslc import dims
 from dslc.dims import Dim
 from dslc.ir import (
-    AdaptivePoolAttrs, AxisAttrs, BatchNormAttrs, ConvAttrs, DeconvAttrs, DenseAttrs, Graph,
-    InputAttrs, Node, Op, PoolAttrs, UpsampleAttrs,
+    AdaptivePoolAttrs,
+    AxisAttrs,
+    BatchNormAttrs,
+    ConvAttrs,
+    DeconvAttrs,
+    DenseAttrs,
+    Graph,
+    InputAttrs,
+    Node,
+    Op,
+    PoolAttrs,
+    UpsampleAttrs,
 )
 
 Shape = tuple[Dim, ...]
@@ -34,9 +44,9 @@ def conv_out(size: Dim, k: int, stride: int, dilation: int, pad_begin: int, pad_
     span = dilation * (k - 1) + 1
     room = dims.add(size, pad_begin + pad_end - span)
     out = dims.add(dims.ceildiv(room, stride) if ceil else dims.floordiv(room, stride), 1)
-    if ceil and isinstance(out, int) and isinstance(size, int):
-        if (out - 1) * stride >= size + pad_begin:  # last window must start inside the input
-            out -= 1
+    # PyTorch's ceil mode: the last window must start inside the input (or its left padding)
+    if ceil and isinstance(out, int) and isinstance(size, int) and (out - 1) * stride >= size + pad_begin:
+        out -= 1
     return out
 
 
