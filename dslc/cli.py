@@ -21,6 +21,7 @@ from dslc import __version__
 from dslc.diagnostics import CompileError, Diagnostic
 
 F = TypeVar("F", bound=Callable[..., Any])
+MAX_MODEL_BYTES = 2**31 - 2**24  # protobuf's 2 GiB limit, less room for the graph
 SET_HELP = "Override a network parameter, e.g. --set classes=10 (repeatable)."
 
 
@@ -110,7 +111,13 @@ def _build(path: str, sets: tuple[str, ...], opset: int, seed: int, init: str
            ) -> tuple[Any, Callable[[BinaryIO], None]]:
     """Analyse a file; return the analysis and a writer of its ONNX model."""
     from dslc.backend.onnx import build, write
+    from dslc.passes.cost import total
     analysis = _analyse(path, sets)
+    params = total(analysis.costs)
+    size = (params.params + params.buffers) * 4
+    if size >= MAX_MODEL_BYTES:  # checked before any weight is allocated
+        raise UserError(f"{path}: the model would hold {size / 2**30:.1f} GiB of weights "
+                        f"({params.params:,} parameters); a single ONNX file holds under 2 GiB")
     model, arrays = build(analysis, opset=opset, seed=seed, init=init)
     return analysis, lambda f: write(model, arrays, f)
 

@@ -19,6 +19,7 @@ from dslc.passes.shapes import Shape, ShapeError, node_shape, show
 from dslc.source import Span
 
 MAX_NODES = 200_000
+MAX_BLOCK_DEPTH = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +254,9 @@ class Expander:
             cycle = " -> ".join((*frame.stack[frame.stack.index(c.name):], c.name))
             raise EvalError("E0401", f"block '{c.name}' calls itself ({cycle})", span,
                             "blocks may call other blocks, but not recursively")
+        if len(frame.stack) >= MAX_BLOCK_DEPTH:
+            raise EvalError("E0603", f"blocks call blocks more than {MAX_BLOCK_DEPTH} deep here",
+                            span, "flatten the block structure")
         names = self._bind_block(d, c, x, frame, span)
         env = Env(names, None, span, f"in expansion of block '{c.name}'")
         inner = Frame(env, {}, (*frame.stack, c.name))

@@ -39,6 +39,17 @@ _CONTINUES_AFTER = _OPEN | {
 _CONTINUES_BEFORE = {"ARROW", "PIPE", "STAR", "AT", "RANGLE", "RPAR", "RSQB"}
 
 
+MAX_DEPTH = 100  # brackets nested deeper than this are refused, before recursion can fail
+
+
+class _TooDeep(Exception):
+    """Raised by the post-lexer at the bracket that nests too deeply."""
+
+    def __init__(self, tok: Token) -> None:
+        super().__init__("too deep")
+        self.tok = tok
+
+
 class _Newlines:
     """Post-lexer: keep only the newlines that end a statement."""
 
@@ -59,6 +70,8 @@ class _Newlines:
                 pending = None
             if tok.type in _OPEN:
                 depth += 1
+                if depth > MAX_DEPTH:
+                    raise _TooDeep(tok)
             elif tok.type in _CLOSE:
                 depth = max(0, depth - 1)
             prev, last = tok.type, tok
@@ -97,6 +110,10 @@ def parse(source: SourceFile) -> ast.Program:
         tree = _lark().parse(source.text)
     except lark.exceptions.UnexpectedInput as exc:
         raise CompileError([_syntax_error(source, exc)]) from None
+    except _TooDeep as exc:
+        span = _tok_span(source, exc.tok)
+        raise CompileError([Diagnostic("E0603", f"brackets nest more than {MAX_DEPTH} deep",
+                                       span, "split the expression into blocks")]) from None
     try:
         program = _ToAst(source).transform(tree)
     except lark.exceptions.VisitError as exc:
