@@ -101,10 +101,21 @@ def write_atomic(path: Path, data: bytes | Callable[[BinaryIO], None]) -> None:
                 data(f)
             else:
                 f.write(data)
+        os.chmod(tmp, _mode_for(path))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _mode_for(path: Path) -> int:
+    """An existing file keeps its mode; a new one gets 0666 less the umask (not mkstemp's 0600)."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def _build(path: str, sets: tuple[str, ...], opset: int, seed: int, init: str

@@ -24,10 +24,7 @@ def combinator(ex: Expander, c: ast.Combinator, x: Tensor | None, frame: Frame, 
         raise EvalError("E0101", f"unknown combinator '{c.kind}<...>'", span,
                         did_you_mean(c.kind, COMBINATORS) or
                         "the combinators are " + ", ".join(f"{k}<...>" for k in COMBINATORS))
-    inner = scope
-    if label is not None:
-        scope.full(label)
-        inner = scope.child(label)
+    inner = scope if label is None else scope.child(label)
     n = len(c.branches)
     if c.kind in ("residual", "dense") and n > (2 if c.kind == "residual" else 1):
         most = "a body and a shortcut" if c.kind == "residual" else "one body"
@@ -39,7 +36,8 @@ def combinator(ex: Expander, c: ast.Combinator, x: Tensor | None, frame: Frame, 
         outs = [x, *outs]
     if any(t is None or t.shape is None for t in outs):
         return None if x is None else type(x)(x.node, None)
-    name = inner.auto(c.kind) if label is None else inner.full(c.kind)
+    kind = "add" if c.kind == "add" else "concat"  # dense<...> is a concat, not a dense layer
+    name = inner.auto(kind) if label is None else inner.full(kind)
     op, attrs = (Op.ADD, NoAttrs()) if c.kind == "add" else (Op.CONCAT, AxisAttrs(1))
     return ex.add(name, op, [t for t in outs if t is not None], attrs, span)
 

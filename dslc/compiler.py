@@ -9,7 +9,7 @@ from pathlib import Path
 from dslc import ast
 from dslc.diagnostics import CompileError, Diagnostic, Sink, did_you_mean
 from dslc.dims import Dim, sym
-from dslc.evaluate import POISON, Env, EvalError, Value, evaluate
+from dslc.evaluate import POISON, Env, EvalError, Value, Word, evaluate
 from dslc.expand import Expander, Frame, Scope, Tensor
 from dslc.ir import Graph
 from dslc.layers import LAYERS, Arg, integer
@@ -119,6 +119,14 @@ def _network_params(header: ast.Network | None, overrides: dict[str, ast.Expr],
             values[p.name] = evaluate(expr, Env(dict(values)))
         except EvalError as exc:
             sink.error(exc.code, exc.message, exc.span, *exc.hints)
+            values[p.name] = POISON  # reported once, not again at every use
+            continue
+        value = values[p.name]
+        if isinstance(value, Word) and value.text in names and value.text not in values:
+            sink.error("E0102", f"'{value.text}' is used before it is defined", value.span,
+                       f"a parameter can use only those declared before it; move "
+                       f"'{value.text}' ahead of '{p.name}'")
+            values[p.name] = POISON
     return values
 
 
@@ -154,11 +162,13 @@ def _outputs(program: ast.Program, ex: Expander, frame: Frame, last: Tensor | No
     stmts = [s for s in program.statements if isinstance(s, ast.Output)]
     if not stmts:
         return [("", last)] if last is not None else []
-    out = []
+    out: list[tuple[str, Tensor]] = []
     for stmt in stmts:
         for name in stmt.names:
             t = frame.taps.get(name) or ex.inputs.get(name)
-            if t is None:
+            if any(n == name for n, _ in out):
+                sink.error("E0106", f"output '{name}' is listed twice", stmt.span)
+            elif t is None:
                 sink.error("E0101", f"output '{name}' names no tensor", stmt.span,
                            did_you_mean(name, list(frame.taps)) or
                            "name a tensor with @name after a layer")

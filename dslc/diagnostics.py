@@ -94,7 +94,8 @@ def _where(span: Span | None) -> tuple[str, int, int] | None:
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """Return a 'did you mean' hint for a misspelt name, or ''."""
-    close = difflib.get_close_matches(name, sorted(set(candidates)), n=3, cutoff=0.6)
+    others = sorted(set(candidates) - {name})
+    close = difflib.get_close_matches(name, others, n=3, cutoff=0.6)
     if not close:
         return ""
     return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"

@@ -43,8 +43,9 @@ class Scope:
         while True:
             n = self.counters.get(kind, 0) + 1
             self.counters[kind] = n
-            if f"{kind}{n}" not in self.used:
-                return self.full(f"{kind}{n}")
+            local = f"{kind}_{n}" if kind[-1].isdigit() else f"{kind}{n}"
+            if local not in self.used:
+                return self.full(local)
 
     def full(self, local: str) -> str:
         """The hierarchical name of a local name."""
@@ -159,7 +160,7 @@ class Expander:
             return self.primary(el.primary, x, frame, scope, el.label)
         n = self._count(el.count, x, frame)
         if el.label is not None:
-            scope.full(el.label)
+            claim(scope, el.label, frame.env.at(el.span))
             outer = scope.child(el.label)
             for i in range(n):
                 x = self.primary(el.primary, x, frame, outer, str(i))
@@ -179,19 +180,15 @@ class Expander:
     def primary(self, p: ast.Primary, x: Tensor | None, frame: Frame, scope: Scope,
                 label: str | None) -> Tensor | None:
         """A call, combinator or group, named `label` when given."""
+        if label is not None:
+            claim(scope, label, frame.env.at(p.span))
         if isinstance(p, ast.Group):
-            inner = scope if label is None else self._labelled(scope, label)
+            inner = scope if label is None else scope.child(label)
             return self.chain(p.chain, x, frame, inner)
         if isinstance(p, ast.Combinator):
             from dslc.combinators import combinator
             return combinator(self, p, x, frame, scope, label)
         return self.call(p, x, frame, scope, label)
-
-    def _labelled(self, scope: Scope, label: str) -> Scope:
-        if label in scope.used:
-            raise EvalError("E0106", f"the label '{label}' is used twice here", None)
-        scope.full(label)
-        return scope.child(label)
 
     # ---- calls ----
 
@@ -213,13 +210,14 @@ class Expander:
             return x
         ctx = Ctx(x.shape, span, sized, lambda w: self._tap_ref(w, frame))
         op, attrs, extra = layer.build(bound, ctx)
-        name = scope.full(label) if label else scope.auto(base)
+        name = scope.child(label).prefix if label else scope.auto(base)
         extras = [Tensor(i, self.shapes.get(i)) for i in extra]
         return self.add(name, op, [x, *extras], attrs, span)
 
     def _args(self, c: ast.Call, x: Tensor | None, frame: Frame) -> list[tuple[str | None, Arg]]:
         env = Env(frame.env.names, x.shape if x else None, frame.env.site, frame.env.note)
-        return [(a.name, Arg(evaluate(a.value, env), frame.env.at(a.value.span)))
+        return [(a.name, Arg(evaluate(a.value, env), frame.env.at(a.value.span),
+                             frame.env.at(_key_span(a)) if a.name else None))
                 for a in c.args or ()]
 
     def _tap_ref(self, w: Word, frame: Frame) -> tuple[int, Shape]:
@@ -260,12 +258,7 @@ class Expander:
         names = self._bind_block(d, c, x, frame, span)
         env = Env(names, None, span, f"in expansion of block '{c.name}'")
         inner = Frame(env, {}, (*frame.stack, c.name))
-        sub = scope.child(label) if label else None
-        if label:
-            scope.full(label)
-        else:
-            sub = Scope(scope.auto(c.name))
-        assert sub is not None
+        sub = scope.child(label) if label else Scope(scope.auto(c.name))
         return self.chain(d.body, x, inner, sub)
 
     def _bind_block(self, d: ast.BlockDef, c: ast.Call, x: Tensor | None, frame: Frame,
@@ -273,7 +266,7 @@ class Expander:
         from dslc.layers import REQUIRED, Signature
         sig = Signature(tuple((p.name, REQUIRED if p.default is None else p.default)
                               for p in d.params), len(d.params))
-        bound = bind(sig, self._args(c, x, frame), f"block '{d.name}'", span)
+        bound = bind(sig, self._args(c, x, frame), f"block '{d.name}'", span, d.name)
         names: dict[str, Any] = dict(self.params)
         for p in d.params:
             arg = bound[p.name]
@@ -297,6 +290,8 @@ class Expander:
         if stride is None:
             raise EvalError("E0301", f"'project' cannot map {show(x.shape)} to "
                             f"{show(target)}", span, "write the shortcut out in full")
+        if label:
+            claim(scope, label, span)
         sub = scope.child(label) if label else Scope(scope.auto("project"))
         cin, cout = x.shape[1], target[1]
         assert isinstance(cin, int) and isinstance(cout, int)
@@ -310,6 +305,20 @@ class Expander:
         names = tuple(n for n, _ in outputs if n)
         return Graph(name, tuple(self.nodes), ins, tuple(t.node for _, t in outputs),
                      source_text, names)
+
+
+def _key_span(a: ast.Arg) -> Span:
+    """Where the keyword of `name=value` is written."""
+    s = a.span
+    return Span(s.source, s.line, s.col, s.line, s.col + len(a.name or ""))
+
+
+def claim(scope: Scope, label: str, span: Span) -> None:
+    """Reserve a label in a scope; a name used twice in one scope is an error."""
+    if label in scope.used:
+        raise EvalError("E0106", f"the name '{label}' is already used here", span,
+                        "give this one another label")
+    scope.full(label)
 
 
 def _stride(x: Shape, target: Shape) -> int | None:

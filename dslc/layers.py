@@ -39,6 +39,7 @@ class Arg:
 
     value: Value
     span: Span
+    whole: Span | None = None  # `name=value` for a keyword argument
 
 
 Args = dict[str, Arg]
@@ -74,8 +75,9 @@ def split_name(name: str) -> tuple[str, Pair | None]:
     return m.group(1), (h, int(m.group(3)) if m.group(3) else h)
 
 
-def bind(sig: Signature, given: list[tuple[str | None, Arg]], what: str, span: Span) -> Args:
-    """Match positional and keyword arguments to a signature."""
+def bind(sig: Signature, given: list[tuple[str | None, Arg]], what: str, span: Span,
+         call: str | None = None) -> Args:
+    """Match positional and keyword arguments to a signature (`call` is the name to call)."""
     names = sig.names()
     out: Args = {}
     positional = [a for n, a in given if n is None]
@@ -89,18 +91,18 @@ def bind(sig: Signature, given: list[tuple[str | None, Arg]], what: str, span: S
         out[name] = arg
     for name, arg in ((n, a) for n, a in given if n is not None):
         if name not in names:
-            raise EvalError("E0103", f"{what} has no parameter '{name}'", arg.span,
+            raise EvalError("E0103", f"{what} has no parameter '{name}'", arg.whole or arg.span,
                             did_you_mean(name, names) or
                             (f"its parameters are: {', '.join(names)}" if names else
                              f"{what} takes no arguments"))
         if name in out:
-            raise EvalError("E0107", f"'{name}' is given twice", arg.span)
+            raise EvalError("E0107", f"'{name}' is given twice", arg.whole or arg.span)
         out[name] = arg
     for name, default in sig.params:
         if name not in out:
             if default is REQUIRED:
                 raise EvalError("E0104", f"{what} needs a value for '{name}'", span,
-                                f"e.g. {what}({name}=...)")
+                                f"e.g. {call or what}({name}=...)")
             out[name] = Arg(default, span)
     return out
 
@@ -228,7 +230,8 @@ class Layer:
 def _kernel(a: Args, ctx: Ctx, what: str) -> Pair:
     given = a["k"].value is not None
     if ctx.sized is not None and given:
-        raise EvalError("E0107", f"the kernel size is already in the name '{what}'", a["k"].span,
+        raise EvalError("E0107", f"the kernel size is already in the name '{what}'",
+                        a["k"].whole or a["k"].span,
                         "drop k=, or use the generic form")
     if ctx.sized is not None:
         return ctx.sized

@@ -92,7 +92,7 @@ def _grammar_text() -> str:
 def _lark() -> lark.Lark:
     return lark.Lark(
         _grammar_text(), parser="lalr", lexer="basic", propagate_positions=True,
-        postlex=_Newlines(), maybe_placeholders=True, cache=True,
+        postlex=_Newlines(), maybe_placeholders=True, cache=True, start=["start", "set_value"],
     )
 
 
@@ -106,8 +106,21 @@ def keywords() -> frozenset[str]:
 
 def parse(source: SourceFile) -> ast.Program:
     """Parse a whole file; raise CompileError with a located diagnostic on a syntax error."""
+    program = _parse(source, "start")
+    assert isinstance(program, ast.Program)
+    return ast.Program(program.statements, _comments(source))
+
+
+def parse_expr(source: SourceFile) -> ast.Expr:
+    """Parse a single expression (the value of `--set name=value`)."""
+    expr = _parse(source, "set_value")
+    assert not isinstance(expr, ast.Program)
+    return expr  # type: ignore[no-any-return]
+
+
+def _parse(source: SourceFile, start: str) -> Any:
     try:
-        tree = _lark().parse(source.text)
+        tree = _lark().parse(source.text, start=start)
     except lark.exceptions.UnexpectedInput as exc:
         raise CompileError([_syntax_error(source, exc)]) from None
     except _TooDeep as exc:
@@ -115,24 +128,11 @@ def parse(source: SourceFile) -> ast.Program:
         raise CompileError([Diagnostic("E0603", f"brackets nest more than {MAX_DEPTH} deep",
                                        span, "split the expression into blocks")]) from None
     try:
-        program = _ToAst(source).transform(tree)
+        return _ToAst(source).transform(tree)
     except lark.exceptions.VisitError as exc:
         if isinstance(exc.orig_exc, CompileError):
             raise exc.orig_exc from None
         raise
-    assert isinstance(program, ast.Program)
-    return ast.Program(program.statements, _comments(source))
-
-
-def parse_expr(source: SourceFile) -> ast.Expr:
-    """Parse a single expression (used for `--set name=value`)."""
-    program = parse(SourceFile(source.path, f"x(v={source.text})"))
-    stmt = program.statements[0] if len(program.statements) == 1 else None
-    if isinstance(stmt, ast.ChainStmt) and len(stmt.chain.elements) == 1:
-        call = stmt.chain.elements[0].primary
-        if isinstance(call, ast.Call) and call.args and len(call.args) == 1:
-            return call.args[0].value
-    raise CompileError([Diagnostic("E0007", f"'{source.text}' is not a single value", None)])
 
 
 def _comments(source: SourceFile) -> tuple[ast.Comment, ...]:
@@ -243,6 +243,9 @@ class _ToAst(Transformer[Token, Any]):
 
     def start(self, meta: Any, ch: list[Any]) -> ast.Program:
         return ast.Program(tuple(ch))
+
+    def set_value(self, meta: Any, ch: list[Any]) -> ast.Expr:
+        return ch[0]  # type: ignore[no-any-return]
 
     def import_stmt(self, meta: Any, ch: list[Any]) -> ast.Import:
         return ast.Import(str(ch[1])[1:-1], _span(self.src, meta))

@@ -28,6 +28,7 @@ from dslc.ir import (
     ScalarAttrs,
     UpsampleAttrs,
 )
+from dslc.passes.shapes import conv_out
 
 DEFAULT_OPSET = 21
 OPSETS = range(17, 27)
@@ -66,9 +67,24 @@ class _Emitter:
                                            **attrs))
 
 
-def _pool_attrs(a: PoolAttrs) -> dict[str, Any]:
+def _pool_attrs(a: PoolAttrs, x: tuple[Dim, ...]) -> dict[str, Any]:
     return {"kernel_shape": list(a.kernel), "strides": list(a.stride), "pads": list(a.pads),
-            "ceil_mode": int(a.ceil)}
+            "ceil_mode": int(a.ceil and _ceil_matters(a, x))}
+
+
+def _ceil_matters(a: PoolAttrs, x: tuple[Dim, ...]) -> bool:
+    """Whether ceil mode changes the output size. Where PyTorch's rule drops a window that
+    would start in the padding, the size equals floor mode's, and ceil_mode=0 says so in a
+    way every opset's shape inference agrees with."""
+    for axis in (0, 1):
+        size = x[2 + axis]
+        if not isinstance(size, int):
+            return True
+        args = (size, a.kernel[axis], a.stride[axis], a.dilation[axis], a.pads[axis],
+                a.pads[axis + 2])
+        if conv_out(*args, ceil=True) != conv_out(*args, ceil=False):
+            return True
+    return False
 
 
 def _emit_node(e: _Emitter, node: Node) -> None:
@@ -89,11 +105,12 @@ def _emit_node(e: _Emitter, node: Node) -> None:
                    group=a.groups, output_padding=list(a.output_padding))
         case Op.MAXPOOL:
             assert isinstance(a, PoolAttrs)
-            e.emit("MaxPool", node, xs, dilations=list(a.dilation), **_pool_attrs(a))
+            e.emit("MaxPool", node, xs, dilations=list(a.dilation),
+                   **_pool_attrs(a, e.analysis.shapes[node.inputs[0]]))
         case Op.AVGPOOL:
             assert isinstance(a, PoolAttrs)
             e.emit("AveragePool", node, xs, count_include_pad=int(a.count_include_pad),
-                   **_pool_attrs(a))
+                   **_pool_attrs(a, e.analysis.shapes[node.inputs[0]]))
         case Op.GLOBAL_AVGPOOL:
             e.emit("GlobalAveragePool", node, xs)
         case Op.GLOBAL_MAXPOOL:
@@ -200,9 +217,14 @@ def build(analysis: Analysis, *, opset: int = DEFAULT_OPSET, seed: int = 0,
     e = _Emitter(analysis, init, seed, weights or {})
     out_names = _output_names(analysis)
     for node in g.nodes:
-        e.names[node.id] = out_names.get(node.id, node.name)
+        own = node.op is Op.INPUT  # an input keeps its name, even when it is also the output
+        e.names[node.id] = node.name if own else out_names.get(node.id, node.name)
     for node in g.nodes:
         _emit_node(e, node)
+    for i in g.outputs:  # a network whose body vanished (relu * 0) passes its input through
+        if g.node(i).op is Op.INPUT:
+            e.nodes.append(helper.make_node("Identity", [g.node(i).name], [out_names[i]],
+                                            name=out_names[i]))
     model = onnx.ModelProto()
     model.ir_version = helper.find_min_ir_version_for([helper.make_opsetid("", opset)])
     model.producer_name, model.producer_version = "dslc", __version__
@@ -271,8 +293,8 @@ def write(model: onnx.ModelProto, arrays: list[tuple[str, np.ndarray]], out: Bin
 def _output_names(analysis: Analysis) -> dict[int, str]:
     g = analysis.graph
     if len(g.outputs) == 1 and not g.output_names:
-        return {g.outputs[0]: "output"} if g.node(g.outputs[0]).op is not Op.INPUT else {}
-    return dict(zip(g.outputs, g.output_names))
+        return {g.outputs[0]: "output"}
+    return dict(zip(g.outputs, g.output_names, strict=True))
 
 
 def serialize(model: onnx.ModelProto) -> bytes:

@@ -407,17 +407,12 @@ def test_ceil_mode_pools_run_with_the_inferred_shape(layer: str, n: int) -> None
     assert y.shape[2:] == tuple(want[2:])
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a ceil-mode pool whose last window would start in "
-                   "the padding declares PyTorch's size, which ONNX's shape inference for "
-                   "opsets 17-21 (default 21) rejects in check_model(full_check=True)")
 @pytest.mark.parametrize("opset", [17, 21])
 def test_ceil_mode_pool_passes_the_onnx_checker(opset: int) -> None:
     model = _model("input x: 1 x 5 x 5\nmaxpool2(pad=1, ceil=true)\n", opset=opset)
     onnx.checker.check_model(model, full_check=True)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a network whose body is empty after repetition "
-                   "(e.g. 'relu * 0') crashes to_onnx with KeyError; `dslc compile` exits 3")
 def test_network_reduced_to_its_input_compiles_or_is_rejected() -> None:
     try:
         a = _analysis("input x: 3 x 4 x 4\nrelu * 0\n")

@@ -76,8 +76,6 @@ def test_failed_compile_keeps_the_old_output(tmp_path: Path) -> None:
     assert sorted(os.listdir(tmp_path)) == ["bad.onnx", "bad.xnet"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the compiled model is written with mode 0600 "
-                   "(mkstemp's), not the usual 0666 & ~umask, so other users cannot read it")
 def test_compiled_file_gets_normal_permissions(tiny: Path, tmp_path: Path) -> None:
     umask = os.umask(0o022)
     try:
