@@ -126,7 +126,7 @@ def _parse(source: SourceFile, start: str) -> Any:
     except _TooDeep as exc:
         span = _tok_span(source, exc.tok)
         raise CompileError([Diagnostic("E0603", f"brackets nest more than {MAX_DEPTH} deep",
-                                       span, "split the expression into blocks")]) from None
+                                       span, ("split the expression into blocks",))]) from None
     try:
         return _ToAst(source).transform(tree)
     except lark.exceptions.VisitError as exc:
