@@ -215,6 +215,9 @@ def _import(stmt: ast.Import, source: SourceFile, sink: Sink, stack: tuple[str, 
     try:
         imported = SourceFile(str(Path(source.path).parent / stmt.path),
                               path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        sink.error("E0402", f"cannot import \"{stmt.path}\": it is not UTF-8 text", stmt.span)
+        return {}
     except OSError:
         where = Path(source.path).parent.as_posix()
         sink.error("E0402", f"cannot import \"{stmt.path}\": no such file", stmt.span,

@@ -295,7 +295,7 @@ class Expander:
         sub = scope.child(label) if label else Scope(scope.auto("project"))
         cin, cout = x.shape[1], target[1]
         assert isinstance(cin, int) and isinstance(cout, int)
-        conv = ConvAttrs(cout, cin, (1, 1), (stride, stride), (0, 0, 0, 0), (1, 1), 1, False)
+        conv = ConvAttrs(cout, cin, (1, 1), stride, (0, 0, 0, 0), (1, 1), 1, False)
         y = self.add(sub.full("conv"), Op.CONV, [x], conv, span)
         return self.add(sub.full("bn"), Op.BATCHNORM, [y], BatchNormAttrs(cout, 1e-5, 0.1), span)
 
@@ -321,17 +321,22 @@ def claim(scope: Scope, label: str, span: Span) -> None:
     scope.full(label)
 
 
-def _stride(x: Shape, target: Shape) -> int | None:
+def _stride(x: Shape, target: Shape) -> tuple[int, int] | None:
+    """The (h, w) stride of a 1x1 conv that maps x's map to target's, if there is one."""
     if len(x) != 4 or len(target) != 4:
         return None
-    if not all(isinstance(d, int) for d in (*x[2:], *target[2:])):
-        return 1 if x[2:] == target[2:] else None
-    h, th, w = x[2], target[2], x[3]
-    assert isinstance(h, int) and isinstance(th, int) and isinstance(w, int)
-    s = -(-h // th) if th else 0
-    if s >= 1 and -(-h // s) == th and -(-w // s) == target[3]:
-        return s
-    return None
+    out = []
+    for n, t in zip(x[2:], target[2:]):
+        if n == t:
+            out.append(1)
+            continue
+        if not (isinstance(n, int) and isinstance(t, int)) or t < 1:
+            return None
+        s = next((s for s in range(1, n + 1) if -(-n // s) == t), None)
+        if s is None:
+            return None
+        out.append(s)
+    return out[0], out[1]
 
 
 def identity_attrs() -> NoAttrs:

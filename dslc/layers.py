@@ -131,7 +131,10 @@ def number(a: Arg, what: str) -> float:
     v = a.value
     if isinstance(v, bool) or not isinstance(v, int | float):
         raise EvalError("E0105", f"{what} must be a number, got {describe(v)}", a.span)
-    return float(v)
+    try:
+        return float(v)
+    except OverflowError:
+        raise EvalError("E0105", f"{what} is too large", a.span) from None
 
 
 def flag(a: Arg, what: str) -> bool:
@@ -234,6 +237,9 @@ def _kernel(a: Args, ctx: Ctx, what: str) -> Pair:
                         a["k"].whole or a["k"].span,
                         "drop k=, or use the generic form")
     if ctx.sized is not None:
+        if min(ctx.sized) < 1:
+            raise EvalError("E0203", f"a kernel size must be at least 1 ('{what}"
+                            f"{ctx.sized[0]}x{ctx.sized[1]}')", ctx.span)
         return ctx.sized
     if not given:
         raise EvalError("E0104", f"{what} needs a kernel size", ctx.span,
@@ -288,6 +294,9 @@ def _fixed_conv(a: Args, ctx: Ctx, cin: int) -> ConvAttrs:
         if not groups or cout % groups:
             raise EvalError("E0308", f"kernel has {shape[1]} input channels per filter; the "
                             f"input has {cin}", span)
+    if ctx.sized is not None and ctx.sized != k:
+        raise EvalError("E0107", f"the name says {ctx.sized[0]}x{ctx.sized[1]} but the kernel "
+                        f"is {k[0]}x{k[1]}", span, "write plain 'conv(kernel=...)'")
     if a["c"].value is not None and integer(a["c"], "channels") != cout:
         raise EvalError("E0105", f"the kernel makes {cout} output channels, not {a['c'].value}",
                         a["c"].span, "drop the channel count; the kernel decides it")
@@ -322,6 +331,11 @@ def _deconv(a: Args, ctx: Ctx) -> tuple[Op, Attrs, tuple[int, ...]]:
     g = _groups(a, cin, cout)
     p = pads(a["pad"], k, dil, stride, ctx.shape)
     op = pair(a["output_pad"], "output_pad", 0)
+    for i in (0, 1):
+        if op[i] >= max(stride[i], dil[i]):
+            raise EvalError("E0105", f"output_pad {op[i]} must be smaller than the stride "
+                            f"({stride[i]}) or the dilation ({dil[i]})", a["output_pad"].span,
+                            "output_pad only picks among the sizes a stride can round to")
     return Op.DECONV, DeconvAttrs(cout, cin, k, stride, p, op, dil, g, flag(a["bias"], "bias")), ()
 
 

@@ -67,24 +67,52 @@ class _Emitter:
                                            **attrs))
 
 
-def _pool_attrs(a: PoolAttrs, x: tuple[Dim, ...]) -> dict[str, Any]:
-    return {"kernel_shape": list(a.kernel), "strides": list(a.stride), "pads": list(a.pads),
-            "ceil_mode": int(a.ceil and _ceil_matters(a, x))}
+def _pool_attrs(a: PoolAttrs, x: tuple[Dim, ...], is_max: bool) -> dict[str, Any]:
+    """Kernel, strides, pads and ceil mode as ONNX wants them.
+
+    ONNX's shape inference before opset 22 does not drop a ceil-mode window that would start
+    in the padding, as PyTorch (and ONNX Runtime) do. So ceil mode is only emitted where it
+    changes the size, and for max pooling never: the extra window is written as extra end
+    padding, which max pooling ignores, giving exactly PyTorch's ceil mode on every axis."""
+    pads = list(a.pads)
+    ceil = a.ceil and _ceil_axes(a, x)
+    if ceil and is_max and all(isinstance(d, int) for d in x[2:]):
+        for axis in ceil:
+            pads[axis + 2] += _extra(a, x, axis)
+        if all(pads[i + 2] < a.kernel[i] for i in (0, 1)):
+            return {"kernel_shape": list(a.kernel), "strides": list(a.stride), "pads": pads,
+                    "ceil_mode": 0}
+        pads = list(a.pads)
+    return {"kernel_shape": list(a.kernel), "strides": list(a.stride), "pads": pads,
+            "ceil_mode": int(bool(ceil))}
 
 
-def _ceil_matters(a: PoolAttrs, x: tuple[Dim, ...]) -> bool:
-    """Whether ceil mode changes the output size. Where PyTorch's rule drops a window that
-    would start in the padding, the size equals floor mode's, and ceil_mode=0 says so in a
-    way every opset's shape inference agrees with."""
+def _axis_args(a: PoolAttrs, x: tuple[Dim, ...], axis: int
+               ) -> tuple[int, int, int, int, int, int]:
+    size = x[2 + axis]
+    assert isinstance(size, int)
+    return (size, a.kernel[axis], a.stride[axis], a.dilation[axis], a.pads[axis],
+            a.pads[axis + 2])
+
+
+def _ceil_axes(a: PoolAttrs, x: tuple[Dim, ...]) -> list[int]:
+    """The axes on which ceil mode changes the output size (all, if a size is symbolic)."""
+    if not all(isinstance(d, int) for d in x[2:]):
+        return [0, 1]
+    out = []
     for axis in (0, 1):
-        size = x[2 + axis]
-        if not isinstance(size, int):
-            return True
-        args = (size, a.kernel[axis], a.stride[axis], a.dilation[axis], a.pads[axis],
-                a.pads[axis + 2])
+        args = _axis_args(a, x, axis)
         if conv_out(*args, ceil=True) != conv_out(*args, ceil=False):
-            return True
-    return False
+            out.append(axis)
+    return out
+
+
+def _extra(a: PoolAttrs, x: tuple[Dim, ...], axis: int) -> int:
+    """End padding that makes floor mode produce ceil mode's windows on one axis."""
+    size, k, s, d, pb, pe = _axis_args(a, x, axis)
+    want = conv_out(size, k, s, d, pb, pe, ceil=True)
+    assert isinstance(want, int)
+    return max(0, (want - 1) * s + d * (k - 1) + 1 - (size + pb + pe))
 
 
 def _emit_node(e: _Emitter, node: Node) -> None:
@@ -106,11 +134,11 @@ def _emit_node(e: _Emitter, node: Node) -> None:
         case Op.MAXPOOL:
             assert isinstance(a, PoolAttrs)
             e.emit("MaxPool", node, xs, dilations=list(a.dilation),
-                   **_pool_attrs(a, e.analysis.shapes[node.inputs[0]]))
+                   **_pool_attrs(a, e.analysis.shapes[node.inputs[0]], True))
         case Op.AVGPOOL:
             assert isinstance(a, PoolAttrs)
             e.emit("AveragePool", node, xs, count_include_pad=int(a.count_include_pad),
-                   **_pool_attrs(a, e.analysis.shapes[node.inputs[0]]))
+                   **_pool_attrs(a, e.analysis.shapes[node.inputs[0]], False))
         case Op.GLOBAL_AVGPOOL:
             e.emit("GlobalAveragePool", node, xs)
         case Op.GLOBAL_MAXPOOL:
@@ -163,13 +191,17 @@ def _resize(e: _Emitter, node: Node, a: UpsampleAttrs, xs: list[str]) -> None:
     else:
         attrs = {"mode": "linear", "coordinate_transformation_mode":
                  "align_corners" if a.align_corners else "pytorch_half_pixel"}
-    if a.scale is not None:
-        scales = e.const(f"{node.name}.scales", np.array([1, 1, *a.scale], np.float32))
+    n = node.name
+    if a.scale is not None and all(float(f).is_integer() for f in a.scale):
+        scales = e.const(f"{n}.scales", np.array([1, 1, *a.scale], np.float32))
         e.emit("Resize", node, [xs[0], "", scales], **attrs)
         return
-    n = node.name
     e.nodes.append(helper.make_node("Shape", [xs[0]], [f"{n}.nc"], name=f"{n}.nc", end=2))
-    e.nodes.append(helper.make_node("Shape", [xs[1]], [f"{n}.hw"], name=f"{n}.hw", start=2))
+    if a.scale is not None:  # a fractional factor: the size is PyTorch's floor(H * factor)
+        out = e.analysis.shapes[node.id]
+        e.const(f"{n}.hw", np.array(out[2:], np.int64))
+    else:
+        e.nodes.append(helper.make_node("Shape", [xs[1]], [f"{n}.hw"], name=f"{n}.hw", start=2))
     e.nodes.append(helper.make_node("Concat", [f"{n}.nc", f"{n}.hw"], [f"{n}.sizes"],
                                     name=f"{n}.sizes", axis=0))
     e.emit("Resize", node, [xs[0], "", "", f"{n}.sizes"], **attrs)

@@ -69,7 +69,8 @@ def _check_size(node: Node, x: Shape, out: Shape) -> Shape:
         if isinstance(d, int) and d <= 0:
             raise ShapeError(
                 "E0305", f"{node.op.value} shrinks the {axis} to {d}: its input is "
-                f"{show(x[2:])}, too small for this window",
+                f"{show(x[2:])}, too small for this " + (
+                    "factor" if node.op is Op.UPSAMPLE else "window"),
                 "use a larger input, or more padding / a smaller kernel or stride earlier")
     return out
 
@@ -122,7 +123,8 @@ def _upsample(node: Node, a: UpsampleAttrs, x: Shape, ins: list[Shape]) -> Shape
         target = ins[1]
         return (x[0], x[1], target[2], target[3])
     assert a.scale is not None
-    return (x[0], x[1], _scaled(x[2], a.scale[0]), _scaled(x[3], a.scale[1]))
+    out = (x[0], x[1], _scaled(x[2], a.scale[0]), _scaled(x[3], a.scale[1]))
+    return _check_size(node, x, out)
 
 
 def _scaled(d: Dim, factor: float) -> Dim:
@@ -130,7 +132,8 @@ def _scaled(d: Dim, factor: float) -> Dim:
         return dims.mul(d, int(factor))
     if isinstance(d, int):
         return int(d * factor)
-    raise ShapeError("E0309", f"a symbolic size {d} can only be scaled by a whole factor")
+    raise ShapeError("E0309", f"a symbolic size {d} can only be scaled by a whole factor",
+                     "use a whole factor, or upsample(to=NAME) to match a named tensor")
 
 
 def _merge(node: Node, ins: list[Shape]) -> Shape:
