@@ -408,6 +408,14 @@ def _upsample(a: Args, ctx: Ctx) -> tuple[Op, Attrs, tuple[int, ...]]:
     return Op.UPSAMPLE, UpsampleAttrs(mode, (scale[0], scale[1]), None, corners), ()
 
 
+def _odd(a: Arg, what: str) -> int:
+    n = integer(a, what)
+    if n % 2 == 0:
+        raise EvalError("E0105", f"lrn {what} must be odd, got {n}", a.span,
+                        "ONNX Runtime implements only odd window sizes")
+    return n
+
+
 def _sig(*params: tuple[str, Any], positional: int = 0) -> Signature:
     return Signature(tuple(params), positional)
 
@@ -430,7 +438,7 @@ LAYERS: Mapping[str, Layer] = {
         Op.ADAPTIVE_AVGPOOL, lambda a: AdaptivePoolAttrs(pair(a["size"], "size")))),
     "bn": Layer(_sig(("eps", 1e-5), ("momentum", 0.1)), _bn),
     "lrn": Layer(_sig(("size", 5), ("alpha", 1e-4), ("beta", 0.75), ("k", 1.0), positional=1),
-                 _simple(Op.LRN, lambda a: LrnAttrs(integer(a["size"], "size"),
+                 _simple(Op.LRN, lambda a: LrnAttrs(_odd(a["size"], "size"),
                                                     number(a["alpha"], "alpha"),
                                                     number(a["beta"], "beta"),
                                                     number(a["k"], "k")))),
