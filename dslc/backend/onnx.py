@@ -67,24 +67,44 @@ class _Emitter:
                                            **attrs))
 
 
-def _pool_attrs(a: PoolAttrs, x: tuple[Dim, ...], is_max: bool) -> dict[str, Any]:
+def _pool_attrs(a: PoolAttrs, x: tuple[Dim, ...], ignores_pads: bool) -> dict[str, Any]:
     """Kernel, strides, pads and ceil mode as ONNX wants them.
 
     ONNX's shape inference before opset 22 does not drop a ceil-mode window that would start
-    in the padding, as PyTorch (and ONNX Runtime) do. So ceil mode is only emitted where it
-    changes the size, and for max pooling never: the extra window is written as extra end
-    padding, which max pooling ignores, giving exactly PyTorch's ceil mode on every axis."""
+    in the padding, as PyTorch (and ONNX Runtime) do. So where sizes are known, ceil mode is
+    written as extra end padding in floor mode; that is exact when the op ignores padding
+    (max pooling, or averaging without count_include_pad)."""
     pads = list(a.pads)
     ceil = a.ceil and _ceil_axes(a, x)
-    if ceil and is_max and all(isinstance(d, int) for d in x[2:]):
+    if ceil and ignores_pads and all(isinstance(d, int) for d in x[2:]):
         for axis in ceil:
-            pads[axis + 2] += _extra(a, x, axis)
+            pads[axis + 2] += max(0, _extra(a, x, axis))
         if all(pads[i + 2] < a.kernel[i] for i in (0, 1)):
             return {"kernel_shape": list(a.kernel), "strides": list(a.stride), "pads": pads,
                     "ceil_mode": 0}
         pads = list(a.pads)
     return {"kernel_shape": list(a.kernel), "strides": list(a.stride), "pads": pads,
             "ceil_mode": int(bool(ceil))}
+
+
+def _avgpool(e: _Emitter, node: Node, a: PoolAttrs, x: str) -> None:
+    """Average pooling. In ceil mode with count_include_pad, PyTorch divides by the window
+    clipped to the padded input; zero-padding explicitly, then averaging over the valid
+    cells with the overhang as extra (uncounted) padding, is exactly that."""
+    shape = e.analysis.shapes[node.inputs[0]]
+    concrete = all(isinstance(d, int) for d in shape[2:])
+    if not (a.ceil and a.count_include_pad and concrete and _ceil_axes(a, shape)):
+        e.emit("AveragePool", node, [x], count_include_pad=int(a.count_include_pad),
+               **_pool_attrs(a, shape, not a.count_include_pad))
+        return
+    t, l, b, r = a.pads
+    pad = e.const(f"{node.name}.pads", np.array([0, 0, t, l, 0, 0, b, r], np.int64))
+    e.nodes.append(helper.make_node("Pad", [x, pad], [f"{node.name}.padded"],
+                                    name=f"{node.name}.padded"))
+    extra = [_extra(a, shape, axis) for axis in (0, 1)]
+    e.emit("AveragePool", node, [f"{node.name}.padded"], count_include_pad=0,
+           kernel_shape=list(a.kernel), strides=list(a.stride),
+           pads=[0, 0, max(0, extra[0]), max(0, extra[1])], ceil_mode=0)
 
 
 def _axis_args(a: PoolAttrs, x: tuple[Dim, ...], axis: int
@@ -108,11 +128,11 @@ def _ceil_axes(a: PoolAttrs, x: tuple[Dim, ...]) -> list[int]:
 
 
 def _extra(a: PoolAttrs, x: tuple[Dim, ...], axis: int) -> int:
-    """End padding that makes floor mode produce ceil mode's windows on one axis."""
+    """End padding to add so that floor mode gives ceil mode's (PyTorch's) windows."""
     size, k, s, d, pb, pe = _axis_args(a, x, axis)
     want = conv_out(size, k, s, d, pb, pe, ceil=True)
     assert isinstance(want, int)
-    return max(0, (want - 1) * s + d * (k - 1) + 1 - (size + pb + pe))
+    return (want - 1) * s + d * (k - 1) + 1 - (size + pb + pe)
 
 
 def _emit_node(e: _Emitter, node: Node) -> None:
@@ -137,8 +157,7 @@ def _emit_node(e: _Emitter, node: Node) -> None:
                    **_pool_attrs(a, e.analysis.shapes[node.inputs[0]], True))
         case Op.AVGPOOL:
             assert isinstance(a, PoolAttrs)
-            e.emit("AveragePool", node, xs, count_include_pad=int(a.count_include_pad),
-                   **_pool_attrs(a, e.analysis.shapes[node.inputs[0]], False))
+            _avgpool(e, node, a, xs[0])
         case Op.GLOBAL_AVGPOOL:
             e.emit("GlobalAveragePool", node, xs)
         case Op.GLOBAL_MAXPOOL:
