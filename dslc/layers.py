@@ -332,10 +332,11 @@ def _deconv(a: Args, ctx: Ctx) -> tuple[Op, Attrs, tuple[int, ...]]:
     p = pads(a["pad"], k, dil, stride, ctx.shape)
     op = pair(a["output_pad"], "output_pad", 0)
     for i in (0, 1):
-        if op[i] >= max(stride[i], dil[i]):
+        if op[i] >= stride[i]:
             raise EvalError("E0105", f"output_pad {op[i]} must be smaller than the stride "
-                            f"({stride[i]}) or the dilation ({dil[i]})", a["output_pad"].span,
-                            "output_pad only picks among the sizes a stride can round to")
+                            f"({stride[i]})", a["output_pad"].span,
+                            "output_pad only picks among the sizes a stride can round to "
+                            "(ONNX Runtime allows it only below the stride)")
     return Op.DECONV, DeconvAttrs(cout, cin, k, stride, p, op, dil, g, flag(a["bias"], "bias")), ()
 
 
