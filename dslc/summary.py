@@ -104,6 +104,13 @@ def summary_table(analysis: Analysis) -> str:
     return "\n".join(lines + _totals(analysis)) + "\n"
 
 
+def _bytes(n: int) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.2f} {unit}"
+    return f"{n} bytes"
+
+
 def _totals(analysis: Analysis) -> list[str]:
     g, shapes = analysis.graph, analysis.shapes
     t = total(analysis.costs)
@@ -112,11 +119,11 @@ def _totals(analysis: Analysis) -> list[str]:
                     for i in g.inputs)
     outs = ", ".join(" x ".join(dims.show(d) for d in shapes[i]) for i in g.outputs)
     macs = t.macs
-    giga = f" ({macs / 1e9:.3f} G)" if isinstance(macs, int) else ""
+    giga = f" ({macs / 1e9:.3f} G)" if isinstance(macs, int) and macs >= 10**7 else ""
     lines = [
         f"Inputs:            {ins}",
         f"Outputs:           {outs}",
-        f"Trainable params:  {_num(t.params)} ({t.params * 4 / 2**20:.2f} MiB as float32)",
+        f"Trainable params:  {_num(t.params)} ({_bytes(t.params * 4)} as float32)",
         f"Buffers:           {_num(t.buffers)} (batch-norm running statistics)",
         f"MACs per sample:   {_macs(macs)}{giga}  (conv and dense multiply-accumulates)",
     ]
