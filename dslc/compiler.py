@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dslc import ast
+from dslc.args import Arg, integer
 from dslc.diagnostics import CompileError, Diagnostic, Sink, did_you_mean
 from dslc.dims import Dim, sym
 from dslc.evaluate import POISON, Env, EvalError, Value, Word, evaluate
 from dslc.expand import Expander, Frame, Scope, Tensor
 from dslc.ir import Graph
-from dslc.layers import LAYERS, Arg, integer
+from dslc.layers import LAYERS
 from dslc.parser import parse, parse_expr
 from dslc.passes.cost import Costs, count_costs
 from dslc.passes.receptive_field import RFs, receptive_fields

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dslc import ast
+from dslc.args import REQUIRED, Arg, Signature, bind, integer
 from dslc.diagnostics import Sink, did_you_mean
 from dslc.evaluate import Env, EvalError, Value, Word, evaluate
 from dslc.ir import Attrs, BatchNormAttrs, ConvAttrs, Graph, InputAttrs, NoAttrs, Node, Op
-from dslc.layers import COMBINATORS, Arg, Ctx, bind, integer, lookup
+from dslc.layers import COMBINATORS, Ctx, lookup
 from dslc.passes.shapes import Shape, ShapeError, node_shape, show
 from dslc.source import Span
 
@@ -263,7 +264,6 @@ class Expander:
 
     def _bind_block(self, d: ast.BlockDef, c: ast.Call, x: Tensor | None, frame: Frame,
                     span: Span) -> dict[str, Value]:
-        from dslc.layers import REQUIRED, Signature
         sig = Signature(tuple((p.name, REQUIRED if p.default is None else p.default)
                               for p in d.params), len(d.params))
         bound = bind(sig, self._args(c, x, frame), f"block '{d.name}'", span, d.name)

@@ -7,8 +7,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dslc.diagnostics import did_you_mean
-from dslc.dims import Sym
+from dslc.args import (
+    REQUIRED,
+    Arg,
+    Args,
+    Shape,
+    Signature,
+    channels,
+    flag,
+    integer,
+    number,
+    pads,
+    pair,
+    word,
+)
 from dslc.evaluate import EvalError, Value, Word, describe
 from dslc.ir import (
     AdaptivePoolAttrs,
@@ -21,7 +33,6 @@ from dslc.ir import (
     LrnAttrs,
     NoAttrs,
     Op,
-    Pads,
     Pair,
     PoolAttrs,
     ScalarAttrs,
@@ -29,41 +40,7 @@ from dslc.ir import (
 )
 from dslc.source import Span
 
-REQUIRED = object()
 _SIZED = re.compile(r"^(conv|deconv|maxpool|avgpool)(\d+)(?:x(\d+))?$")
-
-
-@dataclass(frozen=True, slots=True)
-class Arg:
-    """An evaluated argument and where it was written."""
-
-    value: Value
-    span: Span
-    whole: Span | None = None  # `name=value` for a keyword argument
-
-
-Args = dict[str, Arg]
-Shape = tuple[Any, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Built:
-    """What a layer call becomes: an op, its attributes, and extra inputs (tap ids)."""
-
-    op: Op
-    attrs: Attrs
-
-
-@dataclass(frozen=True, slots=True)
-class Signature:
-    """Parameter names in positional order, with defaults (REQUIRED when none)."""
-
-    params: tuple[tuple[str, Any], ...]
-    positional: int  # how many may be given positionally
-
-    def names(self) -> list[str]:
-        """All parameter names."""
-        return [p for p, _ in self.params]
 
 
 def split_name(name: str) -> tuple[str, Pair | None]:
@@ -73,142 +50,6 @@ def split_name(name: str) -> tuple[str, Pair | None]:
         return name, None
     h = int(m.group(2))
     return m.group(1), (h, int(m.group(3)) if m.group(3) else h)
-
-
-def bind(sig: Signature, given: list[tuple[str | None, Arg]], what: str, span: Span,
-         call: str | None = None) -> Args:
-    """Match positional and keyword arguments to a signature (`call` is the name to call)."""
-    names = sig.names()
-    out: Args = {}
-    positional = [a for n, a in given if n is None]
-    if len(positional) > sig.positional:
-        extra = positional[sig.positional]
-        takes = f"at most {sig.positional}" if sig.positional else "no"
-        raise EvalError("E0104", f"{what} takes {takes} positional argument"
-                        f"{'s' if sig.positional != 1 else ''}, got {len(positional)}", extra.span,
-                        f"its parameters are: {', '.join(names)}" if names else "")
-    for name, arg in zip(names, positional):
-        out[name] = arg
-    for name, arg in ((n, a) for n, a in given if n is not None):
-        if name not in names:
-            raise EvalError("E0103", f"{what} has no parameter '{name}'", arg.whole or arg.span,
-                            did_you_mean(name, names) or
-                            (f"its parameters are: {', '.join(names)}" if names else
-                             f"{what} takes no arguments"))
-        if name in out:
-            raise EvalError("E0107", f"'{name}' is given twice", arg.whole or arg.span)
-        out[name] = arg
-    for name, default in sig.params:
-        if name not in out:
-            if default is REQUIRED:
-                raise EvalError("E0104", f"{what} needs a value for '{name}'", span,
-                                f"e.g. {call or what}({name}=...)")
-            out[name] = Arg(default, span)
-    return out
-
-
-# ---- value checks ----
-
-def integer(a: Arg, what: str, low: int = 1) -> int:
-    """An int >= low."""
-    v = a.value
-    if isinstance(v, Word):
-        raise EvalError("E0102", f"unknown name '{v.text}'", v.span or a.span)
-    if isinstance(v, float) and v.is_integer():
-        v = int(v)
-    if isinstance(v, Sym):
-        raise EvalError("E0105", f"{what} must be a number, but {v} depends on the input size",
-                        a.span, "give the network's input a fixed size, or avoid H and W here")
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise EvalError("E0105", f"{what} must be a whole number, got {describe(v)}", a.span)
-    if v < low:
-        raise EvalError("E0203", f"{what} must be at least {low}, got {v}", a.span)
-    return v
-
-
-def number(a: Arg, what: str) -> float:
-    """A float."""
-    v = a.value
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        raise EvalError("E0105", f"{what} must be a number, got {describe(v)}", a.span)
-    try:
-        return float(v)
-    except OverflowError:
-        raise EvalError("E0105", f"{what} is too large", a.span) from None
-
-
-def flag(a: Arg, what: str) -> bool:
-    """true or false."""
-    if not isinstance(a.value, bool):
-        raise EvalError("E0105", f"{what} must be true or false, got {describe(a.value)}", a.span)
-    return a.value
-
-
-def pair(a: Arg, what: str, low: int = 1) -> Pair:
-    """An int or an (h, w) pair."""
-    v = a.value
-    if isinstance(v, tuple):
-        if len(v) != 2:
-            raise EvalError("E0105", f"{what} takes one number or a pair (h, w), got "
-                            f"{len(v)} values", a.span)
-        return integer(Arg(v[0], a.span), what, low), integer(Arg(v[1], a.span), what, low)
-    n = integer(a, what, low)
-    return n, n
-
-
-def word(a: Arg, what: str, choices: tuple[str, ...]) -> str:
-    """One of a few words."""
-    v = a.value
-    if isinstance(v, Word) and v.text in choices:
-        return v.text
-    text = v.text if isinstance(v, Word) else describe(v)
-    raise EvalError("E0105", f"{what} must be one of {', '.join(choices)}; got {text}", a.span,
-                    did_you_mean(text, choices) if isinstance(v, Word) else "")
-
-
-def pads(a: Arg, kernel: Pair, dilation: Pair, stride: Pair, size: Shape) -> Pads:
-    """Padding: int, (h, w), (top, left, bottom, right), `same`, `valid`, or None = half."""
-    v = a.value
-    if v is None:
-        h, w = (dilation[i] * (kernel[i] - 1) // 2 for i in (0, 1))
-        return h, w, h, w
-    if isinstance(v, Word):
-        mode = word(a, "pad", ("same", "valid"))
-        return (0, 0, 0, 0) if mode == "valid" else _same(a, kernel, dilation, stride, size)
-    if isinstance(v, tuple) and len(v) == 4:
-        t, l, b, r = (integer(Arg(x, a.span), "pad", 0) for x in v)
-        return t, l, b, r
-    if isinstance(v, tuple) and len(v) != 2:
-        raise EvalError("E0105", "pad takes a number, (h, w), (top, left, bottom, right), "
-                        f"same or valid; got {len(v)} values", a.span)
-    h, w = pair(a, "pad", 0)
-    return h, w, h, w
-
-
-def _same(a: Arg, kernel: Pair, dilation: Pair, stride: Pair, size: Shape) -> Pads:
-    out = []
-    for i in (0, 1):
-        span = dilation[i] * (kernel[i] - 1) + 1
-        n = size[2 + i] if len(size) == 4 else None
-        if stride[i] == 1:
-            total = span - 1
-        elif isinstance(n, int):
-            total = max((-(-n // stride[i]) - 1) * stride[i] + span - n, 0)
-        else:
-            raise EvalError("E0105", "pad=same with a stride needs a fixed input size", a.span,
-                            "write the padding as a number")
-        out.append((total // 2, total - total // 2))
-    return out[0][0], out[1][0], out[0][1], out[1][1]
-
-
-Builder = Callable[[Args, Pair | None, Shape, Span], Built]
-
-
-def channels(shape: Shape, what: str, span: Span) -> int:
-    """The incoming channel count."""
-    if len(shape) < 2 or not isinstance(shape[1], int):
-        raise EvalError("E0307", f"{what} needs an input with channels", span)
-    return int(shape[1])
 
 
 @dataclass(frozen=True, slots=True)
