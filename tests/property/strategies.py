@@ -10,8 +10,7 @@ compiler, ONNX shape inference and ONNX Runtime.
 Pooling windows always fit in the padded input. With ceil=true the strategy does draw the
 corner where PyTorch drops a last window that would start in the padding: ONNX's shape
 inference does not drop it (ONNX Runtime does), so that corner checks that dslc emits pools
-every oracle agrees on. While AVOID_KNOWN_BUGS is set, it steers around the inputs of known
-compiler bugs (each has an xfail test in test_properties.py).
+every oracle agrees on.
 
 `mutants()` draws a valid program and breaks it a little (tokens deleted, duplicated or
 swapped, numbers set to 0 or huge, names replaced, lines dropped or repeated, ...): input for
@@ -30,9 +29,6 @@ from hypothesis import strategies as st
 
 MAX_C = 16
 MAX_HW = 32
-# Steer around the compiler bugs that have xfail tests in test_properties.py; set to False
-# (or delete the checks) once they are fixed, so that the strategy covers that ground again.
-AVOID_KNOWN_BUGS = True
 
 Draw = Callable[..., Any]
 
@@ -116,6 +112,13 @@ def pool_out(n: int, k: int, s: int, d: int, pb: int, pe: int, ceil: bool) -> in
     if ceil and (out - 1) * s >= n + pb:
         out -= 1  # PyTorch drops a last window that would start in the padding
     return out
+
+
+def windows_touch_input(n: int, k: int, s: int, d: int, pb: int, out: int) -> bool:
+    """Whether every window has a tap on the input, not only on padding. A dilated max-pool
+    window whose taps all land in the padding gives -inf (in PyTorch as in ONNX Runtime), and
+    the next layer may turn that into NaN; the strategy keeps clear of it."""
+    return all(any(0 <= i * s - pb + j * d < n for j in range(k)) for i in range(out))
 
 
 def ceil_div(a: int, b: int) -> int:
@@ -247,9 +250,7 @@ def deconv(draw: Draw, s: Spatial, ctx: _Ctx) -> tuple[str, Spatial] | None:
     stride = draw(st.sampled_from([1, 2]))
     dil = draw(st.sampled_from([1, 1, 2]))
     pad = draw(st.integers(0, (k - 1) // 2))
-    # PyTorch allows output_pad < max(stride, dilation); ONNX Runtime only < stride (a known
-    # dslc bug: see test_deconv_output_pad_beyond_stride_is_rejected_or_runs)
-    out_pad = draw(st.integers(0, (stride if AVOID_KNOWN_BUGS else max(stride, dil)) - 1))
+    out_pad = draw(st.integers(0, stride - 1))  # ONNX Runtime's limit (PyTorch: max(s, d))
     cout = draw(st.integers(1, MAX_C))
     h = (s.h - 1) * stride + dil * (k - 1) + 1 + out_pad - 2 * pad
     w = (s.w - 1) * stride + dil * (k - 1) + 1 + out_pad - 2 * pad
@@ -285,6 +286,9 @@ def pool(draw: Draw, s: Spatial, keep: bool = False) -> tuple[str, Spatial] | No
     h = pool_out(s.h, kh, stride[0], dil, pad, pad, ceil)
     w = pool_out(s.w, kw, stride[1], dil, pad, pad, ceil)
     if h is None or w is None or h < 1 or w < 1:
+        return None
+    if not (windows_touch_input(s.h, kh, stride[0], dil, pad, h)
+            and windows_touch_input(s.w, kw, stride[1], dil, pad, w)):
         return None
     name = f"{kind}{kh}" if kh == kw else f"{kind}{kh}x{kw}"
     args = []
