@@ -13,7 +13,6 @@ from dslc.dims import Dim, sym
 from dslc.evaluate import POISON, Env, EvalError, Value, Word, evaluate
 from dslc.expand import Expander, Frame, Scope, Tensor
 from dslc.ir import Graph
-from dslc.layers import LAYERS
 from dslc.parser import parse, parse_expr
 from dslc.passes.cost import Costs, count_costs
 from dslc.passes.receptive_field import RFs, receptive_fields
@@ -234,8 +233,3 @@ def _import(stmt: ast.Import, source: SourceFile, sink: Sink, stack: tuple[str, 
             sink.error("E0404", "an imported file may only define blocks (and import others)",
                        s.span, f"imported from {stmt.span}")
     return _collect_blocks(program, imported, sink, (*stack, str(path)))
-
-
-def layer_names() -> list[str]:
-    """The built-in layer names."""
-    return list(LAYERS)

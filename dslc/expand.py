@@ -14,7 +14,7 @@ from dslc import ast
 from dslc.args import REQUIRED, Arg, Signature, bind, integer
 from dslc.diagnostics import Sink, did_you_mean
 from dslc.evaluate import Env, EvalError, Value, Word, evaluate
-from dslc.ir import Attrs, BatchNormAttrs, ConvAttrs, Graph, InputAttrs, NoAttrs, Node, Op
+from dslc.ir import Attrs, BatchNormAttrs, ConvAttrs, Graph, InputAttrs, Node, Op
 from dslc.layers import COMBINATORS, Ctx, lookup
 from dslc.passes.shapes import Shape, ShapeError, node_shape, show
 from dslc.source import Span
@@ -65,13 +65,6 @@ class Frame:
     env: Env
     taps: dict[str, Tensor]
     stack: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Block:
-    """A block definition and the parameters of the network it is used in."""
-
-    node: ast.BlockDef
 
 
 class Expander:
@@ -337,8 +330,3 @@ def _stride(x: Shape, target: Shape) -> tuple[int, int] | None:
             return None
         out.append(s)
     return out[0], out[1]
-
-
-def identity_attrs() -> NoAttrs:
-    """Attributes of an identity node."""
-    return NoAttrs()

@@ -10,7 +10,6 @@ from typing import Any
 
 import lark
 from lark import Token, Transformer, v_args
-from lark.lexer import PatternStr
 
 from dslc import ast
 from dslc.diagnostics import CompileError, Diagnostic
@@ -93,14 +92,6 @@ def _lark() -> lark.Lark:
     return lark.Lark(
         _grammar_text(), parser="lalr", lexer="basic", propagate_positions=True,
         postlex=_Newlines(), maybe_placeholders=True, cache=True, start=["start", "set_value"],
-    )
-
-
-def keywords() -> frozenset[str]:
-    """The reserved words of the language."""
-    return frozenset(
-        t.pattern.value for t in _lark().terminals
-        if isinstance(t.pattern, PatternStr) and t.pattern.value.isalpha()
     )
 
 
