@@ -156,7 +156,10 @@ def _flatten(v: Value, out: list[float], span: Span) -> tuple[int, ...]:
     if not isinstance(v, list):
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise EvalError("E0105", f"kernel entries must be numbers, got {describe(v)}", span)
-        out.append(float(v))
+        try:
+            out.append(float(v))
+        except OverflowError:
+            raise EvalError("E0105", f"kernel entry {str(v)[:12]}... is too large", span) from None
         return ()
     shapes = {_flatten(x, out, span) for x in v}
     if len(shapes) != 1:

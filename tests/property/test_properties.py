@@ -342,7 +342,9 @@ def test_deconv_output_pad_beyond_stride_is_rejected_or_runs(layer: str) -> None
     _assert_shapes_agree(text, (1, 3, 3))
 
 
-# ---- known compiler bugs, still open ----
-# None at present. For a new one: a test stating the right behaviour, marked
-# @pytest.mark.xfail(strict=False, reason=...); its trigger added to KNOWN_BUGS above if the
-# mutants reach it, and the strategy steered around it until it is fixed.
+# ---- regression: formerly a known bug ----
+
+
+def test_huge_integer_in_a_kernel_is_a_diagnostic() -> None:
+    big = "1" + "0" * 400
+    _rejected_with_location(f"input x: 1 x 8 x 8\nconv(kernel=[[{big}]], bias=false)\n")
