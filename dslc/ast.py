@@ -104,10 +104,12 @@ class Combinator:
 
 @dataclass(frozen=True, slots=True)
 class Group:
-    """A parenthesised chain."""
+    """A parenthesised chain `( ... )`, or with `numbered` a sequence `[ ... ]` whose layers
+    and blocks are named by position (0, 1, ...), like PyTorch's nn.Sequential."""
 
     chain: Chain
     span: Span = field(compare=False, repr=False)
+    numbered: bool = False
 
 
 Primary = Call | Combinator | Group
@@ -180,12 +182,13 @@ class Output:
 
 @dataclass(frozen=True, slots=True)
 class BlockDef:
-    """`block name(params) = chain`."""
+    """`[inline] block name(params) = chain`; an inline block adds no naming level."""
 
     name: str
     params: tuple[Param, ...]
     body: Chain
     span: Span = field(compare=False, repr=False)
+    inline: bool = False
 
 
 @dataclass(frozen=True, slots=True)

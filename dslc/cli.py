@@ -118,18 +118,23 @@ def _mode_for(path: Path) -> int:
         return 0o666 & ~umask
 
 
-def _build(path: str, sets: tuple[str, ...], opset: int, seed: int, init: str
-           ) -> tuple[Any, Callable[[BinaryIO], None]]:
-    """Analyse a file; return the analysis and a writer of its ONNX model."""
+def _build(path: str, sets: tuple[str, ...], opset: int, seed: int, init: str,
+           weights: str | None = None) -> tuple[Any, Callable[[BinaryIO], None]]:
+    """Analyse a file; return the analysis and a writer of its ONNX model. Pretrained
+    weights are read and checked here, before anything is written."""
     from dslc.backend.onnx import build, write
     from dslc.passes.cost import total
     analysis = _analyse(path, sets)
+    loaded = None
+    if weights is not None:
+        from dslc import weights as w
+        loaded = w.match(analysis, w.read(weights), weights)
     params = total(analysis.costs)
     size = (params.params + params.buffers) * 4
     if size >= MAX_MODEL_BYTES:  # checked before any weight is allocated
         raise UserError(f"{path}: the model would hold {size / 2**30:.1f} GiB of weights "
                         f"({params.params:,} parameters); a single ONNX file holds under 2 GiB")
-    model, arrays = build(analysis, opset=opset, seed=seed, init=init)
+    model, arrays = build(analysis, opset=opset, seed=seed, init=init, weights=loaded)
     return analysis, lambda f: write(model, arrays, f)
 
 
@@ -146,20 +151,28 @@ def _build(path: str, sets: tuple[str, ...], opset: int, seed: int, init: str
 @click.option("--init", type=click.Choice(["pytorch", "he", "xavier"]), default="pytorch",
               show_default=True, help="Weight initialisation: PyTorch's defaults, He "
               "(Kaiming normal) or Xavier (Glorot uniform). Batch norm: gamma 1, beta 0.")
+@click.option("--weights", type=click.Path(dir_okay=False, exists=True), metavar="W",
+              help="Load pretrained weights from a .safetensors or .npz file of named tensors "
+              "(e.g. a torchvision state_dict; num_batches_tracked is ignored). Every tensor "
+              "must match by name, shape and dtype; see 'dslc weights FILE'. Without it, "
+              "weights are initialised from --seed.")
 @_debug_option
 def compile(file: str, output: str | None, sets: tuple[str, ...], opset: int, seed: int,
-            init: str, debug: bool) -> None:
-    """Compile FILE.xnet to an ONNX model with initialised weights."""
+            init: str, weights: str | None, debug: bool) -> None:
+    """Compile FILE.xnet to an ONNX model with initialised (or loaded) weights."""
     with _guard(debug):
         out = Path(output) if output else Path(Path(file).stem + ".onnx")
         if out.resolve() == Path(file).resolve():
             raise UserError(f"refusing to write the output over the input {file}")
-        analysis, writer = _build(file, sets, opset, seed, init)
+        if weights is not None and out.resolve() == Path(weights).resolve():
+            raise UserError(f"refusing to write the output over the weights {weights}")
+        analysis, writer = _build(file, sets, opset, seed, init, weights)
         write_atomic(out, writer)
         from dslc.passes.cost import total
         t = total(analysis.costs)
+        source = f", weights from {weights}" if weights else ""
         click.echo(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB, {t.params:,} params, "
-                   f"opset {opset})")
+                   f"opset {opset}{source})")
 
 
 @main.command()
@@ -168,12 +181,17 @@ def compile(file: str, output: str | None, sets: tuple[str, ...], opset: int, se
 @_debug_option
 def check(files: tuple[str, ...], sets: tuple[str, ...], debug: bool) -> None:
     """Check .xnet files and report every problem (exit status 1 if any error)."""
-    from dslc.compiler import compile_file, parse_overrides
+    from dslc.compiler import check_library, compile_file, parse_overrides
     failed = 0
     with _guard(debug):
         overrides = parse_overrides(list(sets))
         for f in files:
             try:
+                if _is_library_file(f):
+                    blocks = check_library(f)
+                    click.echo(f"{f}: ok (block library: {len(blocks)} block"
+                               f"{'s' if len(blocks) != 1 else ''})")
+                    continue
                 analysis = compile_file(f, overrides)
             except CompileError as exc:
                 _print_diagnostics(exc.diagnostics)
@@ -185,6 +203,98 @@ def check(files: tuple[str, ...], sets: tuple[str, ...], debug: bool) -> None:
                        "layers)")
     if failed:
         sys.exit(1)
+
+
+def _is_library_file(path: str) -> bool:
+    """True for a readable file of blocks only (a library to import)."""
+    from dslc.compiler import is_library
+    from dslc.parser import parse
+    from dslc.source import SourceFile
+    try:
+        return is_library(parse(SourceFile.read(path)))
+    except (OSError, UnicodeDecodeError, CompileError):
+        return False  # compile_file reports the problem
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of {name, shape, "
+              "dtype} instead of a table.")
+@click.option("--check", "check_file", type=click.Path(dir_okay=False, exists=True),
+              metavar="W", help="Check a .safetensors/.npz file against the list, without "
+              "compiling (exit status 1 on any mismatch).")
+@click.option("--save", type=click.Path(dir_okay=False), metavar="OUT",
+              help="Write the initial weights (from --seed/--init) to OUT.safetensors or "
+              "OUT.npz, e.g. to start training elsewhere.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for --save.")
+@click.option("--init", type=click.Choice(["pytorch", "he", "xavier"]), default="pytorch",
+              show_default=True, help="Initialisation for --save.")
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help=SET_HELP)
+@_debug_option
+def weights(file: str, as_json: bool, check_file: str | None, save: str | None, seed: int,
+            init: str, sets: tuple[str, ...], debug: bool) -> None:
+    """List every tensor FILE.xnet expects from a weights file: name, shape, dtype.
+
+    \b
+    The names are the layers' hierarchical names plus .weight, .bias, .running_mean or
+    .running_var; the zoo models use torchvision's state_dict keys, so
+      safetensors.torch.save_file(model.state_dict(), "w.safetensors")
+      dslc compile models/resnet50.xnet --weights w.safetensors
+    just works.
+    """
+    from dslc import weights as w
+    with _guard(debug):
+        analysis = _analyse(file, sets)
+        tensors = w.expected(analysis)
+        if check_file is not None:
+            w.match(analysis, w.read(check_file), check_file)
+            click.echo(f"{check_file}: ok ({len(tensors)} tensors match {file})")
+            return
+        if save is not None:
+            _save_initial(analysis, Path(save), seed, init)
+            click.echo(f"wrote {save} ({len(tensors)} tensors)")
+            return
+        if not tensors and not as_json:
+            click.echo(f"{file} expects no weights: it has no layer with learned parameters")
+            return
+        if as_json:
+            click.echo(json.dumps([{"name": t.name, "shape": list(t.shape), "dtype": t.dtype}
+                                   for t in tensors], indent=1))
+            return
+        width = max((len(t.name) for t in tensors), default=4)
+        click.echo(f"{'Name':<{width}}  {'Shape':<20} Dtype")
+        for t in tensors:
+            shape = "(" + ", ".join(map(str, t.shape)) + ")"
+            click.echo(f"{t.name:<{width}}  {shape:<20} {t.dtype}")
+        values = sum(_prod(t.shape) for t in tensors)
+        click.echo(f"{len(tensors)} tensors, {values:,} values")
+
+
+def _prod(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _save_initial(analysis: Any, out: Path, seed: int, init: str) -> None:
+    """Write the initial weights as .safetensors or .npz, atomically."""
+    import io
+
+    import numpy as np
+
+    from dslc import weights as w
+    from dslc.backend.init import initial, specs
+    if out.suffix.lower() not in (".safetensors", ".npz"):
+        raise UserError(f"--save writes .safetensors or .npz files, not '{out.suffix or out}'")
+    arrays = {s.name: initial(n, s, init, seed) for n in analysis.graph.nodes
+              for s in specs(n) if not s.fixed}
+    if out.suffix.lower() == ".npz":
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)  # type: ignore[arg-type]
+        write_atomic(out, buf.getvalue())
+    else:
+        write_atomic(out, lambda f: w.write_safetensors(f, arrays))
 
 
 @main.command()

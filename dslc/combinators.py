@@ -18,13 +18,16 @@ if TYPE_CHECKING:
 
 def combinator(ex: Expander, c: ast.Combinator, x: Tensor | None, frame: Frame, scope: Scope,
                label: str | None) -> Tensor | None:
-    """Expand one combinator; branches share the enclosing naming scope unless labelled."""
+    """Expand one combinator; branches share the enclosing naming scope unless it is labelled
+    or stands in a numbered sequence."""
     span = frame.env.at(c.span)
     if c.kind not in COMBINATORS:
         raise EvalError("E0101", f"unknown combinator '{c.kind}<...>'", span,
                         did_you_mean(c.kind, COMBINATORS) or
                         "the combinators are " + ", ".join(f"{k}<...>" for k in COMBINATORS))
-    inner = scope if label is None else scope.child(label)
+    # In a numbered sequence a combinator takes one position, like a module of its own.
+    own = label is not None or scope.numbered
+    inner = scope.unit(label, c.kind) if own else scope
     n = len(c.branches)
     if c.kind in ("residual", "dense") and n > (2 if c.kind == "residual" else 1):
         most = "a body and a shortcut" if c.kind == "residual" else "one body"
@@ -37,7 +40,7 @@ def combinator(ex: Expander, c: ast.Combinator, x: Tensor | None, frame: Frame, 
     if any(t is None or t.shape is None for t in outs):
         return None if x is None else type(x)(x.node, None)
     kind = "add" if c.kind == "add" else "concat"  # dense<...> is a concat, not a dense layer
-    name = inner.auto(kind) if label is None else inner.full(kind)
+    name = inner.full(kind) if own else inner.auto(kind)
     op, attrs = (Op.ADD, NoAttrs()) if c.kind == "add" else (Op.CONCAT, AxisAttrs(1))
     return ex.add(name, op, [t for t in outs if t is not None], attrs, span)
 
@@ -46,7 +49,7 @@ def _residual(ex: Expander, c: ast.Combinator, x: Tensor | None, frame: Frame, s
               span: Span) -> Tensor | None:
     body = ex.chain(c.branches[0], x, frame, scope)
     if x is None or body is None or body.shape is None or x.shape is None:
-        if len(c.branches) > 1:
+        if len(c.branches) > 1 and not _is_project(c.branches[1]):
             ex.chain(c.branches[1], x, frame, scope)
         return None if x is None else type(x)(x.node, None)
     shortcut = _shortcut(ex, c, x, body.shape, frame, scope)
@@ -70,6 +73,11 @@ def _shortcut(ex: Expander, c: ast.Combinator, x: Tensor, target: Shape, frame: 
                             frame.env.at(first.span))
         return ex.project(x, target, scope, frame.env.at(first.span), first.label)
     return ex.chain(branch, x, frame, scope)
+
+
+def _is_project(branch: ast.Chain) -> bool:
+    p = branch.elements[0].primary
+    return isinstance(p, ast.Call) and p.name == "project"
 
 
 def _mismatch(body: Shape, short: Shape) -> str:

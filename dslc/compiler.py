@@ -66,6 +66,26 @@ def compile_source(source: SourceFile, overrides: Mapping[str, ast.Expr] | None 
     return Analysis(graph, shapes, costs, rfs, params, tuple(sink.items))
 
 
+def is_library(program: ast.Program) -> bool:
+    """A file of blocks (and imports) only: meant to be imported, not compiled."""
+    return any(isinstance(s, ast.BlockDef) for s in program.statements) and all(
+        isinstance(s, ast.Import | ast.BlockDef) for s in program.statements)
+
+
+def check_library(path: str | Path) -> list[str]:
+    """Check a block library: it parses, its imports resolve, no block is defined twice.
+    Returns the names of the blocks it makes available; raises CompileError otherwise."""
+    try:
+        source = SourceFile.read(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CompileError([Diagnostic("E0402", f"cannot read {path}: "
+                                       f"{getattr(exc, 'strerror', None) or exc}", None)]) from None
+    sink = Sink()
+    blocks = _collect_blocks(parse(source), source, sink, (str(Path(source.path).resolve()),))
+    sink.raise_if_errors()
+    return list(blocks)
+
+
 def build_graph(source: SourceFile, overrides: dict[str, ast.Expr], sink: Sink
                 ) -> tuple[Graph, dict[str, Value]]:
     """Expand a program into an IR graph, reporting every independent problem to `sink`."""

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dslc import ast
+from dslc import ast, dims
 from dslc.args import REQUIRED, Arg, Signature, bind, integer
 from dslc.diagnostics import Sink, did_you_mean
 from dslc.evaluate import Env, EvalError, Value, Word, evaluate
@@ -33,20 +33,35 @@ class Tensor:
 
 @dataclass(slots=True)
 class Scope:
-    """A naming scope: hierarchical prefix and per-kind counters."""
+    """A naming scope: hierarchical prefix and per-kind counters.
+
+    A numbered scope (a `[ ... ]` sequence) names what it holds by position instead, like
+    PyTorch's nn.Sequential: every layer, block call or combinator takes the next index, and a
+    labelled one keeps its label but still takes its position. Views of one scope share the
+    counters and the used names, so two sequences in one scope never reuse an index.
+    """
 
     prefix: str
     counters: dict[str, int] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)
+    numbered: bool = False
 
     def auto(self, kind: str) -> str:
-        """The next automatic name for `kind`: conv1, conv2, ..."""
+        """The next automatic name for `kind`: conv1, conv2, ... (0, 1, ... when numbered)."""
         while True:
-            n = self.counters.get(kind, 0) + 1
-            self.counters[kind] = n
-            local = f"{kind}_{n}" if kind[-1].isdigit() else f"{kind}{n}"
+            if self.numbered:
+                local = str(self._next_index())
+            else:
+                n = self.counters.get(kind, 0) + 1
+                self.counters[kind] = n
+                local = f"{kind}_{n}" if kind[-1].isdigit() else f"{kind}{n}"
             if local not in self.used:
                 return self.full(local)
+
+    def _next_index(self) -> int:
+        n = self.counters.get("#", 0)
+        self.counters["#"] = n + 1
+        return n
 
     def full(self, local: str) -> str:
         """The hierarchical name of a local name."""
@@ -56,6 +71,17 @@ class Scope:
     def child(self, local: str) -> Scope:
         """A nested scope."""
         return Scope(f"{self.prefix}.{local}" if self.prefix else local)
+
+    def sequence(self) -> Scope:
+        """A numbered view of this scope, for an unlabelled `[ ... ]`."""
+        return Scope(self.prefix, self.counters, self.used, True)
+
+    def unit(self, label: str | None, kind: str) -> Scope:
+        """The scope of a block call or combinator: its label, a numbered position, or
+        (for blocks) an automatic name like bottleneck1."""
+        if label is not None:
+            return self.child(label)
+        return Scope(self.auto(kind))
 
 
 @dataclass(slots=True)
@@ -178,7 +204,7 @@ class Expander:
             claim(scope, label, frame.env.at(p.span))
         if isinstance(p, ast.Group):
             inner = scope if label is None else scope.child(label)
-            return self.chain(p.chain, x, frame, inner)
+            return self.chain(p.chain, x, frame, inner.sequence() if p.numbered else inner)
         if isinstance(p, ast.Combinator):
             from dslc.combinators import combinator
             return combinator(self, p, x, frame, scope, label)
@@ -252,8 +278,9 @@ class Expander:
         names = self._bind_block(d, c, x, frame, span)
         env = Env(names, None, span, f"in expansion of block '{c.name}'")
         inner = Frame(env, {}, (*frame.stack, c.name))
-        sub = scope.child(label) if label else Scope(scope.auto(c.name))
-        return self.chain(d.body, x, inner, sub)
+        if d.inline and label is None:
+            return self.chain(d.body, x, inner, scope)  # named as if written here
+        return self.chain(d.body, x, inner, scope.unit(label, c.name))
 
     def _bind_block(self, d: ast.BlockDef, c: ast.Call, x: Tensor | None, frame: Frame,
                     span: Span) -> dict[str, Value]:
@@ -285,12 +312,13 @@ class Expander:
                             f"{show(target)}", span, "write the shortcut out in full")
         if label:
             claim(scope, label, span)
-        sub = scope.child(label) if label else Scope(scope.auto("project"))
+        sub = scope.unit(label, "project")
         cin, cout = x.shape[1], target[1]
         assert isinstance(cin, int) and isinstance(cout, int)
         conv = ConvAttrs(cout, cin, (1, 1), stride, (0, 0, 0, 0), (1, 1), 1, False)
-        y = self.add(sub.full("conv"), Op.CONV, [x], conv, span)
-        return self.add(sub.full("bn"), Op.BATCHNORM, [y], BatchNormAttrs(cout, 1e-5, 0.1), span)
+        # named like torchvision's downsample = nn.Sequential(conv, bn): .0 and .1
+        y = self.add(sub.full("0"), Op.CONV, [x], conv, span)
+        return self.add(sub.full("1"), Op.BATCHNORM, [y], BatchNormAttrs(cout, 1e-5, 0.1), span)
 
     def graph(self, name: str, outputs: list[tuple[str, Tensor]], source_text: str) -> Graph:
         """The finished graph; outputs named by an `output` statement keep their names."""
@@ -307,10 +335,13 @@ def _key_span(a: ast.Arg) -> Span:
 
 
 def claim(scope: Scope, label: str, span: Span) -> None:
-    """Reserve a label in a scope; a name used twice in one scope is an error."""
+    """Reserve a label in a scope; a name used twice in one scope is an error. In a numbered
+    scope the label still takes its position."""
     if label in scope.used:
         raise EvalError("E0106", f"the name '{label}' is already used here", span,
                         "give this one another label")
+    if scope.numbered:
+        scope._next_index()
     scope.full(label)
 
 
@@ -323,7 +354,13 @@ def _stride(x: Shape, target: Shape) -> tuple[int, int] | None:
         if n == t:
             out.append(1)
             continue
-        if not (isinstance(n, int) and isinstance(t, int)) or t < 1:
+        if not (isinstance(n, int) and isinstance(t, int)):
+            r = dims.ratio(n, t)  # symbolic: H/4 -> H/8 is a stride of 2
+            if r is None or r.denominator != 1 or dims.ceildiv(n, int(r)) != t:
+                return None
+            out.append(int(r))
+            continue
+        if t < 1:
             return None
         s = next((s for s in range(1, n + 1) if -(-n // s) == t), None)
         if s is None:

@@ -112,7 +112,13 @@ def _flat_primary(p: ast.Primary) -> str:
         return p.name + _args(p.args)
     if isinstance(p, ast.Combinator):
         return f"{p.kind}<" + " | ".join(_flat_chain(b) for b in p.branches) + ">"
-    return f"({_flat_chain(p.chain)})"
+    left, right = _brackets(p)
+    return f"{left}{_flat_chain(p.chain)}{right}"
+
+
+def _brackets(g: ast.Group) -> tuple[str, str]:
+    """`[` `]` for a numbered sequence, `(` `)` for a plain group."""
+    return ("[", "]") if g.numbered else ("(", ")")
 
 
 def _flat_element(e: ast.Element) -> str:
@@ -247,10 +253,11 @@ def _combinator(c: ast.Combinator, head: str, tail: str, ind: int, cm: Comments)
 
 
 def _group(g: ast.Group, head: str, tail: str, ind: int, cm: Comments) -> list[str]:
-    """The chain indented one level inside `(` and `)`."""
+    """The chain indented one level inside its brackets."""
     col = ind + INDENT
     sub = _chain(g.chain, col, col, col, cm)
-    return [head + "(", " " * col + sub[0], *sub[1:], " " * ind + ")" + tail]
+    left, right = _brackets(g)
+    return [head + left, " " * col + sub[0], *sub[1:], " " * ind + right + tail]
 
 
 def _call(c: ast.Call, head: str, tail: str, ind: int) -> list[str]:
@@ -267,14 +274,23 @@ def _params(params: tuple[ast.Param, ...]) -> str:
     """Render a parameter list, `name = default`; empty renders as nothing."""
     if not params:
         return ""
-    parts = [p.name if p.default is None else f"{p.name} = {format_expr(p.default)}"
-             for p in params]
-    return "(" + ", ".join(parts) + ")"
+    return "(" + ", ".join(_param(p) for p in params) + ")"
+
+
+def _param(p: ast.Param) -> str:
+    """`name` or `name = default`."""
+    return p.name if p.default is None else f"{p.name} = {format_expr(p.default)}"
 
 
 def _block(b: ast.BlockDef, cm: Comments) -> str:
     """`block name(params) = body`, the body moved to the next lines if too wide."""
-    head = f"block {b.name}{_params(b.params)} ="
+    keyword = f"{'inline ' if b.inline else ''}block {b.name}"
+    head = f"{keyword}{_params(b.params)} ="
+    if len(head) > WIDTH:  # one parameter per line, each with a trailing comma
+        pad = " " * INDENT
+        lines = [pad + _param(p) + "," for p in b.params]
+        body = _chain(b.body, INDENT, INDENT, INDENT, cm)
+        return "\n".join([f"{keyword}(", *lines, ") =", pad + body[0], *body[1:]])
     flat = _flat_chain(b.body)
     if _fits_with(cm, b.body.span.line, b.body.span.end_line, len(head) + 1, flat):
         return f"{head} {flat}" + _trailing(cm, b.body.span.line, b.body.span.end_line)

@@ -18,7 +18,7 @@ from dslc.source import SourceFile, Span
 # What a user would type (or call it) for each terminal, used in syntax errors.
 TERMINAL_TEXT = {
     "IMPORT": "'import'", "NETWORK": "'network'", "INPUT": "'input'", "OUTPUT": "'output'",
-    "BLOCK": "'block'", "TRUE": "'true'", "FALSE": "'false'", "NAME": "a name",
+    "BLOCK": "'block'", "INLINE": "'inline'", "TRUE": "'true'", "FALSE": "'false'", "NAME": "a name",
     "FLOAT": "a number", "INT": "an integer", "STRING": 'a quoted path like "blocks.xnet"',
     "ARROW": "'->'", "PIPE": "'|'", "LANGLE": "'<'", "RANGLE": "'>'", "LPAR": "'('",
     "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "COMMA": "','", "EQUAL": "'='",
@@ -252,7 +252,8 @@ class _ToAst(Transformer[Token, Any]):
         return ast.Output(names, _span(self.src, meta))
 
     def block_def(self, meta: Any, ch: list[Any]) -> ast.BlockDef:
-        return ast.BlockDef(str(ch[1]), tuple(ch[2] or ()), ch[4], _span(self.src, meta))
+        return ast.BlockDef(str(ch[2]), tuple(ch[3] or ()), ch[5], _span(self.src, meta),
+                            inline=ch[0] is not None)
 
     def chain_stmt(self, meta: Any, ch: list[Any]) -> ast.ChainStmt:
         return ast.ChainStmt(ch[0], _span(self.src, meta))
@@ -298,6 +299,9 @@ class _ToAst(Transformer[Token, Any]):
 
     def group(self, meta: Any, ch: list[Any]) -> ast.Group:
         return ast.Group(ch[1], _span(self.src, meta))
+
+    def sequence(self, meta: Any, ch: list[Any]) -> ast.Group:
+        return ast.Group(ch[1], _span(self.src, meta), numbered=True)
 
     def count(self, meta: Any, ch: list[Any]) -> ast.Expr:
         if len(ch) == 3:

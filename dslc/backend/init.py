@@ -49,42 +49,63 @@ def _uniform(g: np.random.Generator, shape: tuple[int, ...], bound: float) -> np
     return out
 
 
-def _learned(name: str, wshape: tuple[int, ...], fan_in: int, fan_out: int, bias: int,
-             scheme: str, seed: int) -> list[Tensor]:
-    out = [Tensor(f"{name}.weight", "weight",
-                  _draw(f"{name}.weight", wshape, fan_in, fan_out, scheme, seed, False))]
-    if bias:
-        out.append(Tensor(f"{name}.bias", "bias",
-                          _draw(f"{name}.bias", (bias,), fan_in, fan_out, scheme, seed, True)))
-    return out
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """What a parameter tensor will be, without drawing it: the list `dslc weights` prints."""
+
+    name: str
+    kind: str
+    shape: tuple[int, ...]
+    fixed: bool = False  # written in the source (a hand-written kernel): not loadable
+
+
+def specs(node: Node) -> list[Spec]:
+    """The parameter tensors of one node, in the order the ONNX op takes them."""
+    a, n = node.attrs, node.name
+    if node.op is Op.CONV and isinstance(a, ConvAttrs):
+        fixed = a.fixed_weight is not None
+        bias = a.fixed_bias is not None if fixed else a.bias
+        return [Spec(f"{n}.weight", "weight", (a.out_channels, a.in_channels // a.groups,
+                                                *a.kernel), fixed),
+                *([Spec(f"{n}.bias", "bias", (a.out_channels,), fixed)] if bias else [])]
+    if node.op is Op.DECONV and isinstance(a, DeconvAttrs):
+        return [Spec(f"{n}.weight", "weight", (a.in_channels, a.out_channels // a.groups,
+                                                *a.kernel)),
+                *([Spec(f"{n}.bias", "bias", (a.out_channels,))] if a.bias else [])]
+    if node.op is Op.DENSE and isinstance(a, DenseAttrs):
+        return [Spec(f"{n}.weight", "weight", (a.out_features, a.in_features)),
+                *([Spec(f"{n}.bias", "bias", (a.out_features,))] if a.bias else [])]
+    if node.op is Op.BATCHNORM and isinstance(a, BatchNormAttrs):
+        return [Spec(f"{n}.{k}", k, (a.channels,))
+                for k in ("weight", "bias", "running_mean", "running_var")]
+    return []
+
+
+def _fans(node: Node, shape: tuple[int, ...]) -> tuple[int, int]:
+    """fan_in and fan_out of a weight, as PyTorch computes them."""
+    if node.op is Op.DENSE:
+        return shape[1], shape[0]
+    rf = shape[2] * shape[3]
+    if node.op is Op.DECONV:  # PyTorch's weight is (in, out/groups, kh, kw)
+        return shape[1] * rf, shape[0] * rf
+    return shape[1] * rf, shape[0] * rf
 
 
 def parameters(node: Node, scheme: str = "pytorch", seed: int = 0) -> list[Tensor]:
     """The initialised tensors of one node, in the order the ONNX op takes them."""
+    return [Tensor(s.name, s.kind, initial(node, s, scheme, seed)) for s in specs(node)]
+
+
+def initial(node: Node, s: Spec, scheme: str = "pytorch", seed: int = 0) -> np.ndarray:
+    """The initial value of one parameter tensor: drawn from its seed, or as written."""
     a = node.attrs
-    if node.op is Op.CONV and isinstance(a, ConvAttrs):
-        shape = (a.out_channels, a.in_channels // a.groups, *a.kernel)
-        if a.fixed_weight is not None:
-            w = np.asarray(a.fixed_weight, np.float32).reshape(shape)
-            bias = [] if a.fixed_bias is None else [
-                Tensor(f"{node.name}.bias", "bias", np.full((a.out_channels,), a.fixed_bias,
-                                                             np.float32))]
-            return [Tensor(f"{node.name}.weight", "weight", w), *bias]
-        rf = a.kernel[0] * a.kernel[1]
-        return _learned(node.name, shape, shape[1] * rf, a.out_channels * rf,
-                        a.out_channels if a.bias else 0, scheme, seed)
-    if node.op is Op.DECONV and isinstance(a, DeconvAttrs):
-        shape = (a.in_channels, a.out_channels // a.groups, *a.kernel)
-        rf = a.kernel[0] * a.kernel[1]
-        return _learned(node.name, shape, shape[1] * rf, a.in_channels * rf,
-                        a.out_channels if a.bias else 0, scheme, seed)
-    if node.op is Op.DENSE and isinstance(a, DenseAttrs):
-        return _learned(node.name, (a.out_features, a.in_features), a.in_features,
-                        a.out_features, a.out_features if a.bias else 0, scheme, seed)
-    if node.op is Op.BATCHNORM and isinstance(a, BatchNormAttrs):
-        c = a.channels
-        return [Tensor(f"{node.name}.weight", "weight", np.ones(c, np.float32)),
-                Tensor(f"{node.name}.bias", "bias", np.zeros(c, np.float32)),
-                Tensor(f"{node.name}.running_mean", "running_mean", np.zeros(c, np.float32)),
-                Tensor(f"{node.name}.running_var", "running_var", np.ones(c, np.float32))]
-    return []
+    if s.fixed and isinstance(a, ConvAttrs):
+        if s.kind == "weight":
+            return np.asarray(a.fixed_weight, np.float32).reshape(s.shape)
+        return np.full(s.shape, a.fixed_bias, np.float32)
+    if node.op is Op.BATCHNORM:
+        one = s.kind in ("weight", "running_var")
+        return np.ones(s.shape, np.float32) if one else np.zeros(s.shape, np.float32)
+    weight = specs(node)[0].shape
+    fan_in, fan_out = _fans(node, weight)
+    return _draw(s.name, s.shape, fan_in, fan_out, scheme, seed, s.kind == "bias")

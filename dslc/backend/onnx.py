@@ -11,7 +11,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from dslc import __version__
-from dslc.backend.init import parameters
+from dslc.backend.init import initial, specs
 from dslc.compiler import Analysis
 from dslc.dims import Dim
 from dslc.ir import (
@@ -55,10 +55,11 @@ class _Emitter:
     def params(self, node: Node) -> list[str]:
         """Create the node's initializers; return their names."""
         out = []
-        for t in parameters(node, self.scheme, self.seed):
-            array = self.weights.get(t.name, t.array)
-            self.arrays.append((t.name, np.ascontiguousarray(array, np.float32)))
-            out.append(t.name)
+        for s in specs(node):
+            given = None if s.fixed else self.weights.get(s.name)
+            array = initial(node, s, self.scheme, self.seed) if given is None else given
+            self.arrays.append((s.name, np.ascontiguousarray(array, np.float32)))
+            out.append(s.name)
         return out
 
     def emit(self, op: str, node: Node, inputs: list[str], **attrs: Any) -> None:

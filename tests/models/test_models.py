@@ -4,18 +4,22 @@ summary matches a golden file (refresh with --update-golden)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
 import pytest
 
-from dslc.backend.onnx import serialize, to_onnx
+from dslc.backend.onnx import build, serialize, to_onnx, write
 from dslc.compiler import compile_file
 from dslc.summary import summary_json
 
 ROOT = Path(__file__).resolve().parents[2]
-MODELS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "models").rglob("*.xnet"))
+LIBRARIES = ROOT / "models" / "lib"  # blocks imported by the zoo files, not networks
+MODELS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "models").rglob("*.xnet")
+                if LIBRARIES not in p.parents)
 GOLDEN = Path(__file__).parent / "golden"
 
 ort = pytest.importorskip("onnxruntime")
@@ -26,24 +30,42 @@ def _at_root(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)  # summaries name sources as models/..., relative to the root
 
 
-def _feeds(model: onnx.ModelProto, batch: int) -> dict[str, np.ndarray]:
+_COMPILED: dict[str, Path] = {}
+
+
+@pytest.fixture(scope="session")
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """Compile a zoo model once per test session, the way `dslc compile` writes it."""
+    folder = tmp_path_factory.mktemp("zoo")
+
+    def get(path: str) -> Path:
+        if path not in _COMPILED:
+            model, arrays = build(compile_file(ROOT / path))
+            out = folder / (Path(path).stem + ".onnx")
+            with out.open("wb") as f:
+                write(model, arrays, f)
+            _COMPILED[path] = out
+        return _COMPILED[path]
+    return get
+
+
+def _feeds(session: Any, batch: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     feeds = {}
-    for inp in model.graph.input:
-        dims = [d.dim_value if d.dim_value else 32 for d in inp.type.tensor_type.shape.dim]
+    for inp in session.get_inputs():
+        dims = [d if isinstance(d, int) else 32 for d in inp.shape]
         dims[0] = batch
         feeds[inp.name] = rng.standard_normal(dims).astype(np.float32)
     return feeds
 
 
 @pytest.mark.parametrize("path", MODELS)
-def test_compiles_checks_and_runs(path: str) -> None:
+def test_compiles_checks_and_runs(path: str, compiled: Callable[[str], Path]) -> None:
+    onnx_path = compiled(path)
+    onnx.checker.check_model(str(onnx_path), full_check=True)
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    (out,) = session.run(None, _feeds(session, batch=2))
     analysis = compile_file(path)
-    model = to_onnx(analysis)
-    onnx.checker.check_model(model, full_check=True)
-    session = ort.InferenceSession(serialize(model), providers=["CPUExecutionProvider"])
-    feeds = _feeds(model, batch=2)
-    (out,) = session.run(None, feeds)
     expected = analysis.shapes[analysis.graph.outputs[0]]
     symbols = {"N": 2, "H": 32, "W": 32}
     want = [d if isinstance(d, int) else int(_eval(str(d), symbols)) for d in expected]
@@ -73,24 +95,69 @@ def test_summary_matches_golden(path: str, update_golden: bool) -> None:
         assert sum(layer["macs"] for layer in layers) == summary["totals"]["macs"]
 
 
-@pytest.mark.parametrize(("path", "params", "output"), [
-    ("models/lenet5.xnet", 61_706, ["N", 10]),
-    ("models/vgg16.xnet", 138_357_544, ["N", 1000]),
-    ("models/resnet18.xnet", 11_689_512, ["N", 1000]),
-    ("models/resnet50.xnet", 25_557_032, ["N", 1000]),
-])
-def test_torchvision_parameter_counts(path: str, params: int, output: list[object]) -> None:
-    s = summary_json(compile_file(path))
-    assert s["totals"]["params"] == params
-    assert s["outputs"][0]["shape"] == output
+# The zoo as issue 3 lists it: torchvision's parameter counts, inputs and outputs.
+ZOO = {
+    "lenet5": (61_706, [1, 32, 32], 10),
+    "alexnet": (61_100_840, [3, 224, 224], 1000),
+    "vgg11": (132_863_336, [3, 224, 224], 1000),
+    "vgg16": (138_357_544, [3, 224, 224], 1000),
+    "vgg19": (143_667_240, [3, 224, 224], 1000),
+    "vgg16_bn": (138_365_992, [3, 224, 224], 1000),
+    "nin": (7_595_176, [3, 224, 224], 1000),
+    "googlenet": (6_624_904, [3, 224, 224], 1000),
+    "inception_v3": (23_834_568, [3, 299, 299], 1000),
+    "resnet18": (11_689_512, [3, 224, 224], 1000),
+    "resnet34": (21_797_672, [3, 224, 224], 1000),
+    "resnet50": (25_557_032, [3, 224, 224], 1000),
+    "resnet101": (44_549_160, [3, 224, 224], 1000),
+    "resnet152": (60_192_808, [3, 224, 224], 1000),
+    "wide_resnet50_2": (68_883_240, [3, 224, 224], 1000),
+    "resnext50_32x4d": (25_028_904, [3, 224, 224], 1000),
+    "densenet121": (7_978_856, [3, 224, 224], 1000),
+    "densenet169": (14_149_480, [3, 224, 224], 1000),
+    "densenet201": (20_013_928, [3, 224, 224], 1000),
+    "squeezenet1_0": (1_248_424, [3, 224, 224], 1000),
+    "squeezenet1_1": (1_235_496, [3, 224, 224], 1000),
+    "fcn_resnet50": (32_957_013, [3, "H", "W"], None),
+    "fcn8s": (None, [3, "H", "W"], None),
+}
 
 
-@pytest.mark.parametrize(("path", "gmacs"), [
-    ("models/vgg16.xnet", 15.47), ("models/resnet18.xnet", 1.814), ("models/resnet50.xnet", 4.089),
+@pytest.mark.parametrize("name", list(ZOO))
+def test_zoo_parameters_inputs_and_outputs(name: str) -> None:
+    params, image, classes = ZOO[name]
+    s = summary_json(compile_file(f"models/{name}.xnet"))
+    if params is not None:
+        assert s["totals"]["params"] == params
+    assert s["inputs"][0]["shape"] == ["N", *image]
+    assert s["outputs"][0]["shape"] == (["N", classes] if classes else ["N", 21, "H", "W"])
+
+
+def test_every_zoo_file_is_in_the_table() -> None:
+    assert sorted(Path(m).stem for m in MODELS if "/" not in m[len("models/"):]) == sorted(ZOO)
+
+
+# torchvision's published GMACs (a multiply-add counted once) at the listed input size.
+@pytest.mark.parametrize(("name", "gmacs"), [
+    ("alexnet", 0.714), ("vgg16", 15.47), ("googlenet", 1.498), ("inception_v3", 5.713),
+    ("resnet18", 1.814), ("resnet50", 4.089), ("resnet152", 11.514), ("densenet121", 2.834),
+    ("squeezenet1_1", 0.349),
 ])
-def test_macs_match_torchvision(path: str, gmacs: float) -> None:
-    macs = summary_json(compile_file(path))["totals"]["macs"]
-    assert round(macs / 1e9, 3 if gmacs < 10 else 2) == gmacs
+def test_macs_match_torchvision(name: str, gmacs: float) -> None:
+    macs = summary_json(compile_file(f"models/{name}.xnet"))["totals"]["macs"]
+    decimals = len(str(gmacs).partition(".")[2])  # as precise as the published figure
+    assert round(macs / 1e9, decimals) == gmacs
+
+
+@pytest.mark.parametrize("name", ["fcn_resnet50", "fcn8s"])
+def test_fcn_models_run_at_any_size(name: str, compiled: Callable[[str], Path]) -> None:
+    session = ort.InferenceSession(str(compiled(f"models/{name}.xnet")),
+                                   providers=["CPUExecutionProvider"])
+    for size in [(224, 224), (320, 480), (97, 131)]:
+        image = np.random.default_rng(1).standard_normal((1, 3, *size)).astype(np.float32)
+        (out,) = session.run(None, {"image": image})
+        assert out.shape == (1, 21, *size)
+        assert np.isfinite(out).all()
 
 
 def test_resnet50_bn_buffers_are_separate() -> None:

@@ -131,7 +131,7 @@ def test_initializer_names_are_hierarchical() -> None:
     names = {t.name for t in _model(SMALL).graph.initializer}
     assert {"cbr1.conv1.weight", "cbr1.bn1.weight", "cbr1.bn1.bias", "cbr1.bn1.running_mean",
             "cbr1.bn1.running_var", "cbr2.conv1.weight", "conv1.weight", "conv1.bias", "bn1.running_var",
-            "project1.conv.weight", "project1.bn.running_mean", "conv2.weight",
+            "project1.0.weight", "project1.1.running_mean", "conv2.weight",
             "conv3.bias", "fc.weight", "fc.bias"} <= names
     assert "cbr1.conv1.bias" not in names  # bias=false
 

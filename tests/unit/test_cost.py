@@ -82,8 +82,8 @@ def test_merges_cost_nothing() -> None:
 def test_projection_shortcut_params() -> None:
     # torchvision's downsample: conv1x1(stride 2, no bias) + bn
     costs = _costs("residual<conv3x3(32, stride=2, bias=false) -> bn | project>", "16 x 8 x 8")
-    assert costs["project1.conv"].params == 32 * 16
-    assert costs["project1.bn"].params == 64 and costs["project1.bn"].buffers == 64
+    assert costs["project1.0"].params == 32 * 16
+    assert costs["project1.1"].params == 64 and costs["project1.1"].buffers == 64
     assert total(_compile("residual<conv3x3(32, stride=2, bias=false) -> bn | project>",
                           "16 x 8 x 8").costs).params == 32 * 16 * 9 + 64 + 32 * 16 + 64
 

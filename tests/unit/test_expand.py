@@ -119,8 +119,75 @@ def test_unlabelled_repetition_keeps_counting() -> None:
 def test_resnet_names_follow_torchvision() -> None:
     a = compile_file(Path(__file__).resolve().parents[2] / "models" / "resnet18.xnet")
     names = {n.name for n in a.graph.nodes}
-    assert {"conv1", "bn1", "layer1.basic1.conv1", "layer2.basic1.project1.conv",
-            "layer4.basic2.bn2", "fc"} <= names
+    assert {"conv1", "bn1", "layer1.0.conv1", "layer2.0.downsample.0",
+            "layer2.0.downsample.1", "layer4.1.bn2", "fc"} <= names
+
+
+# ---- numbered sequences and inline blocks (torchvision's state_dict names) ----
+
+
+def test_sequence_numbers_every_layer_like_nn_sequential() -> None:
+    text = IN + "features: [conv3x3(4) -> relu -> maxpool2 -> conv3x3(8) -> relu]\n"
+    assert _names(text) == [f"features.{i}" for i in range(5)]
+
+
+def test_sequence_flattens_groups_repetition_and_inline_blocks() -> None:
+    text = IN + ("inline block stage(c, n) = (conv3x3(c) -> relu) * n -> maxpool2\n"
+                 "features: [stage(4, 2) -> stage(8, 1)] -> flatten -> classifier: [dense(3)]\n")
+    assert _names(text) == [*(f"features.{i}" for i in range(8)), "flatten1", "classifier.0"]
+
+
+def test_block_calls_in_a_sequence_take_one_position_each() -> None:
+    text = IN + ("block b(c) = conv1: conv3x3(c) -> bn1: bn -> relu\n"
+                 "block stage(c, n) = [b(c) -> b(c) * (n - 1)]\n"
+                 "layer1: stage(4, 3)\n")
+    assert _names(text) == [f"layer1.{i}.{k}" for i in range(3)
+                            for k in ("conv1", "bn1", "relu1")]
+
+
+def test_labels_in_a_sequence_keep_their_position() -> None:
+    text = IN + "s: [conv3x3(4) -> act: relu -> conv3x3(4)]\n"
+    assert _names(text) == ["s.0", "s.act", "s.2"]
+
+
+def test_unlabelled_sequence_numbers_the_enclosing_scope() -> None:
+    text = IN + "block b = [conv3x3(4) -> relu]\nblk: b -> [conv3x3(4)]\n"
+    assert _names(text) == ["blk.0", "blk.1", "0"]
+
+
+def test_two_sequences_in_one_scope_share_the_numbering() -> None:
+    text = IN + "[conv3x3(4)] -> relu -> [conv3x3(4) -> relu]\n"
+    assert _names(text) == ["0", "relu1", "1", "2"]
+
+
+def test_combinator_in_a_sequence_is_one_position() -> None:
+    text = IN + ("branch: [maxpool3(stride=1, pad=1) -> concat<conv1x1(2) | conv1x1(2)>"
+                 " -> residual<conv3x3(4) | project>]\n")
+    assert _names(text) == ["branch.0", "branch.1.conv1", "branch.1.conv2", "branch.1.concat",
+                            "branch.2.conv1", "branch.2.residual1"]
+
+
+def test_projection_is_named_like_torchvision_downsample() -> None:
+    text = IN + "residual<conv3x3(8, stride=2) | downsample: project>\n"
+    assert _names(text) == ["conv1", "downsample.0", "downsample.1", "residual1"]
+
+
+def test_inline_block_names_layers_as_if_written_at_the_call() -> None:
+    text = IN + "inline block cbr(c) = conv3x3(c) -> bn -> relu\ncbr(4) -> cbr(8) -> c2: cbr(8)\n"
+    assert _names(text) == ["conv1", "bn1", "relu1", "conv2", "bn2", "relu2",
+                            "c2.conv1", "c2.bn1", "c2.relu1"]
+
+
+def test_inline_block_errors_still_point_at_the_expansion() -> None:
+    (d,) = _errors(IN + "inline block cbr(c) = conv3x3(c) -> bn\ncbr(0)\n")
+    assert d.code == "E0203"
+    assert "note: in expansion of block 'cbr' at t.xnet:3:1" in d.render()
+
+
+def test_inline_is_a_keyword() -> None:
+    (d,) = _errors(IN + "inline conv3x3(4)\n")
+    assert d.code == "E0001"
+    assert "'block'" in d.message
 
 
 def test_label_used_twice_is_an_error() -> None:
@@ -369,7 +436,7 @@ def test_residual_project_downsamples_like_torchvision() -> None:
     a = _compile("input x: 16 x 8 x 8\n"
                  "residual<conv3x3(32, stride=2, bias=false) -> bn | project> -> relu\n")
     names = [n.name for n in a.graph.nodes]
-    assert names == ["x", "conv1", "bn1", "project1.conv", "project1.bn", "residual1", "relu1"]
+    assert names == ["x", "conv1", "bn1", "project1.0", "project1.1", "residual1", "relu1"]
     assert _out(a) == (32, 4, 4)
     assert total(a.costs).params == (32 * 16 * 9) + 64 + (32 * 16) + 64
     assert total(a.costs).buffers == 64 + 64

@@ -146,6 +146,32 @@ CASES = {
                 ) * (depth - 1) @deep
         """),
     ),
+    "sequence and inline block": (
+        ("inline  block stage(c,n)=(conv3x3(c)->relu)*n->maxpool2\n"
+         "features:[stage(64,2)->stage(128,2)->stage(256,3)->stage(512,3)->stage(512,3)]->gap\n"),
+        dedent("""
+            inline block stage(c, n) = (conv3x3(c) -> relu) * n -> maxpool2
+            features: [
+                stage(64, 2) -> stage(128, 2) -> stage(256, 3) -> stage(512, 3) -> stage(512, 3)
+            ]
+                -> gap
+        """),
+    ),
+    "block parameters that break": (
+        ("block bottleneck(c, stride = 1, groups = 1, base_width = 64, dilation = 1, "
+         "width = c * base_width / 64 * groups) = conv1x1(width)\n"),
+        dedent("""
+            block bottleneck(
+                c,
+                stride = 1,
+                groups = 1,
+                base_width = 64,
+                dilation = 1,
+                width = c * base_width / 64 * groups,
+            ) =
+                conv1x1(width)
+        """),
+    ),
     "arguments that break": (
         ("first: conv(kernel=[[0, 1, 0, 1, 0], [1, -4, 1, 0, 0], [0, 1, 0, 1, 0]], bias=0,"
          " stride=2) -> relu\n"),
@@ -325,7 +351,7 @@ def _nest(inner: st.SearchStrategy[ast.Primary]) -> st.SearchStrategy[ast.Primar
     return st.one_of(
         st.builds(ast.Combinator, names, st.lists(chain, min_size=1, max_size=3).map(tuple),
                   st.just(SPAN)),
-        st.builds(ast.Group, chain, st.just(SPAN)),
+        st.builds(ast.Group, chain, st.just(SPAN), st.booleans()),
     )
 
 
@@ -339,7 +365,7 @@ statements = st.one_of(
     st.builds(ast.Network, names, params, st.just(SPAN)),
     st.builds(ast.Input, names, dims.map(tuple), st.just(SPAN)),
     st.builds(ast.Output, st.lists(names, min_size=1, max_size=3).map(tuple), st.just(SPAN)),
-    st.builds(ast.BlockDef, names, params, chains, st.just(SPAN)),
+    st.builds(ast.BlockDef, names, params, chains, st.just(SPAN), st.booleans()),
     st.builds(ast.ChainStmt, chains, st.just(SPAN)),
 )
 

@@ -119,7 +119,7 @@ def test_union_of_shifted_fields() -> None:
 
 def test_residual_with_projection() -> None:
     rfs = _rfs("residual<conv3x3(8, stride=2) -> conv3x3(8) | project>", "4 x 16 x 16")
-    assert rfs["project1.conv"] == _sq(1, 2, 0)
+    assert rfs["project1.0"] == _sq(1, 2, 0)
     assert rfs["residual1"] == _sq(7, 2, 0)
 
 
@@ -170,9 +170,9 @@ def test_top_field_skips_the_flat_layers() -> None:
 
 
 @pytest.mark.parametrize(("model", "layer", "size"), [
-    ("resnet18", "layer4.basic2.relu2", 435),
-    ("resnet50", "layer4.bottleneck3.relu3", 427),
-    ("vgg16", "stage5.maxpool1", 212),
+    ("resnet18", "layer4.1.relu2", 435),
+    ("resnet50", "layer4.2.relu3", 427),
+    ("vgg16", "features.30", 212),
 ])
 def test_known_fields_of_classic_networks(model: str, layer: str, size: int) -> None:
     a = compile_file(ROOT / "models" / f"{model}.xnet")
