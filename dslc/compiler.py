@@ -69,7 +69,7 @@ def compile_source(source: SourceFile, overrides: Mapping[str, ast.Expr] | None 
     sink.raise_if_errors()
     shapes = infer_shapes(graph)
     costs = count_costs(graph, shapes)
-    check_limits(graph, shapes, costs, limits, sink)
+    check_limits(graph, costs, limits, sink)
     sink.raise_if_errors()
     rfs = receptive_fields(graph, shapes)
     return Analysis(graph, shapes, costs, rfs, params, tuple(sink.items))

@@ -16,7 +16,7 @@ from dslc.diagnostics import Sink, did_you_mean
 from dslc.evaluate import Env, EvalError, Value, Word, evaluate
 from dslc.ir import Attrs, BatchNormAttrs, ConvAttrs, Graph, InputAttrs, Node, Op
 from dslc.layers import COMBINATORS, Ctx, lookup
-from dslc.limits import Limits
+from dslc.limits import Limits, tensor_too_large
 from dslc.passes.shapes import Shape, ShapeError, node_shape, show
 from dslc.source import Span
 
@@ -105,6 +105,10 @@ class Expander:
                 shape = node_shape(node, [t.shape for t in inputs if t.shape is not None])
             except ShapeError as exc:
                 self.sink.error(exc.code, exc.message, span, *exc.hints)
+        too_large = shape and tensor_too_large(name, shape, self.limits)
+        if too_large:
+            self.sink.error("E0605", too_large[0], span, too_large[1])
+            shape = None
         if shape is not None:
             self.shapes[node.id] = shape
         return Tensor(node.id, shape)

@@ -76,19 +76,26 @@ def _raise_hint(name: str, needed: int) -> str:
     return f"if this is intended, raise the limit: --limit {name}={needed}"
 
 
-def check_limits(graph: Graph, shapes: dict[int, tuple[dims.Dim, ...]], costs: Costs,
-                 limits: Limits, sink: Sink) -> None:
-    """Report tensors and parameter totals beyond the limits (one error per kind)."""
-    big_c = next((n for n in graph.nodes if _channels(shapes.get(n.id)) > limits.channels), None)
-    if big_c is not None:
-        c = _channels(shapes.get(big_c.id))
-        sink.error("E0605", f"'{big_c.name}' has {c:,} channels, over the limit of "
-                   f"{limits.channels:,}", big_c.span, _raise_hint("channels", c))
-    big_t = next((n for n in graph.nodes if _elements(shapes.get(n.id)) > limits.tensor), None)
-    if big_t is not None and big_c is None:
-        e = _elements(shapes.get(big_t.id))
-        sink.error("E0605", f"'{big_t.name}' makes a tensor of {e:,} elements per sample, over "
-                   f"the limit of {limits.tensor:,}", big_t.span, _raise_hint("tensor", e))
+def tensor_too_large(name: str, shape: tuple[dims.Dim, ...], limits: Limits
+                     ) -> tuple[str, str] | None:
+    """The message and hint when a tensor is over the channel or size limit, else None.
+
+    The expander asks this for every layer it adds, so no later layer (a hand-written
+    kernel repeated over the channels, say) ever works on an oversized tensor.
+    """
+    c = _channels(shape)
+    if c > limits.channels:
+        return (f"'{name}' has {c:,} channels, over the limit of {limits.channels:,}",
+                _raise_hint("channels", c))
+    e = _elements(shape)
+    if e > limits.tensor:
+        return ((f"'{name}' makes a tensor of {e:,} elements per sample, over the limit of "
+                f"{limits.tensor:,}"), _raise_hint("tensor", e))
+    return None
+
+
+def check_limits(graph: Graph, costs: Costs, limits: Limits, sink: Sink) -> None:
+    """Report a parameter total beyond the limit, naming the largest layer."""
     params = sum(c.params + c.buffers for c in costs.values())
     if params > limits.params:
         node = max(graph.nodes, key=lambda n: costs[n.id].params if n.id in costs else 0)
