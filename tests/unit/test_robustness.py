@@ -332,3 +332,32 @@ def test_run_input_of_the_wrong_dtype(tiny: Path, tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert ("error: input 'x' expects float32, got complex64; convert with "
             "x.astype(np.float32)") in result.stderr
+
+
+# ---- the smallest input that works (E0305) ----
+
+
+@pytest.mark.parametrize(("head", "chain", "smallest"), [
+    ("3 x 16 x 16", "conv3x3(1024) -> maxpool2 * 4 -> conv5x5(8, pad=0)", "3 x 80 x 80"),
+    ("1 x 64 x 9", "conv(4, k=(1, 7), pad=0) -> maxpool2 -> conv3x3(4, pad=0)", "1 x 64 x 12"),
+    ("1 x 4 x 4", "upsample(0.1)", "1 x 10 x 10"),
+])
+def test_collapse_names_the_smallest_input_that_works(
+        tmp_path: Path, head: str, chain: str, smallest: str) -> None:
+    path = tmp_path / "n.xnet"
+    path.write_text(f"input x: {head}\n{chain}\n", encoding="utf-8")
+    result = _invoke("check", path)
+    assert result.exit_code == 1
+    assert f"help: the smallest input that works is {smallest} (input x: {smallest})" \
+        in result.stderr
+    fixed = tmp_path / "fixed.xnet"
+    fixed.write_text(f"input x: {smallest}\n{chain}\n", encoding="utf-8")
+    assert _invoke("check", fixed).exit_code == 0
+    c, h, w = smallest.split(" x ")
+    was = head.split(" x ")
+    smaller = [f"{c} x {int(h) - 1} x {w}"] if h != was[1] else []  # the axes it changed are
+    smaller += [f"{c} x {h} x {int(w) - 1}"] if w != was[2] else []  # as small as they can be
+    assert smaller
+    for size in smaller:
+        fixed.write_text(f"input x: {size}\n{chain}\n", encoding="utf-8")
+        assert _invoke("check", fixed).exit_code == 1, size
