@@ -19,6 +19,8 @@ import click
 
 from dslc import __version__
 from dslc.diagnostics import CompileError, Diagnostic
+from dslc.limits import Limits
+from dslc.options import limit_option
 
 F = TypeVar("F", bound=Callable[..., Any])
 MAX_MODEL_BYTES = 2**31 - 2**24  # protobuf's 2 GiB limit, less room for the graph
@@ -51,6 +53,10 @@ def _guard(debug: bool) -> Iterator[None]:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except MemoryError:
+        click.echo("error: out of memory; use smaller inputs or a smaller network (see "
+                   "--limit in --help)", err=True)
+        sys.exit(1)
     except (click.exceptions.Exit, click.ClickException, SystemExit):
         raise
     except Exception:  # noqa: BLE001 - the last line of defence: no raw traceback for users
@@ -80,12 +86,17 @@ def main() -> None:
       dslc summary models/resnet50.xnet      # shapes, params, MACs, receptive fields
       dslc compile models/resnet50.xnet      # write resnet50.onnx
       dslc run resnet50.onnx                 # run it on ONNX Runtime (CUDA, else CPU)
+      dslc explain E0301                     # what an error code means, with an example
+
+    \b
+    Exit codes: 0 success, 1 the input is wrong, 2 command-line usage,
+    3 an internal error (a bug in dslc; --debug shows the traceback).
     """
 
 
-def _analyse(path: str, sets: tuple[str, ...]) -> Any:
+def _analyse(path: str, sets: tuple[str, ...], limits: Limits | None = None) -> Any:
     from dslc.compiler import compile_file, parse_overrides
-    analysis = compile_file(path, parse_overrides(list(sets)))
+    analysis = compile_file(path, parse_overrides(list(sets)), limits)
     for d in analysis.warnings:
         click.echo(d.render() + "\n", err=True)
     return analysis
@@ -93,14 +104,21 @@ def _analyse(path: str, sets: tuple[str, ...]) -> Any:
 
 def write_atomic(path: Path, data: bytes | Callable[[BinaryIO], None]) -> None:
     """Write via a temporary file and a rename, so no partial file is ever left behind."""
+    with atomic_file(path) as f:
+        if callable(data):
+            data(f)
+        else:
+            f.write(data)
+
+
+@contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A temporary file beside `path` that replaces it on success and vanishes on failure."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            if callable(data):
-                data(f)
-            else:
-                f.write(data)
+            yield f
         os.chmod(tmp, _mode_for(path))
         os.replace(tmp, path)
     except BaseException:
@@ -119,23 +137,36 @@ def _mode_for(path: Path) -> int:
 
 
 def _build(path: str, sets: tuple[str, ...], opset: int, seed: int, init: str,
-           weights: str | None = None) -> tuple[Any, Callable[[BinaryIO], None]]:
-    """Analyse a file; return the analysis and a writer of its ONNX model. Pretrained
-    weights are read and checked here, before anything is written."""
-    from dslc.backend.onnx import build, write
-    from dslc.passes.cost import total
-    analysis = _analyse(path, sets)
+           limits: Limits | None = None, weights: str | None = None
+           ) -> tuple[Any, Any, list[Any]]:
+    """Analyse a file (limits checked before any weight is allocated); build its model.
+    Pretrained weights are read and checked here, before anything is written."""
+    from dslc.backend.onnx import build
+    analysis = _analyse(path, sets, limits)
     loaded = None
     if weights is not None:
         from dslc import weights as w
         loaded = w.match(analysis, w.read(weights), weights)
-    params = total(analysis.costs)
-    size = (params.params + params.buffers) * 4
-    if size >= MAX_MODEL_BYTES:  # checked before any weight is allocated
-        raise UserError(f"{path}: the model would hold {size / 2**30:.1f} GiB of weights "
-                        f"({params.params:,} parameters); a single ONNX file holds under 2 GiB")
     model, arrays = build(analysis, opset=opset, seed=seed, init=init, weights=loaded)
-    return analysis, lambda f: write(model, arrays, f)
+    return analysis, model, arrays
+
+
+def needs_external_data(arrays: list[Any]) -> bool:
+    """Whether the weights are too large for one protobuf file (ONNX's 2 GiB limit)."""
+    return bool(sum(a.nbytes for _, a in arrays) >= MAX_MODEL_BYTES)
+
+
+def save_model(out: Path, model: Any, arrays: list[Any]) -> Path | None:
+    """Write the model atomically; past 2 GiB of weights, with its weights in OUT.data beside
+    it (written first, so the model never points at a missing file). Returns the data file."""
+    from dslc.backend.onnx import write, write_external
+    if not needs_external_data(arrays):
+        write_atomic(out, lambda f: write(model, arrays, f))
+        return None
+    data = out.with_name(out.name + ".data")
+    with atomic_file(out) as f, atomic_file(data) as d:  # data is renamed first
+        write_external(model, arrays, f, d, data.name)
+    return data
 
 
 @main.command()
@@ -156,30 +187,39 @@ def _build(path: str, sets: tuple[str, ...], opset: int, seed: int, init: str,
               "(e.g. a torchvision state_dict; num_batches_tracked is ignored). Every tensor "
               "must match by name, shape and dtype; see 'dslc weights FILE'. Without it, "
               "weights are initialised from --seed.")
+@limit_option
 @_debug_option
 def compile(file: str, output: str | None, sets: tuple[str, ...], opset: int, seed: int,
-            init: str, weights: str | None, debug: bool) -> None:
-    """Compile FILE.xnet to an ONNX model with initialised (or loaded) weights."""
+            init: str, weights: str | None, limits: Limits, debug: bool) -> None:
+    """Compile FILE.xnet to an ONNX model with initialised (or loaded) weights.
+
+    Past 2 GiB of weights the weights go to OUT.onnx.data beside the model (ONNX external
+    data); keep the two files together.
+    """
     with _guard(debug):
         out = Path(output) if output else Path(Path(file).stem + ".onnx")
-        if out.resolve() == Path(file).resolve():
+        if out.resolve() == Path(file).resolve() or (
+                out.with_name(out.name + ".data").resolve() == Path(file).resolve()):
             raise UserError(f"refusing to write the output over the input {file}")
         if weights is not None and out.resolve() == Path(weights).resolve():
             raise UserError(f"refusing to write the output over the weights {weights}")
-        analysis, writer = _build(file, sets, opset, seed, init, weights)
-        write_atomic(out, writer)
+        analysis, model, arrays = _build(file, sets, opset, seed, init, limits, weights)
+        data = save_model(out, model, arrays)
         from dslc.passes.cost import total
         t = total(analysis.costs)
+        size = out.stat().st_size + (data.stat().st_size if data else 0)
+        extra = f", weights in {data}" if data else ""
         source = f", weights from {weights}" if weights else ""
-        click.echo(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MiB, {t.params:,} params, "
+        click.echo(f"wrote {out} ({size / 2**20:.1f} MiB{extra}, {t.params:,} params, "
                    f"opset {opset}{source})")
 
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help=SET_HELP)
+@limit_option
 @_debug_option
-def check(files: tuple[str, ...], sets: tuple[str, ...], debug: bool) -> None:
+def check(files: tuple[str, ...], sets: tuple[str, ...], limits: Limits, debug: bool) -> None:
     """Check .xnet files and report every problem (exit status 1 if any error)."""
     from dslc.compiler import check_library, compile_file, parse_overrides
     failed = 0
@@ -192,7 +232,7 @@ def check(files: tuple[str, ...], sets: tuple[str, ...], debug: bool) -> None:
                     click.echo(f"{f}: ok (block library: {len(blocks)} block"
                                f"{'s' if len(blocks) != 1 else ''})")
                     continue
-                analysis = compile_file(f, overrides)
+                analysis = compile_file(f, overrides, limits)
             except CompileError as exc:
                 _print_diagnostics(exc.diagnostics)
                 failed += 1
@@ -302,12 +342,14 @@ def _save_initial(analysis: Any, out: Path, seed: int, init: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (a stable contract) instead "
               "of a table.")
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help=SET_HELP)
+@limit_option
 @_debug_option
-def summary(file: str, as_json: bool, sets: tuple[str, ...], debug: bool) -> None:
+def summary(file: str, as_json: bool, sets: tuple[str, ...], limits: Limits,
+            debug: bool) -> None:
     """Print every layer's name, op, output shape, params, MACs and receptive field."""
     from dslc.summary import summary_json, summary_table
     with _guard(debug):
-        analysis = _analyse(file, sets)
+        analysis = _analyse(file, sets, limits)
         if as_json:
             click.echo(json.dumps(summary_json(analysis), indent=1))
         else:
@@ -344,6 +386,25 @@ def fmt(files: tuple[str, ...], check_only: bool, stdout: bool, debug: bool) -> 
         for f in unformatted:
             click.echo(f"would reformat {f}", err=True)
         sys.exit(1)
+
+
+@main.command()
+@click.argument("code", required=False)
+def explain(code: str | None) -> None:
+    """Explain a diagnostic code (e.g. E0301) with an example; without CODE, list them all."""
+    from dslc.explain import BY_CODE, listing, render, run_example
+    if code is None:
+        click.echo(listing(), nl=False)
+        return
+    key = code.strip().upper()
+    key = key if key.startswith("E") else f"E{key}"
+    if key not in BY_CODE:
+        from dslc.diagnostics import did_you_mean
+        hint = did_you_mean(key, BY_CODE) or "run 'dslc explain' for the list"
+        raise click.BadParameter(f"no diagnostic has the code '{code}'; {hint}",
+                                 param_hint="CODE")
+    e = BY_CODE[key]
+    click.echo(render(e, run_example(e)[0]), nl=False)
 
 
 from dslc.run_command import run

@@ -11,8 +11,9 @@ from dslc.args import Arg, integer
 from dslc.diagnostics import CompileError, Diagnostic, Sink, did_you_mean
 from dslc.dims import Dim, sym
 from dslc.evaluate import POISON, Env, EvalError, Value, Word, evaluate
-from dslc.expand import Expander, Frame, Scope, Tensor
+from dslc.expand import Expander, Frame, Scope, Tensor, TooLarge
 from dslc.ir import Graph
+from dslc.limits import Limits, check_limits
 from dslc.parser import parse, parse_expr
 from dslc.passes.cost import Costs, count_costs
 from dslc.passes.receptive_field import RFs, receptive_fields
@@ -44,24 +45,32 @@ def parse_overrides(pairs: list[str]) -> dict[str, ast.Expr]:
     return out
 
 
-def compile_file(path: str | Path, overrides: Mapping[str, ast.Expr] | None = None) -> Analysis:
+def compile_file(path: str | Path, overrides: Mapping[str, ast.Expr] | None = None,
+                 limits: Limits | None = None) -> Analysis:
     """Read, check and analyse a .xnet file; raise CompileError listing every problem."""
     try:
         source = SourceFile.read(path)
     except (OSError, UnicodeDecodeError) as exc:
         raise CompileError([Diagnostic("E0402", f"cannot read {path}: "
                                        f"{getattr(exc, 'strerror', None) or exc}", None)]) from None
-    return compile_source(source, overrides)
+    return compile_source(source, overrides, limits)
 
 
-def compile_source(source: SourceFile, overrides: Mapping[str, ast.Expr] | None = None
-                   ) -> Analysis:
+def compile_source(source: SourceFile, overrides: Mapping[str, ast.Expr] | None = None,
+                   limits: Limits | None = None) -> Analysis:
     """Check and analyse .xnet text."""
     sink = Sink()
-    graph, params = build_graph(source, dict(overrides or {}), sink)
+    limits = limits or Limits()
+    program = parse(source)
+    graph, params = build_graph(source, dict(overrides or {}), sink, limits, program)
+    if any(d.code == "E0305" for d in sink.errors):
+        from dslc.collapse import smallest_input_hint
+        smallest_input_hint(program, source, dict(overrides or {}), sink, limits)
     sink.raise_if_errors()
     shapes = infer_shapes(graph)
     costs = count_costs(graph, shapes)
+    check_limits(graph, costs, limits, sink)
+    sink.raise_if_errors()
     rfs = receptive_fields(graph, shapes)
     return Analysis(graph, shapes, costs, rfs, params, tuple(sink.items))
 
@@ -86,14 +95,15 @@ def check_library(path: str | Path) -> list[str]:
     return list(blocks)
 
 
-def build_graph(source: SourceFile, overrides: dict[str, ast.Expr], sink: Sink
+def build_graph(source: SourceFile, overrides: dict[str, ast.Expr], sink: Sink,
+                limits: Limits | None = None, program: ast.Program | None = None
                 ) -> tuple[Graph, dict[str, Value]]:
     """Expand a program into an IR graph, reporting every independent problem to `sink`."""
-    program = parse(source)
+    program = program or parse(source)
     blocks = _collect_blocks(program, source, sink, (str(Path(source.path).resolve()),))
     header = _header(program, source, sink)
     params = _network_params(header, overrides, sink)
-    ex = Expander(sink, blocks, params)
+    ex = Expander(sink, blocks, params, limits)
     x = _inputs(program, ex, params, sink, source)
     frame = Frame(Env(params), {})
     scope = Scope("")
@@ -102,8 +112,12 @@ def build_graph(source: SourceFile, overrides: dict[str, ast.Expr], sink: Sink
         sink.error("E0505", "this file has no layers", Span(source, 1, 1, 1, 1),
                    "write the network's chain after its 'input' line; a file of blocks only "
                    "is meant to be imported")
-    for stmt in body:
-        x = ex.chain(stmt.chain, x, frame, scope)
+    try:
+        for stmt in body:
+            x = ex.chain(stmt.chain, x, frame, scope)
+    except TooLarge as exc:  # nothing after it can be trusted: stop expanding
+        sink.error(exc.code, exc.message, exc.span, *exc.hints)
+        return ex.graph(header.name if header else Path(source.path).stem, [], source.text), params
     outputs = _outputs(program, ex, frame, x, sink)
     name = header.name if header else Path(source.path).stem
     return ex.graph(name, outputs, source.text), params

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
@@ -51,6 +52,9 @@ class Env:
 def evaluate(e: ast.Expr, env: Env) -> Value:
     """Evaluate an expression; raise EvalError with a located message."""
     match e:
+        case ast.Num(value=v) if isinstance(v, float) and not math.isfinite(v):
+            raise EvalError("E0604", "the number is too large", env.at(e.span),
+                            "numbers are limited to the range of a 64-bit float (about 1e308)")
         case ast.Num(value=v) | ast.Bool(value=v):
             return v
         case ast.Name():
@@ -113,11 +117,26 @@ def describe(v: Value) -> str:
     return str(v)
 
 
+MAX_BITS = 256  # values beyond 2**256 are refused: no network needs them, and they grow fast
+
+
 def _binop(e: ast.BinOp, env: Env) -> Value:
     a = _number(evaluate(e.left, env), e.left, env)
     b = _number(evaluate(e.right, env), e.right, env)
     if e.op in ("/", "//", "%") and b == 0:
         raise EvalError("E0202", "division by zero", env.at(e.span))
+    try:
+        out = _arith(e, a, b, env)
+    except OverflowError:
+        out = math.inf
+    if isinstance(out, float) and not math.isfinite(out) or (
+            isinstance(out, int) and out.bit_length() > MAX_BITS):
+        raise EvalError("E0604", "the value of this expression is too large", env.at(e.span),
+                        f"values are limited to 2**{MAX_BITS} and the range of a 64-bit float")
+    return out
+
+
+def _arith(e: ast.BinOp, a: float | Sym, b: float | Sym, env: Env) -> Value:
     if isinstance(a, Sym) or isinstance(b, Sym):
         return _sym_op(e, a, b, env)
     if e.op == "+":

@@ -16,11 +16,16 @@ from dslc.diagnostics import Sink, did_you_mean
 from dslc.evaluate import Env, EvalError, Value, Word, evaluate
 from dslc.ir import Attrs, BatchNormAttrs, ConvAttrs, Graph, InputAttrs, Node, Op
 from dslc.layers import COMBINATORS, Ctx, lookup
+from dslc.limits import Limits, tensor_too_large
 from dslc.passes.shapes import Shape, ShapeError, node_shape, show
 from dslc.source import Span
 
-MAX_NODES = 200_000
+MAX_NODES = Limits().layers  # the default; --limit layers=... raises it
 MAX_BLOCK_DEPTH = 50
+
+
+class TooLarge(EvalError):
+    """A limit was hit: expansion stops here instead of going on (and on) after the error."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +102,10 @@ class Expander:
     """Builds the graph; reports problems to a sink and keeps going."""
 
     def __init__(self, sink: Sink, blocks: Mapping[str, ast.BlockDef],
-                 params: Mapping[str, Value]) -> None:
+                 params: Mapping[str, Value], limits: Limits | None = None) -> None:
         self.sink, self.blocks, self.params = sink, blocks, params
+        self.limits = limits or Limits()
+        self.steps = 0
         self.nodes: list[Node] = []
         self.shapes: dict[int, Shape] = {}
         self.inputs: dict[str, Tensor] = {}
@@ -108,9 +115,10 @@ class Expander:
 
     def add(self, name: str, op: Op, inputs: list[Tensor], attrs: Attrs, span: Span) -> Tensor:
         """Append a node, inferring its shape; on a shape error, report it and go on unknown."""
-        if len(self.nodes) >= MAX_NODES:
-            raise EvalError("E0601", f"the network grows past {MAX_NODES} layers", span,
-                            "check the repetition counts")
+        if len(self.nodes) >= self.limits.layers:
+            raise TooLarge("E0601", f"the network grows past {self.limits.layers:,} layers",
+                           span, "check the repetition counts; if this is intended, raise the "
+                           f"limit: --limit layers={2 * self.limits.layers}")
         if name in self.names:
             raise EvalError("E0106", f"two layers are named '{name}' (the other is at "
                             f"{self.names[name]})", span, "give one of them another label")
@@ -123,6 +131,10 @@ class Expander:
                 shape = node_shape(node, [t.shape for t in inputs if t.shape is not None])
             except ShapeError as exc:
                 self.sink.error(exc.code, exc.message, span, *exc.hints)
+        too_large = shape and tensor_too_large(name, shape, self.limits)
+        if too_large:
+            self.sink.error("E0605", too_large[0], span, too_large[1])
+            shape = None
         if shape is not None:
             self.shapes[node.id] = shape
         return Tensor(node.id, shape)
@@ -144,8 +156,16 @@ class Expander:
     def element(self, el: ast.Element, x: Tensor | None, frame: Frame,
                 scope: Scope) -> Tensor | None:
         """One step: label, repetition and tap around a primary."""
+        self.steps += 1
+        if self.steps > self.limits.steps():
+            raise TooLarge("E0601", f"expanding the network takes more than "
+                           f"{self.limits.steps():,} steps", frame.env.at(el.span),
+                           "blocks that call blocks several times grow exponentially; if "
+                           f"this is intended, raise --limit layers={2 * self.limits.layers}")
         try:
             out = self._element(el, x, frame, scope)
+        except TooLarge:
+            raise
         except EvalError as exc:
             hints = exc.hints or self._name_hints(exc, frame)
             if exc.code != "E0000":  # E0000: a consequence of an error already reported
@@ -192,9 +212,11 @@ class Expander:
     def _count(self, e: ast.Expr, x: Tensor | None, frame: Frame) -> int:
         env = Env(frame.env.names, x.shape if x else None, frame.env.site, frame.env.note)
         n = integer(Arg(evaluate(e, env), frame.env.at(e.span)), "a repetition count", 0)
-        if n > 10_000:
-            raise EvalError("E0601", f"repetition count {n} is too large (limit 10000)",
-                            frame.env.at(e.span))
+        if n > self.limits.repeat:
+            raise EvalError("E0601", f"repetition count {n:,} is too large (limit "
+                            f"{self.limits.repeat:,})", frame.env.at(e.span),
+                            f"if this is intended, raise the limit: --limit repeat={n}"
+                            if n.bit_length() < 64 else "")
         return n
 
     def primary(self, p: ast.Primary, x: Tensor | None, frame: Frame, scope: Scope,
@@ -362,8 +384,8 @@ def _stride(x: Shape, target: Shape) -> tuple[int, int] | None:
             continue
         if t < 1:
             return None
-        s = next((s for s in range(1, n + 1) if -(-n // s) == t), None)
-        if s is None:
+        s = -(-n // t)  # the smallest stride giving t outputs, if any does
+        if -(-n // s) != t:
             return None
         out.append(s)
     return out[0], out[1]

@@ -39,14 +39,34 @@ _CONTINUES_BEFORE = {"ARROW", "PIPE", "STAR", "AT", "RANGLE", "RPAR", "RSQB"}
 
 
 MAX_DEPTH = 100  # brackets nested deeper than this are refused, before recursion can fail
+MAX_DIGITS = 100  # longer number literals are refused (and Python refuses past 4300 digits)
+_OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "DSLASH", "PERCENT"}
+_NEW_EXPRESSION = {"COMMA", "ARROW", "PIPE", "EQUAL", "COLON", "_NL"}
 
 
 class _TooDeep(Exception):
-    """Raised by the post-lexer at the bracket that nests too deeply."""
+    """Raised by the post-lexer at the bracket (or operator) that nests too deeply."""
 
     def __init__(self, tok: Token) -> None:
         super().__init__("too deep")
         self.tok = tok
+
+
+def _nesting(tok: Token, levels: list[int]) -> None:
+    """Track how deep the tree under construction gets: one level per open bracket, and one
+    per operator of the expression being written at each bracket level (`1+1+...+1` nests
+    as deeply as brackets do)."""
+    if tok.type in _OPEN:
+        levels.append(0)
+    elif tok.type in _CLOSE:
+        if len(levels) > 1:
+            levels.pop()
+    elif tok.type in _OPERATORS:
+        levels[-1] += 1
+    elif tok.type in _NEW_EXPRESSION:
+        levels[-1] = 0
+    if len(levels) - 1 + sum(levels) > MAX_DEPTH:
+        raise _TooDeep(tok)
 
 
 class _Newlines:
@@ -58,6 +78,7 @@ class _Newlines:
         """Filter the token stream."""
         depth, prev, pending = 0, "", None
         last: Token | None = None
+        levels = [0]
         for tok in stream:
             if tok.type == "_NL":
                 if depth == 0 and prev and prev not in _CONTINUES_AFTER and pending is None:
@@ -65,12 +86,12 @@ class _Newlines:
                 continue
             if pending is not None:
                 if tok.type not in _CONTINUES_BEFORE:
+                    _nesting(pending, levels)
                     yield pending
                 pending = None
+            _nesting(tok, levels)
             if tok.type in _OPEN:
                 depth += 1
-                if depth > MAX_DEPTH:
-                    raise _TooDeep(tok)
             elif tok.type in _CLOSE:
                 depth = max(0, depth - 1)
             prev, last = tok.type, tok
@@ -116,8 +137,9 @@ def _parse(source: SourceFile, start: str) -> Any:
         raise CompileError([_syntax_error(source, exc)]) from None
     except _TooDeep as exc:
         span = _tok_span(source, exc.tok)
-        raise CompileError([Diagnostic("E0603", f"brackets nest more than {MAX_DEPTH} deep",
-                                       span, ("split the expression into blocks",))]) from None
+        what = "brackets nest" if exc.tok.type in _OPEN else "this expression nests"
+        raise CompileError([Diagnostic("E0603", f"{what} more than {MAX_DEPTH} deep", span, (
+            "split it up: name parts as network or block parameters, or as blocks",))]) from None
     try:
         return _ToAst(source).transform(tree)
     except lark.exceptions.VisitError as exc:
@@ -220,6 +242,19 @@ def _tok_span(source: SourceFile, tok: Token) -> Span:
                 int(tok.end_line or 1), int(tok.end_column or 1))
 
 
+def _int(tok: Token, span: Span) -> int:
+    text = str(tok)
+    if len(text.lstrip("0")) > MAX_DIGITS:
+        raise _too_large(text, span)
+    return int(text)
+
+
+def _too_large(text: str, span: Span) -> CompileError:
+    shown = text if len(text) <= 20 else f"{text[:8]}...{text[-8:]} ({len(text)} characters)"
+    return CompileError([Diagnostic("E0604", f"the number {shown} is too large", span, (
+        f"numbers are limited to {MAX_DIGITS} digits",))])
+
+
 def _only(children: list[Any], kind: type) -> list[Any]:
     return [c for c in children if isinstance(c, kind)]
 
@@ -277,7 +312,7 @@ class _ToAst(Transformer[Token, Any]):
     def dim(self, meta: Any, ch: list[Any]) -> ast.Num | ast.Name:
         tok = ch[0]
         span = _tok_span(self.src, tok)
-        return ast.Num(int(tok), span) if tok.type == "INT" else ast.Name(str(tok), span)
+        return ast.Num(_int(tok, span), span) if tok.type == "INT" else ast.Name(str(tok), span)
 
     def chain(self, meta: Any, ch: list[Any]) -> ast.Chain:
         return ast.Chain(tuple(_only(ch, ast.Element)), _span(self.src, meta))
@@ -308,7 +343,7 @@ class _ToAst(Transformer[Token, Any]):
             return ch[1]  # type: ignore[no-any-return]
         tok = ch[0]
         span = _tok_span(self.src, tok)
-        return ast.Num(int(tok), span) if tok.type == "INT" else ast.Name(str(tok), span)
+        return ast.Num(_int(tok, span), span) if tok.type == "INT" else ast.Name(str(tok), span)
 
     def args(self, meta: Any, ch: list[Any]) -> list[ast.Arg]:
         return _only(ch, ast.Arg)
@@ -328,10 +363,11 @@ class _ToAst(Transformer[Token, Any]):
         return ast.Neg(ch[1], _span(self.src, meta))
 
     def int_lit(self, meta: Any, ch: list[Any]) -> ast.Num:
-        return ast.Num(int(ch[0]), _span(self.src, meta))
+        span = _span(self.src, meta)
+        return ast.Num(_int(ch[0], span), span)
 
     def float_lit(self, meta: Any, ch: list[Any]) -> ast.Num:
-        return ast.Num(float(ch[0]), _span(self.src, meta))
+        return ast.Num(float(ch[0]), _span(self.src, meta))  # 1e999 is refused when evaluated
 
     def true_lit(self, meta: Any, ch: list[Any]) -> ast.Bool:
         return ast.Bool(True, _span(self.src, meta))

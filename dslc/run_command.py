@@ -7,6 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from dslc.limits import Limits
+from dslc.options import limit_option
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -84,14 +87,19 @@ def _sizes(items: tuple[str, ...]) -> dict[str, int]:
     return out
 
 
-def _model_bytes(path: str, sets: tuple[str, ...], seed: int) -> tuple[bytes | str, str]:
+def _model_bytes(path: str, sets: tuple[str, ...], seed: int, limits: Limits,
+                 scratch: Path) -> tuple[bytes | str, str]:
     if Path(path).suffix == ".xnet":
         import io
 
-        from dslc.cli import _build
-        _, writer = _build(path, sets, 21, seed, "pytorch")
+        from dslc.backend.onnx import write
+        from dslc.cli import _build, needs_external_data, save_model
+        _, model, arrays = _build(path, sets, 21, seed, "pytorch", limits)
+        if needs_external_data(arrays):  # too large for bytes in memory: a scratch file
+            save_model(scratch / (Path(path).stem + ".onnx"), model, arrays)
+            return str(scratch / (Path(path).stem + ".onnx")), f"{path} (compiled)"
         buffer = io.BytesIO()
-        writer(buffer)
+        write(model, arrays, buffer)
         return buffer.getvalue(), f"{path} (compiled in memory)"
     return path, path
 
@@ -125,31 +133,42 @@ def _save(path: str, outputs: dict[str, np.ndarray]) -> None:
               help="Override a network parameter (for .xnet models).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed for weights (.xnet) and random inputs.")
+@limit_option
 @click.option("--debug", is_flag=True, help="Show Python tracebacks of internal errors.")
 def run(model: str, inputs: tuple[str, ...], batch: int, sizes: tuple[str, ...],
         provider: str, output: str | None, print_values: bool, sets: tuple[str, ...],
-        seed: int, debug: bool) -> None:
+        seed: int, limits: Limits, debug: bool) -> None:
     """Run MODEL (.xnet, compiled in memory, or .onnx) on ONNX Runtime."""
+    import tempfile
+
+    from dslc.cli import _guard
+    with _guard(debug), tempfile.TemporaryDirectory(prefix="dslc-run-") as scratch:
+        _run(model, inputs, batch, sizes, provider, output, print_values, sets, seed, limits,
+             Path(scratch))
+
+
+def _run(model: str, inputs: tuple[str, ...], batch: int, sizes: tuple[str, ...],
+         provider: str, output: str | None, print_values: bool, sets: tuple[str, ...],
+         seed: int, limits: Limits, scratch: Path) -> None:
     import numpy as np
 
-    from dslc.cli import UserError, _guard
-    with _guard(debug):
-        rt = _runtime()
-        source, label = _model_bytes(model, sets, seed)
-        try:
-            m = rt.Model(source, provider=provider)
-            feeds, notes = _feeds(m, rt, inputs, batch, seed, _sizes(sizes))
-            results = m.run(feeds)
-        except rt.RunError as exc:
-            raise UserError(str(exc)) from None
-        click.echo(f"model:    {label}")
-        click.echo(f"provider: {m.provider_note}")
-        for note in notes:
-            click.echo(f"note:     {note}")
-        for name, value in results.items():
-            click.echo(f"output {name}: {rt.digest(value)}")
-            if print_values:
-                click.echo(np.array2string(value, precision=4, suppress_small=True))
-        if output:
-            _save(output, results)
-            click.echo(f"saved {output}")
+    from dslc.cli import UserError
+    rt = _runtime()
+    source, label = _model_bytes(model, sets, seed, limits, scratch)
+    try:
+        m = rt.Model(source, provider=provider)
+        feeds, notes = _feeds(m, rt, inputs, batch, seed, _sizes(sizes))
+        results = m.run(feeds)
+    except rt.RunError as exc:
+        raise UserError(str(exc)) from None
+    click.echo(f"model:    {label}")
+    click.echo(f"provider: {m.provider_note}")
+    for note in notes:
+        click.echo(f"note:     {note}")
+    for name, value in results.items():
+        click.echo(f"output {name}: {rt.digest(value)}")
+        if print_values:
+            click.echo(np.array2string(value, precision=4, suppress_small=True))
+    if output:
+        _save(output, results)
+        click.echo(f"saved {output}")

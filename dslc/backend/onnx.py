@@ -342,6 +342,39 @@ def write(model: onnx.ModelProto, arrays: list[tuple[str, np.ndarray]], out: Bin
         out.write(memoryview(raw).cast("B"))  # type: ignore[arg-type]
 
 
+def write_external(model: onnx.ModelProto, arrays: list[tuple[str, np.ndarray]],
+                   out: BinaryIO, data: BinaryIO, location: str) -> None:
+    """Write a model whose initializers live in a separate file (ONNX external data).
+
+    `location` is the data file's name relative to the model, as ONNX Runtime resolves it.
+    Each tensor starts at a multiple of 4096 bytes, so it can be memory-mapped.
+    """
+    model = _shallow_copy(model)
+    offset = 0
+    for name, array in arrays:
+        pad = -offset % 4096
+        data.write(b"\0" * pad)
+        offset += pad
+        raw = np.ascontiguousarray(array, "<f4")
+        data.write(memoryview(raw).cast("B"))  # type: ignore[arg-type]
+        tensor = model.graph.initializer.add()
+        tensor.name, tensor.data_type = name, TensorProto.FLOAT
+        tensor.dims.extend(array.shape)
+        tensor.data_location = TensorProto.EXTERNAL
+        for key, value in (("location", location), ("offset", str(offset)),
+                           ("length", str(raw.nbytes))):
+            entry = tensor.external_data.add()
+            entry.key, entry.value = key, value
+        offset += raw.nbytes
+    out.write(model.SerializeToString(deterministic=True))
+
+
+def _shallow_copy(model: onnx.ModelProto) -> onnx.ModelProto:
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    return copy
+
+
 def _output_names(analysis: Analysis) -> dict[int, str]:
     g = analysis.graph
     if len(g.outputs) == 1 and not g.output_names:

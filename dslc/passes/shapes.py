@@ -68,7 +68,7 @@ def _check_size(node: Node, x: Shape, out: Shape) -> Shape:
     for axis, d in zip(("height", "width"), out[2:]):
         if isinstance(d, int) and d <= 0:
             raise ShapeError(
-                "E0305", f"{node.op.value} shrinks the {axis} to {d}: its input is "
+                "E0305", f"{node.op.value} '{node.name}' shrinks the {axis} to {d}: its input is "
                 f"{show(x[2:])}, too small for this " + (
                     "factor" if node.op is Op.UPSAMPLE else "window"),
                 "use a larger input, or more padding / a smaller kernel or stride earlier")

@@ -1,0 +1,25 @@
+"""Command-line options shared by several commands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from dslc.limits import Limits, option_help, parse_limits
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _to_limits(ctx: click.Context, param: click.Parameter, items: tuple[str, ...]) -> Limits:
+    try:
+        return parse_limits(list(items))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+def limit_option(f: F) -> F:
+    """The --limit NAME=VALUE option, parsed into Limits."""
+    return click.option("--limit", "limits", multiple=True, metavar="NAME=VALUE",
+                        callback=_to_limits, help=option_help())(f)
