@@ -15,7 +15,7 @@ from dslc.expand import Expander, Frame, Scope, Tensor
 from dslc.ir import Graph
 from dslc.parser import parse, parse_expr
 from dslc.passes.cost import Costs, count_costs
-from dslc.passes.receptive_field import RFs, receptive_fields
+from dslc.passes.receptive_field import RFs, alignment_warnings, receptive_fields
 from dslc.passes.shapes import Shapes, infer_shapes
 from dslc.source import SourceFile, Span
 
@@ -63,7 +63,8 @@ def compile_source(source: SourceFile, overrides: Mapping[str, ast.Expr] | None 
     shapes = infer_shapes(graph)
     costs = count_costs(graph, shapes)
     rfs = receptive_fields(graph, shapes)
-    return Analysis(graph, shapes, costs, rfs, params, tuple(sink.items))
+    warnings = (*sink.items, *alignment_warnings(graph, rfs))
+    return Analysis(graph, shapes, costs, rfs, params, warnings)
 
 
 def build_graph(source: SourceFile, overrides: dict[str, ast.Expr], sink: Sink
