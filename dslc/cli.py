@@ -258,6 +258,10 @@ def fmt(files: tuple[str, ...], check_only: bool, stdout: bool, debug: bool) -> 
         sys.exit(1)
 
 
+from dslc.graph import graph
+from dslc.rf_command import rf
 from dslc.run_command import run
 
 main.add_command(run)
+main.add_command(rf)
+main.add_command(graph)
