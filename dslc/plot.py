@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ def _line(img: np.ndarray, x0: float, y0: float, x1: float, y1: float,
           colour: tuple[int, int, int], width: int = 2) -> None:
     n = int(max(abs(x1 - x0), abs(y1 - y0))) + 1
     for t in np.linspace(0.0, 1.0, n):
-        x, y = int(round(x0 + (x1 - x0) * t)), int(round(y0 + (y1 - y0) * t))
+        x, y = round(x0 + (x1 - x0) * t), round(y0 + (y1 - y0) * t)
         img[max(y - width // 2, 0):y + (width + 1) // 2, max(x - width // 2, 0):
             x + (width + 1) // 2] = colour
 
@@ -82,7 +83,7 @@ def rf_on_image(analysis: Analysis, node: Node, path: Path, unit: tuple[int, int
     if unit is None:
         if not all(isinstance(d, int) for d in hw):
             raise PictureError("the map's size is symbolic; choose a unit with --unit I,J")
-        unit = (int(hw[0]) // 2, int(hw[1]) // 2)
+        unit = (int(str(hw[0])) // 2, int(str(hw[1])) // 2)
     for k, d in enumerate(hw):
         if isinstance(d, int) and not 0 <= unit[k] < d:
             raise PictureError(f"--unit {unit[0]},{unit[1]} is outside the {hw[0]} x {hw[1]} "
@@ -94,8 +95,8 @@ def rf_on_image(analysis: Analysis, node: Node, path: Path, unit: tuple[int, int
     (r0, r1, rc), (c0, c1, cc) = box
     h, w = img.shape[:2]
     out = img.astype(np.float64)
-    rs, re_ = max(int(np.ceil(r0)), 0), min(int(np.floor(r1)), h - 1)
-    cs, ce = max(int(np.ceil(c0)), 0), min(int(np.floor(c1)), w - 1)
+    rs, re_ = max(math.ceil(r0), 0), min(math.floor(r1), h - 1)
+    cs, ce = max(math.ceil(c0), 0), min(math.floor(c1), w - 1)
     if rs <= re_ and cs <= ce:
         out[rs:re_ + 1, cs:ce + 1] = out[rs:re_ + 1, cs:ce + 1] * 0.6 + np.array(RED) * 0.4
     pic = out.astype(np.uint8)
@@ -106,7 +107,7 @@ def rf_on_image(analysis: Analysis, node: Node, path: Path, unit: tuple[int, int
     for x in (cs, ce):
         if 0 <= x < w and rs <= re_:
             pic[rs:re_ + 1, max(x - t, 0):x + t + 1] = RED
-    yc, xc = int(round(float(rc))), int(round(float(cc)))
+    yc, xc = round(float(rc)), round(float(cc))
     if 0 <= yc < h and 0 <= xc < w:
         pic[max(yc - 2 * t, 0):yc + 2 * t + 1, max(xc - 2 * t, 0):xc + 2 * t + 1] = (255, 255, 0)
     text = (f"unit ({unit[0]}, {unit[1]}) of '{node.name}' sees rows {float(r0):g}..{float(r1):g}"

@@ -96,7 +96,8 @@ def decode_png(data: bytes) -> np.ndarray:
     pixels = _unfilter(zlib.decompress(idat), h, w * ch, ch).reshape(h, w, ch)
     if ctype == 3:
         assert palette is not None
-        return palette[pixels[..., 0]]
+        out: np.ndarray = palette[pixels[..., 0]]
+        return out
     if ch <= 2:
         return np.repeat(pixels[..., :1], 3, axis=2)
     return pixels[..., :3].copy()
