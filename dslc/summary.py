@@ -13,7 +13,7 @@ from dslc.passes.memory import DTYPE_BYTES, Memory, activation_memory
 from dslc.passes.receptive_field import RF
 from dslc.passes.shapes import is_spatial
 
-GLOBAL_POOLS = (Op.GLOBAL_AVGPOOL, Op.GLOBAL_MAXPOOL)
+GLOBAL_POOLS = (Op.GLOBAL_AVGPOOL, Op.GLOBAL_MAXPOOL, Op.ADAPTIVE_AVGPOOL)
 
 
 def source_of(node: Node) -> str:
@@ -26,7 +26,8 @@ def top_node(analysis: Analysis) -> Node | None:
     """The layer whose field is the network's: the last spatial layer before global pooling.
 
     A global pool's field is the whole input by construction, and says nothing about what the
-    features see, so it and everything after it are skipped (resnet50: layer4's 427, not 619).
+    features see, so it and everything after it are skipped (resnet50: layer4's 427, not 619);
+    so is adaptive pooling, whose windows depend on the input size (vgg16: stage5's 212).
     """
     g = analysis.graph
     after_global: set[int] = set()
