@@ -16,7 +16,7 @@ from dslc.ir import Graph
 from dslc.limits import Limits, check_limits
 from dslc.parser import parse, parse_expr
 from dslc.passes.cost import Costs, count_costs
-from dslc.passes.receptive_field import RFs, receptive_fields
+from dslc.passes.receptive_field import RFs, alignment_warnings, receptive_fields
 from dslc.passes.shapes import Shapes, infer_shapes
 from dslc.source import SourceFile, Span
 
@@ -72,7 +72,8 @@ def compile_source(source: SourceFile, overrides: Mapping[str, ast.Expr] | None 
     check_limits(graph, costs, limits, sink)
     sink.raise_if_errors()
     rfs = receptive_fields(graph, shapes)
-    return Analysis(graph, shapes, costs, rfs, params, tuple(sink.items))
+    warnings = (*sink.items, *alignment_warnings(graph, rfs))
+    return Analysis(graph, shapes, costs, rfs, params, warnings)
 
 
 def is_library(program: ast.Program) -> bool:

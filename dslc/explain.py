@@ -11,6 +11,9 @@ from dataclasses import dataclass
 HEAD = "network example\ninput image: 3 x 32 x 32\n"
 
 
+Weights = tuple[tuple[str, tuple[int, ...], str], ...]  # name, shape, dtype
+
+
 @dataclass(frozen=True, slots=True)
 class Explanation:
     """What a code means, a program that produces it, and the same program fixed."""
@@ -22,14 +25,24 @@ class Explanation:
     fix: str | None = None  # None where the fix is outside the file (a missing import)
     files: tuple[tuple[str, str], ...] = ()  # other files beside example.xnet
     sets: tuple[str, ...] = ()  # --set options the example is compiled with
+    weights: Weights = ()  # the example is compiled with --weights w.npz holding these
+    fixed_weights: Weights = ()  # ... and its fix with these
 
 
 def _e(code: str, title: str, text: str, example: str, fix: str | None = None,
        files: tuple[tuple[str, str], ...] = (), sets: tuple[str, ...] = (),
-       head: bool = True) -> Explanation:
+       head: bool = True, weights: Weights = (), fixed_weights: Weights = ()
+       ) -> Explanation:
     pre = HEAD if head else ""
     return Explanation(code, title, " ".join(text.split()), pre + example,
-                       None if fix is None else pre + fix, files, sets)
+                       None if fix is None else pre + fix, files, sets, weights, fixed_weights)
+
+
+# A small network for the weights examples: conv.weight (4, 3, 3, 3), conv.bias (4),
+# fc.weight (10, 4), fc.bias (10).
+_NET = "conv: conv3x3(4) -> gap -> flatten -> fc: dense(10)\n"
+_FITS: Weights = (("conv.weight", (4, 3, 3, 3), "float32"), ("conv.bias", (4,), "float32"),
+                  ("fc.weight", (10, 4), "float32"), ("fc.bias", (10,), "float32"))
 
 
 EXPLANATIONS = (
@@ -216,6 +229,35 @@ EXPLANATIONS = (
        (default 2**31) than the limits allow; running the network would exhaust memory.
        Raise the limits with --limit channels=N or --limit tensor=N if you mean it.""",
        "conv1x1(2000000)\n", "conv1x1(2000)\n"),
+    _e("E0701", "a tensor is missing from the weights file",
+       """`dslc compile --weights W` needs every tensor the network expects, by name: the
+       layer's hierarchical name plus .weight, .bias, .running_mean or .running_var. 'dslc
+       weights FILE.xnet' lists them. Label the layers so that their names are the file's
+       keys (the zoo uses torchvision's state_dict keys).""",
+       _NET, _NET, weights=_FITS[:3], fixed_weights=_FITS),
+    _e("E0702", "the weights file has a tensor the network does not expect",
+       """Every tensor in the weights file must belong to a layer of the network (PyTorch's
+       num_batches_tracked counters excepted). An unexpected name usually means a layer is
+       named differently in the .xnet file; the help line suggests the closest expected
+       name, most often one that is missing.""",
+       _NET, _NET, weights=(*_FITS, ("head.bias", (10,), "float32")), fixed_weights=_FITS),
+    _e("E0703", "a tensor of the weights file has the wrong shape",
+       """A tensor's shape differs from what the layer needs: a different number of channels
+       or classes, a kernel of another size, or a dense layer's (in, out) written the other
+       way round (dslc, like PyTorch, stores (out, in)).""",
+       _NET, _NET, weights=(*_FITS[:2], ("fc.weight", (4, 10), "float32"), _FITS[3]),
+       fixed_weights=_FITS),
+    _e("E0704", "a tensor of the weights file has the wrong dtype",
+       """Weights are loaded as float32; a tensor saved in another type (float16, bfloat16,
+       float64, an integer type) is refused rather than converted silently. Convert the
+       weights to float32 before saving them.""",
+       _NET, _NET, weights=(*_FITS[:3], ("fc.bias", (10,), "float16")), fixed_weights=_FITS),
+    _e("E0705", "the weights file cannot be read",
+       """--weights reads .safetensors files and .npz archives of plain numeric arrays.
+       Other formats (PyTorch's pickled .pt/.pth), damaged files and .npz archives that
+       need pickle (object arrays) are refused: nothing in a weights file is ever
+       executed.""",
+       _NET, _NET, weights=(("fc.weight", (10, 4), "object"),), fixed_weights=_FITS),
 )
 
 BY_CODE = {e.code: e for e in EXPLANATIONS}
@@ -234,10 +276,20 @@ def render(e: Explanation, diagnostics: str) -> str:
     for name, text in e.files:
         out += ["", f"with {name}:", ""] + [f"    {line}" for line in text.splitlines()]
     sets = "".join(f" --set {s}" for s in e.sets)
+    if e.weights:
+        out += ["", "with w.npz holding:", ""] + _tensors(e.weights)
+        out += ["", f"$ dslc compile example.xnet --weights w.npz{sets}",
+                diagnostics.rstrip("\n")]
+        out += ["", "Fixed: w.npz holding", ""] + _tensors(e.fixed_weights)
+        return "\n".join(out) + "\n"
     out += ["", f"$ dslc check example.xnet{sets}", diagnostics.rstrip("\n")]
     if e.fix is not None:
         out += ["", "Fixed:", ""] + [f"    {line}" for line in e.fix.splitlines()]
     return "\n".join(out) + "\n"
+
+
+def _tensors(ws: Weights) -> list[str]:
+    return [f"    {name}  ({', '.join(map(str, shape))})  {dtype}" for name, shape, dtype in ws]
 
 
 def _wrap(text: str, width: int = 88) -> list[str]:
@@ -257,16 +309,17 @@ def run_example(e: Explanation) -> tuple[str, tuple[str, ...]]:
 
     Returns what `dslc check` prints on stderr, and the codes of its diagnostics.
     """
-    return _compile(e, e.example)
+    return _compile(e, e.example, e.weights)
 
 
 def run_fix(e: Explanation) -> tuple[str, tuple[str, ...]]:
     """Compile the fixed example; no diagnostics means the fix works."""
     assert e.fix is not None
-    return _compile(e, e.fix)
+    return _compile(e, e.fix, e.fixed_weights)
 
 
-def _compile(e: Explanation, text: str) -> tuple[str, tuple[str, ...]]:
+def _compile(e: Explanation, text: str, weights: Weights | None = None
+             ) -> tuple[str, tuple[str, ...]]:
     import tempfile
     from pathlib import Path
 
@@ -279,8 +332,24 @@ def _compile(e: Explanation, text: str) -> tuple[str, tuple[str, ...]]:
         try:
             analysis = compile_file(Path(tmp) / "example.xnet", parse_overrides(list(e.sets)))
             diags = analysis.warnings
+            if weights:
+                from dslc import weights as w
+                _save_npz(Path(tmp) / "w.npz", weights)
+                w.match(analysis, w.read(Path(tmp) / "w.npz"), "w.npz")
         except CompileError as exc:
             diags = exc.diagnostics
         shown = "\n\n".join(d.render() for d in diags)
         shown = shown.replace(f"({tmp}/)", "(./)").replace(f"{tmp}/", "")
     return shown, tuple(d.code for d in diags)
+
+
+def _save_npz(path: object, ws: Weights) -> None:
+    """Write zero tensors of the given names, shapes and dtypes (object: needs pickle)."""
+    import numpy as np
+    arrays = {}
+    for name, shape, dtype in ws:
+        if dtype == "object":
+            arrays[name] = np.array([None] * int(np.prod(shape)), dtype=object)
+        else:
+            arrays[name] = np.zeros(shape, dtype)
+    np.savez(path, **arrays)  # type: ignore[arg-type]

@@ -1,29 +1,51 @@
-"""Analysis -> summary table text and JSON. Pure functions; no printing."""
+"""Analysis -> summary JSON and the per-layer numbers behind every report. Pure functions."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from dslc import dims
 from dslc.compiler import Analysis
+from dslc.dims import Dim
 from dslc.ir import Node, Op
 from dslc.passes.cost import total
+from dslc.passes.memory import DTYPE_BYTES, Memory, activation_memory
 from dslc.passes.receptive_field import RF
 from dslc.passes.shapes import is_spatial
 
+GLOBAL_POOLS = (Op.GLOBAL_AVGPOOL, Op.GLOBAL_MAXPOOL, Op.ADAPTIVE_AVGPOOL)
 
-def _source(node: Node) -> str:
+
+def source_of(node: Node) -> str:
+    """`path:line:col` of the node's source."""
     s = node.span
     return f"{s.source.path}:{s.line}:{s.col}"
 
 
-def top_rf(analysis: Analysis) -> RF | None:
-    """The field of the last layer whose output is still an N x C x H x W map."""
-    for node in reversed(analysis.graph.nodes):
-        if is_spatial(analysis.shapes[node.id]) and node.op is not Op.INPUT:
-            return analysis.rfs[node.id]
+def top_node(analysis: Analysis) -> Node | None:
+    """The layer whose field is the network's: the last spatial layer before global pooling.
+
+    A global pool's field is the whole input by construction, and says nothing about what the
+    features see, so it and everything after it are skipped (resnet50: layer4's 427, not 619);
+    so is adaptive pooling, whose windows depend on the input size (vgg16: stage5's 212).
+    """
+    g = analysis.graph
+    after_global: set[int] = set()
+    for node in g.nodes:
+        if node.op in GLOBAL_POOLS or any(i in after_global for i in node.inputs):
+            after_global.add(node.id)
+    for node in reversed(g.nodes):
+        if node.id in after_global or node.op is Op.INPUT:
+            continue
+        if is_spatial(analysis.shapes[node.id]) and analysis.rfs[node.id] is not None:
+            return node
     return None
+
+
+def top_rf(analysis: Analysis) -> RF | None:
+    """The network's receptive field (see top_node)."""
+    node = top_node(analysis)
+    return analysis.rfs[node.id] if node else None
 
 
 def layers(analysis: Analysis) -> list[Node]:
@@ -31,19 +53,41 @@ def layers(analysis: Analysis) -> list[Node]:
     return [n for n in analysis.graph.nodes if n.op is not Op.INPUT]
 
 
-def summary_json(analysis: Analysis) -> dict[str, Any]:
-    """The `dslc summary --json` document."""
+def dtype_bytes(dtype: str) -> int:
+    """Bytes per element of a dtype name."""
+    return DTYPE_BYTES[dtype]
+
+
+def memory(analysis: Analysis) -> Memory:
+    """Activation elements per layer and at the peak (batch 1)."""
+    return activation_memory(analysis.graph, analysis.shapes)
+
+
+def summary_json(analysis: Analysis, dtype: str = "float32") -> dict[str, Any]:
+    """The `dslc summary --json` document (bytes in `dtype`)."""
     g, shapes = analysis.graph, analysis.shapes
     t = total(analysis.costs)
-    rf = top_rf(analysis)
+    mem = memory(analysis)
+    b = dtype_bytes(dtype)
+    acts: Dim = 0
+    for n in layers(analysis):
+        acts = dims.add(acts, mem.outputs[n.id])
+    top = top_node(analysis)
+    rf = analysis.rfs[top.id] if top else None
     out_names = g.output_names or ("output",) * len(g.outputs)
     return {
         "network": g.name,
         "inputs": [{"name": g.node(i).name, "shape": _shape(shapes[i])} for i in g.inputs],
         "outputs": [{"name": n, "shape": _shape(shapes[i])} for n, i in zip(out_names, g.outputs)],
-        "totals": {"params": t.params, "buffers": t.buffers, "macs": dims.to_json(t.macs)},
+        "totals": {"params": t.params, "buffers": t.buffers, "macs": dims.to_json(t.macs),
+                   "flops": dims.to_json(t.flops), "param_bytes": t.params * b,
+                   "buffer_bytes": t.buffers * b,
+                   "activation_bytes": dims.to_json(dims.mul(acts, b)),
+                   "peak_activation_bytes": dims.to_json(dims.mul(mem.peak, b)),
+                   "dtype": dtype},
         "receptive_field": rf.as_json() if rf else None,
-        "layers": [_layer(analysis, n) for n in layers(analysis)],
+        "layers": [_layer(analysis, n, mem, b) for n in layers(analysis)],
+        "receptive_field_layer": top.name if top else None,
     }
 
 
@@ -51,84 +95,10 @@ def _shape(shape: tuple[dims.Dim, ...]) -> list[int | str]:
     return [dims.to_json(d) for d in shape]
 
 
-def _layer(analysis: Analysis, node: Node) -> dict[str, Any]:
+def _layer(analysis: Analysis, node: Node, mem: Memory, b: int) -> dict[str, Any]:
     c, rf = analysis.costs[node.id], analysis.rfs[node.id]
-    return {"name": node.name, "op": node.op.value, "source": _source(node),
+    return {"name": node.name, "op": node.op.value, "source": source_of(node),
             "output_shape": _shape(analysis.shapes[node.id]), "params": c.params,
-            "macs": dims.to_json(c.macs), "receptive_field": rf.as_json() if rf else None}
-
-
-def _num(n: int) -> str:
-    return f"{n:,}"
-
-
-def _macs(m: dims.Dim) -> str:
-    return f"{m:,}" if isinstance(m, int) else str(m)
-
-
-def _rf_text(rf: RF | None) -> str:
-    if rf is None:
-        return "-"
-    j = rf.as_json()
-    size = j["size"]
-    return f"{_n(size[0])}x{_n(size[1])}" if size[0] != size[1] else f"{_n(size[0])}"
-
-
-def _n(x: float) -> str:
-    return str(x) if isinstance(x, int) else f"{x:g}"
-
-
-def _where(node: Node, main: str) -> str:
-    s = node.span
-    name = "" if s.source.path == main else f"{Path(s.source.path).name}:"
-    return f"{name}{s.line}"
-
-
-def summary_table(analysis: Analysis) -> str:
-    """A torchinfo-style table: layer, op, output shape, params, MACs, field, source line."""
-    g, shapes = analysis.graph, analysis.shapes
-    main = g.nodes[0].span.source.path if g.nodes else ""
-    head = ("Layer", "Op", "Output shape", "Params", "MACs", "RF", "Line")
-    rows = [(n.name, n.op.value, " x ".join(dims.show(d) for d in shapes[n.id]),
-             _num(analysis.costs[n.id].params), _macs(analysis.costs[n.id].macs),
-             _rf_text(analysis.rfs[n.id]), _where(n, main)) for n in layers(analysis)]
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    right = {3, 4}
-
-    def fmt(r: tuple[str, ...]) -> str:
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w)
-                         for i, (c, w) in enumerate(zip(r, widths))).rstrip()
-
-    rule = "=" * len(fmt(head))
-    lines = [f"Network {g.name}", rule, fmt(head), "-" * len(rule), *map(fmt, rows), rule]
-    return "\n".join(lines + _totals(analysis)) + "\n"
-
-
-def _bytes(n: int) -> str:
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= size:
-            return f"{n / size:.2f} {unit}"
-    return f"{n} bytes"
-
-
-def _totals(analysis: Analysis) -> list[str]:
-    g, shapes = analysis.graph, analysis.shapes
-    t = total(analysis.costs)
-    rf = top_rf(analysis)
-    ins = ", ".join(f"{g.node(i).name}: {' x '.join(dims.show(d) for d in shapes[i])}"
-                    for i in g.inputs)
-    outs = ", ".join(" x ".join(dims.show(d) for d in shapes[i]) for i in g.outputs)
-    macs = t.macs
-    giga = f" ({macs / 1e9:.3f} G)" if isinstance(macs, int) and macs >= 10**7 else ""
-    lines = [
-        f"Inputs:            {ins}",
-        f"Outputs:           {outs}",
-        f"Trainable params:  {_num(t.params)} ({_bytes(t.params * 4)} as float32)",
-        f"Buffers:           {_num(t.buffers)} (batch-norm running statistics)",
-        f"MACs per sample:   {_macs(macs)}{giga}  (conv and dense multiply-accumulates)",
-    ]
-    if rf is not None:
-        j = rf.as_json()
-        lines.append(f"Receptive field:   {_rf_text(rf)} (jump {_n(j['jump'][0])}"
-                     f"x{_n(j['jump'][1])}, start {_n(j['start'][0])},{_n(j['start'][1])})")
-    return lines
+            "macs": dims.to_json(c.macs), "receptive_field": rf.as_json() if rf else None,
+            "flops": dims.to_json(c.flops),
+            "output_bytes": dims.to_json(dims.mul(mem.outputs[node.id], b))}

@@ -107,9 +107,10 @@ def _npz(p: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(p, allow_pickle=False) as archive:
             return {name: archive[name] for name in archive.files}
-    except ValueError as exc:  # object arrays need pickle: refused
-        raise _bad(p, f"{exc}", "save plain numeric arrays (numpy.savez without objects)"
-                   ) from None
+    except ValueError:  # object arrays need pickle: refused
+        raise _bad(p, "it holds object arrays, which only pickle can load (refused: "
+                   "unpickling can run code)", "save plain numeric arrays (numpy.savez "
+                   "without objects)") from None
     except (OSError, zipfile.BadZipFile, EOFError) as exc:
         raise _bad(p, f"not a readable .npz archive ({exc})") from None
 

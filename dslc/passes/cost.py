@@ -1,4 +1,12 @@
-"""Costs per node: trainable parameters, buffers, and multiply-accumulates at batch 1."""
+"""Costs per node at batch 1: trainable parameters, buffers, multiply-accumulates and FLOPs.
+
+Conventions: `macs` counts the multiply-accumulates of conv, transposed conv and dense layers
+(torchvision's "GFLOPS" column). `flops` is 2 per MAC for those layers (a multiply and an add;
+with a bias this is exact) plus, for every other op that computes, one per element: batch norm,
+activations, LRN, softmax and resize one per output element; pooling one per input element its
+windows read (k*k per output, the whole map for global pooling); an add of n inputs n-1 per
+output element. Input, identity, dropout (inference), flatten and concat compute nothing.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +15,17 @@ from typing import assert_never
 
 from dslc import dims
 from dslc.dims import Dim
-from dslc.ir import BatchNormAttrs, ConvAttrs, DeconvAttrs, DenseAttrs, Graph, Node, Op
+from dslc.ir import (
+    AdaptivePoolAttrs,
+    BatchNormAttrs,
+    ConvAttrs,
+    DeconvAttrs,
+    DenseAttrs,
+    Graph,
+    Node,
+    Op,
+    PoolAttrs,
+)
 from dslc.passes.shapes import Shape, Shapes
 
 
@@ -18,6 +36,7 @@ class Cost:
     params: int = 0
     buffers: int = 0
     macs: Dim = 0
+    flops: Dim = 0
 
 
 Costs = dict[int, Cost]
@@ -30,8 +49,47 @@ def _per_sample(shape: Shape) -> Dim:
     return size
 
 
-def node_cost(node: Node, x: Shape, out: Shape) -> Cost:
+def node_cost(node: Node, x: Shape, out: Shape, n_inputs: int = 1) -> Cost:
     """The cost of one node given its (first) input shape and its output shape."""
+    c = _weights_and_macs(node, x, out)
+    if c.macs != 0:
+        return Cost(c.params, c.buffers, c.macs, dims.mul(c.macs, 2))
+    return Cost(c.params, c.buffers, c.macs, _flops(node, x, out, n_inputs))
+
+
+def _flops(node: Node, x: Shape, out: Shape, n_inputs: int) -> Dim:
+    """FLOPs of an op without multiply-accumulates: one per element it computes."""
+    a = node.attrs
+    match node.op:
+        case Op.MAXPOOL | Op.AVGPOOL:
+            assert isinstance(a, PoolAttrs)
+            return dims.mul(_per_sample(out), a.kernel[0] * a.kernel[1])
+        case Op.ADAPTIVE_AVGPOOL:
+            assert isinstance(a, AdaptivePoolAttrs)
+            if isinstance(x[2], int) and isinstance(x[3], int):
+                k = _adaptive_window(x[2], a.size[0]) * _adaptive_window(x[3], a.size[1])
+                return dims.mul(_per_sample(out), k)
+            return _per_sample(x)
+        case Op.GLOBAL_AVGPOOL | Op.GLOBAL_MAXPOOL:
+            return _per_sample(x)
+        case Op.ADD:
+            return dims.mul(_per_sample(out), n_inputs - 1)
+        case (Op.BATCHNORM | Op.LRN | Op.RELU | Op.LEAKY_RELU | Op.RELU6 | Op.SIGMOID | Op.TANH
+              | Op.ELU | Op.SOFTMAX | Op.UPSAMPLE):
+            return _per_sample(out)
+        case (Op.INPUT | Op.DROPOUT | Op.FLATTEN | Op.IDENTITY | Op.CONCAT | Op.CONV | Op.DECONV
+              | Op.DENSE):
+            return 0
+        case _:
+            assert_never(node.op)
+
+
+def _adaptive_window(n: int, out: int) -> int:
+    """The largest of PyTorch's adaptive pooling windows from n to out."""
+    return max(-(-(i + 1) * n // out) - (i * n // out) for i in range(out))
+
+
+def _weights_and_macs(node: Node, x: Shape, out: Shape) -> Cost:
     a = node.attrs
     match node.op:
         case Op.CONV:
@@ -65,7 +123,7 @@ def count_costs(graph: Graph, shapes: Shapes) -> Costs:
     out: Costs = {}
     for node in graph.nodes:
         x = shapes[node.inputs[0]] if node.inputs else ()
-        out[node.id] = node_cost(node, x, shapes[node.id])
+        out[node.id] = node_cost(node, x, shapes[node.id], len(node.inputs))
     return out
 
 
@@ -74,6 +132,8 @@ def total(costs: Costs) -> Cost:
     params = sum(c.params for c in costs.values())
     buffers = sum(c.buffers for c in costs.values())
     macs: Dim = 0
+    flops: Dim = 0
     for c in costs.values():
         macs = dims.add(macs, c.macs)
-    return Cost(params, buffers, macs)
+        flops = dims.add(flops, c.flops)
+    return Cost(params, buffers, macs, flops)

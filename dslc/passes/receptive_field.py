@@ -1,7 +1,9 @@
 """Receptive fields per node and axis: size, jump and start (Araujo et al., 2019).
 
 Coordinates are input pixel indices; `start` is the input coordinate of the centre of the
-first output unit's field. Where paths merge, the field is the union of the paths' fields.
+first output unit's field. Where paths merge, the field is the union of the paths' fields
+(which is the largest path's field when the paths are aligned); paths that disagree on jump or
+centre are reported by `alignment_warnings` rather than silently reconciled.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from fractions import Fraction
 from typing import assert_never
 
 from dslc import dims
+from dslc.diagnostics import Diagnostic
 from dslc.ir import (
     AdaptivePoolAttrs,
     ConvAttrs,
@@ -162,4 +165,53 @@ def receptive_fields(graph: Graph, shapes: Shapes) -> RFs:
             ins = [out[i] for i in node.inputs]
         in_shapes = [shapes[i] for i in node.inputs]
         out[node.id] = node_rf(node, ins, in_shapes, shapes[node.id])
+    return out
+
+
+def _fmt(x: Fraction) -> str:
+    return str(x.numerator) if x.denominator == 1 else f"{float(x):g}"
+
+
+def _misaligned_axes(fields: list[RF]) -> list[str]:
+    out = []
+    for name, axes in (("height", [f.h for f in fields]), ("width", [f.w for f in fields])):
+        if len({a.jump for a in axes}) > 1 or len({a.start for a in axes}) > 1:
+            out.append(name)
+    return out
+
+
+def alignment_warnings(graph: Graph, rfs: RFs) -> list[Diagnostic]:
+    """A warning (W0701) for every add or concat whose branches' fields are not aligned."""
+    out = []
+    for node in graph.nodes:
+        if node.op not in (Op.ADD, Op.CONCAT) or len(node.inputs) < 2:
+            continue
+        fields = [rfs[i] for i in node.inputs]
+        known = [f for f in fields if f is not None]
+        if len(known) != len(fields) or not _misaligned_axes(known) \
+                or (merged := rfs[node.id]) is None:
+            continue
+        hints = []
+        for k, (i, f) in enumerate(zip(node.inputs, known), 1):
+            src = graph.node(i)
+            hints.append(f"branch {k} ends at '{src.name}' ({src.span}): centre of the first "
+                         f"unit at ({_fmt(f.h.start)}, {_fmt(f.w.start)}) px, jump "
+                         f"({_fmt(f.h.jump)}, {_fmt(f.w.jump)}), size "
+                         f"{_fmt(f.h.size)}x{_fmt(f.w.size)}")
+        offsets = ", ".join(
+            f"{ax} by {_fmt(max(vals) - min(vals))} px" for ax, vals in
+            (("height", [f.h.start for f in known]), ("width", [f.w.start for f in known]))
+            if len(set(vals)) > 1)
+        jumps = [ax for ax, js in (("height", {f.h.jump for f in known}),
+                                   ("width", {f.w.jump for f in known})) if len(js) > 1]
+        what = []
+        if offsets:
+            what.append(f"their centres differ along the {offsets}")
+        if jumps:
+            what.append(f"their jumps differ along the {' and '.join(jumps)}")
+        hints.append(f"the merged field is their union, {_fmt(merged.h.size)}x"
+                     f"{_fmt(merged.w.size)}; pad the branches alike (odd kernels with half "
+                     "padding keep centres) to align them")
+        out.append(Diagnostic("W0701", f"the branches merged by '{node.name}' are misaligned: "
+                              + "; ".join(what), node.span, tuple(hints), "warning"))
     return out

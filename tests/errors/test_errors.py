@@ -1,7 +1,8 @@
 """Golden diagnostics: each NAME.xnet here renders exactly NAME.err (refresh: --update-golden).
 
-A first line `# args: --set NAME=VALUE --limit NAME=VALUE` gives the command-line options the
-case is compiled with. Imported files live in lib/ (not cases themselves).
+A first line `# args: --set NAME=VALUE --limit NAME=VALUE --weights W.npz` gives the
+command-line options the case is compiled with. Imported files live in lib/ (not cases
+themselves); weights files in weights/ (made by make_weights.py).
 """
 
 from __future__ import annotations
@@ -16,28 +17,32 @@ import pytest
 from dslc.compiler import compile_file, parse_overrides
 from dslc.diagnostics import CompileError
 from dslc.limits import parse_limits
+from dslc.weights import match, read
 
 HERE = Path(__file__).parent
 ROOT = HERE.parents[1]
 CASES = sorted(p.stem for p in HERE.glob("*.xnet"))
 
 
-def _options(path: Path) -> tuple[list[str], list[str]]:
-    """The --set and --limit values named on the case's `# args:` line."""
+def _options(path: Path) -> tuple[list[str], list[str], list[str]]:
+    """The --set, --limit and --weights values named on the case's `# args:` line."""
     first = path.read_text(encoding="utf-8").partition("\n")[0]
     words = shlex.split(first.removeprefix("# args:")) if first.startswith("# args:") else []
     sets = [v for k, v in itertools.pairwise(words) if k == "--set"]
     limits = [v for k, v in itertools.pairwise(words) if k == "--limit"]
-    return sets, limits
+    weights = [v for k, v in itertools.pairwise(words) if k == "--weights"]
+    return sets, limits, weights
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_rendered_diagnostics(case: str, update_golden: bool,
                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(HERE)
-    sets, limits = _options(HERE / f"{case}.xnet")
+    sets, limits, weights = _options(HERE / f"{case}.xnet")
     with pytest.raises(CompileError) as info:
-        compile_file(f"{case}.xnet", parse_overrides(sets), parse_limits(limits))
+        analysis = compile_file(f"{case}.xnet", parse_overrides(sets), parse_limits(limits))
+        for w in weights:  # as `dslc compile --weights W` checks them, before writing
+            match(analysis, read(f"weights/{w}"), w)
     text = str(info.value) + "\n"
     golden = HERE / f"{case}.err"
     if update_golden or not golden.exists():
@@ -46,8 +51,9 @@ def test_rendered_diagnostics(case: str, update_golden: bool,
     code = re.match(r"E\d{4}", case)
     if code:  # files named after a code must produce that code first
         assert info.value.diagnostics[0].code == code.group(0)
-    for d in info.value.diagnostics:  # only --set problems lie outside the file
-        assert d.code == "E0502" or (d.span is not None and d.span.line >= 1)
+    for d in info.value.diagnostics:  # only --set and weights problems lie outside the file
+        assert d.code == "E0502" or d.code.startswith("E07") or (
+            d.span is not None and d.span.line >= 1)
 
 
 def codes_in_compiler() -> set[str]:

@@ -241,11 +241,14 @@ def test_summary_json_contract(tiny: Path) -> None:
     result = _invoke("summary", "--json", tiny)
     assert result.exit_code == 0
     doc = json.loads(result.stdout)
-    assert list(doc) == ["network", "inputs", "outputs", "totals", "receptive_field", "layers"]
+    assert list(doc) == ["network", "inputs", "outputs", "totals", "receptive_field", "layers",
+                         "receptive_field_layer"]
     assert doc["network"] == "tiny"
     assert doc["inputs"] == [{"name": "x", "shape": ["N", 1, 8, 8]}]
     assert doc["outputs"] == [{"name": "output", "shape": ["N", 10]}]
-    assert list(doc["totals"]) == ["params", "buffers", "macs"]
+    assert list(doc["totals"]) == ["params", "buffers", "macs", "flops", "param_bytes",
+                                   "buffer_bytes", "activation_bytes",
+                                   "peak_activation_bytes", "dtype"]
     assert doc["totals"]["params"] == TINY_PARAMS
     assert doc["totals"]["buffers"] == 8
     assert doc["totals"]["macs"] == 4 * 64 * 9 + 640
@@ -255,7 +258,7 @@ def test_summary_json_contract(tiny: Path) -> None:
         "conv1", "bn1", "relu1", "maxpool1", "flatten1", "fc"]
     for layer in layers:
         assert list(layer) == ["name", "op", "source", "output_shape", "params", "macs",
-                               "receptive_field"]
+                               "receptive_field", "flops", "output_bytes"]
     conv = layers[0]
     assert conv["op"] == "conv"
     assert conv["source"] == f"{tiny}:3:1"

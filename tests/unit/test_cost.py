@@ -76,7 +76,9 @@ def test_layers_without_weights_cost_nothing(body: str) -> None:
 
 def test_merges_cost_nothing() -> None:
     costs = _costs("concat<identity | relu> -> add<identity | relu>", "4 x 8 x 8")
-    assert costs["concat1"] == Cost() and costs["add1"] == Cost()
+    assert costs["concat1"] == Cost()
+    # an add computes: one addition per output element (8 channels after the concat)
+    assert costs["add1"] == Cost(flops=8 * 8 * 8)
 
 
 def test_projection_shortcut_params() -> None:
@@ -151,3 +153,50 @@ def test_resnet18_matches_torchvision() -> None:
     assert t.params == 11_689_512
     assert t.macs == 1_814_073_344  # every conv plus the classifier, counted by hand
     assert t.buffers == 9_600
+
+
+# ---- FLOPs: 2 per MAC, one per element of every other computing op ----
+
+
+def test_conv_and_dense_flops_are_twice_the_macs() -> None:
+    c = _one("conv3x3(8)", "3 x 32 x 32")
+    assert c.flops == 2 * c.macs == 2 * 8 * 32 * 32 * 27
+    costs = _costs("flatten -> dense(10)", "3 x 2 x 2")
+    assert costs["dense1"].flops == 2 * 120
+    assert _one("deconv4x4(8, stride=2, pad=1)", "3 x 10 x 10").flops == 2 * 3 * 100 * 8 * 16
+
+
+@pytest.mark.parametrize(("body", "flops"), [
+    ("bn", 4 * 64), ("relu", 4 * 64), ("sigmoid", 4 * 64), ("softmax", 4 * 64),
+    ("lrn", 4 * 64), ("relu6", 4 * 64), ("elu", 4 * 64), ("leakyrelu", 4 * 64),
+    ("tanh", 4 * 64),
+    ("maxpool2", 4 * 16 * 4),  # each of 16 outputs per channel reads a 2x2 window
+    ("maxpool3(stride=1, pad=1)", 4 * 64 * 9),
+    ("avgpool2", 4 * 16 * 4), ("gap", 4 * 64), ("gmp", 4 * 64),
+    ("adaptive_avgpool(3)", 4 * 9 * 16),  # 8 -> 3: windows of up to 4x4
+    ("upsample(2)", 4 * 256),
+    ("dropout", 0), ("identity", 0), ("flatten", 0),
+    ("add<identity | identity | identity>", 2 * 4 * 64),
+])
+def test_flops_of_ops_without_macs(body: str, flops: int) -> None:
+    costs = _costs(body, "4 x 8 x 8")
+    del costs["x"]
+    assert sum(c.flops for c in costs.values()) == flops
+
+
+def test_residual_add_is_not_skipped() -> None:
+    a = _compile("residual<conv3x3(4) -> relu>", "4 x 8 x 8")
+    t = total(a.costs)
+    assert t.flops == 2 * 4 * 64 * 36 + 4 * 64 + 4 * 64  # conv, relu, the residual add
+
+
+def test_symbolic_flops() -> None:
+    t = total(_compile("conv3x3(8) -> relu", "1 x H x W").costs)
+    assert dims.show(t.flops) == "152*H*W"  # 2*72 + 8 per pixel
+
+
+def test_resnet50_flops() -> None:
+    t = total(compile_file(ROOT / "models" / "resnet50.xnet").costs)
+    assert isinstance(t.macs, int) and isinstance(t.flops, int)
+    assert t.flops > 2 * t.macs
+    assert round(t.flops / 1e9, 2) == 8.21

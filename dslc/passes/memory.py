@@ -1,0 +1,71 @@
+"""Activation memory at batch 1: each node's output, and the peak over an inference schedule.
+
+The schedule runs the nodes in graph order (a topological order). Every node's output is a
+tensor of its own (no in-place ops, no aliasing); it is allocated when its node runs and freed
+after its last consumer has run, so concat and residual inputs stay alive until consumed. The
+inputs are alive from the start, the outputs until the end. Counts are elements; multiply by
+the bytes of a dtype (DTYPE_BYTES) for bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+from dslc import dims
+from dslc.dims import Dim
+from dslc.ir import Graph
+from dslc.passes.shapes import Shapes
+
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
+# symbolic sizes are compared at this H and W when picking the peak step
+PROBE = {"H": 1024, "W": 1024}
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    """Elements per node output at batch 1, and the live elements at the peak step."""
+
+    outputs: dict[int, Dim]
+    peak: Dim
+    peak_node: int | None  # the node running at the peak
+
+
+def elements(shape: tuple[Dim, ...]) -> Dim:
+    """Elements of one sample (the batch dim left out)."""
+    n: Dim = 1
+    for d in shape[1:]:
+        n = dims.mul(n, d)
+    return n
+
+
+def _probe(d: Dim) -> Fraction:
+    values = dict(PROBE)
+    if isinstance(d, dims.Sym):
+        for mono, _ in d.terms:
+            for name in mono:
+                values.setdefault(name, 1024)
+    return dims.substitute(d, values)
+
+
+def activation_memory(graph: Graph, shapes: Shapes) -> Memory:
+    """Each node's output elements, and the peak of live elements over the schedule."""
+    outputs = {n.id: elements(shapes[n.id]) for n in graph.nodes}
+    last_use = {n.id: n.id for n in graph.nodes}
+    for n in graph.nodes:
+        for i in n.inputs:
+            last_use[i] = max(last_use[i], n.id)
+    for i in graph.outputs:
+        last_use[i] = len(graph.nodes)
+    live: set[int] = set(graph.inputs)
+    peak: Dim = 0
+    peak_node: int | None = None
+    for n in graph.nodes:
+        live.add(n.id)
+        now: Dim = 0
+        for t in sorted(live):
+            now = dims.add(now, outputs[t])
+        if peak_node is None or _probe(now) > _probe(peak):
+            peak, peak_node = now, n.id
+        live = {t for t in live if last_use[t] > n.id}
+    return Memory(outputs, peak, peak_node)

@@ -1,0 +1,123 @@
+"""`dslc rf`: receptive-field growth layer by layer, a measurement on ONNX Runtime, pictures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from dslc.cli import SET_HELP, UserError, _analyse, _debug_option, _guard, write_atomic
+from dslc.ir import Node
+from dslc.rf_text import LookupFailed, _axis_pair, growth_table, path_to, target
+
+
+def _pair(text: str | None, what: str) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    parts = text.replace("x", ",").split(",")
+    try:
+        vals = [int(p) for p in parts]
+    except ValueError:
+        raise click.BadParameter(f"expected two integers like 7,7, got '{text}'",
+                                 param_hint=what) from None
+    if len(vals) == 1:
+        vals = vals * 2
+    if len(vals) != 2 or (what == "--size" and min(vals) < 1) or min(vals) < 0:
+        raise click.BadParameter(f"expected two non-negative integers like 7,7, got '{text}'",
+                                 param_hint=what)
+    return vals[0], vals[1]
+
+
+def _measure(analysis: Any, node: Node, size: tuple[int, int] | None) -> bool:
+    from dslc.backend import rf_measure as m
+    try:
+        if size is None:
+            size = m.default_size(analysis, node.id)
+            size = m.fits(analysis, node.id, size) if size else None
+        got = m.measure(analysis, node.id, size)
+    except m.MeasureError as exc:
+        raise UserError(f"cannot measure: {exc}") from None
+    sizes = [got.axis_size(got.h), got.axis_size(got.w)]
+    n_in = (int(got.h.interior.sum()), int(got.w.interior.sum()))
+    click.echo(f"measured on ONNX Runtime (CPU) at input {got.size[0]}x{got.size[1]}: "
+               f"'{got.layer}' field {'x'.join(str(s) for s in sizes)} over "
+               f"{n_in[0]}x{n_in[1]} units away from the borders")
+    click.echo("  (weights 1, biases 0, max pooling as average, activations as identity, "
+               "whole rows / columns perturbed)")
+    for note in got.notes():
+        click.echo(f"note: {note} (analysed {_axis_pair(got.analytic.as_json()['size'])})")
+    bad = got.disagreements()
+    if bad:
+        click.echo("measured and analysed fields DISAGREE:", err=True)
+        for b in bad:
+            click.echo(f"  {b}", err=True)
+        return False
+    if got.resampled:
+        return True
+    click.echo(f"analysis agrees: size {_axis_pair(got.analytic.as_json()['size'])}, jump "
+               f"{_axis_pair(got.analytic.as_json()['jump'])}")
+    return True
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--layer", metavar="NAME", help="Follow the field up to this layer [default: "
+              "the last spatial layer before global pooling].")
+@click.option("--measure", is_flag=True, help="Also measure the field on the compiled ONNX "
+              "model with ONNX Runtime and compare; exit status 1 if they differ.")
+@click.option("--size", metavar="H,W", help="Input size for --measure [default: the model's "
+              "own, or larger when the field does not fit; required for symbolic H x W].")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), metavar="OUT.png",
+              help="Draw field size against depth to a PNG.")
+@click.option("--image", type=click.Path(dir_okay=False, exists=True), metavar="IMG",
+              help="Draw one unit's field on this image (8-bit non-interlaced PNG, or .npy "
+              "H x W or H x W x 3).")
+@click.option("--unit", metavar="I,J", help="The output unit (row, column) for --image "
+              "[default: the centre of the map].")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="OUT.png",
+              help="Where --image writes [default: IMG's name with _rf.png].")
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help=SET_HELP)
+@_debug_option
+def rf(file: str, layer: str | None, measure: bool, size: str | None, plot_path: str | None,
+       image: str | None, unit: str | None, output: str | None, sets: tuple[str, ...],
+       debug: bool) -> None:
+    """Print how the receptive field grows, layer by layer (Araujo et al., 2019).
+
+    Size is the field's extent in input pixels, jump the distance between neighbouring units in
+    input pixels (fractional after upsampling), start the input coordinate of the first unit's
+    centre (pixel centres at 0, 1, 2, ...). Where branches merge the field is their union.
+    """
+    hw = _pair(size, "--size")
+    where = _pair(unit, "--unit")
+    if unit is not None and image is None:
+        raise click.UsageError("--unit needs --image")
+    with _guard(debug):
+        analysis = _analyse(file, sets)
+        try:
+            node = target(analysis, layer)
+        except LookupFailed as exc:
+            raise UserError(str(exc)) from None
+        nodes = path_to(analysis, node)
+        click.echo(f"Receptive field of '{node.name}' in network {analysis.graph.name}")
+        click.echo(growth_table(analysis, nodes), nl=False)
+        ok = True
+        if measure:
+            ok = _measure(analysis, node, hw)
+        if plot_path:
+            from dslc.plot import rf_plot
+            write_atomic(Path(plot_path), rf_plot(analysis, nodes))
+            click.echo(f"wrote {plot_path}")
+        if image:
+            from dslc.plot import rf_on_image
+            out = Path(output) if output else Path(Path(image).stem + "_rf.png")
+            from dslc.plot import PictureError
+            try:
+                data, text = rf_on_image(analysis, node, Path(image), where)
+            except PictureError as exc:
+                raise UserError(str(exc)) from None
+            write_atomic(out, data)
+            click.echo(f"wrote {out}: {text}")
+    if not ok:
+        raise SystemExit(1)
+
