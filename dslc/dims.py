@@ -56,6 +56,8 @@ def _make(p: dict[Monomial, Fraction]) -> Dim:
 
 def add(a: Dim, b: Dim | Number) -> Dim:
     """a + b."""
+    if type(a) is int and type(b) is int:  # the common case, kept off the polynomial path
+        return a + b
     p = _poly(a)
     for m, c in _poly(b).items():
         p[m] = p.get(m, Fraction(0)) + c
@@ -64,11 +66,15 @@ def add(a: Dim, b: Dim | Number) -> Dim:
 
 def sub(a: Dim, b: Dim | Number) -> Dim:
     """a - b."""
+    if type(a) is int and type(b) is int:
+        return a - b
     return add(a, mul(b, -1))
 
 
 def mul(a: Dim | Number, b: Dim | Number) -> Dim:
     """a * b."""
+    if type(a) is int and type(b) is int:
+        return a * b
     out: dict[Monomial, Fraction] = {}
     for ma, ca in _poly(a).items():
         for mb, cb in _poly(b).items():
@@ -79,6 +85,8 @@ def mul(a: Dim | Number, b: Dim | Number) -> Dim:
 
 def floordiv(a: Dim, s: int) -> Dim:
     """floor(a / s), symbolic part assumed divisible."""
+    if type(a) is int:
+        return a // s
     p = _poly(a)
     const = p.pop((), Fraction(0))
     p = {m: c / s for m, c in p.items()}

@@ -49,7 +49,11 @@ def _probe(d: Dim) -> Fraction:
 
 
 def activation_memory(graph: Graph, shapes: Shapes) -> Memory:
-    """Each node's output elements, and the peak of live elements over the schedule."""
+    """Each node's output elements, and the peak of live elements over the schedule.
+
+    The live total is kept up to date as tensors are allocated and freed, so the pass is
+    linear in the number of nodes however many tensors are alive at once (U-Net skips,
+    wide concats)."""
     outputs = {n.id: elements(shapes[n.id]) for n in graph.nodes}
     last_use = {n.id: n.id for n in graph.nodes}
     for n in graph.nodes:
@@ -57,15 +61,25 @@ def activation_memory(graph: Graph, shapes: Shapes) -> Memory:
             last_use[i] = max(last_use[i], n.id)
     for i in graph.outputs:
         last_use[i] = len(graph.nodes)
+    dying: dict[int, list[int]] = {}
+    for t, step in last_use.items():
+        dying.setdefault(step, []).append(t)
     live: set[int] = set(graph.inputs)
+    now: Dim = 0
+    for t in live:
+        now = dims.add(now, outputs[t])
     peak: Dim = 0
     peak_node: int | None = None
+    peak_probe: dims.Number = 0
     for n in graph.nodes:
-        live.add(n.id)
-        now: Dim = 0
-        for t in sorted(live):
-            now = dims.add(now, outputs[t])
-        if peak_node is None or _probe(now) > _probe(peak):
-            peak, peak_node = now, n.id
-        live = {t for t in live if last_use[t] > n.id}
+        if n.id not in live:
+            live.add(n.id)
+            now = dims.add(now, outputs[n.id])
+        probe = now if isinstance(now, int) else _probe(now)
+        if peak_node is None or probe > peak_probe:
+            peak, peak_node, peak_probe = now, n.id, probe
+        for t in dying.get(n.id, ()):
+            if t in live:
+                live.discard(t)
+                now = dims.sub(now, outputs[t])
     return Memory(outputs, peak, peak_node)

@@ -1,0 +1,147 @@
+"""Where a compile's time and memory go: phase timings and peak memory for every zoo model.
+
+    PYTHONPATH=$PWD:$PWD/runtime python3 bench/phases.py [--repeat 3] [--json bench/results/phases.json]
+
+Each model is compiled in a fresh process (as `dslc compile` would be), timing each phase:
+import (dslc, click, lark, numpy, onnx), parse (building the cached Lark parser included),
+expand (AST -> IR graph), analyse (shapes, costs, limits, receptive fields, alignment
+warnings), report (what `dslc summary` adds: activation memory, the tree rows, the table),
+init (drawing every weight), serialise (ONNX graph protobuf) and write (the .onnx file).
+Peak memory is the child's max RSS; `own` is the peak less the RSS after the imports.
+The phases call the same functions as compile_source and `dslc compile`, in the same order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PHASES = ("import", "parse", "expand", "analyse", "report", "init", "serialise", "write")
+
+
+def zoo() -> list[Path]:
+    """Every network of the zoo (models/lib holds block libraries, not networks)."""
+    return sorted((ROOT / "models").glob("*.xnet")) + sorted(
+        (ROOT / "models" / "lecture").glob("*.xnet"))
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def one(path: Path, out: Path) -> dict[str, float]:
+    """Compile one model in this process, phase by phase; return seconds per phase."""
+    t: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        t[name] = now - clock
+        clock = now
+
+    import dslc.cli  # noqa: F401 - what the command pays for
+    from dslc.backend.init import initial, specs
+    from dslc.backend.onnx import build, write
+    from dslc.compiler import Analysis, build_graph
+    from dslc.diagnostics import Sink
+    from dslc.limits import Limits, check_limits
+    from dslc.parser import parse
+    from dslc.passes.cost import count_costs
+    from dslc.passes.receptive_field import alignment_warnings, receptive_fields
+    from dslc.passes.shapes import infer_shapes
+    from dslc.report import build_rows, render_table
+    from dslc.source import SourceFile
+    from dslc.summary import summary_json
+    lap("import")
+    base_rss = _rss_mib()
+    source = SourceFile.read(path)
+    program = parse(source)
+    lap("parse")
+    sink, limits = Sink(), Limits()
+    graph, params = build_graph(source, {}, sink, limits, program)
+    sink.raise_if_errors()
+    lap("expand")
+    shapes = infer_shapes(graph)
+    costs = count_costs(graph, shapes)
+    check_limits(graph, costs, limits, sink)
+    sink.raise_if_errors()
+    rfs = receptive_fields(graph, shapes)
+    analysis = Analysis(graph, shapes, costs, rfs, params,
+                        (*sink.items, *alignment_warnings(graph, rfs)))
+    lap("analyse")
+    summary_json(analysis)
+    render_table(analysis, build_rows(analysis), ("op", "shape", "params", "macs", "flops",
+                                                  "memory", "rf", "line"), "float32")
+    lap("report")
+    arrays = {s.name: initial(n, s) for n in graph.nodes for s in specs(n) if not s.fixed}
+    lap("init")
+    model, named = build(analysis, weights=arrays)
+    model.graph.SerializeToString(deterministic=True)
+    lap("serialise")
+    with open(out, "wb") as f:
+        write(model, named, f)
+    lap("write")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t.update(layers=len(graph.nodes) - len(graph.inputs), peak_rss_mib=rss,
+             own_mib=rss - base_rss, weights_mib=sum(a.nbytes for _, a in named) / 2**20,
+             onnx_mib=out.stat().st_size / 2**20)
+    return t
+
+
+def _child(path: Path) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        res = subprocess.run([sys.executable, __file__, "--one", str(path), "--out",
+                              str(Path(tmp) / "m.onnx")], check=True, capture_output=True,
+                             text=True, cwd=ROOT)
+        row: dict[str, float] = json.loads(res.stdout)
+        row["wall"] = time.perf_counter() - start
+        return row
+
+
+def main() -> None:
+    """Measure every zoo model (median of --repeat fresh processes) and print a table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("models", nargs="*", type=Path, help="default: the whole zoo")
+    opts = parser.parse_args()
+    if opts.one:
+        print(json.dumps(one(opts.one, opts.out)))
+        return
+    rows = {}
+    keys = (*PHASES, "wall")
+    print(f"{'model':26s}" + "".join(f"{k:>10s}" for k in keys) + "   layers  weights  peak RSS"
+          "  (own)")
+    for path in opts.models or zoo():
+        runs = [_child(path) for _ in range(opts.repeat)]
+        row = {k: round(statistics.median(r[k] for r in runs), 4) for k in runs[0]}
+        name = str(path.relative_to(ROOT / "models").with_suffix(""))
+        rows[name] = row
+        print(f"{name:26s}" + "".join(f"{row[k]:10.3f}" for k in keys) +
+              f"  {int(row['layers']):7d} {row['weights_mib']:6.1f} M {row['peak_rss_mib']:6.0f} M"
+              f" ({row['own_mib']:4.0f} M)", flush=True)
+    if opts.json:
+        info = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
+                f"{platform.python_version()}", "repeat": opts.repeat,
+                "unit": "seconds (median); memory in MiB", "models": rows}
+        opts.json.parent.mkdir(parents=True, exist_ok=True)
+        opts.json.write_text(json.dumps(info, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
