@@ -118,6 +118,14 @@ def _lark() -> lark.Lark:
 
 def parse(source: SourceFile) -> ast.Program:
     """Parse a whole file; raise CompileError with a located diagnostic on a syntax error."""
+    return _parse_program(source)
+
+
+# The AST is immutable, so a file is parsed once per process however often it is met: a
+# block library imported by many networks, or a file that `dslc check` first tests for
+# being a library and then compiles. Bounded, so long fuzzing runs do not grow it.
+@functools.lru_cache(maxsize=64)
+def _parse_program(source: SourceFile) -> ast.Program:
     program = _parse(source, "start")
     assert isinstance(program, ast.Program)
     return ast.Program(program.statements, _comments(source))
