@@ -53,6 +53,11 @@ def one(path: Path, out: Path) -> dict[str, float]:
 
     import dslc.cli  # noqa: F401 - what the command pays for
     from dslc.backend.init import initial, specs
+    try:
+        from dslc.backend.init import draw_all
+    except ImportError:  # before weights were drawn on threads (to measure older commits)
+        def draw_all(nodes, *_):  # type: ignore[no-untyped-def]
+            return {s.name: initial(n, s) for n in nodes for s in specs(n) if not s.fixed}
     from dslc.backend.onnx import build, write
     from dslc.compiler import Analysis, build_graph
     from dslc.diagnostics import Sink
@@ -85,7 +90,7 @@ def one(path: Path, out: Path) -> dict[str, float]:
     render_table(analysis, build_rows(analysis), ("op", "shape", "params", "macs", "flops",
                                                   "memory", "rf", "line"), "float32")
     lap("report")
-    arrays = {s.name: initial(n, s) for n in graph.nodes for s in specs(n) if not s.fixed}
+    arrays = draw_all(graph.nodes)
     lap("init")
     model, named = build(analysis, weights=arrays)
     model.graph.SerializeToString(deterministic=True)
@@ -127,7 +132,7 @@ def main() -> None:
     keys = (*PHASES, "wall")
     print(f"{'model':26s}" + "".join(f"{k:>10s}" for k in keys) + "   layers  weights  peak RSS"
           "  (own)")
-    for path in opts.models or zoo():
+    for path in [p.resolve() for p in opts.models] or zoo():
         runs = [_child(path) for _ in range(opts.repeat)]
         row = {k: round(statistics.median(r[k] for r in runs), 4) for k in runs[0]}
         name = str(path.relative_to(ROOT / "models").with_suffix(""))

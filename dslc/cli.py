@@ -324,11 +324,10 @@ def _save_initial(analysis: Any, out: Path, seed: int, init: str) -> None:
     import numpy as np
 
     from dslc import weights as w
-    from dslc.backend.init import initial, specs
+    from dslc.backend.init import draw_all
     if out.suffix.lower() not in (".safetensors", ".npz"):
         raise UserError(f"--save writes .safetensors or .npz files, not '{out.suffix or out}'")
-    arrays = {s.name: initial(n, s, init, seed) for n in analysis.graph.nodes
-              for s in specs(n) if not s.fixed}
+    arrays = draw_all(analysis.graph.nodes, init, seed)
     if out.suffix.lower() == ".npz":
         buf = io.BytesIO()
         np.savez(buf, **arrays)  # type: ignore[arg-type]

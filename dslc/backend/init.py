@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
 import zlib
+from collections.abc import Container, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,6 +14,7 @@ import numpy as np
 from dslc.ir import BatchNormAttrs, ConvAttrs, DeconvAttrs, DenseAttrs, Node, Op
 
 SCHEMES = ("pytorch", "he", "xavier")
+THREADED_FROM = 1 << 20  # elements; below this a thread pool costs more than it saves
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,3 +113,21 @@ def initial(node: Node, s: Spec, scheme: str = "pytorch", seed: int = 0) -> np.n
     weight = specs(node)[0].shape
     fan_in, fan_out = _fans(node, weight)
     return _draw(s.name, s.shape, fan_in, fan_out, scheme, seed, s.kind == "bias")
+
+
+def draw_all(nodes: Iterable[Node], scheme: str = "pytorch", seed: int = 0,
+             skip: Container[str] = ()) -> dict[str, np.ndarray]:
+    """The initial value of every parameter tensor of `nodes` (hand-written kernels and the
+    names in `skip` left out), by name.
+
+    Large models are drawn on two threads: each tensor has its own generator, seeded from its
+    name, so the values do not depend on the order or the thread, and numpy fills an array
+    without holding the GIL."""
+    jobs = [(n, s) for n in nodes for s in specs(n) if not s.fixed and s.name not in skip]
+    size = sum(math.prod(s.shape) for _, s in jobs)
+    workers = min(2, os.cpu_count() or 1)
+    if workers < 2 or size < THREADED_FROM:
+        return {s.name: initial(n, s, scheme, seed) for n, s in jobs}
+    with ThreadPoolExecutor(workers) as pool:
+        arrays = pool.map(lambda job: initial(job[0], job[1], scheme, seed), jobs)
+        return {s.name: a for (_, s), a in zip(jobs, arrays, strict=True)}

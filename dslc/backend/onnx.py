@@ -11,7 +11,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from dslc import __version__
-from dslc.backend.init import initial, specs
+from dslc.backend.init import draw_all, initial, specs
 from dslc.compiler import Analysis
 from dslc.dims import Dim
 from dslc.ir import (
@@ -266,7 +266,8 @@ def build(analysis: Analysis, *, opset: int = DEFAULT_OPSET, seed: int = 0,
     if opset not in OPSETS:
         raise ValueError(f"opset {opset} is not supported; use {OPSETS.start}-{OPSETS.stop - 1}")
     g = analysis.graph
-    e = _Emitter(analysis, init, seed, weights or {})
+    given = weights or {}
+    e = _Emitter(analysis, init, seed, {**draw_all(g.nodes, init, seed, given), **given})
     out_names = _output_names(analysis)
     for node in g.nodes:
         own = node.op is Op.INPUT  # an input keeps its name, even when it is also the output
