@@ -92,7 +92,7 @@ class Measured:
         return out
 
 
-def _f(x: Fraction) -> str:
+def _f(x: Fraction | int) -> str:
     return str(x.numerator) if x.denominator == 1 else f"{float(x):g}"
 
 

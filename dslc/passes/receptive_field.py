@@ -27,21 +27,29 @@ from dslc.ir import (
 from dslc.passes.shapes import Shape, Shapes, is_spatial
 
 F = Fraction
+Num = int | Fraction  # kept an int while it is whole: Fraction arithmetic is slow
+
+
+def _div(a: Num, b: Num) -> Num:
+    """a / b, exact; an int when it divides."""
+    if type(a) is int and type(b) is int and a % b == 0:
+        return a // b
+    return F(a) / b
 
 
 @dataclass(frozen=True, slots=True)
 class Axis:
     """The field along one axis."""
 
-    size: Fraction
-    jump: Fraction
-    start: Fraction
+    size: Num
+    jump: Num
+    start: Num
 
-    def window(self, k: int, stride: Fraction, dilation: int, pad_begin: int) -> Axis:
+    def window(self, k: int, stride: Num, dilation: int, pad_begin: int) -> Axis:
         """After a sliding window of k taps."""
         span = dilation * (k - 1) + 1
         return Axis(self.size + (span - 1) * self.jump, self.jump * stride,
-                    self.start + (F(span - 1, 2) - pad_begin) * self.jump)
+                    self.start + (_div(span - 1, 2) - pad_begin) * self.jump)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,22 +68,22 @@ class RF:
 RFs = dict[int, RF | None]
 
 
-def _num(x: Fraction) -> int | float:
+def _num(x: Num) -> int | float:
     return int(x) if x.denominator == 1 else float(x)
 
 
 def _windows(rf: RF, kernel: tuple[int, int], stride: tuple[int, int],
              dilation: tuple[int, int], pads: tuple[int, int, int, int]) -> RF:
-    return RF(rf.h.window(kernel[0], F(stride[0]), dilation[0], pads[0]),
-              rf.w.window(kernel[1], F(stride[1]), dilation[1], pads[1]))
+    return RF(rf.h.window(kernel[0], stride[0], dilation[0], pads[0]),
+              rf.w.window(kernel[1], stride[1], dilation[1], pads[1]))
 
 
 def _deconv(rf: RF, a: DeconvAttrs) -> RF:
     def axis(x: Axis, k: int, s: int, d: int, pb: int) -> Axis:
         span = d * (k - 1) + 1
         taps = -(-span // s)
-        return Axis(x.size + (taps - 1) * x.jump, x.jump / s,
-                    x.start + (pb - F(span - 1, 2)) / s * x.jump)
+        return Axis(x.size + (taps - 1) * x.jump, _div(x.jump, s),
+                    x.start + _div((pb - _div(span - 1, 2)) * x.jump, s))
     return RF(axis(rf.h, a.kernel[0], a.stride[0], a.dilation[0], a.pads[0]),
               axis(rf.w, a.kernel[1], a.stride[1], a.dilation[1], a.pads[1]))
 
@@ -86,7 +94,7 @@ def _adaptive(rf: RF, size: tuple[int, int], x: Shape) -> RF | None:
     axes = []
     for ax, n, out in ((rf.h, x[2], size[0]), (rf.w, x[3], size[1])):
         k = max(-(-(i + 1) * n // out) - (i * n // out) for i in range(out))
-        axes.append(ax.window(k, F(n, out), 1, 0))
+        axes.append(ax.window(k, _div(n, out), 1, 0))
     return RF(axes[0], axes[1])
 
 
@@ -108,9 +116,9 @@ def _upsample(rf: RF, a: UpsampleAttrs, x: Shape, out: Shape) -> RF | None:
 
 def _union(fields: list[RF]) -> RF:
     def axis(xs: list[Axis]) -> Axis:
-        left = min(a.start - (a.size - 1) / 2 for a in xs)
-        right = max(a.start + (a.size - 1) / 2 for a in xs)
-        return Axis(right - left + 1, max(a.jump for a in xs), (left + right) / 2)
+        left = min(a.start - _div(a.size - 1, 2) for a in xs)
+        right = max(a.start + _div(a.size - 1, 2) for a in xs)
+        return Axis(right - left + 1, max(a.jump for a in xs), _div(left + right, 2))
     return RF(axis([f.h for f in fields]), axis([f.w for f in fields]))
 
 
@@ -119,7 +127,7 @@ def node_rf(node: Node, ins: list[RF | None], in_shapes: list[Shape], out: Shape
     if not is_spatial(out):
         return None
     if node.op is Op.INPUT:
-        unit = Axis(F(1), F(1), F(0))
+        unit = Axis(1, 1, 0)
         return RF(unit, unit)
     if any(f is None for f in ins):
         return None
@@ -168,7 +176,7 @@ def receptive_fields(graph: Graph, shapes: Shapes) -> RFs:
     return out
 
 
-def _fmt(x: Fraction) -> str:
+def _fmt(x: Num) -> str:
     return str(x.numerator) if x.denominator == 1 else f"{float(x):g}"
 
 
