@@ -5,11 +5,8 @@ Exit codes: 0 success, 1 the input is wrong, 2 command-line usage, 3 an internal
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-import tempfile
-import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,6 +58,7 @@ def _guard(debug: bool) -> Iterator[None]:
         raise
     except Exception:  # noqa: BLE001 - the last line of defence: no raw traceback for users
         if debug:
+            import traceback
             traceback.print_exc()
         else:
             kind = sys.exc_info()[0]
@@ -114,6 +112,7 @@ def write_atomic(path: Path, data: bytes | Callable[[BinaryIO], None]) -> None:
 @contextmanager
 def atomic_file(path: Path) -> Iterator[BinaryIO]:
     """A temporary file beside `path` that replaces it on success and vanishes on failure."""
+    import tempfile  # imported here: only the commands that write files pay for it
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -298,6 +297,7 @@ def weights(file: str, as_json: bool, check_file: str | None, save: str | None, 
             click.echo(f"{file} expects no weights: it has no layer with learned parameters")
             return
         if as_json:
+            import json
             click.echo(json.dumps([{"name": t.name, "shape": list(t.shape), "dtype": t.dtype}
                                    for t in tensors], indent=1))
             return
@@ -367,6 +367,7 @@ def summary(file: str, as_json: bool, fmt_: str, depth: int | None, columns: str
     with _guard(debug):
         analysis = _analyse(file, sets, limits)
         if as_json or fmt_ == "json":
+            import json
             click.echo(json.dumps(summary_json(analysis, dtype), indent=1))
             return
         rows = build_rows(analysis, depth)

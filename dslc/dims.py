@@ -6,6 +6,7 @@ floor((H + c) / s) = H/s + floor(c/s): this is what makes an FCN's map `H/32`.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -19,7 +20,7 @@ class Sym:
     terms: tuple[tuple[Monomial, Fraction], ...]
 
     def __str__(self) -> str:
-        return _show(dict(self.terms))
+        return _text(self.terms)
 
     def __repr__(self) -> str:
         return f"Sym({self})"
@@ -134,6 +135,11 @@ def show(d: Dim | Fraction) -> str:
 def to_json(d: Dim) -> int | str:
     """A dim for JSON output: an int, or its text when symbolic."""
     return d if isinstance(d, int) else str(d)
+
+
+@functools.lru_cache(maxsize=256)  # every shape shows the batch `N`: once is enough
+def _text(terms: tuple[tuple[Monomial, Fraction], ...]) -> str:
+    return _show(dict(terms))
 
 
 def _show(p: dict[Monomial, Fraction]) -> str:

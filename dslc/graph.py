@@ -3,8 +3,6 @@ shapes. Writes .dot itself; .svg and .png go through Graphviz's `dot` when it is
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import click
@@ -71,6 +69,8 @@ def render(analysis: Analysis, out: Path) -> tuple[Path, str]:
     if fmt in ("dot", "gv"):
         write_atomic(out, text.encode())
         return out, f"wrote {out}"
+    import shutil
+    import subprocess
     dot = shutil.which("dot")
     if dot is None:
         fallback = out.with_suffix(".dot")

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from dslc import dims
 from dslc.compiler import Analysis
@@ -110,7 +110,7 @@ def _rf_text(rf: RF | None, key: str) -> str:
 
 def _line(node: Node, site: str, main: str) -> str:
     path, line, _ = site.rsplit(":", 2)
-    return line if path == main else f"{Path(path).name}:{line}"
+    return line if path == main else f"{os.path.basename(path)}:{line}"
 
 
 def cells(analysis: Analysis, row: Row, columns: tuple[str, ...], dtype: str, sep: bool = True
