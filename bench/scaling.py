@@ -10,6 +10,7 @@ the tree rows, the table and the JSON document). Linear growth shows as a flat t
   densenet: one dense block of n layers, each a dense<> concatenation (n concats in a chain)
   fanin:    one concat of n branches (n tensors alive at once; one n-way field union)
   unet:     n taps kept alive along a chain and merged at the end (long skip connections)
+  symbolic: the resnet family on a 3 x H x W input (every size a polynomial in H and W)
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = {"resnet": (50, 100, 200, 500, 1000, 2000), "densenet": (250, 500, 1000, 2000, 4000),
-         "fanin": (250, 500, 1000, 2000, 4000), "unet": (100, 200, 400, 800, 1600)}
+         "fanin": (250, 500, 1000, 2000, 4000), "unet": (100, 200, 400, 800, 1600),
+         "symbolic": (50, 100, 200, 500, 1000)}
 
 
 def resnet(n: int) -> str:
@@ -54,8 +56,13 @@ def unet(n: int) -> str:
             f"-> add<identity | {taps}>\n")
 
 
+def symbolic(n: int) -> str:
+    """The resnet family for any input size."""
+    return resnet(n).replace("3 x 224 x 224", "3 x H x W")
+
+
 FAMILIES: dict[str, Callable[[int], str]] = {
-    "resnet": resnet, "densenet": densenet, "fanin": fanin, "unet": unet}
+    "resnet": resnet, "densenet": densenet, "fanin": fanin, "unet": unet, "symbolic": symbolic}
 
 
 def measure(text: str) -> dict[str, float]:

@@ -359,7 +359,7 @@ def summary(file: str, as_json: bool, fmt_: str, depth: int | None, columns: str
             dtype: str, sets: tuple[str, ...], limits: Limits, debug: bool) -> None:
     """Print every layer's shape, params, MACs, FLOPs, memory and receptive field as a tree."""
     from dslc.report import build_rows, parse_columns, render_csv, render_table
-    from dslc.summary import summary_json
+    from dslc.summary import memory, summary_json
     try:
         cols = parse_columns(columns)
     except ValueError as exc:
@@ -370,11 +370,13 @@ def summary(file: str, as_json: bool, fmt_: str, depth: int | None, columns: str
             import json
             click.echo(json.dumps(summary_json(analysis, dtype), indent=1))
             return
-        rows = build_rows(analysis, depth)
+        mem = memory(analysis)  # once, for the rows and the totals
+        rows = build_rows(analysis, depth, mem)
         if fmt_ == "csv":
             click.echo(render_csv(analysis, rows, cols, dtype), nl=False)
         else:
-            click.echo(render_table(analysis, rows, cols, dtype, fmt_ == "markdown"), nl=False)
+            click.echo(render_table(analysis, rows, cols, dtype, fmt_ == "markdown", mem),
+                       nl=False)
 
 
 @main.command()

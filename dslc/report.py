@@ -18,6 +18,7 @@ from dslc.compiler import Analysis
 from dslc.dims import Dim
 from dslc.ir import Node
 from dslc.passes.cost import total
+from dslc.passes.memory import Memory
 from dslc.passes.receptive_field import RF
 from dslc.summary import dtype_bytes, layers, memory, source_of, top_node
 
@@ -62,9 +63,11 @@ def _block_kind(node: Node, depth: int) -> str:
     return "block"
 
 
-def build_rows(analysis: Analysis, depth: int | None = None) -> list[Row]:
-    """The report's rows, in graph order, blocks collapsed below `depth` (None: no collapse)."""
-    mem = memory(analysis)
+def build_rows(analysis: Analysis, depth: int | None = None, mem: Memory | None = None
+               ) -> list[Row]:
+    """The report's rows, in graph order, blocks collapsed below `depth` (None: no collapse).
+    `mem` is the analysis's memory(), when the caller has it already."""
+    mem = mem or memory(analysis)
     rows: list[Row] = []
     groups: dict[str, Row] = {}
     for node in layers(analysis):
@@ -146,7 +149,7 @@ def _display_name(row: Row) -> str:
 
 
 def render_table(analysis: Analysis, rows: list[Row], columns: tuple[str, ...], dtype: str,
-                 markdown: bool = False) -> str:
+                 markdown: bool = False, mem: Memory | None = None) -> str:
     """Rows as an aligned text table (or a markdown table), then the totals."""
     head = [HEADS["name"], *(HEADS[c] for c in columns)]
     body = [[_display_name(r), *cells(analysis, r, columns, dtype)] for r in rows]
@@ -163,11 +166,11 @@ def render_table(analysis: Analysis, rows: list[Row], columns: tuple[str, ...], 
         rule = "|" + "|".join(("-" * (w + 1) + ":") if i in right else "-" * (w + 2)
                               for i, w in enumerate(widths)) + "|"
         lines = [f"**Network {name}**", "", fmt(head), rule, *map(fmt, body), ""]
-        return "\n".join(lines + [f"- {t}" for t in totals_lines(analysis, dtype)]) + "\n"
+        return "\n".join(lines + [f"- {t}" for t in totals_lines(analysis, dtype, mem)]) + "\n"
     rule_len = len(fmt(head))
     lines = [f"Network {name}", "=" * rule_len, fmt(head), "-" * rule_len, *map(fmt, body),
              "=" * rule_len]
-    return "\n".join(lines + totals_lines(analysis, dtype)) + "\n"
+    return "\n".join(lines + totals_lines(analysis, dtype, mem)) + "\n"
 
 
 def render_csv(analysis: Analysis, rows: list[Row], columns: tuple[str, ...], dtype: str) -> str:
@@ -193,12 +196,12 @@ def _giga(n: Dim) -> str:
     return f" ({n / 1e9:.3f} G)" if isinstance(n, int) and n >= 10**7 else ""
 
 
-def totals_lines(analysis: Analysis, dtype: str) -> list[str]:
+def totals_lines(analysis: Analysis, dtype: str, mem: Memory | None = None) -> list[str]:
     """The totals under the table: shapes, params, MACs, FLOPs, memory, receptive field."""
     g, shapes = analysis.graph, analysis.shapes
     t = total(analysis.costs)
     b = dtype_bytes(dtype)
-    mem = memory(analysis)
+    mem = mem or memory(analysis)
     acts: Dim = 0
     for n in layers(analysis):
         acts = dims.add(acts, mem.outputs[n.id])

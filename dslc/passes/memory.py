@@ -39,22 +39,27 @@ def elements(shape: tuple[Dim, ...]) -> Dim:
     return n
 
 
-def _probe(d: Dim) -> Fraction:
+def _probe(d: Dim) -> int | Fraction:
+    """A symbolic size's value at the probe size (ints stay ints), for picking the peak."""
+    if isinstance(d, int):
+        return d
     values = dict(PROBE)
-    if isinstance(d, dims.Sym):
-        for mono, _ in d.terms:
-            for name in mono:
-                values.setdefault(name, 1024)
-    return dims.substitute(d, values)
+    for mono, _ in d.terms:
+        for name in mono:
+            values.setdefault(name, 1024)
+    p = dims.substitute(d, values)
+    return int(p) if p.denominator == 1 else p
 
 
 def activation_memory(graph: Graph, shapes: Shapes) -> Memory:
     """Each node's output elements, and the peak of live elements over the schedule.
 
-    The live total is kept up to date as tensors are allocated and freed, so the pass is
-    linear in the number of nodes however many tensors are alive at once (U-Net skips,
-    wide concats)."""
+    The live total is kept up to date as tensors are allocated and freed (as a number, at the
+    probe size for symbolic sizes), so the pass is linear in the number of nodes however many
+    tensors are alive at once (U-Net skips, wide concats); the symbolic sum is formed once,
+    for the live tensors at the peak."""
     outputs = {n.id: elements(shapes[n.id]) for n in graph.nodes}
+    probes = {i: _probe(d) for i, d in outputs.items()}
     last_use = {n.id: n.id for n in graph.nodes}
     for n in graph.nodes:
         for i in n.inputs:
@@ -64,22 +69,41 @@ def activation_memory(graph: Graph, shapes: Shapes) -> Memory:
     dying: dict[int, list[int]] = {}
     for t, step in last_use.items():
         dying.setdefault(step, []).append(t)
-    live: set[int] = set(graph.inputs)
-    now: Dim = 0
-    for t in live:
-        now = dims.add(now, outputs[t])
+    peak_node = _peak_step(graph, probes, dying)
+    if peak_node is None:
+        return Memory(outputs, 0, None)
+    live = _live_at(graph, peak_node, dying)
     peak: Dim = 0
+    for t in sorted(live):
+        peak = dims.add(peak, outputs[t])
+    return Memory(outputs, peak, peak_node)
+
+
+def _peak_step(graph: Graph, probes: dict[int, int | Fraction], dying: dict[int, list[int]]
+               ) -> int | None:
+    """The first node at whose step the most (probe-sized) elements are alive."""
+    live: set[int] = set(graph.inputs)
+    now: int | Fraction = sum(probes[t] for t in live)
+    best: int | Fraction = 0
     peak_node: int | None = None
-    peak_probe: dims.Number = 0
     for n in graph.nodes:
         if n.id not in live:
             live.add(n.id)
-            now = dims.add(now, outputs[n.id])
-        probe = now if isinstance(now, int) else _probe(now)
-        if peak_node is None or probe > peak_probe:
-            peak, peak_node, peak_probe = now, n.id, probe
+            now += probes[n.id]
+        if peak_node is None or now > best:
+            best, peak_node = now, n.id
         for t in dying.get(n.id, ()):
             if t in live:
                 live.discard(t)
-                now = dims.sub(now, outputs[t])
-    return Memory(outputs, peak, peak_node)
+                now -= probes[t]
+    return peak_node
+
+
+def _live_at(graph: Graph, step: int, dying: dict[int, list[int]]) -> set[int]:
+    """The tensors alive while node `step` runs."""
+    live: set[int] = set(graph.inputs)
+    for n in graph.nodes[:step + 1]:
+        live.add(n.id)
+        if n.id < step:
+            live.difference_update(dying.get(n.id, ()))
+    return live

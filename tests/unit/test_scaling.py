@@ -23,7 +23,7 @@ from dslc.summary import summary_json
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
-from scaling import densenet, fanin, resnet, unet
+from scaling import densenet, fanin, resnet, symbolic, unet
 
 
 def _lines_run(text: str) -> int:
@@ -48,8 +48,8 @@ def _lines_run(text: str) -> int:
 
 
 @pytest.mark.parametrize(("family", "n"), [(resnet, 8), (densenet, 60), (fanin, 120),
-                                           (unet, 120)],
-                         ids=["resnet", "densenet", "fanin", "unet"])
+                                           (unet, 120), (symbolic, 8)],
+                         ids=["resnet", "densenet", "fanin", "unet", "symbolic"])
 def test_twice_the_network_is_twice_the_work(family: Callable[[int], str], n: int) -> None:
     small, large = _lines_run(family(n)), _lines_run(family(2 * n))
     assert large / small < 2.2, f"{family.__name__}: {small} lines at n={n}, {large} at {2 * n}"
