@@ -428,10 +428,12 @@ def explain(code: str | None) -> None:
     click.echo(render(e, run_example(e)[0]), nl=False)
 
 
+from dslc.bench_command import bench
 from dslc.graph import graph
 from dslc.rf_command import rf
 from dslc.run_command import run
 
 main.add_command(run)
+main.add_command(bench)
 main.add_command(rf)
 main.add_command(graph)
