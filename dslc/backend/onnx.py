@@ -267,8 +267,9 @@ def _averaging(n: int, out: int) -> np.ndarray:
     return m
 
 
-DTYPES = {"float32": np.float32, "float16": np.float16}
-_ELEM = {np.float32: TensorProto.FLOAT, np.float16: TensorProto.FLOAT16}
+DTYPES: dict[str, type[np.floating[Any]]] = {"float32": np.float32, "float16": np.float16}
+_ELEM: dict[type[np.floating[Any]], int] = {np.float32: TensorProto.FLOAT,
+                                            np.float16: TensorProto.FLOAT16}
 
 
 def _value_info(name: str, shape: tuple[Dim, ...], dtype: str = "float32"
@@ -327,7 +328,7 @@ def build(analysis: Analysis, *, opset: int = DEFAULT_OPSET, seed: int = 0,
             # a network whose body vanished (relu * 0) passes its input through; with io_dtype
             # the output is cast back
             op = "Cast" if cast else "Identity"
-            attrs = {"to": _ELEM[DTYPES[io_dtype]]} if cast else {}
+            attrs: dict[str, Any] = {"to": _ELEM[DTYPES[io_dtype]]} if cast else {}
             e.nodes.append(helper.make_node(op, [e.names[i]], [out_names[i]],
                                             name=out_names[i], **attrs))
     model = onnx.ModelProto()
