@@ -56,21 +56,24 @@ def _batches(ctx: click.Context, param: click.Parameter, items: tuple[str, ...]
 
 
 def _compile(path: str, sets: tuple[str, ...], seed: int, limits: Limits, dtype: str | None,
-             optimize: bool, scratch: Path) -> tuple[bytes | str, str]:
+             io_dtype: str | None, optimize: bool, scratch: Path) -> tuple[bytes | str, str]:
     """An .xnet compiled in memory (a scratch file past 2 GiB of weights); an .onnx as is."""
     from dslc.cli import UserError
     if Path(path).suffix != ".xnet":
-        if dtype is not None:
-            raise UserError(f"--dtype applies when compiling an .xnet; {path} runs in the "
-                            "types it was compiled with (see its inputs below)")
+        if dtype is not None or io_dtype is not None:
+            flag = "--dtype" if dtype is not None else "--io-dtype"
+            raise UserError(f"{flag} applies when compiling an .xnet; {path} runs in the "
+                            "types it was compiled with")
         return path, path
     import io
 
     from dslc.backend.onnx import write
-    from dslc.cli import _analyse, needs_external_data, save_model
-    analysis = _analyse(path, sets, limits)
-    model, arrays = _build(analysis, seed, dtype or "float32", optimize)
-    what = f"{dtype or 'float32'}{', optimized' if optimize else ''}"
+    from dslc.cli import _build, needs_external_data, save_model
+    dtype = dtype or "float32"
+    _, model, arrays = _build(path, sets, 21, seed, "pytorch", limits, optimize=optimize,
+                              dtype=dtype, io_dtype=io_dtype)
+    what = dtype + (f" ({io_dtype} inputs and outputs)" if io_dtype not in (None, dtype) else "")
+    what += ", optimized" if optimize else ", not optimized"
     if needs_external_data(arrays):
         out = scratch / (Path(path).stem + ".onnx")
         save_model(out, model, arrays)
@@ -78,20 +81,6 @@ def _compile(path: str, sets: tuple[str, ...], seed: int, limits: Limits, dtype:
     buffer = io.BytesIO()
     write(model, arrays, buffer)
     return buffer.getvalue(), f"{path} (compiled in memory, {what})"
-
-
-def _build(analysis: Any, seed: int, dtype: str, optimize: bool) -> tuple[Any, list[Any]]:
-    """The ONNX model and its weights in the chosen type, optimised or not."""
-    import inspect
-
-    from dslc.backend.onnx import build
-    from dslc.cli import UserError
-    if "dtype" not in inspect.signature(build).parameters:  # until the backend has them
-        if dtype != "float32" or optimize:
-            raise UserError("this dslc's backend cannot yet compile float16 or optimised "
-                            "graphs; use --dtype float32 --no-optimize")
-        return build(analysis, seed=seed)
-    return build(analysis, seed=seed, optimize=optimize, dtype=dtype)  # type: ignore[call-arg]
 
 
 class _Progress:
@@ -189,6 +178,9 @@ def render(data: dict[str, Any]) -> str:
 @click.option("--dtype", type=click.Choice(DTYPES), default=None,
               help="For an .xnet: compile with float32 or float16 weights, activations, inputs "
               "and outputs  [default: float32]. An .onnx runs in the types it was compiled with.")
+@click.option("--io-dtype", type=click.Choice(DTYPES), default=None,
+              help="For an .xnet: the type of the inputs and outputs [default: --dtype]; "
+              "'--dtype float16 --io-dtype float32' casts at the edges, inside the timed run.")
 @click.option("--optimize/--no-optimize", default=True, show_default=True,
               help="For an .xnet: compile the inference graph (batch norm folded into the "
               "convolutions, dropout and identities dropped), as `dslc compile --optimize`.")
@@ -219,7 +211,7 @@ def render(data: dict[str, Any]) -> str:
 @limit_option
 @click.option("--debug", is_flag=True, help="Show Python tracebacks of internal errors.")
 def bench(model: str, provider: str, batches: tuple[int, ...], dtype: str | None,
-          optimize: bool, cuda_graph: bool, prefer_nhwc: bool, warmup: int,
+          io_dtype: str | None, optimize: bool, cuda_graph: bool, prefer_nhwc: bool, warmup: int,
           iterations: int | None, seconds: float | None, threads: int | None,
           sizes: tuple[str, ...], as_json: bool, sets: tuple[str, ...], seed: int,
           limits: Limits, debug: bool) -> None:
@@ -252,7 +244,8 @@ def bench(model: str, provider: str, batches: tuple[int, ...], dtype: str | None
                         default_size=DEFAULT_SIZE)
     with _guard(debug), tempfile.TemporaryDirectory(prefix="dslc-bench-") as scratch:
         given = _sizes(sizes)
-        source, label = _compile(model, sets, seed, limits, dtype, optimize, Path(scratch))
+        source, label = _compile(model, sets, seed, limits, dtype, io_dtype, optimize,
+                                 Path(scratch))
         data = _measure(source, provider, settings, given)
         data = {"schema": 1, "model": {"path": model, "label": label,
                                       "compiled": Path(model).suffix == ".xnet"}} | data

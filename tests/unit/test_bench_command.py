@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import io
 import json
 from pathlib import Path
@@ -13,11 +12,9 @@ from click.testing import CliRunner, Result
 from dslc_runtime.bench import Progress
 from onnx import TensorProto, helper
 
-from dslc.backend.onnx import build
 from dslc.bench_command import _Progress, render
 from dslc.cli import main
 
-HAS_DTYPE = "dtype" in inspect.signature(build).parameters
 TINY = """network tiny
 input image: 3 x 8 x 8
 conv3x3(4) -> bn -> relu -> gap -> flatten -> dense(2)
@@ -93,27 +90,33 @@ def test_text_report(tmp_path: Path) -> None:
 
 
 def test_xnet_is_compiled_in_memory(tiny: Path) -> None:
-    data = as_json(bench(tiny, "--provider", "cpu", "--iterations", "2", "--no-optimize",
-                         "--json"))
-    assert data["model"]["label"] == f"{tiny} (compiled in memory, float32)"
+    data = as_json(bench(tiny, "--provider", "cpu", "--iterations", "2", "--json"))
+    assert data["model"]["label"] == f"{tiny} (compiled in memory, float32, optimized)"
     assert data["model"]["compiled"] is True
     assert data["inputs"] == [{"name": "image", "shape": ["N", 3, 8, 8], "dtype": "float32"}]
     assert data["results"][0]["outputs_finite"] is True
+    data = as_json(bench(tiny, "--provider", "cpu", "--iterations", "2", "--no-optimize",
+                         "--json"))
+    assert data["model"]["label"] == f"{tiny} (compiled in memory, float32, not optimized)"
 
 
-@pytest.mark.skipif(not HAS_DTYPE, reason="the backend cannot compile float16 yet")
 def test_xnet_in_float16(tiny: Path) -> None:
     data = as_json(bench(tiny, "--provider", "cpu", "--iterations", "2", "--dtype", "float16",
                          "--json"))
     assert data["model"]["label"] == f"{tiny} (compiled in memory, float16, optimized)"
     assert data["inputs"][0]["dtype"] == "float16"
+    assert data["results"][0]["outputs_finite"] is True
+    data = as_json(bench(tiny, "--provider", "cpu", "--iterations", "2", "--dtype", "float16",
+                         "--io-dtype", "float32", "--json"))
+    assert data["model"]["label"] == (f"{tiny} (compiled in memory, float16 (float32 inputs "
+                                      "and outputs), optimized)")
+    assert data["inputs"][0]["dtype"] == "float32"
 
 
 def test_symbolic_sizes_default_with_a_note(tmp_path: Path) -> None:
     path = tmp_path / "fcn.xnet"
     path.write_text(FCN)
-    result = bench(path, "--provider", "cpu", "--iterations", "1", "--size", "H=16",
-                   "--no-optimize", "--json")
+    result = bench(path, "--provider", "cpu", "--iterations", "1", "--size", "H=16", "--json")
     data = as_json(result)
     assert data["sizes"] == {"H": 16, "W": 224}
     assert result.stderr == "note: size W not given; used 224 (set it with --size W=...)\n"
@@ -134,7 +137,9 @@ def test_float16_onnx_runs_in_its_own_type(tmp_path: Path) -> None:
     result = bench(path, "--provider", "cpu", "--dtype", "float16")
     assert result.exit_code == 1
     assert result.stderr == (f"error: --dtype applies when compiling an .xnet; {path} runs in "
-                             "the types it was compiled with (see its inputs below)\n")
+                             "the types it was compiled with\n")
+    result = bench(path, "--provider", "cpu", "--io-dtype", "float32")
+    assert result.stderr.startswith("error: --io-dtype applies when compiling an .xnet;")
 
 
 @pytest.mark.parametrize(("args", "message"), [
