@@ -100,7 +100,7 @@ class _Progress:
         if p.total is not None:
             where = f"{p.done}/{p.total} runs"
         else:
-            where = f"{p.done} runs, {p.elapsed:.1f}/{p.seconds:g} s"
+            where = f"{p.done} run{'s' if p.done != 1 else ''}, {p.elapsed:.1f}/{p.seconds:g} s"
         self._show(f"batch {p.batch}: {p.phase} {where}")
 
     def _show(self, text: str) -> None:
