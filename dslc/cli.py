@@ -136,8 +136,8 @@ def _mode_for(path: Path) -> int:
 
 
 def _build(path: str, sets: tuple[str, ...], opset: int, seed: int, init: str,
-           limits: Limits | None = None, weights: str | None = None
-           ) -> tuple[Any, Any, list[Any]]:
+           limits: Limits | None = None, weights: str | None = None, optimize: bool = True,
+           dtype: str = "float32", io_dtype: str | None = None) -> tuple[Any, Any, list[Any]]:
     """Analyse a file (limits checked before any weight is allocated); build its model.
     Pretrained weights are read and checked here, before anything is written."""
     from dslc.backend.onnx import build
@@ -146,7 +146,8 @@ def _build(path: str, sets: tuple[str, ...], opset: int, seed: int, init: str,
     if weights is not None:
         from dslc import weights as w
         loaded = w.match(analysis, w.read(weights), weights)
-    model, arrays = build(analysis, opset=opset, seed=seed, init=init, weights=loaded)
+    model, arrays = build(analysis, opset=opset, seed=seed, init=init, weights=loaded,
+                          optimize=optimize, dtype=dtype, io_dtype=io_dtype)
     return analysis, model, arrays
 
 
@@ -186,10 +187,20 @@ def save_model(out: Path, model: Any, arrays: list[Any]) -> Path | None:
               "(e.g. a torchvision state_dict; num_batches_tracked is ignored). Every tensor "
               "must match by name, shape and dtype; see 'dslc weights FILE'. Without it, "
               "weights are initialised from --seed.")
+@click.option("--optimize/--no-optimize", default=True, show_default=True,
+              help="Write the inference graph: batch norm folded into the convolution before "
+              "it, dropout and identities dropped (outputs equal up to float rounding). "
+              "--no-optimize writes every layer as written, with its own parameters.")
+@click.option("--dtype", type=click.Choice(["float32", "float16"]), default="float32",
+              show_default=True, help="Type of the weights and of the computation.")
+@click.option("--io-dtype", type=click.Choice(["float32", "float16"]), default=None,
+              help="Type of the model's inputs and outputs [default: --dtype]; "
+              "'--dtype float16 --io-dtype float32' casts at the edges.")
 @limit_option
 @_debug_option
 def compile(file: str, output: str | None, sets: tuple[str, ...], opset: int, seed: int,
-            init: str, weights: str | None, limits: Limits, debug: bool) -> None:
+            init: str, weights: str | None, optimize: bool, dtype: str, io_dtype: str | None,
+            limits: Limits, debug: bool) -> None:
     """Compile FILE.xnet to an ONNX model with initialised (or loaded) weights.
 
     Past 2 GiB of weights the weights go to OUT.onnx.data beside the model (ONNX external
@@ -202,15 +213,18 @@ def compile(file: str, output: str | None, sets: tuple[str, ...], opset: int, se
             raise UserError(f"refusing to write the output over the input {file}")
         if weights is not None and out.resolve() == Path(weights).resolve():
             raise UserError(f"refusing to write the output over the weights {weights}")
-        analysis, model, arrays = _build(file, sets, opset, seed, init, limits, weights)
+        analysis, model, arrays = _build(file, sets, opset, seed, init, limits, weights,
+                                         optimize, dtype, io_dtype)
         data = save_model(out, model, arrays)
         from dslc.passes.cost import total
         t = total(analysis.costs)
         size = out.stat().st_size + (data.stat().st_size if data else 0)
         extra = f", weights in {data}" if data else ""
         source = f", weights from {weights}" if weights else ""
+        form = ("" if optimize else ", not optimised") + ("" if dtype == "float32"
+                                                          else f", {dtype}")
         click.echo(f"wrote {out} ({size / 2**20:.1f} MiB{extra}, {t.params:,} params, "
-                   f"opset {opset}{source})")
+                   f"opset {opset}{form}{source})")
 
 
 @main.command()
@@ -430,10 +444,12 @@ def explain(code: str | None) -> None:
     click.echo(render(e, run_example(e)[0]), nl=False)
 
 
+from dslc.bench_command import bench
 from dslc.graph import graph
 from dslc.rf_command import rf
 from dslc.run_command import run
 
 main.add_command(run)
+main.add_command(bench)
 main.add_command(rf)
 main.add_command(graph)

@@ -42,6 +42,7 @@ class _Emitter:
     scheme: str
     seed: int
     weights: Mapping[str, np.ndarray]
+    dtype: type[np.floating[Any]] = np.float32
     nodes: list[onnx.NodeProto] = field(default_factory=list)
     arrays: list[tuple[str, np.ndarray]] = field(default_factory=list)
     names: dict[int, str] = field(default_factory=dict)
@@ -52,15 +53,27 @@ class _Emitter:
                                            value=numpy_helper.from_array(value, name)))
         return name
 
-    def params(self, node: Node) -> list[str]:
-        """Create the node's initializers; return their names."""
-        out = []
+    def values(self, node: Node) -> dict[str, np.ndarray]:
+        """The node's parameter tensors by kind (weight, bias, ...), loaded or initialised."""
+        out = {}
         for s in specs(node):
             given = None if s.fixed else self.weights.get(s.name)
-            array = initial(node, s, self.scheme, self.seed) if given is None else given
-            self.arrays.append((s.name, np.ascontiguousarray(array, np.float32)))
-            out.append(s.name)
+            out[s.kind] = initial(node, s, self.scheme, self.seed) if given is None else given
         return out
+
+    def params(self, node: Node, values: Mapping[str, np.ndarray] | None = None) -> list[str]:
+        """Create the node's initializers (in the model's dtype); return their names."""
+        values = self.values(node) if values is None else values
+        out = []
+        for kind, array in values.items():
+            name = f"{node.name}.{kind}"
+            self.arrays.append((name, np.ascontiguousarray(array, self.dtype)))
+            out.append(name)
+        return out
+
+    def floats(self, value: Any) -> np.ndarray:
+        """A floating-point constant in the model's dtype."""
+        return np.asarray(value, self.dtype)
 
     def emit(self, op: str, node: Node, inputs: list[str], **attrs: Any) -> None:
         """Append one ONNX node computing `node`'s output."""
@@ -184,8 +197,8 @@ def _emit_node(e: _Emitter, node: Node) -> None:
             assert isinstance(a, ScalarAttrs)
             e.emit("LeakyRelu" if node.op is Op.LEAKY_RELU else "Elu", node, xs, alpha=a.value)
         case Op.RELU6:
-            lo = e.const(f"{node.name}.min", np.array(0.0, np.float32))
-            hi = e.const(f"{node.name}.max", np.array(6.0, np.float32))
+            lo = e.const(f"{node.name}.min", e.floats(0.0))
+            hi = e.const(f"{node.name}.max", e.floats(6.0))
             e.emit("Clip", node, [*xs, lo, hi])
         case Op.SOFTMAX | Op.FLATTEN:
             assert isinstance(a, AxisAttrs)
@@ -238,8 +251,8 @@ def _adaptive(e: _Emitter, node: Node, a: AdaptivePoolAttrs, x: str) -> None:
         e.emit("AveragePool", node, [x], kernel_shape=k, strides=k)
         return
     assert isinstance(h, int) and isinstance(w, int)
-    rows = e.const(f"{node.name}.rows", _averaging(h, a.size[0]))
-    cols = e.const(f"{node.name}.cols", _averaging(w, a.size[1]).T.copy())
+    rows = e.const(f"{node.name}.rows", e.floats(_averaging(h, a.size[0])))
+    cols = e.const(f"{node.name}.cols", e.floats(_averaging(w, a.size[1]).T.copy()))
     e.nodes.append(helper.make_node("MatMul", [rows, x], [f"{node.name}.r"],
                                     name=f"{node.name}.r"))
     e.emit("MatMul", node, [f"{node.name}.r", cols])
@@ -254,30 +267,72 @@ def _averaging(n: int, out: int) -> np.ndarray:
     return m
 
 
-def _value_info(name: str, shape: tuple[Dim, ...]) -> onnx.ValueInfoProto:
+DTYPES: dict[str, type[np.floating[Any]]] = {"float32": np.float32, "float16": np.float16}
+_ELEM: dict[type[np.floating[Any]], int] = {np.float32: TensorProto.FLOAT,
+                                            np.float16: TensorProto.FLOAT16}
+
+
+def _value_info(name: str, shape: tuple[Dim, ...], dtype: str = "float32"
+                ) -> onnx.ValueInfoProto:
     dims = [d if isinstance(d, int) else str(d) for d in shape]
-    return helper.make_tensor_value_info(name, TensorProto.FLOAT, dims)
+    return helper.make_tensor_value_info(name, _ELEM[DTYPES[dtype]], dims)
 
 
 def build(analysis: Analysis, *, opset: int = DEFAULT_OPSET, seed: int = 0,
-          init: str = "pytorch", weights: Mapping[str, np.ndarray] | None = None
+          init: str = "pytorch", weights: Mapping[str, np.ndarray] | None = None,
+          optimize: bool = False, dtype: str = "float32", io_dtype: str | None = None
           ) -> tuple[onnx.ModelProto, list[tuple[str, np.ndarray]]]:
-    """The model without its initializers, and the initializers as named arrays."""
+    """The model without its initializers, and the initializers as named arrays.
+
+    optimize: the inference graph — batch norm folded into the convolution before it,
+    dropout and identities dropped; results differ from the plain graph by float rounding.
+    dtype: the type of the weights and of the computation (float32 or float16); io_dtype:
+    the type of the model's inputs and outputs (default: dtype), with Casts where they differ.
+    """
     if opset not in OPSETS:
         raise ValueError(f"opset {opset} is not supported; use {OPSETS.start}-{OPSETS.stop - 1}")
+    if dtype not in DTYPES or (io_dtype is not None and io_dtype not in DTYPES):
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}")
+    io_dtype = io_dtype or dtype
     g = analysis.graph
     given = weights or {}
-    e = _Emitter(analysis, init, seed, {**draw_all(g.nodes, init, seed, given), **given})
+    e = _Emitter(analysis, init, seed, {**draw_all(g.nodes, init, seed, given), **given},
+                 DTYPES[dtype])
     out_names = _output_names(analysis)
+    cast = io_dtype != dtype
     for node in g.nodes:
-        own = node.op is Op.INPUT  # an input keeps its name, even when it is also the output
-        e.names[node.id] = node.name if own else out_names.get(node.id, node.name)
+        if node.op is Op.INPUT:  # an input keeps its name, even when it is also the output
+            e.names[node.id] = f"{node.name}.{dtype}" if cast else node.name
+        else:
+            name = out_names.get(node.id, node.name)
+            e.names[node.id] = f"{name}.{dtype}" if cast and node.id in out_names else name
+    if cast:
+        for i in g.inputs:
+            e.nodes.append(helper.make_node("Cast", [g.node(i).name], [e.names[i]],
+                                            name=e.names[i], to=_ELEM[DTYPES[dtype]]))
+    plan = _plan(analysis) if optimize else _Plan({}, {})
     for node in g.nodes:
+        if node.id in plan.folded_into:
+            continue  # emitted with the batch norm that follows it
+        if node.id in plan.alias and node.id not in out_names:
+            e.names[node.id] = e.names[node.inputs[0]]
+            continue
+        if node.id in plan.fold:
+            _emit_folded(e, g.node(plan.fold[node.id]), node)
+            continue
+        if node.id in plan.alias:  # an output: keep its name
+            e.nodes.append(helper.make_node("Identity", [e.names[node.inputs[0]]],
+                                            [e.names[node.id]], name=node.name))
+            continue
         _emit_node(e, node)
-    for i in g.outputs:  # a network whose body vanished (relu * 0) passes its input through
-        if g.node(i).op is Op.INPUT:
-            e.nodes.append(helper.make_node("Identity", [g.node(i).name], [out_names[i]],
-                                            name=out_names[i]))
+    for i in g.outputs:
+        if g.node(i).op is Op.INPUT or cast:
+            # a network whose body vanished (relu * 0) passes its input through; with io_dtype
+            # the output is cast back
+            op = "Cast" if cast else "Identity"
+            attrs: dict[str, Any] = {"to": _ELEM[DTYPES[io_dtype]]} if cast else {}
+            e.nodes.append(helper.make_node(op, [e.names[i]], [out_names[i]],
+                                            name=out_names[i], **attrs))
     model = onnx.ModelProto()
     model.ir_version = helper.find_min_ir_version_for([helper.make_opsetid("", opset)])
     model.producer_name, model.producer_version = "dslc", __version__
@@ -285,19 +340,67 @@ def build(analysis: Analysis, *, opset: int = DEFAULT_OPSET, seed: int = 0,
     graph = model.graph
     graph.name = g.name
     graph.node.extend(e.nodes)
-    graph.input.extend(_value_info(g.node(i).name, analysis.shapes[i]) for i in g.inputs)
-    graph.output.extend(_value_info(out_names[i], analysis.shapes[i]) for i in g.outputs)
+    graph.input.extend(_value_info(g.node(i).name, analysis.shapes[i], io_dtype)
+                       for i in g.inputs)
+    graph.output.extend(_value_info(out_names[i], analysis.shapes[i], io_dtype)
+                        for i in g.outputs)
     helper.set_model_props(model, {"dslc.version": __version__, "dslc.source": g.source_text,
                                    "dslc.network": g.name, "dslc.init": init,
-                                   "dslc.seed": str(seed)})
+                                   "dslc.seed": str(seed), "dslc.optimize": str(optimize).lower(),
+                                   "dslc.dtype": dtype})
     return model, e.arrays
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What --optimize changes: batch norms folded into convs, nodes that pass through."""
+
+    fold: dict[int, int]  # batch norm id -> conv id
+    alias: dict[int, int]  # dropout / identity id -> its input's id
+    folded_into: frozenset[int] = frozenset()  # the convs emitted with their batch norm
+
+
+def _plan(analysis: Analysis) -> _Plan:
+    g = analysis.graph
+    consumers = g.consumers()
+    outputs = set(g.outputs)
+    fold: dict[int, int] = {}
+    alias: dict[int, int] = {}
+    for node in g.nodes:
+        if node.op in (Op.DROPOUT, Op.IDENTITY) and len(node.inputs) == 1:
+            alias[node.id] = node.inputs[0]
+        elif node.op is Op.BATCHNORM:
+            src = g.node(node.inputs[0])
+            if (src.op is Op.CONV and consumers.get(src.id) == [node.id]
+                    and src.id not in outputs and len(analysis.shapes[src.id]) == 4):
+                fold[node.id] = src.id
+    return _Plan(fold, alias, frozenset(fold.values()))
+
+
+def _emit_folded(e: _Emitter, conv: Node, bn: Node) -> None:
+    """conv -> bn as one conv: W' = W * s, b' = (b - mean) * s + beta, s = gamma/sqrt(var+eps)."""
+    a, norm = conv.attrs, bn.attrs
+    assert isinstance(a, ConvAttrs) and isinstance(norm, BatchNormAttrs)
+    cv, bv = e.values(conv), e.values(bn)
+    scale = bv["weight"].astype(np.float64) / np.sqrt(bv["running_var"].astype(np.float64)
+                                                      + norm.eps)
+    weight = cv["weight"].astype(np.float64) * scale[:, None, None, None]
+    bias = cv.get("bias", np.zeros(a.out_channels)).astype(np.float64)
+    bias = (bias - bv["running_mean"]) * scale + bv["bias"]
+    names = e.params(conv, {"weight": weight, "bias": bias})
+    x = e.names[conv.inputs[0]]
+    e.nodes.append(helper.make_node(
+        "Conv", [x, *names], [e.names[bn.id]], name=conv.name, kernel_shape=list(a.kernel),
+        strides=list(a.stride), pads=list(a.pads), dilations=list(a.dilation), group=a.groups))
+
+
 def to_onnx(analysis: Analysis, *, opset: int = DEFAULT_OPSET, seed: int = 0,
-            init: str = "pytorch", weights: Mapping[str, np.ndarray] | None = None
+            init: str = "pytorch", weights: Mapping[str, np.ndarray] | None = None,
+            optimize: bool = False, dtype: str = "float32", io_dtype: str | None = None
             ) -> onnx.ModelProto:
     """Build the ONNX model: hierarchical names, seeded weights, the source in metadata."""
-    model, arrays = build(analysis, opset=opset, seed=seed, init=init, weights=weights)
+    model, arrays = build(analysis, opset=opset, seed=seed, init=init, weights=weights,
+                          optimize=optimize, dtype=dtype, io_dtype=io_dtype)
     model.graph.initializer.extend(numpy_helper.from_array(a, name) for name, a in arrays)
     return model
 
@@ -328,7 +431,7 @@ def write(model: onnx.ModelProto, arrays: list[tuple[str, np.ndarray]], out: Bin
     graph = model.graph.SerializeToString(deterministic=True)
     tensors = []
     for name, array in arrays:
-        proto = onnx.TensorProto(name=name, dims=array.shape, data_type=TensorProto.FLOAT)
+        proto = onnx.TensorProto(name=name, dims=array.shape, data_type=_elem(array))
         header = proto.SerializeToString(deterministic=True) + _key(9, array.nbytes)
         tensors.append((header, array))
     sizes = [len(h) + a.nbytes for h, a in tensors]
@@ -339,7 +442,7 @@ def write(model: onnx.ModelProto, arrays: list[tuple[str, np.ndarray]], out: Bin
     for (header, array), size in zip(tensors, sizes):
         out.write(_key(5, size))
         out.write(header)
-        raw = np.ascontiguousarray(array, "<f4")
+        raw = _little(array)
         out.write(memoryview(raw).cast("B"))  # type: ignore[arg-type]
 
 
@@ -356,10 +459,10 @@ def write_external(model: onnx.ModelProto, arrays: list[tuple[str, np.ndarray]],
         pad = -offset % 4096
         data.write(b"\0" * pad)
         offset += pad
-        raw = np.ascontiguousarray(array, "<f4")
+        raw = _little(array)
         data.write(memoryview(raw).cast("B"))  # type: ignore[arg-type]
         tensor = model.graph.initializer.add()
-        tensor.name, tensor.data_type = name, TensorProto.FLOAT
+        tensor.name, tensor.data_type = name, _elem(array)
         tensor.dims.extend(array.shape)
         tensor.data_location = TensorProto.EXTERNAL
         for key, value in (("location", location), ("offset", str(offset)),
@@ -368,6 +471,16 @@ def write_external(model: onnx.ModelProto, arrays: list[tuple[str, np.ndarray]],
             entry.key, entry.value = key, value
         offset += raw.nbytes
     out.write(model.SerializeToString(deterministic=True))
+
+
+def _elem(array: np.ndarray) -> int:
+    """The ONNX element type of a float32 or float16 array."""
+    return TensorProto.FLOAT16 if array.dtype == np.float16 else TensorProto.FLOAT
+
+
+def _little(array: np.ndarray) -> np.ndarray:
+    """The array's bytes in little-endian order, as ONNX's raw_data stores them."""
+    return np.ascontiguousarray(array, array.dtype.newbyteorder("<"))
 
 
 def _shallow_copy(model: onnx.ModelProto) -> onnx.ModelProto:

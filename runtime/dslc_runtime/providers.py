@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,12 +76,19 @@ def _no_cuda_reason() -> str:
     )
 
 
-def _open_auto(source: ModelSource, options: Any) -> Opened:
+def _cuda_entry(cuda_options: Mapping[str, str] | None) -> Any:
+    """The CUDA entry of a providers list: its name, or (name, options) when options are set."""
+    return (CUDA, dict(cuda_options)) if cuda_options else CUDA
+
+
+def _open_auto(
+    source: ModelSource, options: Any, cuda_options: Mapping[str, str] | None = None
+) -> Opened:
     """Try CUDA (CPU fallback) when compiled in; otherwise plain CPU."""
     if CUDA not in available_providers():
         return _open_cpu(source, options, f"CUDA not available: {_no_cuda_reason()}")
     try:
-        session = _create(source, options, [CUDA, CPU])
+        session = _create(source, options, [_cuda_entry(cuda_options), CPU])
     except Exception as exc:  # noqa: BLE001 - CUDA init errors vary
         why = f"CUDA requested by auto but failed to initialise: {short_reason(exc)}"
         return _open_cpu(source, options, why)
@@ -93,14 +101,16 @@ def _open_auto(source: ModelSource, options: Any) -> Opened:
     return Opened(session, "cpu", f"{CPU} ({why})")
 
 
-def _open_cuda(source: ModelSource, options: Any) -> Opened:
+def _open_cuda(
+    source: ModelSource, options: Any, cuda_options: Mapping[str, str] | None = None
+) -> Opened:
     """Require CUDA; raise RunError when it is missing or does not activate."""
     if CUDA not in available_providers():
         raise RunError(
             f"provider 'cuda' requested but {_no_cuda_reason()}; {GPU_INSTALL_HINT}"
         )
     try:
-        session = _create(source, options, [CUDA])
+        session = _create(source, options, [_cuda_entry(cuda_options)])
     except Exception as exc:  # noqa: BLE001 - CUDA init errors vary
         _create(source, options, [CPU])  # a broken model raises its own error here
         raise RunError(
@@ -116,13 +126,19 @@ def _open_cuda(source: ModelSource, options: Any) -> Opened:
     return Opened(session, "cuda", _gpu_note(session))
 
 
-def open_session(source: ModelSource, choice: str, threads: int | None) -> Opened:
-    """Create a session for an already-checked provider choice."""
+def open_session(
+    source: ModelSource,
+    choice: str,
+    threads: int | None,
+    cuda_options: Mapping[str, str] | None = None,
+) -> Opened:
+    """Create a session for an already-checked provider choice; `cuda_options` are CUDA
+    provider options (e.g. prefer_nhwc), ignored when the session runs on CPU."""
     options = ort.SessionOptions()
     if threads is not None:
         options.intra_op_num_threads = threads
     if choice == "cpu":
         return _open_cpu(source, options, "requested with provider 'cpu'")
     if choice == "cuda":
-        return _open_cuda(source, options)
-    return _open_auto(source, options)
+        return _open_cuda(source, options, cuda_options)
+    return _open_auto(source, options, cuda_options)

@@ -43,10 +43,16 @@ def _check_threads(threads: int | None) -> int | None:
     return threads
 
 
-def _open(source: str | bytes, label: str, choice: str, threads: int | None) -> Opened:
+def _open(
+    source: str | bytes,
+    label: str,
+    choice: str,
+    threads: int | None,
+    cuda_options: Mapping[str, str] | None,
+) -> Opened:
     """Open the session, turning onnxruntime load failures into RunError."""
     try:
-        return open_session(source, choice, threads)
+        return open_session(source, choice, threads, cuda_options)
     except RunError:
         raise
     except Exception as exc:  # noqa: BLE001 - ORT errors share no base
@@ -57,12 +63,17 @@ class Model:
     """An ONNX model ready to run on CPU or CUDA through onnxruntime."""
 
     def __init__(
-        self, model: ModelArg, provider: str = "auto", threads: int | None = None
+        self,
+        model: ModelArg,
+        provider: str = "auto",
+        threads: int | None = None,
+        cuda_options: Mapping[str, str] | None = None,
     ) -> None:
-        """Load `model` (path or serialized bytes) with the chosen provider."""
+        """Load `model` (path or serialized bytes) with the chosen provider; `cuda_options`
+        are passed to ONNX Runtime's CUDA provider (e.g. {"prefer_nhwc": "1"})."""
         choice = check_choice(provider)
         source, self.label = _source(model)
-        opened = _open(source, self.label, choice, _check_threads(threads))
+        opened = _open(source, self.label, choice, _check_threads(threads), cuda_options)
         self.session: Any = opened.session
         self.provider: str = opened.provider
         self.provider_note: str = opened.note

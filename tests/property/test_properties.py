@@ -155,6 +155,39 @@ def test_parameter_counts_match_initializers(program: Program) -> None:
     assert totals["buffers"] == sum(v for n, v in sizes.items() if n.endswith(BUFFER_SUFFIXES))
 
 
+# ---- 2b. the optimised graph computes what the plain one computes ----
+
+
+def _random_weights(analysis: Analysis) -> dict[str, np.ndarray]:
+    """Every parameter drawn at random, batch-norm statistics included, so folding shows."""
+    from dslc.weights import expected
+    g = np.random.default_rng(1)
+    out = {}
+    for e in expected(analysis):
+        a = g.standard_normal(e.shape).astype(np.float32) * np.float32(0.5)
+        out[e.name] = np.abs(a) + np.float32(0.5) if e.name.endswith(".running_var") else a
+    return out
+
+
+@given(programs())
+def test_optimised_graph_gives_the_same_outputs(program: Program) -> None:
+    analysis = _compile(program.text)
+    weights = _random_weights(analysis)
+    plain = to_onnx(analysis, weights=weights)
+    folded = to_onnx(analysis, weights=weights, optimize=True)
+    onnx.checker.check_model(folded, full_check=True)
+    x = np.random.default_rng(0).standard_normal((BATCH, *program.input_shape), np.float32)
+    feed = {plain.graph.input[0].name: x}
+    (want,) = _session(plain).run(None, feed)
+    (got,) = _session(folded).run(None, feed)
+    scale = max(float(np.abs(want).max()), 1.0)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * scale)
+    kinds = [n.op_type for n in folded.graph.node]
+    assert "Dropout" not in kinds
+    assert kinds.count("BatchNormalization") <= [n.op_type for n in plain.graph.node].count(
+        "BatchNormalization")
+
+
 # ---- 3. the ONNX checker ----
 
 
