@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 import os
 import zlib
-from collections.abc import Container, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +15,7 @@ from dslc.ir import BatchNormAttrs, ConvAttrs, DeconvAttrs, DenseAttrs, Node, Op
 
 SCHEMES = ("pytorch", "he", "xavier")
 THREADED_FROM = 1 << 20  # elements; below this a thread pool costs more than it saves
+AHEAD_BYTES = 16 << 20  # drawn but not yet asked for: enough to keep two threads busy
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,19 +116,81 @@ def initial(node: Node, s: Spec, scheme: str = "pytorch", seed: int = 0) -> np.n
     return _draw(s.name, s.shape, fan_in, fan_out, scheme, seed, s.kind == "bias")
 
 
-def draw_all(nodes: Iterable[Node], scheme: str = "pytorch", seed: int = 0,
-             skip: Container[str] = ()) -> dict[str, np.ndarray]:
-    """The initial value of every parameter tensor of `nodes` (hand-written kernels and the
-    names in `skip` left out), by name.
+def draw_all(nodes: Iterable[Node], scheme: str = "pytorch", seed: int = 0
+             ) -> dict[str, np.ndarray]:
+    """The initial value of every parameter tensor of `nodes` but hand-written kernels."""
+    drawn = Drawn(nodes, scheme, seed)
+    return {name: drawn[name] for name in drawn}
 
-    Large models are drawn on two threads: each tensor has its own generator, seeded from its
-    name, so the values do not depend on the order or the thread, and numpy fills an array
-    without holding the GIL."""
-    jobs = [(n, s) for n in nodes for s in specs(n) if not s.fixed and s.name not in skip]
-    size = sum(math.prod(s.shape) for _, s in jobs)
-    workers = min(2, os.cpu_count() or 1)
-    if workers < 2 or size < THREADED_FROM:
-        return {s.name: initial(n, s, scheme, seed) for n, s in jobs}
-    with ThreadPoolExecutor(workers) as pool:
-        arrays = pool.map(lambda job: initial(job[0], job[1], scheme, seed), jobs)
-        return {s.name: a for (_, s), a in zip(jobs, arrays, strict=True)}
+
+class Drawn(Mapping[str, np.ndarray]):
+    """The parameter tensors of `nodes`: those in `given` as given, the others (but
+    hand-written kernels) initialised from the seed, drawn ahead on two threads in the order
+    they will be asked for.
+
+    Each tensor has its own generator, seeded from its name, so the values do not depend on
+    the order or the thread, and numpy fills an array without holding the GIL. A drawn tensor
+    is handed out once and then forgotten (asked again, it is drawn again), and at most
+    AHEAD_BYTES are drawn ahead of the caller: a caller that turns the tensors into others
+    (batch-norm folding) never holds all of them twice."""
+
+    def __init__(self, nodes: Iterable[Node], scheme: str = "pytorch", seed: int = 0,
+                 given: Mapping[str, np.ndarray] | None = None) -> None:
+        self._given = given or {}
+        self._scheme, self._seed = scheme, seed
+        self._jobs = [(n, s) for n in nodes for s in specs(n)
+                      if not s.fixed and s.name not in self._given]
+        self._index = {s.name: k for k, (_, s) in enumerate(self._jobs)}
+        self._ready: dict[int, Future[np.ndarray]] = {}
+        self._next = 0  # the next job to start
+        self._waiting = 0  # bytes drawn (or being drawn) and not yet asked for
+        size = sum(math.prod(s.shape) for _, s in self._jobs)
+        workers = min(2, os.cpu_count() or 1)
+        self._pool = (ThreadPoolExecutor(workers, thread_name_prefix="dslc-init")
+                      if workers > 1 and size >= THREADED_FROM else None)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name in self._given:
+            return self._given[name]
+        k = self._index[name]
+        if self._pool is None or (k < self._next and k not in self._ready):
+            return self._draw(k)  # serial, or asked a second time
+        while self._next <= k:
+            self._start()
+        future = self._ready.pop(k)
+        self._waiting -= self._bytes(k)
+        self._top_up()
+        return future.result()
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._given or name in self._index
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._given
+        yield from self._index
+
+    def __len__(self) -> int:
+        return len(self._given) + len(self._index)
+
+    def _draw(self, k: int) -> np.ndarray:
+        node, spec = self._jobs[k]
+        return initial(node, spec, self._scheme, self._seed)
+
+    def _bytes(self, k: int) -> int:
+        return 4 * math.prod(self._jobs[k][1].shape)
+
+    def _start(self) -> None:
+        assert self._pool is not None
+        self._ready[self._next] = self._pool.submit(self._draw, self._next)
+        self._waiting += self._bytes(self._next)
+        self._next += 1
+
+    def _top_up(self) -> None:
+        """Keep drawing ahead, up to AHEAD_BYTES (at least one tensor) waiting."""
+        assert self._pool is not None
+        while self._next < len(self._jobs):
+            if self._ready and self._waiting >= AHEAD_BYTES:
+                return
+            self._start()
+        if not self._ready:
+            self._pool.shutdown(wait=False)  # all handed out: let the threads go

@@ -11,7 +11,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from dslc import __version__
-from dslc.backend.init import draw_all, initial, specs
+from dslc.backend.init import Drawn, initial, specs
 from dslc.compiler import Analysis
 from dslc.dims import Dim
 from dslc.ir import (
@@ -295,9 +295,7 @@ def build(analysis: Analysis, *, opset: int = DEFAULT_OPSET, seed: int = 0,
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}")
     io_dtype = io_dtype or dtype
     g = analysis.graph
-    given = weights or {}
-    e = _Emitter(analysis, init, seed, {**draw_all(g.nodes, init, seed, given), **given},
-                 DTYPES[dtype])
+    e = _Emitter(analysis, init, seed, Drawn(g.nodes, init, seed, weights), DTYPES[dtype])
     out_names = _output_names(analysis)
     cast = io_dtype != dtype
     for node in g.nodes:
@@ -384,7 +382,10 @@ def _emit_folded(e: _Emitter, conv: Node, bn: Node) -> None:
     cv, bv = e.values(conv), e.values(bn)
     scale = bv["weight"].astype(np.float64) / np.sqrt(bv["running_var"].astype(np.float64)
                                                       + norm.eps)
-    weight = cv["weight"].astype(np.float64) * scale[:, None, None, None]
+    # computed in float64 and rounded once to the model's dtype, as astype(float64) * scale
+    # would, but a block at a time: no float64 copy of the whole weight (resnet152: 0.4 s)
+    weight = np.multiply(cv["weight"], scale[:, None, None, None], dtype=np.float64,
+                         out=np.empty(cv["weight"].shape, e.dtype), casting="same_kind")
     bias = cv.get("bias", np.zeros(a.out_channels)).astype(np.float64)
     bias = (bias - bv["running_mean"]) * scale + bv["bias"]
     names = e.params(conv, {"weight": weight, "bias": bias})
