@@ -6,9 +6,11 @@ Each model is compiled in a fresh process (as `dslc compile` would be), timing e
 import (dslc, click, lark, numpy, onnx), parse (building the cached Lark parser included),
 expand (AST -> IR graph), analyse (shapes, costs, limits, receptive fields, alignment
 warnings), report (what `dslc summary` adds: activation memory, the tree rows, the table),
-init (drawing every weight), serialise (ONNX graph protobuf) and write (the .onnx file).
-Peak memory is the child's max RSS; `own` is the peak less the RSS after the imports.
-The phases call the same functions as compile_source and `dslc compile`, in the same order.
+init (drawing every weight), serialise (the ONNX graph protobuf, with batch norms folded as
+`dslc compile` does by default) and write (the .onnx file). The phases call the same functions
+as compile_source and `dslc compile`, in the same order, except that the weights are drawn up
+front here (compile draws them as the graph is emitted, which the phases could not tell
+apart); so peak memory is measured on the real command, by bench/compile_bench.py.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -35,11 +36,6 @@ def zoo() -> list[Path]:
         (ROOT / "models" / "lecture").glob("*.xnet"))
 
 
-def _rss_mib() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
 def one(path: Path, out: Path) -> dict[str, float]:
     """Compile one model in this process, phase by phase; return seconds per phase."""
     t: dict[str, float] = {}
@@ -50,6 +46,8 @@ def one(path: Path, out: Path) -> dict[str, float]:
         now = time.perf_counter()
         t[name] = now - clock
         clock = now
+
+    import inspect
 
     import dslc.cli  # noqa: F401 - what the command pays for
     from dslc.backend.init import initial, specs
@@ -70,7 +68,6 @@ def one(path: Path, out: Path) -> dict[str, float]:
     from dslc.source import SourceFile
     from dslc.summary import summary_json
     lap("import")
-    base_rss = _rss_mib()
     source = SourceFile.read(path)
     program = parse(source)
     lap("parse")
@@ -92,15 +89,14 @@ def one(path: Path, out: Path) -> dict[str, float]:
     lap("report")
     arrays = draw_all(graph.nodes)
     lap("init")
-    model, named = build(analysis, weights=arrays)
+    optimize = {"optimize": True} if "optimize" in inspect.signature(build).parameters else {}
+    model, named = build(analysis, weights=arrays, **optimize)
     model.graph.SerializeToString(deterministic=True)
     lap("serialise")
     with open(out, "wb") as f:
         write(model, named, f)
     lap("write")
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    t.update(layers=len(graph.nodes) - len(graph.inputs), peak_rss_mib=rss,
-             own_mib=rss - base_rss, weights_mib=sum(a.nbytes for _, a in named) / 2**20,
+    t.update(layers=len(graph.nodes) - len(graph.inputs),
              onnx_mib=out.stat().st_size / 2**20)
     return t
 
@@ -130,20 +126,18 @@ def main() -> None:
         return
     rows = {}
     keys = (*PHASES, "wall")
-    print(f"{'model':26s}" + "".join(f"{k:>10s}" for k in keys) + "   layers  weights  peak RSS"
-          "  (own)")
+    print(f"{'model':26s}" + "".join(f"{k:>10s}" for k in keys) + "   layers  .onnx")
     for path in [p.resolve() for p in opts.models] or zoo():
         runs = [_child(path) for _ in range(opts.repeat)]
         row = {k: round(statistics.median(r[k] for r in runs), 4) for k in runs[0]}
         name = str(path.relative_to(ROOT / "models").with_suffix(""))
         rows[name] = row
         print(f"{name:26s}" + "".join(f"{row[k]:10.3f}" for k in keys) +
-              f"  {int(row['layers']):7d} {row['weights_mib']:6.1f} M {row['peak_rss_mib']:6.0f} M"
-              f" ({row['own_mib']:4.0f} M)", flush=True)
+              f"  {int(row['layers']):7d} {row['onnx_mib']:6.1f} M", flush=True)
     if opts.json:
         info = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
                 f"{platform.python_version()}", "repeat": opts.repeat,
-                "unit": "seconds (median); memory in MiB", "models": rows}
+                "unit": "seconds (median); onnx_mib: MiB written", "models": rows}
         opts.json.parent.mkdir(parents=True, exist_ok=True)
         opts.json.write_text(json.dumps(info, indent=1) + "\n")
 

@@ -162,6 +162,10 @@ class Drawn(Mapping[str, np.ndarray]):
         self._top_up()
         return future.result()
 
+    def mine(self, name: str) -> bool:
+        """Whether `name` is drawn here (not given): the caller may change it in place."""
+        return name in self._index
+
     def __contains__(self, name: object) -> bool:
         return name in self._given or name in self._index
 

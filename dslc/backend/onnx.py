@@ -383,9 +383,13 @@ def _emit_folded(e: _Emitter, conv: Node, bn: Node) -> None:
     scale = bv["weight"].astype(np.float64) / np.sqrt(bv["running_var"].astype(np.float64)
                                                       + norm.eps)
     # computed in float64 and rounded once to the model's dtype, as astype(float64) * scale
-    # would, but a block at a time: no float64 copy of the whole weight (resnet152: 0.4 s)
-    weight = np.multiply(cv["weight"], scale[:, None, None, None], dtype=np.float64,
-                         out=np.empty(cv["weight"].shape, e.dtype), casting="same_kind")
+    # would, but a block at a time: no float64 copy of the whole weight (resnet152: 0.4 s);
+    # a freshly drawn weight is overwritten rather than copied (no new pages to fault in)
+    w = cv["weight"]
+    mine = isinstance(e.weights, Drawn) and e.weights.mine(f"{conv.name}.weight")
+    out = w if mine and w.dtype == e.dtype else np.empty(w.shape, e.dtype)
+    weight = np.multiply(w, scale[:, None, None, None], dtype=np.float64, out=out,
+                         casting="same_kind")
     bias = cv.get("bias", np.zeros(a.out_channels)).astype(np.float64)
     bias = (bias - bv["running_mean"]) * scale + bv["bias"]
     names = e.params(conv, {"weight": weight, "bias": bias})
