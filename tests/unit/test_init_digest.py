@@ -94,3 +94,22 @@ def test_compiling_holds_the_weights_about_once() -> None:
     weights = sum(a.nbytes for _, a in arrays)
     assert weights > 4 * AHEAD_BYTES
     assert peak < 1.6 * weights
+
+
+def test_folding_overwrites_only_weights_it_drew() -> None:
+    from dslc.compiler import compile_source
+    from dslc.source import SourceFile
+    analysis = compile_source(SourceFile("t.xnet", "input x: 3 x 8 x 8\n"
+                                         "conv3x3(4, bias=false) -> bn -> relu\n"))
+    given = draw_all(analysis.graph.nodes, "pytorch", 1)
+    given["bn1.weight"] = np.full(4, 3.0, np.float32)  # folding scales the conv weight by ~3
+    kept = {k: v.copy() for k, v in given.items()}
+    _, arrays = build(analysis, optimize=True, weights=given)
+    assert all(np.array_equal(given[k], kept[k]) for k in kept)  # the caller's arrays
+    folded = dict(arrays)["conv1.weight"]
+    assert np.allclose(folded, kept["conv1.weight"] * 3.0 / np.sqrt(1.0 + 1e-5), rtol=1e-6)
+    # drawn here (folded in place) or given (folded into a copy): the same bytes
+    _, drawn_here = build(analysis, optimize=True, seed=1)
+    _, from_given = build(analysis, optimize=True, seed=1,
+                          weights=draw_all(analysis.graph.nodes, "pytorch", 1))
+    assert [(k, a.tobytes()) for k, a in drawn_here] == [(k, a.tobytes()) for k, a in from_given]
