@@ -11,7 +11,8 @@ machine it is the steadier figure. The output file is removed before each compil
 the kernel's unlinking of the previous one is not counted. With --baseline DIR (an exported
 older tree, e.g. `git archive f70bc08 | tar -x -C /tmp/base`), the same commands also run
 with DIR's code (from DIR: `python -m` puts the current folder first on the path),
-interleaved run by run, so that both see the same machine load.
+interleaved run by run, so that both see the same machine load; a baseline from before
+`--optimize` compiles plainly in both compile rows.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS = {"compile resnet152": 1.0, "summary resnet152": 0.3, "check zoo": 1.0}
+TARGETS = {"compile resnet152": 1.0, "compile resnet152 --no-optimize": 1.0,
+           "summary resnet152": 0.3, "check zoo": 1.0}
 
 
 def zoo() -> list[Path]:
@@ -53,15 +55,16 @@ def _run(args: list[str], code: Path) -> tuple[float, float, float]:
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
-def measure(args: list[str], codes: list[Path], repeat: int, out: Path | None = None
-            ) -> list[dict[str, float]]:
-    """Median wall, CPU and max RSS of `repeat` runs per code tree, interleaved."""
+def measure(args: list[str], codes: list[Path], repeat: int, out: Path | None = None,
+            base_args: list[str] | None = None) -> list[dict[str, float]]:
+    """Median wall, CPU and max RSS of `repeat` runs per code tree, interleaved (the baseline
+    runs `base_args` when given: it may not know every option)."""
     runs: list[list[tuple[float, float, float]]] = [[] for _ in codes]
     for _ in range(repeat):
         for k, code in enumerate(codes):
             if out is not None:
                 out.unlink(missing_ok=True)
-            runs[k].append(_run(args, code))
+            runs[k].append(_run(args if k == 0 or base_args is None else base_args, code))
     return [{"wall_s": round(statistics.median(r[0] for r in rs), 3),
              "cpu_s": round(statistics.median(r[1] for r in rs), 3),
              "peak_rss_mib": round(max(r[2] for r in rs), 1)} for rs in runs]
@@ -70,7 +73,7 @@ def measure(args: list[str], codes: list[Path], repeat: int, out: Path | None = 
 def _show(label: str, results: list[dict[str, float]], extra: str = "") -> None:
     cols = "   ".join(f"{r['wall_s']:6.3f} s wall {r['cpu_s']:6.3f} s cpu {r['peak_rss_mib']:5.0f} M"
                        for r in results)
-    print(f"{label:34s} {cols} {extra}", flush=True)
+    print(f"{label:32s} {cols} {extra}", flush=True)
 
 
 def main() -> None:
@@ -98,11 +101,13 @@ def main() -> None:
             _show(f"{name} summary", summ)
         r152 = str(ROOT / "models" / "resnet152.xnet")
         checked = [str(p) for p in zoo() + sorted((ROOT / "models" / "lib").glob("*.xnet"))]
+        plain = ["compile", r152, "-o", str(out)]
         for label, args, target_out in (
-                ("compile resnet152", ["compile", r152, "-o", str(out)], out),
+                ("compile resnet152", plain, out),
+                ("compile resnet152 --no-optimize", [*plain, "--no-optimize"], out),
                 ("summary resnet152", ["summary", r152], None),
                 ("check zoo", ["check", *checked], None)):
-            res = measure(args, codes, opts.repeat, target_out)
+            res = measure(args, codes, opts.repeat, target_out, plain if target_out else None)
             extra = f"(target {TARGETS[label]} s)"
             if target_out is not None:
                 weights = out.stat().st_size / 2**20
