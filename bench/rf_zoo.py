@@ -1,6 +1,7 @@
 """Analysed vs measured receptive field of every zoo model (models/**/*.xnet).
 
-Usage: PYTHONPATH=. python3 bench/rf_zoo.py > bench/results/rf_zoo.txt
+Usage: PYTHONPATH=. python3 bench/rf_zoo.py [NAME ...] [--skip NAME ...] > bench/results/rf_zoo.txt
+(NAME: a model's file name without .xnet, e.g. resnet50; default: every model.)
 """
 
 from __future__ import annotations
@@ -17,15 +18,20 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> int:
+    args = sys.argv[1:]
+    skip = set(args[args.index("--skip") + 1:]) if "--skip" in args else set()
+    only = set(args[:args.index("--skip")] if "--skip" in args else args)
     bad = 0
     for path in sorted((ROOT / "models").rglob("*.xnet")):
         if ROOT / "models" / "lib" in path.parents:
             continue  # block libraries, not networks
+        if (only and path.stem not in only) or path.stem in skip:
+            continue
         a = compile_file(path)
         node = top_node(a)
         name = path.relative_to(ROOT).as_posix()
         if node is None:
-            print(f"{name}: no spatial output")
+            print(f"{name}: no spatial output", flush=True)
             continue
         t0 = time.perf_counter()
         try:
@@ -44,7 +50,7 @@ def main() -> int:
         an = got.analytic.as_json()["size"]
         print(f"{name}: '{got.layer}' analysed {an[0]}x{an[1]}, measured "
               f"{sizes[0]}x{sizes[1]} at input {got.size[0]}x{got.size[1]} "
-              f"({time.perf_counter() - t0:.1f} s): {verdict}")
+              f"({time.perf_counter() - t0:.1f} s): {verdict}", flush=True)
     return 1 if bad else 0
 
 

@@ -252,8 +252,8 @@ def check(files: tuple[str, ...], sets: tuple[str, ...], limits: Limits, debug: 
                 continue
             for d in analysis.warnings:
                 click.echo(d.render() + "\n", err=True)
-            click.echo(f"{f}: ok ({len(analysis.graph.nodes) - len(analysis.graph.inputs)} "
-                       "layers)")
+            n = len(analysis.graph.nodes) - len(analysis.graph.inputs)
+            click.echo(f"{f}: ok ({n} layer{'s' if n != 1 else ''})")
     if failed:
         sys.exit(1)
 
