@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "property"))
 
-from zoo_fuzz import TIMEOUT_S, mutate, outcome, zoo  # noqa: E402
+from zoo_fuzz import TIMEOUT_S, mutate, outcome, zoo
 
 
 def main() -> int:

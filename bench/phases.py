@@ -24,7 +24,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 PHASES = ("import", "parse", "expand", "analyse", "report", "init", "serialise", "write")
@@ -36,27 +38,21 @@ def zoo() -> list[Path]:
         (ROOT / "models" / "lecture").glob("*.xnet"))
 
 
-def one(path: Path, out: Path) -> dict[str, float]:
-    """Compile one model in this process, phase by phase; return seconds per phase."""
+def stopwatch() -> tuple[dict[str, float], Callable[[str], None]]:
+    """Seconds per phase, and lap(name) that ends the phase `name` now."""
     t: dict[str, float] = {}
-    clock = time.perf_counter()
+    clock = [time.perf_counter()]
 
     def lap(name: str) -> None:
-        nonlocal clock
         now = time.perf_counter()
-        t[name] = now - clock
-        clock = now
+        t[name] = now - clock[0]
+        clock[0] = now
+    return t, lap
 
-    import inspect
 
-    import dslc.cli  # noqa: F401 - what the command pays for
-    from dslc.backend.init import initial, specs
-    try:
-        from dslc.backend.init import draw_all
-    except ImportError:  # before weights were drawn on threads (to measure older commits)
-        def draw_all(nodes, *_):  # type: ignore[no-untyped-def]
-            return {s.name: initial(n, s) for n in nodes for s in specs(n) if not s.fixed}
-    from dslc.backend.onnx import build, write
+def analyse(source: Any, lap: Callable[[str], None]) -> Any:
+    """Parse, expand, analyse and report one source, calling lap() after each phase; the
+    same functions, in the same order, as compile_source and `dslc summary`."""
     from dslc.compiler import Analysis, build_graph
     from dslc.diagnostics import Sink
     from dslc.limits import Limits, check_limits
@@ -64,11 +60,8 @@ def one(path: Path, out: Path) -> dict[str, float]:
     from dslc.passes.cost import count_costs
     from dslc.passes.receptive_field import alignment_warnings, receptive_fields
     from dslc.passes.shapes import infer_shapes
-    from dslc.report import build_rows, render_table
-    from dslc.source import SourceFile
+    from dslc.report import DEFAULT_COLUMNS, build_rows, render_table
     from dslc.summary import summary_json
-    lap("import")
-    source = SourceFile.read(path)
     program = parse(source)
     lap("parse")
     sink, limits = Sink(), Limits()
@@ -84,9 +77,31 @@ def one(path: Path, out: Path) -> dict[str, float]:
                         (*sink.items, *alignment_warnings(graph, rfs)))
     lap("analyse")
     summary_json(analysis)
-    render_table(analysis, build_rows(analysis), ("op", "shape", "params", "macs", "flops",
-                                                  "memory", "rf", "line"), "float32")
+    render_table(analysis, build_rows(analysis), DEFAULT_COLUMNS, "float32")
     lap("report")
+    return analysis
+
+
+def one(path: Path, out: Path) -> dict[str, float]:
+    """Compile one model in this process, phase by phase; return seconds per phase."""
+    t, lap = stopwatch()
+
+    import inspect
+
+    import dslc.cli
+    from dslc.backend.init import initial, specs
+    try:
+        from dslc.backend.init import draw_all
+    except ImportError:  # before weights were drawn on threads (to measure older commits)
+        def draw_all(nodes, *_):  # type: ignore[no-untyped-def]
+            return {s.name: initial(n, s) for n in nodes for s in specs(n) if not s.fixed}
+    import dslc.report
+    import dslc.summary  # noqa: F401 - imported before the "import" lap ends, as by the CLI
+    from dslc.backend.onnx import build, write
+    from dslc.source import SourceFile
+    lap("import")
+    analysis = analyse(SourceFile.read(path), lap)
+    graph = analysis.graph
     arrays = draw_all(graph.nodes)
     lap("init")
     optimize = {"optimize": True} if "optimize" in inspect.signature(build).parameters else {}

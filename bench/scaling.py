@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import platform
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -67,43 +66,12 @@ FAMILIES: dict[str, Callable[[int], str]] = {
 
 def measure(text: str) -> dict[str, float]:
     """Seconds per phase for one generated network (and its layer count)."""
-    from dslc.compiler import Analysis, build_graph
-    from dslc.diagnostics import Sink
-    from dslc.limits import Limits, check_limits
-    from dslc.parser import parse
-    from dslc.passes.cost import count_costs
-    from dslc.passes.receptive_field import alignment_warnings, receptive_fields
-    from dslc.passes.shapes import infer_shapes
-    from dslc.report import DEFAULT_COLUMNS, build_rows, render_table
+    from phases import analyse, stopwatch  # bench/phases.py: the phases as compile runs them
+
     from dslc.source import SourceFile
-    from dslc.summary import summary_json
-    t: dict[str, float] = {}
-    clock = time.perf_counter()
+    t, lap = stopwatch()
 
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        t[name] = now - clock
-        clock = now
-
-    source = SourceFile(str(ROOT / "models" / "generated.xnet"), text)
-    program = parse(source)
-    lap("parse")
-    sink, limits = Sink(), Limits()
-    graph, params = build_graph(source, {}, sink, limits, program)
-    sink.raise_if_errors()
-    lap("expand")
-    shapes = infer_shapes(graph)
-    costs = count_costs(graph, shapes)
-    check_limits(graph, costs, limits, sink)
-    sink.raise_if_errors()
-    rfs = receptive_fields(graph, shapes)
-    analysis = Analysis(graph, shapes, costs, rfs, params,
-                        (*sink.items, *alignment_warnings(graph, rfs)))
-    lap("analyse")
-    render_table(analysis, build_rows(analysis), DEFAULT_COLUMNS, "float32")
-    summary_json(analysis)
-    lap("report")
+    graph = analyse(SourceFile(str(ROOT / "models" / "generated.xnet"), text), lap).graph
     t["layers"] = len(graph.nodes) - len(graph.inputs)
     return t
 

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from dslc.limits import Limits
-from dslc.options import limit_option
+from dslc.options import model_source_options
 from dslc.run_command import DEFAULT_SIZE, _runtime, _sizes
 
 DTYPES = ("float32", "float16")
@@ -204,12 +204,7 @@ def render(data: dict[str, Any]) -> str:
               f"[default: {DEFAULT_SIZE}].")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the report as JSON (schema in the README).")
-@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
-              help="Override a network parameter (for .xnet models).")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed for weights (.xnet) and random inputs.")
-@limit_option
-@click.option("--debug", is_flag=True, help="Show Python tracebacks of internal errors.")
+@model_source_options
 def bench(model: str, provider: str, batches: tuple[int, ...], dtype: str | None,
           io_dtype: str | None, optimize: bool, cuda_graph: bool, prefer_nhwc: bool, warmup: int,
           iterations: int | None, seconds: float | None, threads: int | None,

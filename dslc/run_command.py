@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from dslc.limits import Limits
-from dslc.options import limit_option
+from dslc.options import model_source_options
 
 if TYPE_CHECKING:
     import numpy as np
@@ -129,12 +129,7 @@ def _save(path: str, outputs: dict[str, np.ndarray]) -> None:
 @click.option("--output", "output", type=click.Path(dir_okay=False),
               help="Save the output to .npy (or all outputs to .npz).")
 @click.option("--print", "print_values", is_flag=True, help="Print the output values too.")
-@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
-              help="Override a network parameter (for .xnet models).")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed for weights (.xnet) and random inputs.")
-@limit_option
-@click.option("--debug", is_flag=True, help="Show Python tracebacks of internal errors.")
+@model_source_options
 def run(model: str, inputs: tuple[str, ...], batch: int, sizes: tuple[str, ...],
         provider: str, output: str | None, print_values: bool, sets: tuple[str, ...],
         seed: int, limits: Limits, debug: bool) -> None:

@@ -3,13 +3,13 @@ prefer_nhwc) run and compute what the CPU computes. Skipped without a working CU
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from zoo_bytes import model_bytes
 
 ort = pytest.importorskip("onnxruntime")
 pytestmark = pytest.mark.skipif(
@@ -20,14 +20,6 @@ pytestmark = pytest.mark.skipif(
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _model_bytes(name: str) -> bytes:
-    from dslc.backend.onnx import build, write
-    from dslc.compiler import compile_file
-
-    model, arrays = build(compile_file(ROOT / "models" / f"{name}.xnet"))
-    buffer = io.BytesIO()
-    write(model, arrays, buffer)
-    return buffer.getvalue()
 
 
 def _bound_output(model: Any, feeds: dict[str, np.ndarray], runs: int) -> np.ndarray:
@@ -48,7 +40,7 @@ def _bound_output(model: Any, feeds: dict[str, np.ndarray], runs: int) -> np.nda
 def test_bound_cuda_runs_match_cpu(options: dict[str, str]) -> None:
     from dslc_runtime import Model
 
-    data = _model_bytes("resnet18")
+    data = model_bytes("resnet18")
     gpu = Model(data, provider="cuda", cuda_options=options)
     assert gpu.session.get_provider_options()["CUDAExecutionProvider"].get(
         "prefer_nhwc", "0") == options.get("prefer_nhwc", "0")

@@ -3,7 +3,6 @@ with the CPU provider. Skipped where onnxruntime has no working CUDA provider.""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import time
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from zoo_bytes import model_bytes
 
 ort = pytest.importorskip("onnxruntime")
 pytestmark = pytest.mark.skipif(
@@ -21,21 +21,13 @@ pytestmark = pytest.mark.skipif(
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _model_bytes(name: str) -> bytes:
-    from dslc.backend.onnx import build, write
-    from dslc.compiler import compile_file
-
-    model, arrays = build(compile_file(ROOT / "models" / f"{name}.xnet"))
-    buffer = io.BytesIO()
-    write(model, arrays, buffer)
-    return buffer.getvalue()
 
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet50", "vgg16", "lenet5"])
 def test_cuda_runs_and_matches_cpu(name: str) -> None:
     from dslc_runtime import Model
 
-    data = _model_bytes(name)
+    data = model_bytes(name)
     gpu, cpu = Model(data, provider="cuda"), Model(data, provider="cpu")
     assert gpu.provider == "cuda" and "CUDAExecutionProvider" in gpu.provider_note
     feeds = gpu.random_inputs(batch=4, seed=1)
@@ -62,7 +54,7 @@ def test_record_latency() -> None:
 
     figures = {}
     for name in ("resnet18", "resnet50"):
-        model = Model(_model_bytes(name), provider="cuda")
+        model = Model(model_bytes(name), provider="cuda")
         for batch in (1, 64):
             feeds = model.random_inputs(batch=batch)
             for _ in range(5):

@@ -12,26 +12,16 @@ import numpy as np
 import onnx
 import pytest
 from click.testing import CliRunner, Result
+from nets import TINY_NET
 
 from dslc.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 LECTURE = ROOT / "models" / "lecture"
 
-NET = """\
-network tiny(classes = 10)
-input x: 1 x 8 x 8
-conv3x3(4) -> bn -> relu -> maxpool2 -> flatten -> fc: dense(classes)
-"""
+NET = TINY_NET
 # conv 4*9+4 = 40, bn 8 (+8 buffers), dense 64*10+10 = 650
 TINY_PARAMS = 40 + 8 + 650
-
-
-@pytest.fixture
-def tiny(tmp_path: Path) -> Path:
-    path = tmp_path / "tiny.xnet"
-    path.write_text(NET, encoding="utf-8")
-    return path
 
 
 def _invoke(*args: str | Path) -> Result:

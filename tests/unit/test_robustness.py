@@ -15,26 +15,16 @@ import onnx
 import onnxruntime as ort
 import pytest
 from click.testing import CliRunner, Result
+from nets import TINY_NET
 
 import dslc.backend.onnx as backend
 from dslc import cli
 from dslc.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-NET = """\
-network tiny(classes = 10)
-input x: 1 x 8 x 8
-conv3x3(4) -> bn -> relu -> maxpool2 -> flatten -> fc: dense(classes)
-"""
+NET = TINY_NET
 TINY_PARAMS = 40 + 8 + 650
 TINY_BUFFERS = 8
-
-
-@pytest.fixture
-def tiny(tmp_path: Path) -> Path:
-    path = tmp_path / "tiny.xnet"
-    path.write_text(NET, encoding="utf-8")
-    return path
 
 
 def _invoke(*args: str | Path) -> Result:
