@@ -111,7 +111,8 @@ def _rf_text(rf: RF | None, key: str) -> str:
     return a if a == b else f"{a}x{b}"
 
 
-def _line(node: Node, site: str, main: str) -> str:
+def line_of(node: Node, site: str, main: str) -> str:
+    """`line` in the main file, `file.xnet:line` in an imported one."""
     path, line, _ = site.rsplit(":", 2)
     return line if path == main else f"{os.path.basename(path)}:{line}"
 
@@ -134,7 +135,7 @@ def cells(analysis: Analysis, row: Row, columns: tuple[str, ...], dtype: str, se
         "memory": lambda: _num(dims.mul(row.out_elems, dtype_bytes(dtype)), sep),
         "rf": lambda: _rf_text(rf, "size"),
         "jump": lambda: _rf_text(rf, "jump"),
-        "line": lambda: _line(row.node, site, main),
+        "line": lambda: line_of(row.node, site, main),
         "source": lambda: site,
     }
     out = []

@@ -8,6 +8,7 @@ from dslc import dims
 from dslc.compiler import Analysis
 from dslc.diagnostics import did_you_mean
 from dslc.ir import Node
+from dslc.report import line_of
 
 
 class LookupFailed(Exception):
@@ -58,6 +59,7 @@ def _axis_pair(values: list[Any]) -> str:
 def growth_table(analysis: Analysis, nodes: list[Node]) -> str:
     """Layer, op, output size, field size, jump, start and source line, one row per layer."""
     head = ("Layer", "Op", "Map", "Size", "Jump", "Start", "Line")
+    main = analysis.graph.nodes[0].span.source.path
     rows = []
     for n in nodes:
         rf = analysis.rfs[n.id]
@@ -67,7 +69,8 @@ def growth_table(analysis: Analysis, nodes: list[Node]) -> str:
         hw = analysis.shapes[n.id][2:]
         rows.append((n.name, n.op.value, " x ".join(dims.show(d) for d in hw),
                      _axis_pair(j["size"]), _axis_pair(j["jump"]),
-                     ",".join(_v(v) for v in j["start"]), str(n.span.line)))
+                     ",".join(_v(v) for v in j["start"]),
+                     line_of(n, f"{n.span.source.path}:{n.span.line}:{n.span.col}", main)))
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     right = {3, 4}
     lines = ["  ".join(c.rjust(w) if i in right else c.ljust(w)

@@ -141,3 +141,11 @@ def test_graph_svg_falls_back_to_dot_without_graphviz(tmp_path: Path,
     assert result.exit_code == 0
     assert "Graphviz's 'dot' is not installed" in result.stdout
     assert (tmp_path / "g.dot").exists() and not (tmp_path / "g.svg").exists()
+
+
+def test_rf_names_the_file_of_layers_from_an_imported_library() -> None:
+    lines = _invoke("rf", RESNET18).stdout.splitlines()
+    conv1 = next(ln for ln in lines if ln.startswith("conv1 "))
+    assert conv1.split()[-1] == "resnet.xnet:6"  # models/lib/resnet.xnet, not resnet18.xnet
+    image = next(ln for ln in lines if ln.startswith("image "))
+    assert image.split()[-1] == "3"
