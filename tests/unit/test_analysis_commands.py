@@ -149,3 +149,12 @@ def test_rf_names_the_file_of_layers_from_an_imported_library() -> None:
     assert conv1.split()[-1] == "resnet.xnet:6"  # models/lib/resnet.xnet, not resnet18.xnet
     image = next(ln for ln in lines if ln.startswith("image "))
     assert image.split()[-1] == "3"
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="needs Graphviz's dot")
+def test_graph_renders_svg_and_png_with_graphviz(tmp_path: Path) -> None:
+    assert _invoke("graph", RESNET18, "-o", tmp_path / "r.svg").exit_code == 0
+    svg = (tmp_path / "r.svg").read_text()
+    assert svg.lstrip().startswith("<?xml") and "cluster_layer1.0" in svg
+    assert _invoke("graph", RF_POOL, "-o", tmp_path / "g.png").exit_code == 0
+    assert (tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
