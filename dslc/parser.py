@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -140,11 +141,16 @@ def parse_expr(source: SourceFile) -> ast.Expr:
     return expr  # type: ignore[no-any-return]
 
 
+MAX_SYNTAX_ERRORS = 20
+
+
 def _parse(source: SourceFile, start: str) -> Any:
     try:
         tree = _lark().parse(source.text, start=start)
     except lark.exceptions.UnexpectedInput as exc:
-        raise CompileError([_syntax_error(source, exc)]) from None
+        first = _syntax_error(source, exc)
+        more = _later_syntax_errors(source, exc) if start == "start" else []
+        raise CompileError([first, *more]) from None
     except _TooDeep as exc:
         span = _tok_span(source, exc.tok)
         what = "brackets nest" if exc.tok.type in _OPEN else "this expression nests"
@@ -156,6 +162,79 @@ def _parse(source: SourceFile, start: str) -> Any:
         if isinstance(exc.orig_exc, CompileError):
             raise exc.orig_exc from None
         raise
+
+
+# ---- recovery: every statement with a syntax error is reported, each once ----
+# After a syntax error the statement that holds it is blanked out (positions kept) and the
+# file parsed again, so an error in a later, independent statement is found too. Only
+# syntax errors are reported then: with a statement missing, later names could not be
+# trusted, and an error that only follows from an earlier one would be a cascade.
+
+_PUNCT = {"->": "ARROW", "|": "PIPE", "<": "LANGLE", ">": "RANGLE", "(": "LPAR", ")": "RPAR",
+          "[": "LSQB", "]": "RSQB", ",": "COMMA", "=": "EQUAL", ":": "COLON", "@": "AT",
+          "*": "STAR", "//": "DSLASH", "/": "SLASH", "%": "PERCENT", "+": "PLUS",
+          "-": "MINUS"}
+_ROUGH = re.compile(r'(?P<c>#[^\n]*)|(?P<s>"[^"\n]*")|(?P<nl>\n)|(?P<ws>[ \t\f\r]+)|'
+                    r"(?P<p>->|//|[|<>()\[\],=:@*/%+-])|(?P<w>[A-Za-z0-9_.]+)|(?P<x>.)")
+
+
+def _statements(text: str) -> list[tuple[int, int]]:
+    """(start, end) offsets of the statements, by the post-lexer's newline rules on a rough
+    tokenisation that accepts any character."""
+    out: list[tuple[int, int]] = []
+    depth, prev, begin, pending = 0, "", 0, None
+    for m in _ROUGH.finditer(text):
+        kind = m.lastgroup
+        if kind in ("c", "ws"):
+            continue
+        if kind == "nl":
+            if depth == 0 and prev and prev not in _CONTINUES_AFTER and pending is None:
+                pending = m.start()
+            continue
+        tok = _PUNCT.get(m.group(), "WORD") if kind == "p" else "WORD"
+        if pending is not None:
+            if tok not in _CONTINUES_BEFORE:
+                out.append((begin, pending))
+                begin = pending
+            pending = None
+        if tok in _OPEN:
+            depth += 1
+        elif tok in _CLOSE:
+            depth = max(0, depth - 1)
+        prev = tok
+    out.append((begin, len(text)))
+    return out
+
+
+def _error_offset(exc: lark.exceptions.UnexpectedInput) -> int | None:
+    tok = getattr(exc, "token", None)
+    if tok is not None:
+        return None if tok.type == "$END" or _synthetic(tok) else tok.start_pos
+    return exc.pos_in_stream
+
+
+def _later_syntax_errors(source: SourceFile, exc: lark.exceptions.UnexpectedInput
+                         ) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    text = source.text
+    while len(out) < MAX_SYNTAX_ERRORS - 1:
+        at = _error_offset(exc)
+        if at is None:
+            return out
+        begin, end = next(((b, e) for b, e in _statements(text) if b <= at < e),
+                          (at, len(text)))
+        text = text[:begin] + re.sub(r"[^\n]", " ", text[begin:end]) + text[end:]
+        try:
+            _lark().parse(text, start="start")
+            return out
+        except lark.exceptions.UnexpectedInput as again:
+            if (_error_offset(again) or len(text)) < end:
+                return out  # not independent of the statement just removed
+            exc = again
+            out.append(_syntax_error(source, exc))
+        except _TooDeep:
+            return out
+    return out
 
 
 def _comments(source: SourceFile) -> tuple[ast.Comment, ...]:

@@ -396,3 +396,36 @@ def test_rendered_syntax_error_has_location_and_carets() -> None:
     assert lines[0].startswith("t.xnet:1:12: error[E0001]: unexpected 'relu'")
     assert lines[2] == "1 | conv3x3(4) relu"
     assert lines[3] == "  |            ^^^^"
+
+
+# ---- every statement with a syntax error is reported ----
+
+
+def _syntax_errors(text: str) -> list[Diagnostic]:
+    with pytest.raises(CompileError) as info:
+        parse(SourceFile("m.xnet", text))
+    return list(info.value.diagnostics)
+
+
+def test_syntax_errors_in_independent_statements_are_all_reported() -> None:
+    text = ("input x: 3 x 8 x 8\nblock b(c) = conv3x3(c) relu\n"
+            "conv3x3(4)\n    -> relu relu\n    -> gap\nb(4) -> bn; relu\n")
+    found = [(d.code, d.span.line if d.span else 0) for d in _syntax_errors(text)]
+    assert found == [("E0001", 2), ("E0001", 4), ("E0002", 6)]
+
+
+def test_an_error_is_reported_once_per_statement() -> None:
+    # two mistakes in one statement: the second may follow from the first, so it is not shown
+    assert len(_syntax_errors("input x: 3 x 8 x 8\nconv3x3(4) relu relu relu\n")) == 1
+
+
+def test_an_unclosed_bracket_ends_the_search() -> None:
+    # the bracket swallows the rest of the file: no later error can be told apart from it
+    errors = _syntax_errors("input x: 1 x 8 x 8\nresidual<conv3x3(1)\nrelu\nrelu relu\n")
+    assert [(d.code, d.span.line if d.span else 0) for d in errors] == [("E0001", 3)]
+
+
+def test_a_later_unclosed_bracket_is_reported_after_an_earlier_error() -> None:
+    errors = _syntax_errors("input x: 1 x 8 x 8\nrelu relu\nconv3x3(4\n")
+    assert [(d.code, d.span.line if d.span else 0) for d in errors] == [
+        ("E0001", 2), ("E0003", 3)]
