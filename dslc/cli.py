@@ -320,15 +320,9 @@ def weights(file: str, as_json: bool, check_file: str | None, save: str | None, 
         for t in tensors:
             shape = "(" + ", ".join(map(str, t.shape)) + ")"
             click.echo(f"{t.name:<{width}}  {shape:<20} {t.dtype}")
-        values = sum(_prod(t.shape) for t in tensors)
+        import math
+        values = sum(math.prod(t.shape) for t in tensors)
         click.echo(f"{len(tensors)} tensors, {values:,} values")
-
-
-def _prod(shape: tuple[int, ...]) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
 
 
 def _save_initial(analysis: Any, out: Path, seed: int, init: str) -> None:

@@ -20,7 +20,6 @@ from dslc.limits import Limits, tensor_too_large
 from dslc.passes.shapes import Shape, ShapeError, node_shape, show
 from dslc.source import Span
 
-MAX_NODES = Limits().layers  # the default; --limit layers=... raises it
 MAX_BLOCK_DEPTH = 50
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -179,31 +180,23 @@ _ROUGH = re.compile(r'(?P<c>#[^\n]*)|(?P<s>"[^"\n]*")|(?P<nl>\n)|(?P<ws>[ \t\f\r
 
 
 def _statements(text: str) -> list[tuple[int, int]]:
-    """(start, end) offsets of the statements, by the post-lexer's newline rules on a rough
-    tokenisation that accepts any character."""
-    out: list[tuple[int, int]] = []
-    depth, prev, begin, pending = 0, "", 0, None
+    """(start, end) offsets of the statements: the post-lexer's own newline rules, run on a
+    rough tokenisation that accepts any character (the real lexer stops at a stray one)."""
+    rough = []
     for m in _ROUGH.finditer(text):
         kind = m.lastgroup
-        if kind in ("c", "ws"):
-            continue
-        if kind == "nl":
-            if depth == 0 and prev and prev not in _CONTINUES_AFTER and pending is None:
-                pending = m.start()
-            continue
-        tok = _PUNCT.get(m.group(), "WORD") if kind == "p" else "WORD"
-        if pending is not None:
-            if tok not in _CONTINUES_BEFORE:
-                out.append((begin, pending))
-                begin = pending
-            pending = None
-        if tok in _OPEN:
-            depth += 1
-        elif tok in _CLOSE:
-            depth = max(0, depth - 1)
-        prev = tok
-    out.append((begin, len(text)))
-    return out
+        if kind not in ("c", "ws"):
+            tok = "_NL" if kind == "nl" else _PUNCT.get(m.group(), "NAME") if kind == "p" \
+                else "NAME"
+            rough.append(Token(tok, m.group(), start_pos=m.start()))
+    ends = []
+    try:
+        ends = [t.start_pos for t in _Newlines().process(iter(rough))
+                if t.type == "_NL" and t.value]
+    except _TooDeep:  # no statement can be told apart past it
+        pass
+    bounds = [0, *(e for e in ends if e is not None), len(text)]
+    return list(itertools.pairwise(bounds))
 
 
 def _error_offset(exc: lark.exceptions.UnexpectedInput) -> int | None:

@@ -20,7 +20,7 @@ from dslc.ir import Node
 from dslc.passes.cost import total
 from dslc.passes.memory import Memory
 from dslc.passes.receptive_field import RF
-from dslc.summary import dtype_bytes, layers, memory, source_of, top_node
+from dslc.summary import activation_total, dtype_bytes, layers, memory, source_of, top_node
 
 COLUMNS = ("op", "shape", "params", "macs", "flops", "memory", "rf", "jump", "line", "source")
 DEFAULT_COLUMNS = ("op", "shape", "params", "macs", "flops", "memory", "rf", "line")
@@ -203,9 +203,7 @@ def totals_lines(analysis: Analysis, dtype: str, mem: Memory | None = None) -> l
     t = total(analysis.costs)
     b = dtype_bytes(dtype)
     mem = mem or memory(analysis)
-    acts: Dim = 0
-    for n in layers(analysis):
-        acts = dims.add(acts, mem.outputs[n.id])
+    acts = activation_total(analysis, mem)
     ins = ", ".join(f"{g.node(i).name}: {' x '.join(dims.show(d) for d in shapes[i])}"
                     for i in g.inputs)
     outs = ", ".join(" x ".join(dims.show(d) for d in shapes[i]) for i in g.outputs)

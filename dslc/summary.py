@@ -63,15 +63,21 @@ def memory(analysis: Analysis) -> Memory:
     return activation_memory(analysis.graph, analysis.shapes)
 
 
+def activation_total(analysis: Analysis, mem: Memory) -> Dim:
+    """Elements of every layer's output at batch 1, summed."""
+    acts: Dim = 0
+    for n in layers(analysis):
+        acts = dims.add(acts, mem.outputs[n.id])
+    return acts
+
+
 def summary_json(analysis: Analysis, dtype: str = "float32") -> dict[str, Any]:
     """The `dslc summary --json` document (bytes in `dtype`)."""
     g, shapes = analysis.graph, analysis.shapes
     t = total(analysis.costs)
     mem = memory(analysis)
     b = dtype_bytes(dtype)
-    acts: Dim = 0
-    for n in layers(analysis):
-        acts = dims.add(acts, mem.outputs[n.id])
+    acts = activation_total(analysis, mem)
     top = top_node(analysis)
     rf = analysis.rfs[top.id] if top else None
     out_names = g.output_names or ("output",) * len(g.outputs)

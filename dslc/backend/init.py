@@ -90,9 +90,7 @@ def _fans(node: Node, shape: tuple[int, ...]) -> tuple[int, int]:
     """fan_in and fan_out of a weight, as PyTorch computes them."""
     if node.op is Op.DENSE:
         return shape[1], shape[0]
-    rf = shape[2] * shape[3]
-    if node.op is Op.DECONV:  # PyTorch's weight is (in, out/groups, kh, kw)
-        return shape[1] * rf, shape[0] * rf
+    rf = shape[2] * shape[3]  # conv (out, in/g, kh, kw) and deconv (in, out/g, kh, kw) alike
     return shape[1] * rf, shape[0] * rf
 
 

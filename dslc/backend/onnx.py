@@ -39,9 +39,7 @@ class _Emitter:
     """Accumulates ONNX nodes and initializers while walking the IR."""
 
     analysis: Analysis
-    scheme: str
-    seed: int
-    weights: Mapping[str, np.ndarray]
+    weights: Drawn  # every learned tensor, given or initialised
     dtype: type[np.floating[Any]] = np.float32
     nodes: list[onnx.NodeProto] = field(default_factory=list)
     arrays: list[tuple[str, np.ndarray]] = field(default_factory=list)
@@ -55,11 +53,8 @@ class _Emitter:
 
     def values(self, node: Node) -> dict[str, np.ndarray]:
         """The node's parameter tensors by kind (weight, bias, ...), loaded or initialised."""
-        out = {}
-        for s in specs(node):
-            given = None if s.fixed else self.weights.get(s.name)
-            out[s.kind] = initial(node, s, self.scheme, self.seed) if given is None else given
-        return out
+        return {s.kind: initial(node, s) if s.fixed else self.weights[s.name]
+                for s in specs(node)}
 
     def params(self, node: Node, values: Mapping[str, np.ndarray] | None = None) -> list[str]:
         """Create the node's initializers (in the model's dtype); return their names."""
@@ -157,9 +152,7 @@ def _emit_node(e: _Emitter, node: Node) -> None:
             return
         case Op.CONV:
             assert isinstance(a, ConvAttrs)
-            e.emit("Conv", node, xs + e.params(node), kernel_shape=list(a.kernel),
-                   strides=list(a.stride), pads=list(a.pads), dilations=list(a.dilation),
-                   group=a.groups)
+            e.emit("Conv", node, xs + e.params(node), **_conv_attrs(a))
         case Op.DECONV:
             assert isinstance(a, DeconvAttrs)
             e.emit("ConvTranspose", node, xs + e.params(node), kernel_shape=list(a.kernel),
@@ -295,7 +288,7 @@ def build(analysis: Analysis, *, opset: int = DEFAULT_OPSET, seed: int = 0,
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}")
     io_dtype = io_dtype or dtype
     g = analysis.graph
-    e = _Emitter(analysis, init, seed, Drawn(g.nodes, init, seed, weights), DTYPES[dtype])
+    e = _Emitter(analysis, Drawn(g.nodes, init, seed, weights), DTYPES[dtype])
     out_names = _output_names(analysis)
     cast = io_dtype != dtype
     for node in g.nodes:
@@ -386,17 +379,20 @@ def _emit_folded(e: _Emitter, conv: Node, bn: Node) -> None:
     # would, but a block at a time: no float64 copy of the whole weight (resnet50 0.44 -> 0.20 s);
     # a freshly drawn weight is overwritten rather than copied (no new pages to fault in)
     w = cv["weight"]
-    mine = isinstance(e.weights, Drawn) and e.weights.mine(f"{conv.name}.weight")
+    mine = e.weights.mine(f"{conv.name}.weight")
     out = w if mine and w.dtype == e.dtype else np.empty(w.shape, e.dtype)
     weight = np.multiply(w, scale[:, None, None, None], dtype=np.float64, out=out,
                          casting="same_kind")
     bias = cv.get("bias", np.zeros(a.out_channels)).astype(np.float64)
     bias = (bias - bv["running_mean"]) * scale + bv["bias"]
     names = e.params(conv, {"weight": weight, "bias": bias})
-    x = e.names[conv.inputs[0]]
-    e.nodes.append(helper.make_node(
-        "Conv", [x, *names], [e.names[bn.id]], name=conv.name, kernel_shape=list(a.kernel),
-        strides=list(a.stride), pads=list(a.pads), dilations=list(a.dilation), group=a.groups))
+    e.nodes.append(helper.make_node("Conv", [e.names[conv.inputs[0]], *names],
+                                    [e.names[bn.id]], name=conv.name, **_conv_attrs(a)))
+
+
+def _conv_attrs(a: ConvAttrs) -> dict[str, Any]:
+    return {"kernel_shape": list(a.kernel), "strides": list(a.stride), "pads": list(a.pads),
+            "dilations": list(a.dilation), "group": a.groups}
 
 
 def to_onnx(analysis: Analysis, *, opset: int = DEFAULT_OPSET, seed: int = 0,
