@@ -29,22 +29,32 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS = {"compile resnet152": 1.0, "compile resnet152 --no-optimize": 1.0,
-           "summary resnet152": 0.3, "check zoo": 1.0}
+TARGETS = {
+    "compile resnet152": 1.0,
+    "compile resnet152 --no-optimize": 1.0,
+    "summary resnet152": 0.3,
+    "check zoo": 1.0,
+}
 
 
 def zoo() -> list[Path]:
     """Every network of the zoo (models/lib holds block libraries, not networks)."""
     return sorted((ROOT / "models").glob("*.xnet")) + sorted(
-        (ROOT / "models" / "lecture").glob("*.xnet"))
+        (ROOT / "models" / "lecture").glob("*.xnet")
+    )
 
 
 def _run(args: list[str], code: Path) -> tuple[float, float, float]:
     """Wall seconds, CPU seconds and peak RSS (MiB) of one fresh process."""
     env = dict(os.environ, PYTHONPATH=f"{code}:{code / 'runtime'}")
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "dslc", *args], cwd=code, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dslc", *args],
+        cwd=code,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     assert proc.stderr is not None
@@ -55,8 +65,13 @@ def _run(args: list[str], code: Path) -> tuple[float, float, float]:
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
-def measure(args: list[str], codes: list[Path], repeat: int, out: Path | None = None,
-            base_args: list[str] | None = None) -> list[dict[str, float]]:
+def measure(
+    args: list[str],
+    codes: list[Path],
+    repeat: int,
+    out: Path | None = None,
+    base_args: list[str] | None = None,
+) -> list[dict[str, float]]:
     """Median wall, CPU and max RSS of `repeat` runs per code tree, interleaved (the baseline
     runs `base_args` when given: it may not know every option)."""
     runs: list[list[tuple[float, float, float]]] = [[] for _ in codes]
@@ -65,14 +80,21 @@ def measure(args: list[str], codes: list[Path], repeat: int, out: Path | None = 
             if out is not None:
                 out.unlink(missing_ok=True)
             runs[k].append(_run(args if k == 0 or base_args is None else base_args, code))
-    return [{"wall_s": round(statistics.median(r[0] for r in rs), 3),
-             "cpu_s": round(statistics.median(r[1] for r in rs), 3),
-             "peak_rss_mib": round(max(r[2] for r in rs), 1)} for rs in runs]
+    return [
+        {
+            "wall_s": round(statistics.median(r[0] for r in rs), 3),
+            "cpu_s": round(statistics.median(r[1] for r in rs), 3),
+            "peak_rss_mib": round(max(r[2] for r in rs), 1),
+        }
+        for rs in runs
+    ]
 
 
 def _show(label: str, results: list[dict[str, float]], extra: str = "") -> None:
-    cols = "   ".join(f"{r['wall_s']:6.3f} s wall {r['cpu_s']:6.3f} s cpu {r['peak_rss_mib']:5.0f} M"
-                       for r in results)
+    cols = "   ".join(
+        f"{r['wall_s']:6.3f} s wall {r['cpu_s']:6.3f} s cpu {r['peak_rss_mib']:5.0f} M"
+        for r in results
+    )
     print(f"{label:32s} {cols} {extra}", flush=True)
 
 
@@ -103,10 +125,11 @@ def main() -> None:
         checked = [str(p) for p in zoo() + sorted((ROOT / "models" / "lib").glob("*.xnet"))]
         plain = ["compile", r152, "-o", str(out)]
         for label, args, target_out in (
-                ("compile resnet152", plain, out),
-                ("compile resnet152 --no-optimize", [*plain, "--no-optimize"], out),
-                ("summary resnet152", ["summary", r152], None),
-                ("check zoo", ["check", *checked], None)):
+            ("compile resnet152", plain, out),
+            ("compile resnet152 --no-optimize", [*plain, "--no-optimize"], out),
+            ("summary resnet152", ["summary", r152], None),
+            ("check zoo", ["check", *checked], None),
+        ):
             res = measure(args, codes, opts.repeat, target_out, plain if target_out else None)
             extra = f"(target {TARGETS[label]} s)"
             if target_out is not None:
@@ -115,10 +138,14 @@ def main() -> None:
             _show(label, res, extra)
             targets[label] = res
     if opts.json:
-        info = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
-                f"{platform.python_version()}", "repeat": opts.repeat,
-                "columns": ["this tree", *(["baseline"] if opts.baseline else [])],
-                "models": rows, "targets": targets}
+        info = {
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
+            f"{platform.python_version()}",
+            "repeat": opts.repeat,
+            "columns": ["this tree", *(["baseline"] if opts.baseline else [])],
+            "models": rows,
+            "targets": targets,
+        }
         opts.json.parent.mkdir(parents=True, exist_ok=True)
         opts.json.write_text(json.dumps(info, indent=1) + "\n")
 

@@ -33,7 +33,7 @@ def _export_torchvision(name: str, folder: Path) -> tuple[Path, Path]:
     import torch
     import torchvision
 
-    from dslc.weights import save_safetensors
+    from dslc.backend.weights import save_safetensors
 
     torch.manual_seed(0)
     model = getattr(torchvision.models, name)(weights=None).eval()
@@ -41,9 +41,12 @@ def _export_torchvision(name: str, folder: Path) -> tuple[Path, Path]:
     save_safetensors(weights, {k: v.numpy() for k, v in model.state_dict().items()})
     onnx_path = folder / f"torchvision_{name}.onnx"
     x = torch.randn(1, 3, 224, 224)
-    kwargs: dict[str, Any] = {"input_names": ["image"], "output_names": ["output"],
-                              "dynamic_axes": {"image": {0: "N"}, "output": {0: "N"}},
-                              "opset_version": 17}
+    kwargs: dict[str, Any] = {
+        "input_names": ["image"],
+        "output_names": ["output"],
+        "dynamic_axes": {"image": {0: "N"}, "output": {0: "N"}},
+        "opset_version": 17,
+    }
     try:
         torch.onnx.export(model, (x,), str(onnx_path), dynamo=False, **kwargs)
     except TypeError:  # older torch without the dynamo switch
@@ -52,14 +55,28 @@ def _export_torchvision(name: str, folder: Path) -> tuple[Path, Path]:
 
 
 def _compile(name: str, weights: Path, out: Path, *extra: str) -> Path:
-    subprocess.run([sys.executable, "-m", "dslc", "compile", str(ROOT / "models" / f"{name}.xnet"),
-                    "-o", str(out), "--weights", str(weights), *extra], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dslc",
+            "compile",
+            str(ROOT / "models" / f"{name}.xnet"),
+            "-o",
+            str(out),
+            "--weights",
+            str(weights),
+            *extra,
+        ],
+        check=True,
+        capture_output=True,
+    )
     return out
 
 
 def _session(path: Path) -> Any:
     import onnxruntime as ort
+
     options = ort.SessionOptions()
     options.log_severity_level = 3
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -84,14 +101,16 @@ def main() -> int:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     import onnxruntime as ort
+
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         theirs, weights = _export_torchvision(args.model, folder)
         models = {
             "torchvision export": theirs,
             "dslc --optimize (default)": _compile(args.model, weights, folder / "opt.onnx"),
-            "dslc --no-optimize": _compile(args.model, weights, folder / "plain.onnx",
-                                           "--no-optimize"),
+            "dslc --no-optimize": _compile(
+                args.model, weights, folder / "plain.onnx", "--no-optimize"
+            ),
         }
         sessions = {k: _session(p) for k, p in models.items()}
         rng = np.random.default_rng(0)
@@ -110,10 +129,15 @@ def main() -> int:
                     rounds[k].append(_round(s, x, args.runs))
             for k in models:
                 results[k][f"batch{batch}_ms"] = round(statistics.median(rounds[k]) * 1e3, 2)
-    report = {"model": args.model, "machine": f"{platform.machine()}, {_cores()} cores",
-              "onnxruntime": ort.__version__, "provider": "CPUExecutionProvider",
-              "method": f"median of {args.rounds} interleaved rounds, each the median of "
-                        f"{args.runs} runs", "results": results}
+    report = {
+        "model": args.model,
+        "machine": f"{platform.machine()}, {_cores()} cores",
+        "onnxruntime": ort.__version__,
+        "provider": "CPUExecutionProvider",
+        "method": f"median of {args.rounds} interleaved rounds, each the median of "
+        f"{args.runs} runs",
+        "results": results,
+    }
     print(json.dumps(report, indent=1))
     if args.json:
         args.json.write_text(json.dumps(report, indent=1) + "\n")
@@ -122,6 +146,7 @@ def main() -> int:
 
 def _cores() -> int:
     import os
+
     return len(os.sched_getaffinity(0))
 
 

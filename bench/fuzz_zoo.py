@@ -47,12 +47,13 @@ def main() -> int:
         slowest = max(slowest, (took, path.name))
         counts[result.status] += 1
         if result.status == 3:
-            failures.append({"file": str(path), "case": i, "detail": result.detail,
-                             "text": text})
+            failures.append({"file": str(path), "case": i, "detail": result.detail, "text": text})
     elapsed = time.perf_counter() - start
-    print(f"{args.cases} mutants of {len(files)} zoo files in {elapsed:.1f} s: "
-          f"{counts[0]} compiled, {counts[1]} rejected with located diagnostics, "
-          f"{counts[3]} crashed or hung; slowest case {slowest[0]:.2f} s ({slowest[1]})")
+    print(
+        f"{args.cases} mutants of {len(files)} zoo files in {elapsed:.1f} s: "
+        f"{counts[0]} compiled, {counts[1]} rejected with located diagnostics, "
+        f"{counts[3]} crashed or hung; slowest case {slowest[0]:.2f} s ({slowest[1]})"
+    )
     if failures:
         Path(args.failures).write_text(json.dumps(failures, indent=1), encoding="utf-8")
         print(f"failures written to {args.failures}")

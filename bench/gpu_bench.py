@@ -34,28 +34,43 @@ TARGET_B64_IMAGES_S = 15_000
 TARGET_B1_MS = 0.8
 REFERENCES = (
     "PyTorch eager float16 channels-last resnet50, batch 64: ~6.6 ms (~9,700 images/s)",
-    ("ONNX Runtime CUDA float32, torchvision's own ONNX export of resnet50: ~9.5-11 ms at "
-     "batch 64, ~2 ms at batch 1"),
+    (
+        "ONNX Runtime CUDA float32, torchvision's own ONNX export of resnet50: ~9.5-11 ms at "
+        "batch 64, ~2 ms at batch 1"
+    ),
 )
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--provider", choices=("cuda", "cpu"), default="cuda",
-                   help="cuda (the real run) or cpu (only the plain variant: a check that the "
-                   "script works)")
-    p.add_argument("--quick", action="store_true",
-                   help="batch 1 and 2, one warm-up and three timed runs: a smoke test")
+    p.add_argument(
+        "--provider",
+        choices=("cuda", "cpu"),
+        default="cuda",
+        help="cuda (the real run) or cpu (only the plain variant: a check that the script works)",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="batch 1 and 2, one warm-up and three timed runs: a smoke test",
+    )
     p.add_argument("--models", default=",".join(MODELS), help="comma-separated zoo models")
     p.add_argument("--dtypes", default=",".join(DTYPES))
-    p.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
-                   help=f"comma-separated, from {', '.join(VARIANTS)}")
+    p.add_argument(
+        "--variants",
+        default=",".join(DEFAULT_VARIANTS),
+        help=f"comma-separated, from {', '.join(VARIANTS)}",
+    )
     p.add_argument("--batch", default="1,64", help="comma-separated batch sizes")
     p.add_argument("--seconds", type=float, default=1.5, help="timed seconds per batch size")
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--timeout", type=float, default=300, help="seconds per dslc bench call")
-    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results",
-                   help="folder for gpu_bench_<provider>[_quick].json and .md")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "bench" / "results",
+        help="folder for gpu_bench_<provider>[_quick].json and .md",
+    )
     return p.parse_args(argv)
 
 
@@ -67,17 +82,32 @@ def _configs(a: argparse.Namespace) -> list[tuple[str, str, str]]:
     if a.provider == "cpu":
         cuda_only = {"--cuda-graph", "--prefer-nhwc"}
         variants = [v for v in variants if not cuda_only & set(VARIANTS[v])]
-    return [(m, d, v) for m in a.models.split(",") for d in a.dtypes.split(",")
-            for v in variants]
+    return [(m, d, v) for m in a.models.split(",") for d in a.dtypes.split(",") for v in variants]
 
 
 def _command(a: argparse.Namespace, model: str, dtype: str, variant: str) -> list[str]:
     batches = ["1", "2"] if a.quick else a.batch.split(",")
-    timing = (["--warmup", "1", "--iterations", "3"] if a.quick else
-              ["--warmup", str(a.warmup), "--seconds", str(a.seconds)])
-    return [sys.executable, "-m", "dslc", "bench", f"models/{model}.xnet",
-            "--provider", a.provider, "--batch", *batches, "--dtype", dtype, *timing,
-            *VARIANTS[variant], "--json"]
+    timing = (
+        ["--warmup", "1", "--iterations", "3"]
+        if a.quick
+        else ["--warmup", str(a.warmup), "--seconds", str(a.seconds)]
+    )
+    return [
+        sys.executable,
+        "-m",
+        "dslc",
+        "bench",
+        f"models/{model}.xnet",
+        "--provider",
+        a.provider,
+        "--batch",
+        *batches,
+        "--dtype",
+        dtype,
+        *timing,
+        *VARIANTS[variant],
+        "--json",
+    ]
 
 
 def _env() -> dict[str, str]:
@@ -89,12 +119,23 @@ def _env() -> dict[str, str]:
 
 def _run_one(a: argparse.Namespace, model: str, dtype: str, variant: str) -> dict[str, Any]:
     cmd = _command(a, model, dtype, variant)
-    config = {"model": model, "dtype": dtype, "variant": variant,
-              "command": " ".join(["dslc", *cmd[3:]])}
+    config = {
+        "model": model,
+        "dtype": dtype,
+        "variant": variant,
+        "command": " ".join(["dslc", *cmd[3:]]),
+    }
     start = time.perf_counter()
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=a.timeout,
-                              env=_env(), cwd=ROOT, check=False)
+        done = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=a.timeout,
+            env=_env(),
+            cwd=ROOT,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         return config | {"error": f"timed out after {a.timeout:g} s"}
     config["wall_s"] = round(time.perf_counter() - start, 2)
@@ -112,8 +153,11 @@ def _cell(record: dict[str, Any], batch: int, key: str) -> str:
     for r in record.get("bench", {}).get("results", []):
         if r["batch"] == batch:
             rate = r["throughput"]
-            return (f"{rate:,.1f}" if rate < 100 else f"{rate:,.0f}") if key == "throughput" \
+            return (
+                (f"{rate:,.1f}" if rate < 100 else f"{rate:,.0f}")
+                if key == "throughput"
                 else _ms(r["latency_ms"][key])
+            )
     return "-"
 
 
@@ -122,8 +166,10 @@ def table(records: list[dict[str, Any]], batches: list[int]) -> str:
     head = ["model", "dtype", "variant"]
     for b in batches:
         head += [f"b{b} p50 ms", f"b{b} p99 ms", f"b{b} images/s"]
-    lines = ["| " + " | ".join(head + ["note"]) + " |",
-             "|" + "---|" * 3 + "---:|" * (3 * len(batches)) + "---|"]
+    lines = [
+        "| " + " | ".join(head + ["note"]) + " |",
+        "|" + "---|" * 3 + "---:|" * (3 * len(batches)) + "---|",
+    ]
     for rec in records:
         cells = [rec["model"], rec["dtype"], rec["variant"]]
         for b in batches:
@@ -140,9 +186,13 @@ def _note(record: dict[str, Any]) -> str:
 
 
 def _best(records: list[dict[str, Any]], batch: int, key: str) -> tuple[float, str] | None:
-    found = [(r2[key] if key == "throughput" else r2["latency_ms"][key], rec["variant"])
-             for rec in records if rec["model"] == "resnet50" and rec["dtype"] == "float16"
-             for r2 in rec.get("bench", {}).get("results", []) if r2["batch"] == batch]
+    found = [
+        (r2[key] if key == "throughput" else r2["latency_ms"][key], rec["variant"])
+        for rec in records
+        if rec["model"] == "resnet50" and rec["dtype"] == "float16"
+        for r2 in rec.get("bench", {}).get("results", [])
+        if r2["batch"] == batch
+    ]
     if not found:
         return None
     return max(found) if key == "throughput" else min(found)
@@ -154,12 +204,16 @@ def targets(records: list[dict[str, Any]]) -> list[str]:
     b64, b1 = _best(records, 64, "throughput"), _best(records, 1, "p50")
     if b64:
         verdict = "met" if b64[0] >= TARGET_B64_IMAGES_S else "missed"
-        lines.append(f"- resnet50 float16 batch 64: {b64[0]:,.0f} images/s ({b64[1]}); target "
-                     f">= {TARGET_B64_IMAGES_S:,} on an H100: {verdict}")
+        lines.append(
+            f"- resnet50 float16 batch 64: {b64[0]:,.0f} images/s ({b64[1]}); target "
+            f">= {TARGET_B64_IMAGES_S:,} on an H100: {verdict}"
+        )
     if b1:
         verdict = "met" if b1[0] <= TARGET_B1_MS else "missed"
-        lines.append(f"- resnet50 float16 batch 1: p50 {b1[0]:.3f} ms ({b1[1]}); target <= "
-                     f"{TARGET_B1_MS} ms on an H100: {verdict}")
+        lines.append(
+            f"- resnet50 float16 batch 1: p50 {b1[0]:.3f} ms ({b1[1]}); target <= "
+            f"{TARGET_B1_MS} ms on an H100: {verdict}"
+        )
     return lines + [f"- reference: {r}" for r in REFERENCES]
 
 
@@ -167,10 +221,15 @@ def _header(records: list[dict[str, Any]], a: argparse.Namespace) -> list[str]:
     ok = [r["bench"] for r in records if "bench" in r]
     device = ok[0]["provider"]["device"] if ok else "unknown"
     ort_version = ok[0]["onnxruntime"] if ok else "unknown"
-    timing = ("quick: 1 warm-up, 3 timed runs" if a.quick else
-              f"{a.warmup} warm-up runs, then {a.seconds:g} s of timed runs per batch size")
-    title = (f"`dslc bench` on {a.provider.upper()}: {device}, onnxruntime {ort_version}, "
-             f"{time.strftime('%Y-%m-%d')}; IO binding, {timing}; latency of one batch.")
+    timing = (
+        "quick: 1 warm-up, 3 timed runs"
+        if a.quick
+        else f"{a.warmup} warm-up runs, then {a.seconds:g} s of timed runs per batch size"
+    )
+    title = (
+        f"`dslc bench` on {a.provider.upper()}: {device}, onnxruntime {ort_version}, "
+        f"{time.strftime('%Y-%m-%d')}; IO binding, {timing}; latency of one batch."
+    )
     return [title, ""]
 
 

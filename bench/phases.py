@@ -35,7 +35,8 @@ PHASES = ("import", "parse", "expand", "analyse", "report", "init", "serialise",
 def zoo() -> list[Path]:
     """Every network of the zoo (models/lib holds block libraries, not networks)."""
     return sorted((ROOT / "models").glob("*.xnet")) + sorted(
-        (ROOT / "models" / "lecture").glob("*.xnet"))
+        (ROOT / "models" / "lecture").glob("*.xnet")
+    )
 
 
 def stopwatch() -> tuple[dict[str, float], Callable[[str], None]]:
@@ -47,21 +48,25 @@ def stopwatch() -> tuple[dict[str, float], Callable[[str], None]]:
         now = time.perf_counter()
         t[name] = now - clock[0]
         clock[0] = now
+
     return t, lap
 
 
 def analyse(source: Any, lap: Callable[[str], None]) -> Any:
     """Parse, expand, analyse and report one source, calling lap() after each phase; the
     same functions, in the same order, as compile_source and `dslc summary`."""
-    from dslc.compiler import Analysis, build_graph
     from dslc.diagnostics import Sink
-    from dslc.limits import Limits, check_limits
-    from dslc.parser import parse
+    from dslc.expand.limits import Limits
+    from dslc.expand.program import build_graph
+    from dslc.ir.shapes import infer_shapes
+    from dslc.passes import Analysis
     from dslc.passes.cost import count_costs
+    from dslc.passes.limits import check_limits
     from dslc.passes.receptive_field import alignment_warnings, receptive_fields
-    from dslc.passes.shapes import infer_shapes
-    from dslc.report import DEFAULT_COLUMNS, build_rows, render_table
-    from dslc.summary import summary_json
+    from dslc.report.summary import summary_json
+    from dslc.report.table import DEFAULT_COLUMNS, build_rows, render_table
+    from dslc.syntax.parser import parse
+
     program = parse(source)
     lap("parse")
     sink, limits = Sink(), Limits()
@@ -73,8 +78,9 @@ def analyse(source: Any, lap: Callable[[str], None]) -> Any:
     check_limits(graph, costs, limits, sink)
     sink.raise_if_errors()
     rfs = receptive_fields(graph, shapes)
-    analysis = Analysis(graph, shapes, costs, rfs, params,
-                        (*sink.items, *alignment_warnings(graph, rfs)))
+    analysis = Analysis(
+        graph, shapes, costs, rfs, params, (*sink.items, *alignment_warnings(graph, rfs))
+    )
     lap("analyse")
     summary_json(analysis)
     render_table(analysis, build_rows(analysis), DEFAULT_COLUMNS, "float32")
@@ -88,17 +94,18 @@ def one(path: Path, out: Path) -> dict[str, float]:
 
     import inspect
 
-    import dslc.cli
     from dslc.backend.init import initial, specs
+
     try:
         from dslc.backend.init import draw_all
     except ImportError:  # before weights were drawn on threads (to measure older commits)
+
         def draw_all(nodes, *_):  # type: ignore[no-untyped-def]
             return {s.name: initial(n, s) for n in nodes for s in specs(n) if not s.fixed}
-    import dslc.report
-    import dslc.summary  # noqa: F401 - imported before the "import" lap ends, as by the CLI
+
     from dslc.backend.onnx import build, write
     from dslc.source import SourceFile
+
     lap("import")
     analysis = analyse(SourceFile.read(path), lap)
     graph = analysis.graph
@@ -111,17 +118,20 @@ def one(path: Path, out: Path) -> dict[str, float]:
     with open(out, "wb") as f:
         write(model, named, f)
     lap("write")
-    t.update(layers=len(graph.nodes) - len(graph.inputs),
-             onnx_mib=out.stat().st_size / 2**20)
+    t.update(layers=len(graph.nodes) - len(graph.inputs), onnx_mib=out.stat().st_size / 2**20)
     return t
 
 
 def _child(path: Path) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        res = subprocess.run([sys.executable, __file__, "--one", str(path), "--out",
-                              str(Path(tmp) / "m.onnx")], check=True, capture_output=True,
-                             text=True, cwd=ROOT)
+        res = subprocess.run(
+            [sys.executable, __file__, "--one", str(path), "--out", str(Path(tmp) / "m.onnx")],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
         row: dict[str, float] = json.loads(res.stdout)
         row["wall"] = time.perf_counter() - start
         return row
@@ -147,12 +157,20 @@ def main() -> None:
         row = {k: round(statistics.median(r[k] for r in runs), 4) for k in runs[0]}
         name = str(path.relative_to(ROOT / "models").with_suffix(""))
         rows[name] = row
-        print(f"{name:26s}" + "".join(f"{row[k]:10.3f}" for k in keys) +
-              f"  {int(row['layers']):7d} {row['onnx_mib']:6.1f} M", flush=True)
+        print(
+            f"{name:26s}"
+            + "".join(f"{row[k]:10.3f}" for k in keys)
+            + f"  {int(row['layers']):7d} {row['onnx_mib']:6.1f} M",
+            flush=True,
+        )
     if opts.json:
-        info = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
-                f"{platform.python_version()}", "repeat": opts.repeat,
-                "unit": "seconds (median); onnx_mib: MiB written", "models": rows}
+        info = {
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
+            f"{platform.python_version()}",
+            "repeat": opts.repeat,
+            "unit": "seconds (median); onnx_mib: MiB written",
+            "models": rows,
+        }
         opts.json.parent.mkdir(parents=True, exist_ok=True)
         opts.json.write_text(json.dumps(info, indent=1) + "\n")
 

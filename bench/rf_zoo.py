@@ -12,15 +12,15 @@ from pathlib import Path
 
 from dslc.backend.rf_measure import MeasureError, default_size, fits, measure
 from dslc.compiler import compile_file
-from dslc.summary import top_node
+from dslc.report.summary import top_node
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> int:
     args = sys.argv[1:]
-    skip = set(args[args.index("--skip") + 1:]) if "--skip" in args else set()
-    only = set(args[:args.index("--skip")] if "--skip" in args else args)
+    skip = set(args[args.index("--skip") + 1 :]) if "--skip" in args else set()
+    only = set(args[: args.index("--skip")] if "--skip" in args else args)
     bad = 0
     for path in sorted((ROOT / "models").rglob("*.xnet")):
         if ROOT / "models" / "lib" in path.parents:
@@ -42,15 +42,19 @@ def main() -> int:
             bad += 1
             continue
         sizes = (got.axis_size(got.h), got.axis_size(got.w))
-        verdict = "agree" if not got.disagreements() else "DIFFER: " + "; ".join(
-            got.disagreements())
+        verdict = (
+            "agree" if not got.disagreements() else "DIFFER: " + "; ".join(got.disagreements())
+        )
         if got.resampled:
             verdict = "not compared (resampled path)"
         bad += verdict.startswith("DIFFER")
         an = got.analytic.as_json()["size"]
-        print(f"{name}: '{got.layer}' analysed {an[0]}x{an[1]}, measured "
-              f"{sizes[0]}x{sizes[1]} at input {got.size[0]}x{got.size[1]} "
-              f"({time.perf_counter() - t0:.1f} s): {verdict}", flush=True)
+        print(
+            f"{name}: '{got.layer}' analysed {an[0]}x{an[1]}, measured "
+            f"{sizes[0]}x{sizes[1]} at input {got.size[0]}x{got.size[1]} "
+            f"({time.perf_counter() - t0:.1f} s): {verdict}",
+            flush=True,
+        )
     return 1 if bad else 0
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from dslc.limits import Limits
+from dslc.expand.limits import Limits
 from dslc.options import model_source_options
 from dslc.run_command import DEFAULT_SIZE, _runtime, _sizes
 
@@ -35,43 +35,56 @@ class _BenchCommand(click.Command):
                     i += 1
                 joined += [",".join(values)] if values else []
             elif args[i] == "--":
-                joined += args[i + 1:]
+                joined += args[i + 1 :]
                 break
             i += 1
         return super().parse_args(ctx, joined)
 
 
-def _batches(ctx: click.Context, param: click.Parameter, items: tuple[str, ...]
-             ) -> tuple[int, ...]:
+def _batches(ctx: click.Context, param: click.Parameter, items: tuple[str, ...]) -> tuple[int, ...]:
     """--batch values, each a positive integer or a comma-separated list of them."""
     out: list[int] = []
     for item in items:
         for part in item.split(","):
             if not part.strip().isdigit() or int(part) < 1:
-                raise click.BadParameter(f"'{item}': batch sizes are positive integers, e.g. "
-                                         "--batch 1 8 64", ctx, param)
+                raise click.BadParameter(
+                    f"'{item}': batch sizes are positive integers, e.g. --batch 1 8 64", ctx, param
+                )
             if int(part) not in out:
                 out.append(int(part))
     return tuple(out) or (1,)
 
 
-def _compile(path: str, sets: tuple[str, ...], seed: int, limits: Limits, dtype: str | None,
-             io_dtype: str | None, optimize: bool, scratch: Path) -> tuple[bytes | str, str]:
+def _compile(
+    path: str,
+    sets: tuple[str, ...],
+    seed: int,
+    limits: Limits,
+    dtype: str | None,
+    io_dtype: str | None,
+    optimize: bool,
+    scratch: Path,
+) -> tuple[bytes | str, str]:
     """An .xnet compiled in memory (a scratch file past 2 GiB of weights); an .onnx as is."""
     from dslc.cli import UserError
+
     if Path(path).suffix != ".xnet":
         if dtype is not None or io_dtype is not None:
             flag = "--dtype" if dtype is not None else "--io-dtype"
-            raise UserError(f"{flag} applies when compiling an .xnet; {path} runs in the "
-                            "types it was compiled with")
+            raise UserError(
+                f"{flag} applies when compiling an .xnet; {path} runs in the "
+                "types it was compiled with"
+            )
         return path, path
     import io
 
     from dslc.backend.onnx import write
     from dslc.cli import _build, needs_external_data, save_model
+
     dtype = dtype or "float32"
-    _, model, arrays = _build(path, sets, 21, seed, "pytorch", limits, optimize=optimize,
-                              dtype=dtype, io_dtype=io_dtype)
+    _, model, arrays = _build(
+        path, sets, 21, seed, "pytorch", limits, optimize=optimize, dtype=dtype, io_dtype=io_dtype
+    )
     what = dtype + (f" ({io_dtype} inputs and outputs)" if io_dtype not in (None, dtype) else "")
     what += ", optimized" if optimize else ", not optimized"
     if needs_external_data(arrays):
@@ -126,27 +139,32 @@ def _rate(value: float) -> str:
 def _session_line(data: dict[str, Any]) -> str:
     s = data["session"]
     threads = s["intra_op_num_threads"] or "default"
-    return (f"onnxruntime {data['onnxruntime']}, {s['graph_optimization_level']}, "
-            f"{s['execution_mode']}, intra-op threads {threads}; inputs and outputs bound on "
-            f"{s['io_binding']} (IO binding)")
+    return (
+        f"onnxruntime {data['onnxruntime']}, {s['graph_optimization_level']}, "
+        f"{s['execution_mode']}, intra-op threads {threads}; inputs and outputs bound on "
+        f"{s['io_binding']} (IO binding)"
+    )
 
 
 def _cuda_line(data: dict[str, Any]) -> str:
     from dslc_runtime.bench import SHOWN_CUDA_OPTIONS
+
     options = data["provider"]["options"]
     return " ".join(f"{k}={options[k]}" for k in SHOWN_CUDA_OPTIONS if k in options)
 
 
 def _timing_line(t: dict[str, Any]) -> str:
-    runs = (f"{t['iterations']} timed runs" if t["iterations"] is not None else
-            f"timed runs for {t['seconds']:g} s (at least {t['min_runs']})")
+    runs = (
+        f"{t['iterations']} timed runs"
+        if t["iterations"] is not None
+        else f"timed runs for {t['seconds']:g} s (at least {t['min_runs']})"
+    )
     return f"{t['warmup']} warm-up runs, then {runs} per batch size"
 
 
 def render(data: dict[str, Any]) -> str:
     """The human-readable report of a `dslc bench --json` record."""
-    lines = [f"model:    {data['model']['label']}",
-             f"provider: {data['provider']['note']}"]
+    lines = [f"model:    {data['model']['label']}", f"provider: {data['provider']['note']}"]
     if data["provider"]["device"]:
         lines.append(f"device:   {data['provider']['device']}")
     lines.append(f"session:  {_session_line(data)}")
@@ -154,14 +172,24 @@ def render(data: dict[str, Any]) -> str:
         lines.append(f"cuda:     {_cuda_line(data)}")
     for spec in data["inputs"]:
         shape = "(" + ", ".join(map(str, spec["shape"])) + ")"
-        lines.append(f"input:    '{spec['name']}' {shape} {spec['dtype']}, random normal "
-                     f"(seed {data['timing']['seed']})")
+        lines.append(
+            f"input:    '{spec['name']}' {shape} {spec['dtype']}, random normal "
+            f"(seed {data['timing']['seed']})"
+        )
     lines += [f"timing:   {_timing_line(data['timing'])}", ""]
     head = ("batch", "runs", "p50 ms", "p90 ms", "p99 ms", "mean ms", "images/s")
-    rows = [head] + [(str(r["batch"]), str(r["runs"]), _ms(r["latency_ms"]["p50"]),
-                      _ms(r["latency_ms"]["p90"]), _ms(r["latency_ms"]["p99"]),
-                      _ms(r["latency_ms"]["mean"]), _rate(r["throughput"]))
-                     for r in data["results"]]
+    rows = [head] + [
+        (
+            str(r["batch"]),
+            str(r["runs"]),
+            _ms(r["latency_ms"]["p50"]),
+            _ms(r["latency_ms"]["p90"]),
+            _ms(r["latency_ms"]["p99"]),
+            _ms(r["latency_ms"]["mean"]),
+            _rate(r["throughput"]),
+        )
+        for r in data["results"]
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
     lines.append("latency: one run of the whole batch; images/s = batch / mean latency")
@@ -170,46 +198,112 @@ def render(data: dict[str, Any]) -> str:
 
 @click.command(cls=_BenchCommand)
 @click.argument("model", type=click.Path(dir_okay=False))
-@click.option("--provider", type=click.Choice(["auto", "cuda", "cpu"]), default="auto",
-              show_default=True, help="Execution provider: CUDA when present and working, "
-              "else CPU; the one really used is reported.")
-@click.option("--batch", "batches", multiple=True, metavar="N...", callback=_batches,
-              help="Batch sizes to measure, e.g. --batch 1 8 64  [default: 1]")
-@click.option("--dtype", type=click.Choice(DTYPES), default=None,
-              help="For an .xnet: compile with float32 or float16 weights, activations, inputs "
-              "and outputs  [default: float32]. An .onnx runs in the types it was compiled with.")
-@click.option("--io-dtype", type=click.Choice(DTYPES), default=None,
-              help="For an .xnet: the type of the inputs and outputs [default: --dtype]; "
-              "'--dtype float16 --io-dtype float32' casts at the edges, inside the timed run.")
-@click.option("--optimize/--no-optimize", default=True, show_default=True,
-              help="For an .xnet: compile the inference graph (batch norm folded into the "
-              "convolutions, dropout and identities dropped), as `dslc compile --optimize`.")
-@click.option("--cuda-graph", is_flag=True,
-              help="CUDA only: capture each run as a CUDA graph and replay it (one session per "
-              "batch size; every node must run on the GPU).")
-@click.option("--prefer-nhwc", is_flag=True,
-              help="CUDA only: set the CUDA provider option prefer_nhwc (channels-last "
-              "convolutions, which the GPU's tensor cores prefer).")
-@click.option("--warmup", type=click.IntRange(0), default=5, show_default=True,
-              help="Untimed runs per batch size before timing (with --cuda-graph at least 3: "
-              "ONNX Runtime captures the graph on the third run).")
-@click.option("--iterations", type=click.IntRange(1), default=None,
-              help="Timed runs per batch size (instead of --seconds).")
-@click.option("--seconds", type=click.FloatRange(0, min_open=True), default=None,
-              help="Time each batch size for S seconds, with at least 10 runs  [default: 3]")
-@click.option("--threads", type=click.IntRange(1), default=None,
-              help="ONNX Runtime's intra-op threads  [default: its own, one per physical core]")
-@click.option("--size", "sizes", multiple=True, metavar="NAME=N",
-              help="Value of a symbolic input size such as H or W "
-              f"[default: {DEFAULT_SIZE}].")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print the report as JSON (schema in the README).")
+@click.option(
+    "--provider",
+    type=click.Choice(["auto", "cuda", "cpu"]),
+    default="auto",
+    show_default=True,
+    help="Execution provider: CUDA when present and working, "
+    "else CPU; the one really used is reported.",
+)
+@click.option(
+    "--batch",
+    "batches",
+    multiple=True,
+    metavar="N...",
+    callback=_batches,
+    help="Batch sizes to measure, e.g. --batch 1 8 64  [default: 1]",
+)
+@click.option(
+    "--dtype",
+    type=click.Choice(DTYPES),
+    default=None,
+    help="For an .xnet: compile with float32 or float16 weights, activations, inputs "
+    "and outputs  [default: float32]. An .onnx runs in the types it was compiled with.",
+)
+@click.option(
+    "--io-dtype",
+    type=click.Choice(DTYPES),
+    default=None,
+    help="For an .xnet: the type of the inputs and outputs [default: --dtype]; "
+    "'--dtype float16 --io-dtype float32' casts at the edges, inside the timed run.",
+)
+@click.option(
+    "--optimize/--no-optimize",
+    default=True,
+    show_default=True,
+    help="For an .xnet: compile the inference graph (batch norm folded into the "
+    "convolutions, dropout and identities dropped), as `dslc compile --optimize`.",
+)
+@click.option(
+    "--cuda-graph",
+    is_flag=True,
+    help="CUDA only: capture each run as a CUDA graph and replay it (one session per "
+    "batch size; every node must run on the GPU).",
+)
+@click.option(
+    "--prefer-nhwc",
+    is_flag=True,
+    help="CUDA only: set the CUDA provider option prefer_nhwc (channels-last "
+    "convolutions, which the GPU's tensor cores prefer).",
+)
+@click.option(
+    "--warmup",
+    type=click.IntRange(0),
+    default=5,
+    show_default=True,
+    help="Untimed runs per batch size before timing (with --cuda-graph at least 3: "
+    "ONNX Runtime captures the graph on the third run).",
+)
+@click.option(
+    "--iterations",
+    type=click.IntRange(1),
+    default=None,
+    help="Timed runs per batch size (instead of --seconds).",
+)
+@click.option(
+    "--seconds",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    help="Time each batch size for S seconds, with at least 10 runs  [default: 3]",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1),
+    default=None,
+    help="ONNX Runtime's intra-op threads  [default: its own, one per physical core]",
+)
+@click.option(
+    "--size",
+    "sizes",
+    multiple=True,
+    metavar="NAME=N",
+    help=f"Value of a symbolic input size such as H or W [default: {DEFAULT_SIZE}].",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the report as JSON (schema in the README)."
+)
 @model_source_options
-def bench(model: str, provider: str, batches: tuple[int, ...], dtype: str | None,
-          io_dtype: str | None, optimize: bool, cuda_graph: bool, prefer_nhwc: bool, warmup: int,
-          iterations: int | None, seconds: float | None, threads: int | None,
-          sizes: tuple[str, ...], as_json: bool, sets: tuple[str, ...], seed: int,
-          limits: Limits, debug: bool) -> None:
+def bench(
+    model: str,
+    provider: str,
+    batches: tuple[int, ...],
+    dtype: str | None,
+    io_dtype: str | None,
+    optimize: bool,
+    cuda_graph: bool,
+    prefer_nhwc: bool,
+    warmup: int,
+    iterations: int | None,
+    seconds: float | None,
+    threads: int | None,
+    sizes: tuple[str, ...],
+    as_json: bool,
+    sets: tuple[str, ...],
+    seed: int,
+    limits: Limits,
+    debug: bool,
+) -> None:
     """Measure MODEL's latency (p50/p90/p99) and throughput on ONNX Runtime.
 
     MODEL is an .onnx or an .xnet (compiled in memory). Inputs are random; they and the
@@ -224,38 +318,54 @@ def bench(model: str, provider: str, batches: tuple[int, ...], dtype: str | None
     import tempfile
 
     from dslc.cli import _guard
+
     if iterations is not None and seconds is not None:
         raise click.UsageError("give either --iterations or --seconds, not both")
     if provider == "cpu" and (cuda_graph or prefer_nhwc):
         flag = "--cuda-graph" if cuda_graph else "--prefer-nhwc"
-        raise click.UsageError(f"{flag} applies to the CUDA provider only; drop it or use "
-                               "--provider cuda")
+        raise click.UsageError(
+            f"{flag} applies to the CUDA provider only; drop it or use --provider cuda"
+        )
     with _guard(debug):
         _runtime()
     from dslc_runtime.bench import DEFAULT_SECONDS, Settings
-    settings = Settings(batches=batches, warmup=warmup, iterations=iterations,
-                        seconds=seconds or DEFAULT_SECONDS, cuda_graph=cuda_graph,
-                        prefer_nhwc=prefer_nhwc, threads=threads, seed=seed,
-                        default_size=DEFAULT_SIZE)
+
+    settings = Settings(
+        batches=batches,
+        warmup=warmup,
+        iterations=iterations,
+        seconds=seconds or DEFAULT_SECONDS,
+        cuda_graph=cuda_graph,
+        prefer_nhwc=prefer_nhwc,
+        threads=threads,
+        seed=seed,
+        default_size=DEFAULT_SIZE,
+    )
     with _guard(debug), tempfile.TemporaryDirectory(prefix="dslc-bench-") as scratch:
         given = _sizes(sizes)
-        source, label = _compile(model, sets, seed, limits, dtype, io_dtype, optimize,
-                                 Path(scratch))
+        source, label = _compile(
+            model, sets, seed, limits, dtype, io_dtype, optimize, Path(scratch)
+        )
         data = _measure(source, provider, settings, given)
-        data = {"schema": 1, "model": {"path": model, "label": label,
-                                      "compiled": Path(model).suffix == ".xnet"}} | data
+        data = {
+            "schema": 1,
+            "model": {"path": model, "label": label, "compiled": Path(model).suffix == ".xnet"},
+        } | data
         click.echo(json.dumps(data, indent=1) if as_json else render(data))
         _warn(data, set(given))
 
 
-def _measure(source: bytes | str, provider: str, settings: Any, sizes: dict[str, int]
-             ) -> dict[str, Any]:
+def _measure(
+    source: bytes | str, provider: str, settings: Any, sizes: dict[str, int]
+) -> dict[str, Any]:
     """Run the benchmark with a progress line; return its JSON record."""
     import dataclasses
 
     from dslc.cli import UserError
+
     rt = _runtime()
     from dslc_runtime.bench import bench as run_bench
+
     settings = dataclasses.replace(settings, sizes=sizes)
     progress = _Progress(sys.stderr.isatty())
     try:
@@ -272,9 +382,14 @@ def _warn(data: dict[str, Any], given: set[str]) -> None:
     """Notes and warnings the figures alone would not show."""
     for name, value in data["sizes"].items():
         if name not in given:
-            click.echo(f"note: size {name} not given; used {value} (set it with --size "
-                       f"{name}=...)", err=True)
+            click.echo(
+                f"note: size {name} not given; used {value} (set it with --size {name}=...)",
+                err=True,
+            )
     for r in data["results"]:
         if not r["outputs_finite"]:
-            click.echo(f"warning: batch {r['batch']}: the outputs hold inf or NaN (with float16 "
-                       "random inputs, an overflow?); the timings are still valid", err=True)
+            click.echo(
+                f"warning: batch {r['batch']}: the outputs hold inf or NaN (with float16 "
+                "random inputs, an overflow?); the timings are still valid",
+                err=True,
+            )

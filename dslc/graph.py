@@ -7,96 +7,31 @@ from pathlib import Path
 
 import click
 
-from dslc import dims
-from dslc.compiler import Analysis
-from dslc.ir import Node
-
-
-def _q(text: str) -> str:
-    body = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{body}"'
-
-
-def _label(analysis: Analysis, node: Node) -> str:
-    c = analysis.costs[node.id]
-    extra = f"\n{c.params:,} params" if c.params else ""
-    return f"{node.name.split('.')[-1]}\n{node.op.value}{extra}"
-
-
-def _parent(name: str) -> str:
-    return name.rsplit(".", 1)[0] if "." in name else ""
-
-
-def to_dot(analysis: Analysis) -> str:
-    """The graph in Graphviz's language: one cluster per block (by hierarchical name)."""
-    g = analysis.graph
-    lines = [f"digraph {_q(g.name)} {{", "  rankdir=TB;",
-             '  node [shape=box, style="rounded,filled", fillcolor="#eef3fb", fontname="Helvetica"];',
-             '  edge [fontname="Helvetica", fontsize=9];']
-    tree: dict[str, list[Node]] = {}
-    for n in g.nodes:
-        prefix = n.name.rsplit(".", 1)[0] if "." in n.name else ""
-        tree.setdefault(prefix, []).append(n)
-    prefixes = sorted({".".join(n.name.split(".")[:k]) for n in g.nodes
-                       for k in range(1, n.name.count(".") + 1)})
-
-    def emit(prefix: str, indent: str) -> None:
-        for n in tree.get(prefix, []):
-            lines.append(f"{indent}{_q(n.name)} [label={_q(_label(analysis, n))}"
-                         + (", shape=ellipse" if not n.inputs else "") + "];")
-        for child in (p for p in prefixes if _parent(p) == prefix):
-            lines.append(f"{indent}subgraph {_q('cluster_' + child)} {{")
-            lines.append(f'{indent}  label={_q(child)}; style="rounded"; color="#8aa4cc";')
-            emit(child, indent + "  ")
-            lines.append(f"{indent}}}")
-
-    emit("", "  ")
-    for n in g.nodes:
-        for i in n.inputs:
-            shape = " x ".join(dims.show(d) for d in analysis.shapes[i][1:])
-            lines.append(f"  {_q(g.node(i).name)} -> {_q(n.name)} [label={_q(shape)}];")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
-
-
-def render(analysis: Analysis, out: Path) -> tuple[Path, str]:
-    """Write the diagram; returns the path written and a message for the user."""
-    from dslc.cli import UserError, write_atomic
-    fmt = out.suffix.lower().lstrip(".")
-    if fmt not in ("dot", "gv", "svg", "png"):
-        raise UserError(f"{out}: choose an output ending in .svg, .png or .dot")
-    text = to_dot(analysis)
-    if fmt in ("dot", "gv"):
-        write_atomic(out, text.encode())
-        return out, f"wrote {out}"
-    import shutil
-    import subprocess
-    dot = shutil.which("dot")
-    if dot is None:
-        fallback = out.with_suffix(".dot")
-        write_atomic(fallback, text.encode())
-        return fallback, (f"Graphviz's 'dot' is not installed, so {out} was not drawn; wrote "
-                          f"{fallback} instead (install Graphviz, e.g. apt install graphviz, "
-                          f"or render it with: dot -T{fmt} {fallback} -o {out})")
-    done = subprocess.run([dot, f"-T{fmt}"], input=text.encode(), capture_output=True,
-                          check=False, timeout=300)
-    if done.returncode != 0:
-        raise UserError(f"dot failed: {done.stderr.decode(errors='replace').strip()}")
-    write_atomic(out, done.stdout)
-    return out, f"wrote {out}"
+from dslc.report.dot import render
 
 
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="OUT.svg|.png|.dot",
-              help="Where to write [default: the file's name with .svg]; .svg and .png need "
-              "Graphviz's dot, else a .dot file is written instead.")
-@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
-              help="Override a network parameter, e.g. --set classes=10 (repeatable).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    metavar="OUT.svg|.png|.dot",
+    help="Where to write [default: the file's name with .svg]; .svg and .png need "
+    "Graphviz's dot, else a .dot file is written instead.",
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Override a network parameter, e.g. --set classes=10 (repeatable).",
+)
 @click.option("--debug", is_flag=True, help="Show Python tracebacks of internal errors.")
 def graph(file: str, output: str | None, sets: tuple[str, ...], debug: bool) -> None:
     """Draw the network: blocks as clusters, edges labelled with tensor shapes."""
     from dslc.cli import _analyse, _guard
+
     with _guard(debug):
         analysis = _analyse(file, sets)
         _, message = render(analysis, Path(output) if output else Path(Path(file).stem + ".svg"))

@@ -8,8 +8,8 @@ from typing import Any
 import click
 
 from dslc.cli import SET_HELP, UserError, _analyse, _debug_option, _guard, write_atomic
-from dslc.ir import Node
-from dslc.rf_text import LookupFailed, _axis_pair, growth_table, path_to, target
+from dslc.ir.graph import Node
+from dslc.report.rf_text import LookupFailed, _axis_pair, growth_table, path_to, target
 
 
 def _pair(text: str | None, what: str) -> tuple[int, int] | None:
@@ -19,18 +19,21 @@ def _pair(text: str | None, what: str) -> tuple[int, int] | None:
     try:
         vals = [int(p) for p in parts]
     except ValueError:
-        raise click.BadParameter(f"expected two integers like 7,7, got '{text}'",
-                                 param_hint=what) from None
+        raise click.BadParameter(
+            f"expected two integers like 7,7, got '{text}'", param_hint=what
+        ) from None
     if len(vals) == 1:
         vals = vals * 2
     if len(vals) != 2 or (what == "--size" and min(vals) < 1) or min(vals) < 0:
-        raise click.BadParameter(f"expected two non-negative integers like 7,7, got '{text}'",
-                                 param_hint=what)
+        raise click.BadParameter(
+            f"expected two non-negative integers like 7,7, got '{text}'", param_hint=what
+        )
     return vals[0], vals[1]
 
 
 def _measure(analysis: Any, node: Node, size: tuple[int, int] | None) -> bool:
     from dslc.backend import rf_measure as m
+
     try:
         if size is None:
             size = m.default_size(analysis, node.id)
@@ -40,11 +43,15 @@ def _measure(analysis: Any, node: Node, size: tuple[int, int] | None) -> bool:
         raise UserError(f"cannot measure: {exc}") from None
     sizes = [got.axis_size(got.h), got.axis_size(got.w)]
     n_in = (int(got.h.interior.sum()), int(got.w.interior.sum()))
-    click.echo(f"measured on ONNX Runtime (CPU) at input {got.size[0]}x{got.size[1]}: "
-               f"'{got.layer}' field {'x'.join(str(s) for s in sizes)} over "
-               f"{n_in[0]}x{n_in[1]} units away from the borders")
-    click.echo("  (weights 1, biases 0, max pooling as average, activations as identity, "
-               "whole rows / columns perturbed)")
+    click.echo(
+        f"measured on ONNX Runtime (CPU) at input {got.size[0]}x{got.size[1]}: "
+        f"'{got.layer}' field {'x'.join(str(s) for s in sizes)} over "
+        f"{n_in[0]}x{n_in[1]} units away from the borders"
+    )
+    click.echo(
+        "  (weights 1, biases 0, max pooling as average, activations as identity, "
+        "whole rows / columns perturbed)"
+    )
     for note in got.notes():
         click.echo(f"note: {note} (analysed {_axis_pair(got.analytic.as_json()['size'])})")
     bad = got.disagreements()
@@ -55,33 +62,73 @@ def _measure(analysis: Any, node: Node, size: tuple[int, int] | None) -> bool:
         return False
     if got.resampled:
         return True
-    click.echo(f"analysis agrees: size {_axis_pair(got.analytic.as_json()['size'])}, jump "
-               f"{_axis_pair(got.analytic.as_json()['jump'])}")
+    click.echo(
+        f"analysis agrees: size {_axis_pair(got.analytic.as_json()['size'])}, jump "
+        f"{_axis_pair(got.analytic.as_json()['jump'])}"
+    )
     return True
 
 
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--layer", metavar="NAME", help="Follow the field up to this layer [default: "
-              "the last spatial layer before global pooling].")
-@click.option("--measure", is_flag=True, help="Also measure the field on the compiled ONNX "
-              "model with ONNX Runtime and compare; exit status 1 if they differ.")
-@click.option("--size", metavar="H,W", help="Input size for --measure [default: the model's "
-              "own, or larger when the field does not fit; required for symbolic H x W].")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), metavar="OUT.png",
-              help="Draw field size against depth to a PNG.")
-@click.option("--image", type=click.Path(dir_okay=False, exists=True), metavar="IMG",
-              help="Draw one unit's field on this image (8-bit non-interlaced PNG, or .npy "
-              "H x W or H x W x 3).")
-@click.option("--unit", metavar="I,J", help="The output unit (row, column) for --image "
-              "[default: the centre of the map].")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="OUT.png",
-              help="Where --image writes [default: IMG's name with _rf.png].")
+@click.option(
+    "--layer",
+    metavar="NAME",
+    help="Follow the field up to this layer [default: "
+    "the last spatial layer before global pooling].",
+)
+@click.option(
+    "--measure",
+    is_flag=True,
+    help="Also measure the field on the compiled ONNX "
+    "model with ONNX Runtime and compare; exit status 1 if they differ.",
+)
+@click.option(
+    "--size",
+    metavar="H,W",
+    help="Input size for --measure [default: the model's "
+    "own, or larger when the field does not fit; required for symbolic H x W].",
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False),
+    metavar="OUT.png",
+    help="Draw field size against depth to a PNG.",
+)
+@click.option(
+    "--image",
+    type=click.Path(dir_okay=False, exists=True),
+    metavar="IMG",
+    help="Draw one unit's field on this image (8-bit non-interlaced PNG, or .npy "
+    "H x W or H x W x 3).",
+)
+@click.option(
+    "--unit",
+    metavar="I,J",
+    help="The output unit (row, column) for --image [default: the centre of the map].",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    metavar="OUT.png",
+    help="Where --image writes [default: IMG's name with _rf.png].",
+)
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help=SET_HELP)
 @_debug_option
-def rf(file: str, layer: str | None, measure: bool, size: str | None, plot_path: str | None,
-       image: str | None, unit: str | None, output: str | None, sets: tuple[str, ...],
-       debug: bool) -> None:
+def rf(
+    file: str,
+    layer: str | None,
+    measure: bool,
+    size: str | None,
+    plot_path: str | None,
+    image: str | None,
+    unit: str | None,
+    output: str | None,
+    sets: tuple[str, ...],
+    debug: bool,
+) -> None:
     """Print how the receptive field grows, layer by layer (Araujo et al., 2019).
 
     Size is the field's extent in input pixels, jump the distance between neighbouring units in
@@ -105,13 +152,16 @@ def rf(file: str, layer: str | None, measure: bool, size: str | None, plot_path:
         if measure:
             ok = _measure(analysis, node, hw)
         if plot_path:
-            from dslc.plot import rf_plot
+            from dslc.report.plot import rf_plot
+
             write_atomic(Path(plot_path), rf_plot(analysis, nodes))
             click.echo(f"wrote {plot_path}")
         if image:
-            from dslc.plot import rf_on_image
+            from dslc.report.plot import rf_on_image
+
             out = Path(output) if output else Path(Path(image).stem + "_rf.png")
-            from dslc.plot import PictureError
+            from dslc.report.plot import PictureError
+
             try:
                 data, text = rf_on_image(analysis, node, Path(image), where)
             except PictureError as exc:
@@ -120,4 +170,3 @@ def rf(file: str, layer: str | None, measure: bool, size: str | None, plot_path:
             click.echo(f"wrote {out}: {text}")
     if not ok:
         raise SystemExit(1)
-

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from dslc.limits import Limits
+from dslc.expand.limits import Limits
 from dslc.options import model_source_options
 
 if TYPE_CHECKING:
@@ -21,8 +21,11 @@ def _runtime() -> Any:
         import dslc_runtime
     except ImportError as exc:
         from dslc.cli import UserError
-        raise UserError("dslc run needs ONNX Runtime: pip install 'dslc[cpu]' (or 'dslc[gpu]' "
-                        f"on a CUDA machine; never both) ({exc})") from None
+
+        raise UserError(
+            "dslc run needs ONNX Runtime: pip install 'dslc[cpu]' (or 'dslc[gpu]' "
+            f"on a CUDA machine; never both) ({exc})"
+        ) from None
     return dslc_runtime
 
 
@@ -30,6 +33,7 @@ def _load_array(path: str) -> np.ndarray:
     import numpy as np
 
     from dslc.cli import UserError
+
     p = Path(path)
     try:
         if p.suffix == ".npy":
@@ -42,9 +46,11 @@ def _load_array(path: str) -> np.ndarray:
     raise UserError(f"--input {path}: use a .npy file (or .txt/.csv for a plain matrix)")
 
 
-def _feeds(model: Any, rt: Any, inputs: tuple[str, ...], batch: int, seed: int,
-           sizes: dict[str, int]) -> tuple[dict[str, np.ndarray], list[str]]:
+def _feeds(
+    model: Any, rt: Any, inputs: tuple[str, ...], batch: int, seed: int, sizes: dict[str, int]
+) -> tuple[dict[str, np.ndarray], list[str]]:
     from dslc.cli import UserError
+
     notes: list[str] = []
     specs = {s.name: s for s in model.inputs}
     given: dict[str, np.ndarray] = {}
@@ -52,8 +58,9 @@ def _feeds(model: Any, rt: Any, inputs: tuple[str, ...], batch: int, seed: int,
         name, eq, path = item.partition("=")
         if not eq:
             if len(specs) != 1:
-                raise UserError(f"this model has inputs {', '.join(specs)}: write "
-                                "--input NAME=FILE.npy")
+                raise UserError(
+                    f"this model has inputs {', '.join(specs)}: write --input NAME=FILE.npy"
+                )
             name, path = next(iter(specs)), item
         if name not in specs:
             raise UserError(f"no input named '{name}'; the model's inputs are {', '.join(specs)}")
@@ -67,8 +74,7 @@ def _feeds(model: Any, rt: Any, inputs: tuple[str, ...], batch: int, seed: int,
         symbols = {d for n in missing for d in specs[n].shape[1:] if isinstance(d, str)}
         for s in sorted(symbols - set(sizes)):
             sizes[s] = DEFAULT_SIZE
-            notes.append(f"size {s} not given; using {DEFAULT_SIZE} (set it with --size "
-                         f"{s}=...)")
+            notes.append(f"size {s} not given; using {DEFAULT_SIZE} (set it with --size {s}=...)")
         rand = model.random_inputs(batch=batch, seed=seed, sizes=sizes)
         for n in missing:
             given[n] = rand[n]
@@ -78,6 +84,7 @@ def _feeds(model: Any, rt: Any, inputs: tuple[str, ...], batch: int, seed: int,
 
 def _sizes(items: tuple[str, ...]) -> dict[str, int]:
     from dslc.cli import UserError
+
     out = {}
     for item in items:
         name, _, value = item.partition("=")
@@ -87,13 +94,15 @@ def _sizes(items: tuple[str, ...]) -> dict[str, int]:
     return out
 
 
-def _model_bytes(path: str, sets: tuple[str, ...], seed: int, limits: Limits,
-                 scratch: Path) -> tuple[bytes | str, str]:
+def _model_bytes(
+    path: str, sets: tuple[str, ...], seed: int, limits: Limits, scratch: Path
+) -> tuple[bytes | str, str]:
     if Path(path).suffix == ".xnet":
         import io
 
         from dslc.backend.onnx import write
         from dslc.cli import _build, needs_external_data, save_model
+
         _, model, arrays = _build(path, sets, 21, seed, "pytorch", limits)
         if needs_external_data(arrays):  # too large for bytes in memory: a scratch file
             save_model(scratch / (Path(path).stem + ".onnx"), model, arrays)
@@ -115,39 +124,95 @@ def _save(path: str, outputs: dict[str, np.ndarray]) -> None:
 
 @click.command()
 @click.argument("model", type=click.Path(dir_okay=False))
-@click.option("--input", "inputs", multiple=True, metavar="[NAME=]FILE",
-              help="Input tensor from a .npy (or .txt/.csv) file; missing leading axes are "
-              "added, integers become float32. Default: random normal data.")
-@click.option("--batch", type=click.IntRange(1), default=1, show_default=True,
-              help="Batch size for random inputs.")
-@click.option("--size", "sizes", multiple=True, metavar="NAME=N",
-              help="Value of a symbolic input size such as H or W for random inputs "
-              f"[default: {DEFAULT_SIZE}].")
-@click.option("--provider", type=click.Choice(["auto", "cuda", "cpu"]), default="auto",
-              show_default=True, help="Execution provider: CUDA when present and working, "
-              "else CPU.")
-@click.option("--output", "output", type=click.Path(dir_okay=False),
-              help="Save the output to .npy (or all outputs to .npz).")
+@click.option(
+    "--input",
+    "inputs",
+    multiple=True,
+    metavar="[NAME=]FILE",
+    help="Input tensor from a .npy (or .txt/.csv) file; missing leading axes are "
+    "added, integers become float32. Default: random normal data.",
+)
+@click.option(
+    "--batch",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Batch size for random inputs.",
+)
+@click.option(
+    "--size",
+    "sizes",
+    multiple=True,
+    metavar="NAME=N",
+    help="Value of a symbolic input size such as H or W for random inputs "
+    f"[default: {DEFAULT_SIZE}].",
+)
+@click.option(
+    "--provider",
+    type=click.Choice(["auto", "cuda", "cpu"]),
+    default="auto",
+    show_default=True,
+    help="Execution provider: CUDA when present and working, else CPU.",
+)
+@click.option(
+    "--output",
+    "output",
+    type=click.Path(dir_okay=False),
+    help="Save the output to .npy (or all outputs to .npz).",
+)
 @click.option("--print", "print_values", is_flag=True, help="Print the output values too.")
 @model_source_options
-def run(model: str, inputs: tuple[str, ...], batch: int, sizes: tuple[str, ...],
-        provider: str, output: str | None, print_values: bool, sets: tuple[str, ...],
-        seed: int, limits: Limits, debug: bool) -> None:
+def run(
+    model: str,
+    inputs: tuple[str, ...],
+    batch: int,
+    sizes: tuple[str, ...],
+    provider: str,
+    output: str | None,
+    print_values: bool,
+    sets: tuple[str, ...],
+    seed: int,
+    limits: Limits,
+    debug: bool,
+) -> None:
     """Run MODEL (.xnet, compiled in memory, or .onnx) on ONNX Runtime."""
     import tempfile
 
     from dslc.cli import _guard
+
     with _guard(debug), tempfile.TemporaryDirectory(prefix="dslc-run-") as scratch:
-        _run(model, inputs, batch, sizes, provider, output, print_values, sets, seed, limits,
-             Path(scratch))
+        _run(
+            model,
+            inputs,
+            batch,
+            sizes,
+            provider,
+            output,
+            print_values,
+            sets,
+            seed,
+            limits,
+            Path(scratch),
+        )
 
 
-def _run(model: str, inputs: tuple[str, ...], batch: int, sizes: tuple[str, ...],
-         provider: str, output: str | None, print_values: bool, sets: tuple[str, ...],
-         seed: int, limits: Limits, scratch: Path) -> None:
+def _run(
+    model: str,
+    inputs: tuple[str, ...],
+    batch: int,
+    sizes: tuple[str, ...],
+    provider: str,
+    output: str | None,
+    print_values: bool,
+    sets: tuple[str, ...],
+    seed: int,
+    limits: Limits,
+    scratch: Path,
+) -> None:
     import numpy as np
 
     from dslc.cli import UserError
+
     rt = _runtime()
     source, label = _model_bytes(model, sets, seed, limits, scratch)
     try:

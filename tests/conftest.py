@@ -7,8 +7,12 @@ import pytest
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     """--update-golden rewrites golden files instead of comparing with them."""
-    parser.addoption("--update-golden", action="store_true", default=False,
-                     help="rewrite golden summaries and error outputs")
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="rewrite golden summaries and error outputs",
+    )
 
 
 @pytest.fixture

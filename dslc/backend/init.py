@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dslc.ir import BatchNormAttrs, ConvAttrs, DeconvAttrs, DenseAttrs, Node, Op
+from dslc.ir.graph import Node
+from dslc.ir.ops import BatchNormAttrs, ConvAttrs, DeconvAttrs, DenseAttrs, Op
 
 SCHEMES = ("pytorch", "he", "xavier")
 THREADED_FROM = 1 << 20  # elements; below this a thread pool costs more than it saves
@@ -32,8 +33,15 @@ def rng(seed: int, name: str) -> np.random.Generator:
     return np.random.default_rng([seed & 0xFFFFFFFF, zlib.crc32(name.encode("utf-8"))])
 
 
-def _draw(name: str, shape: tuple[int, ...], fan_in: int, fan_out: int, scheme: str,
-          seed: int, is_bias: bool) -> np.ndarray:
+def _draw(
+    name: str,
+    shape: tuple[int, ...],
+    fan_in: int,
+    fan_out: int,
+    scheme: str,
+    seed: int,
+    is_bias: bool,
+) -> np.ndarray:
     g = rng(seed, name)
     if scheme == "pytorch":
         return _uniform(g, shape, 1.0 / math.sqrt(fan_in) if fan_in else 0.0)
@@ -70,19 +78,30 @@ def specs(node: Node) -> list[Spec]:
     if node.op is Op.CONV and isinstance(a, ConvAttrs):
         fixed = a.fixed_weight is not None
         bias = a.fixed_bias is not None if fixed else a.bias
-        return [Spec(f"{n}.weight", "weight", (a.out_channels, a.in_channels // a.groups,
-                                                *a.kernel), fixed),
-                *([Spec(f"{n}.bias", "bias", (a.out_channels,), fixed)] if bias else [])]
+        return [
+            Spec(
+                f"{n}.weight",
+                "weight",
+                (a.out_channels, a.in_channels // a.groups, *a.kernel),
+                fixed,
+            ),
+            *([Spec(f"{n}.bias", "bias", (a.out_channels,), fixed)] if bias else []),
+        ]
     if node.op is Op.DECONV and isinstance(a, DeconvAttrs):
-        return [Spec(f"{n}.weight", "weight", (a.in_channels, a.out_channels // a.groups,
-                                                *a.kernel)),
-                *([Spec(f"{n}.bias", "bias", (a.out_channels,))] if a.bias else [])]
+        return [
+            Spec(f"{n}.weight", "weight", (a.in_channels, a.out_channels // a.groups, *a.kernel)),
+            *([Spec(f"{n}.bias", "bias", (a.out_channels,))] if a.bias else []),
+        ]
     if node.op is Op.DENSE and isinstance(a, DenseAttrs):
-        return [Spec(f"{n}.weight", "weight", (a.out_features, a.in_features)),
-                *([Spec(f"{n}.bias", "bias", (a.out_features,))] if a.bias else [])]
+        return [
+            Spec(f"{n}.weight", "weight", (a.out_features, a.in_features)),
+            *([Spec(f"{n}.bias", "bias", (a.out_features,))] if a.bias else []),
+        ]
     if node.op is Op.BATCHNORM and isinstance(a, BatchNormAttrs):
-        return [Spec(f"{n}.{k}", k, (a.channels,))
-                for k in ("weight", "bias", "running_mean", "running_var")]
+        return [
+            Spec(f"{n}.{k}", k, (a.channels,))
+            for k in ("weight", "bias", "running_mean", "running_var")
+        ]
     return []
 
 
@@ -114,8 +133,9 @@ def initial(node: Node, s: Spec, scheme: str = "pytorch", seed: int = 0) -> np.n
     return _draw(s.name, s.shape, fan_in, fan_out, scheme, seed, s.kind == "bias")
 
 
-def draw_all(nodes: Iterable[Node], scheme: str = "pytorch", seed: int = 0
-             ) -> dict[str, np.ndarray]:
+def draw_all(
+    nodes: Iterable[Node], scheme: str = "pytorch", seed: int = 0
+) -> dict[str, np.ndarray]:
     """The initial value of every parameter tensor of `nodes` but hand-written kernels."""
     drawn = Drawn(nodes, scheme, seed)
     return {name: drawn[name] for name in drawn}
@@ -132,20 +152,29 @@ class Drawn(Mapping[str, np.ndarray]):
     AHEAD_BYTES are drawn ahead of the caller: a caller that turns the tensors into others
     (batch-norm folding) never holds all of them twice."""
 
-    def __init__(self, nodes: Iterable[Node], scheme: str = "pytorch", seed: int = 0,
-                 given: Mapping[str, np.ndarray] | None = None) -> None:
+    def __init__(
+        self,
+        nodes: Iterable[Node],
+        scheme: str = "pytorch",
+        seed: int = 0,
+        given: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
         self._given = given or {}
         self._scheme, self._seed = scheme, seed
-        self._jobs = [(n, s) for n in nodes for s in specs(n)
-                      if not s.fixed and s.name not in self._given]
+        self._jobs = [
+            (n, s) for n in nodes for s in specs(n) if not s.fixed and s.name not in self._given
+        ]
         self._index = {s.name: k for k, (_, s) in enumerate(self._jobs)}
         self._ready: dict[int, Future[np.ndarray]] = {}
         self._next = 0  # the next job to start
         self._waiting = 0  # bytes drawn (or being drawn) and not yet asked for
         size = sum(math.prod(s.shape) for _, s in self._jobs)
         workers = min(2, os.cpu_count() or 1)
-        self._pool = (ThreadPoolExecutor(workers, thread_name_prefix="dslc-init")
-                      if workers > 1 and size >= THREADED_FROM else None)
+        self._pool = (
+            ThreadPoolExecutor(workers, thread_name_prefix="dslc-init")
+            if workers > 1 and size >= THREADED_FROM
+            else None
+        )
 
     def __getitem__(self, name: str) -> np.ndarray:
         if name in self._given:

@@ -12,9 +12,11 @@ from onnx import TensorProto, helper, numpy_helper
 
 from dslc import __version__
 from dslc.backend.init import Drawn, initial, specs
-from dslc.compiler import Analysis
-from dslc.dims import Dim
-from dslc.ir import (
+from dslc.ir.dims import Dim
+from dslc.ir.graph import (
+    Node,
+)
+from dslc.ir.ops import (
     AdaptivePoolAttrs,
     AxisAttrs,
     BatchNormAttrs,
@@ -22,13 +24,13 @@ from dslc.ir import (
     DeconvAttrs,
     DenseAttrs,
     LrnAttrs,
-    Node,
     Op,
     PoolAttrs,
     ScalarAttrs,
     UpsampleAttrs,
 )
-from dslc.passes.shapes import conv_out
+from dslc.ir.shapes import conv_out
+from dslc.passes import Analysis
 
 DEFAULT_OPSET = 21
 OPSETS = range(17, 27)
@@ -47,14 +49,16 @@ class _Emitter:
 
     def const(self, name: str, value: np.ndarray) -> str:
         """A constant as a Constant node (kept out of the initializers, which are parameters)."""
-        self.nodes.append(helper.make_node("Constant", [], [name], name=name,
-                                           value=numpy_helper.from_array(value, name)))
+        self.nodes.append(
+            helper.make_node(
+                "Constant", [], [name], name=name, value=numpy_helper.from_array(value, name)
+            )
+        )
         return name
 
     def values(self, node: Node) -> dict[str, np.ndarray]:
         """The node's parameter tensors by kind (weight, bias, ...), loaded or initialised."""
-        return {s.kind: initial(node, s) if s.fixed else self.weights[s.name]
-                for s in specs(node)}
+        return {s.kind: initial(node, s) if s.fixed else self.weights[s.name] for s in specs(node)}
 
     def params(self, node: Node, values: Mapping[str, np.ndarray] | None = None) -> list[str]:
         """Create the node's initializers (in the model's dtype); return their names."""
@@ -72,8 +76,9 @@ class _Emitter:
 
     def emit(self, op: str, node: Node, inputs: list[str], **attrs: Any) -> None:
         """Append one ONNX node computing `node`'s output."""
-        self.nodes.append(helper.make_node(op, inputs, [self.names[node.id]], name=node.name,
-                                           **attrs))
+        self.nodes.append(
+            helper.make_node(op, inputs, [self.names[node.id]], name=node.name, **attrs)
+        )
 
 
 def _pool_attrs(a: PoolAttrs, x: tuple[Dim, ...], ignores_pads: bool) -> dict[str, Any]:
@@ -89,11 +94,19 @@ def _pool_attrs(a: PoolAttrs, x: tuple[Dim, ...], ignores_pads: bool) -> dict[st
         for axis in ceil:
             pads[axis + 2] += max(0, _extra(a, x, axis))
         if all(pads[i + 2] < a.kernel[i] for i in (0, 1)):
-            return {"kernel_shape": list(a.kernel), "strides": list(a.stride), "pads": pads,
-                    "ceil_mode": 0}
+            return {
+                "kernel_shape": list(a.kernel),
+                "strides": list(a.stride),
+                "pads": pads,
+                "ceil_mode": 0,
+            }
         pads = list(a.pads)
-    return {"kernel_shape": list(a.kernel), "strides": list(a.stride), "pads": pads,
-            "ceil_mode": int(bool(ceil))}
+    return {
+        "kernel_shape": list(a.kernel),
+        "strides": list(a.stride),
+        "pads": pads,
+        "ceil_mode": int(bool(ceil)),
+    }
 
 
 def _avgpool(e: _Emitter, node: Node, a: PoolAttrs, x: str) -> None:
@@ -103,25 +116,36 @@ def _avgpool(e: _Emitter, node: Node, a: PoolAttrs, x: str) -> None:
     shape = e.analysis.shapes[node.inputs[0]]
     concrete = all(isinstance(d, int) for d in shape[2:])
     if not (a.ceil and a.count_include_pad and concrete and _ceil_axes(a, shape)):
-        e.emit("AveragePool", node, [x], count_include_pad=int(a.count_include_pad),
-               **_pool_attrs(a, shape, not a.count_include_pad))
+        e.emit(
+            "AveragePool",
+            node,
+            [x],
+            count_include_pad=int(a.count_include_pad),
+            **_pool_attrs(a, shape, not a.count_include_pad),
+        )
         return
     t, l, b, r = a.pads
     pad = e.const(f"{node.name}.pads", np.array([0, 0, t, l, 0, 0, b, r], np.int64))
-    e.nodes.append(helper.make_node("Pad", [x, pad], [f"{node.name}.padded"],
-                                    name=f"{node.name}.padded"))
+    e.nodes.append(
+        helper.make_node("Pad", [x, pad], [f"{node.name}.padded"], name=f"{node.name}.padded")
+    )
     extra = [_extra(a, shape, axis) for axis in (0, 1)]
-    e.emit("AveragePool", node, [f"{node.name}.padded"], count_include_pad=0,
-           kernel_shape=list(a.kernel), strides=list(a.stride),
-           pads=[0, 0, max(0, extra[0]), max(0, extra[1])], ceil_mode=0)
+    e.emit(
+        "AveragePool",
+        node,
+        [f"{node.name}.padded"],
+        count_include_pad=0,
+        kernel_shape=list(a.kernel),
+        strides=list(a.stride),
+        pads=[0, 0, max(0, extra[0]), max(0, extra[1])],
+        ceil_mode=0,
+    )
 
 
-def _axis_args(a: PoolAttrs, x: tuple[Dim, ...], axis: int
-               ) -> tuple[int, int, int, int, int, int]:
+def _axis_args(a: PoolAttrs, x: tuple[Dim, ...], axis: int) -> tuple[int, int, int, int, int, int]:
     size = x[2 + axis]
     assert isinstance(size, int)
-    return (size, a.kernel[axis], a.stride[axis], a.dilation[axis], a.pads[axis],
-            a.pads[axis + 2])
+    return (size, a.kernel[axis], a.stride[axis], a.dilation[axis], a.pads[axis], a.pads[axis + 2])
 
 
 def _ceil_axes(a: PoolAttrs, x: tuple[Dim, ...]) -> list[int]:
@@ -155,13 +179,26 @@ def _emit_node(e: _Emitter, node: Node) -> None:
             e.emit("Conv", node, xs + e.params(node), **_conv_attrs(a))
         case Op.DECONV:
             assert isinstance(a, DeconvAttrs)
-            e.emit("ConvTranspose", node, xs + e.params(node), kernel_shape=list(a.kernel),
-                   strides=list(a.stride), pads=list(a.pads), dilations=list(a.dilation),
-                   group=a.groups, output_padding=list(a.output_padding))
+            e.emit(
+                "ConvTranspose",
+                node,
+                xs + e.params(node),
+                kernel_shape=list(a.kernel),
+                strides=list(a.stride),
+                pads=list(a.pads),
+                dilations=list(a.dilation),
+                group=a.groups,
+                output_padding=list(a.output_padding),
+            )
         case Op.MAXPOOL:
             assert isinstance(a, PoolAttrs)
-            e.emit("MaxPool", node, xs, dilations=list(a.dilation),
-                   **_pool_attrs(a, e.analysis.shapes[node.inputs[0]], True))
+            e.emit(
+                "MaxPool",
+                node,
+                xs,
+                dilations=list(a.dilation),
+                **_pool_attrs(a, e.analysis.shapes[node.inputs[0]], True),
+            )
         case Op.AVGPOOL:
             assert isinstance(a, PoolAttrs)
             _avgpool(e, node, a, xs[0])
@@ -174,8 +211,13 @@ def _emit_node(e: _Emitter, node: Node) -> None:
             _adaptive(e, node, a, xs[0])
         case Op.BATCHNORM:
             assert isinstance(a, BatchNormAttrs)
-            e.emit("BatchNormalization", node, xs + e.params(node), epsilon=a.eps,
-                   momentum=1.0 - a.momentum)
+            e.emit(
+                "BatchNormalization",
+                node,
+                xs + e.params(node),
+                epsilon=a.eps,
+                momentum=1.0 - a.momentum,
+            )
         case Op.LRN:
             assert isinstance(a, LrnAttrs)
             e.emit("LRN", node, xs, size=a.size, alpha=a.alpha, beta=a.beta, bias=a.k)
@@ -184,8 +226,13 @@ def _emit_node(e: _Emitter, node: Node) -> None:
             ratio = e.const(f"{node.name}.p", np.array(a.value, np.float32))
             e.emit("Dropout", node, [*xs, ratio])
         case Op.RELU | Op.SIGMOID | Op.TANH | Op.IDENTITY:
-            e.emit({Op.RELU: "Relu", Op.SIGMOID: "Sigmoid", Op.TANH: "Tanh",
-                    Op.IDENTITY: "Identity"}[node.op], node, xs)
+            e.emit(
+                {Op.RELU: "Relu", Op.SIGMOID: "Sigmoid", Op.TANH: "Tanh", Op.IDENTITY: "Identity"}[
+                    node.op
+                ],
+                node,
+                xs,
+            )
         case Op.LEAKY_RELU | Op.ELU:
             assert isinstance(a, ScalarAttrs)
             e.emit("LeakyRelu" if node.op is Op.LEAKY_RELU else "Elu", node, xs, alpha=a.value)
@@ -212,11 +259,18 @@ def _emit_node(e: _Emitter, node: Node) -> None:
 
 def _resize(e: _Emitter, node: Node, a: UpsampleAttrs, xs: list[str]) -> None:
     if a.mode == "nearest":
-        attrs: dict[str, Any] = {"mode": "nearest", "coordinate_transformation_mode":
-                                 "asymmetric", "nearest_mode": "floor"}
+        attrs: dict[str, Any] = {
+            "mode": "nearest",
+            "coordinate_transformation_mode": "asymmetric",
+            "nearest_mode": "floor",
+        }
     else:
-        attrs = {"mode": "linear", "coordinate_transformation_mode":
-                 "align_corners" if a.align_corners else "pytorch_half_pixel"}
+        attrs = {
+            "mode": "linear",
+            "coordinate_transformation_mode": "align_corners"
+            if a.align_corners
+            else "pytorch_half_pixel",
+        }
     n = node.name
     if a.scale is not None and all(float(f).is_integer() for f in a.scale):
         scales = e.const(f"{n}.scales", np.array([1, 1, *a.scale], np.float32))
@@ -228,8 +282,11 @@ def _resize(e: _Emitter, node: Node, a: UpsampleAttrs, xs: list[str]) -> None:
         e.const(f"{n}.hw", np.array(out[2:], np.int64))
     else:
         e.nodes.append(helper.make_node("Shape", [xs[1]], [f"{n}.hw"], name=f"{n}.hw", start=2))
-    e.nodes.append(helper.make_node("Concat", [f"{n}.nc", f"{n}.hw"], [f"{n}.sizes"],
-                                    name=f"{n}.sizes", axis=0))
+    e.nodes.append(
+        helper.make_node(
+            "Concat", [f"{n}.nc", f"{n}.hw"], [f"{n}.sizes"], name=f"{n}.sizes", axis=0
+        )
+    )
     e.emit("Resize", node, [xs[0], "", "", f"{n}.sizes"], **attrs)
 
 
@@ -246,8 +303,7 @@ def _adaptive(e: _Emitter, node: Node, a: AdaptivePoolAttrs, x: str) -> None:
     assert isinstance(h, int) and isinstance(w, int)
     rows = e.const(f"{node.name}.rows", e.floats(_averaging(h, a.size[0])))
     cols = e.const(f"{node.name}.cols", e.floats(_averaging(w, a.size[1]).T.copy()))
-    e.nodes.append(helper.make_node("MatMul", [rows, x], [f"{node.name}.r"],
-                                    name=f"{node.name}.r"))
+    e.nodes.append(helper.make_node("MatMul", [rows, x], [f"{node.name}.r"], name=f"{node.name}.r"))
     e.emit("MatMul", node, [f"{node.name}.r", cols])
 
 
@@ -261,20 +317,28 @@ def _averaging(n: int, out: int) -> np.ndarray:
 
 
 DTYPES: dict[str, type[np.floating[Any]]] = {"float32": np.float32, "float16": np.float16}
-_ELEM: dict[type[np.floating[Any]], int] = {np.float32: TensorProto.FLOAT,
-                                            np.float16: TensorProto.FLOAT16}
+_ELEM: dict[type[np.floating[Any]], int] = {
+    np.float32: TensorProto.FLOAT,
+    np.float16: TensorProto.FLOAT16,
+}
 
 
-def _value_info(name: str, shape: tuple[Dim, ...], dtype: str = "float32"
-                ) -> onnx.ValueInfoProto:
+def _value_info(name: str, shape: tuple[Dim, ...], dtype: str = "float32") -> onnx.ValueInfoProto:
     dims = [d if isinstance(d, int) else str(d) for d in shape]
     return helper.make_tensor_value_info(name, _ELEM[DTYPES[dtype]], dims)
 
 
-def build(analysis: Analysis, *, opset: int = DEFAULT_OPSET, seed: int = 0,
-          init: str = "pytorch", weights: Mapping[str, np.ndarray] | None = None,
-          optimize: bool = False, dtype: str = "float32", io_dtype: str | None = None
-          ) -> tuple[onnx.ModelProto, list[tuple[str, np.ndarray]]]:
+def build(
+    analysis: Analysis,
+    *,
+    opset: int = DEFAULT_OPSET,
+    seed: int = 0,
+    init: str = "pytorch",
+    weights: Mapping[str, np.ndarray] | None = None,
+    optimize: bool = False,
+    dtype: str = "float32",
+    io_dtype: str | None = None,
+) -> tuple[onnx.ModelProto, list[tuple[str, np.ndarray]]]:
     """The model without its initializers, and the initializers as named arrays.
 
     optimize: the inference graph — batch norm folded into the convolution before it,
@@ -299,8 +363,11 @@ def build(analysis: Analysis, *, opset: int = DEFAULT_OPSET, seed: int = 0,
             e.names[node.id] = f"{name}.{dtype}" if cast and node.id in out_names else name
     if cast:
         for i in g.inputs:
-            e.nodes.append(helper.make_node("Cast", [g.node(i).name], [e.names[i]],
-                                            name=e.names[i], to=_ELEM[DTYPES[dtype]]))
+            e.nodes.append(
+                helper.make_node(
+                    "Cast", [g.node(i).name], [e.names[i]], name=e.names[i], to=_ELEM[DTYPES[dtype]]
+                )
+            )
     plan = _plan(analysis) if optimize else _Plan({}, {})
     for node in g.nodes:
         if node.id in plan.folded_into:
@@ -312,8 +379,11 @@ def build(analysis: Analysis, *, opset: int = DEFAULT_OPSET, seed: int = 0,
             _emit_folded(e, g.node(plan.fold[node.id]), node)
             continue
         if node.id in plan.alias:  # an output: keep its name
-            e.nodes.append(helper.make_node("Identity", [e.names[node.inputs[0]]],
-                                            [e.names[node.id]], name=node.name))
+            e.nodes.append(
+                helper.make_node(
+                    "Identity", [e.names[node.inputs[0]]], [e.names[node.id]], name=node.name
+                )
+            )
             continue
         _emit_node(e, node)
     for i in g.outputs:
@@ -322,8 +392,9 @@ def build(analysis: Analysis, *, opset: int = DEFAULT_OPSET, seed: int = 0,
             # the output is cast back
             op = "Cast" if cast else "Identity"
             attrs: dict[str, Any] = {"to": _ELEM[DTYPES[io_dtype]]} if cast else {}
-            e.nodes.append(helper.make_node(op, [e.names[i]], [out_names[i]],
-                                            name=out_names[i], **attrs))
+            e.nodes.append(
+                helper.make_node(op, [e.names[i]], [out_names[i]], name=out_names[i], **attrs)
+            )
     model = onnx.ModelProto()
     model.ir_version = helper.find_min_ir_version_for([helper.make_opsetid("", opset)])
     model.producer_name, model.producer_version = "dslc", __version__
@@ -331,14 +402,20 @@ def build(analysis: Analysis, *, opset: int = DEFAULT_OPSET, seed: int = 0,
     graph = model.graph
     graph.name = g.name
     graph.node.extend(e.nodes)
-    graph.input.extend(_value_info(g.node(i).name, analysis.shapes[i], io_dtype)
-                       for i in g.inputs)
-    graph.output.extend(_value_info(out_names[i], analysis.shapes[i], io_dtype)
-                        for i in g.outputs)
-    helper.set_model_props(model, {"dslc.version": __version__, "dslc.source": g.source_text,
-                                   "dslc.network": g.name, "dslc.init": init,
-                                   "dslc.seed": str(seed), "dslc.optimize": str(optimize).lower(),
-                                   "dslc.dtype": dtype})
+    graph.input.extend(_value_info(g.node(i).name, analysis.shapes[i], io_dtype) for i in g.inputs)
+    graph.output.extend(_value_info(out_names[i], analysis.shapes[i], io_dtype) for i in g.outputs)
+    helper.set_model_props(
+        model,
+        {
+            "dslc.version": __version__,
+            "dslc.source": g.source_text,
+            "dslc.network": g.name,
+            "dslc.init": init,
+            "dslc.seed": str(seed),
+            "dslc.optimize": str(optimize).lower(),
+            "dslc.dtype": dtype,
+        },
+    )
     return model, e.arrays
 
 
@@ -362,8 +439,12 @@ def _plan(analysis: Analysis) -> _Plan:
             alias[node.id] = node.inputs[0]
         elif node.op is Op.BATCHNORM:
             src = g.node(node.inputs[0])
-            if (src.op is Op.CONV and consumers.get(src.id) == [node.id]
-                    and src.id not in outputs and len(analysis.shapes[src.id]) == 4):
+            if (
+                src.op is Op.CONV
+                and consumers.get(src.id) == [node.id]
+                and src.id not in outputs
+                and len(analysis.shapes[src.id]) == 4
+            ):
                 fold[node.id] = src.id
     return _Plan(fold, alias, frozenset(fold.values()))
 
@@ -373,35 +454,64 @@ def _emit_folded(e: _Emitter, conv: Node, bn: Node) -> None:
     a, norm = conv.attrs, bn.attrs
     assert isinstance(a, ConvAttrs) and isinstance(norm, BatchNormAttrs)
     cv, bv = e.values(conv), e.values(bn)
-    scale = bv["weight"].astype(np.float64) / np.sqrt(bv["running_var"].astype(np.float64)
-                                                      + norm.eps)
+    scale = bv["weight"].astype(np.float64) / np.sqrt(
+        bv["running_var"].astype(np.float64) + norm.eps
+    )
     # computed in float64 and rounded once to the model's dtype, as astype(float64) * scale
     # would, but a block at a time: no float64 copy of the whole weight (resnet50 0.44 -> 0.20 s);
     # a freshly drawn weight is overwritten rather than copied (no new pages to fault in)
     w = cv["weight"]
     mine = e.weights.mine(f"{conv.name}.weight")
     out = w if mine and w.dtype == e.dtype else np.empty(w.shape, e.dtype)
-    weight = np.multiply(w, scale[:, None, None, None], dtype=np.float64, out=out,
-                         casting="same_kind")
+    weight = np.multiply(
+        w, scale[:, None, None, None], dtype=np.float64, out=out, casting="same_kind"
+    )
     bias = cv.get("bias", np.zeros(a.out_channels)).astype(np.float64)
     bias = (bias - bv["running_mean"]) * scale + bv["bias"]
     names = e.params(conv, {"weight": weight, "bias": bias})
-    e.nodes.append(helper.make_node("Conv", [e.names[conv.inputs[0]], *names],
-                                    [e.names[bn.id]], name=conv.name, **_conv_attrs(a)))
+    e.nodes.append(
+        helper.make_node(
+            "Conv",
+            [e.names[conv.inputs[0]], *names],
+            [e.names[bn.id]],
+            name=conv.name,
+            **_conv_attrs(a),
+        )
+    )
 
 
 def _conv_attrs(a: ConvAttrs) -> dict[str, Any]:
-    return {"kernel_shape": list(a.kernel), "strides": list(a.stride), "pads": list(a.pads),
-            "dilations": list(a.dilation), "group": a.groups}
+    return {
+        "kernel_shape": list(a.kernel),
+        "strides": list(a.stride),
+        "pads": list(a.pads),
+        "dilations": list(a.dilation),
+        "group": a.groups,
+    }
 
 
-def to_onnx(analysis: Analysis, *, opset: int = DEFAULT_OPSET, seed: int = 0,
-            init: str = "pytorch", weights: Mapping[str, np.ndarray] | None = None,
-            optimize: bool = False, dtype: str = "float32", io_dtype: str | None = None
-            ) -> onnx.ModelProto:
+def to_onnx(
+    analysis: Analysis,
+    *,
+    opset: int = DEFAULT_OPSET,
+    seed: int = 0,
+    init: str = "pytorch",
+    weights: Mapping[str, np.ndarray] | None = None,
+    optimize: bool = False,
+    dtype: str = "float32",
+    io_dtype: str | None = None,
+) -> onnx.ModelProto:
     """Build the ONNX model: hierarchical names, seeded weights, the source in metadata."""
-    model, arrays = build(analysis, opset=opset, seed=seed, init=init, weights=weights,
-                          optimize=optimize, dtype=dtype, io_dtype=io_dtype)
+    model, arrays = build(
+        analysis,
+        opset=opset,
+        seed=seed,
+        init=init,
+        weights=weights,
+        optimize=optimize,
+        dtype=dtype,
+        io_dtype=io_dtype,
+    )
     model.graph.initializer.extend(numpy_helper.from_array(a, name) for name, a in arrays)
     return model
 
@@ -447,8 +557,13 @@ def write(model: onnx.ModelProto, arrays: list[tuple[str, np.ndarray]], out: Bin
         out.write(memoryview(raw).cast("B"))  # type: ignore[arg-type]
 
 
-def write_external(model: onnx.ModelProto, arrays: list[tuple[str, np.ndarray]],
-                   out: BinaryIO, data: BinaryIO, location: str) -> None:
+def write_external(
+    model: onnx.ModelProto,
+    arrays: list[tuple[str, np.ndarray]],
+    out: BinaryIO,
+    data: BinaryIO,
+    location: str,
+) -> None:
     """Write a model whose initializers live in a separate file (ONNX external data).
 
     `location` is the data file's name relative to the model, as ONNX Runtime resolves it.
@@ -466,8 +581,11 @@ def write_external(model: onnx.ModelProto, arrays: list[tuple[str, np.ndarray]],
         tensor.name, tensor.data_type = name, _elem(array)
         tensor.dims.extend(array.shape)
         tensor.data_location = TensorProto.EXTERNAL
-        for key, value in (("location", location), ("offset", str(offset)),
-                           ("length", str(raw.nbytes))):
+        for key, value in (
+            ("location", location),
+            ("offset", str(offset)),
+            ("length", str(raw.nbytes)),
+        ):
             entry = tensor.external_data.add()
             entry.key, entry.value = key, value
         offset += raw.nbytes

@@ -20,16 +20,36 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from dslc.compiler import Analysis
-from dslc.ir import DeconvAttrs, Graph, InputAttrs, Op
-from dslc.passes.cost import count_costs
-from dslc.passes.receptive_field import RF, Axis, receptive_fields
-from dslc.passes.shapes import ShapeError, infer_shapes
+from dslc.diagnostics import Sink
+from dslc.ir.graph import Graph
+from dslc.ir.ops import DeconvAttrs, InputAttrs, Op
+from dslc.ir.shapes import ShapeError, infer_shapes
+from dslc.passes import Analysis, analyse
+from dslc.passes.receptive_field import RF, Axis
 
-IDENTITIES = {"Relu", "Sigmoid", "Tanh", "LeakyRelu", "Elu", "Clip", "Softmax", "LRN",
-              "Dropout", "Identity", "BatchNormalization"}
-MIXING = {"Conv", "ConvTranspose", "AveragePool", "GlobalAveragePool", "Sum", "Add", "Resize",
-          "MatMul"}
+IDENTITIES = {
+    "Relu",
+    "Sigmoid",
+    "Tanh",
+    "LeakyRelu",
+    "Elu",
+    "Clip",
+    "Softmax",
+    "LRN",
+    "Dropout",
+    "Identity",
+    "BatchNormalization",
+}
+MIXING = {
+    "Conv",
+    "ConvTranspose",
+    "AveragePool",
+    "GlobalAveragePool",
+    "Sum",
+    "Add",
+    "Resize",
+    "MatMul",
+}
 
 
 class MeasureError(Exception):
@@ -60,8 +80,12 @@ class Measured:
         """What is not compared, and why."""
         if not self.resampled:
             return []
-        return [("after upsampling or a strided transposed conv, units' fields vary with their "
-                "phase and Araujo et al.'s size is an average; sizes are shown, not compared")]
+        return [
+            (
+                "after upsampling or a strided transposed conv, units' fields vary with their "
+                "phase and Araujo et al.'s size is an average; sizes are shown, not compared"
+            )
+        ]
 
     def axis_size(self, ax: AxisMeasure) -> int | None:
         """The largest field size over the interior units (None when there are none)."""
@@ -74,8 +98,10 @@ class Measured:
         out: list[str] = []
         if self.resampled:
             return out
-        for name, ax, an in (("height", self.h, self.analytic.h), ("width", self.w,
-                                                                   self.analytic.w)):
+        for name, ax, an in (
+            ("height", self.h, self.analytic.h),
+            ("width", self.w, self.analytic.w),
+        ):
             got = self.axis_size(ax)
             if got is None:
                 out.append(f"{name}: no unit is away from the borders; use a larger --size")
@@ -86,8 +112,10 @@ class Measured:
                 for u in np.flatnonzero(ax.interior):
                     centre = Fraction(int(ax.lo[u] + ax.hi[u]), 2)
                     if centre != an.start + int(u) * an.jump:
-                        out.append(f"{name}: unit {u} is centred at {_f(centre)}, analysed "
-                                   f"{_f(an.start + int(u) * an.jump)}")
+                        out.append(
+                            f"{name}: unit {u} is centred at {_f(centre)}, analysed "
+                            f"{_f(an.start + int(u) * an.jump)}"
+                        )
                         break
         return out
 
@@ -99,7 +127,7 @@ def _f(x: Fraction | int) -> str:
 def cut(analysis: Analysis, node_id: int, size: tuple[int, int] | None) -> Analysis:
     """The network up to node_id (its only output), inputs resized to `size` (H, W)."""
     g = analysis.graph
-    nodes = list(g.nodes[:node_id + 1])
+    nodes = list(g.nodes[: node_id + 1])
     if size is not None:
         for i in g.inputs:
             if i <= node_id:
@@ -107,19 +135,20 @@ def cut(analysis: Analysis, node_id: int, size: tuple[int, int] | None) -> Analy
                 assert isinstance(a, InputAttrs)
                 shape = (*a.shape[:-2], *size) if len(a.shape) == 4 else a.shape
                 nodes[i] = dataclasses.replace(nodes[i], attrs=InputAttrs(shape))
-    sub = Graph(g.name, tuple(nodes), tuple(i for i in g.inputs if i <= node_id), (node_id,),
-                g.source_text)
+    sub = Graph(
+        g.name, tuple(nodes), tuple(i for i in g.inputs if i <= node_id), (node_id,), g.source_text
+    )
     try:
         shapes = infer_shapes(sub)
     except ShapeError as exc:
         raise MeasureError(f"the network does not take a {size} input: {exc.message}") from None
-    return Analysis(sub, shapes, count_costs(sub, shapes), receptive_fields(sub, shapes),
-                    analysis.params, ())
+    return analyse(sub, shapes, analysis.params, None, Sink())
 
 
 def _ones(model: onnx.ModelProto, name: str, kh: int, kw: int) -> None:
-    model.graph.initializer.append(numpy_helper.from_array(np.ones((1, 1, kh, kw), np.float32),
-                                                           name))
+    model.graph.initializer.append(
+        numpy_helper.from_array(np.ones((1, 1, kh, kw), np.float32), name)
+    )
 
 
 def reachability_model(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -161,8 +190,9 @@ def reachability_model(model: onnx.ModelProto) -> onnx.ModelProto:
             final = n.output[0]
             n.output[0] = f"{final}.raw"
             out.graph.node.append(n)
-            out.graph.node.append(helper.make_node("Sign", [f"{final}.raw"], [final],
-                                                   name=f"{final}.sign"))
+            out.graph.node.append(
+                helper.make_node("Sign", [f"{final}.raw"], [final], name=f"{final}.sign")
+            )
         else:
             out.graph.node.append(n)
     for v in (*out.graph.input, *out.graph.output):
@@ -175,8 +205,9 @@ def reachability_model(model: onnx.ModelProto) -> onnx.ModelProto:
     return out
 
 
-def _reach(session: object, name: str, shape: tuple[int, int], axis: int,
-           chunk: int) -> tuple[np.ndarray, np.ndarray]:
+def _reach(
+    session: object, name: str, shape: tuple[int, int], axis: int, chunk: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Per output unit along `axis` (0: rows, 1: columns): first and last reaching pixel."""
     n = shape[axis]
     lo: np.ndarray | None = None
@@ -210,12 +241,14 @@ def _interior(lo: np.ndarray, hi: np.ndarray, an: Axis, n: int) -> np.ndarray:
     return ok & (lo > 0) & (hi < n - 1)
 
 
-def measure(analysis: Analysis, node_id: int, size: tuple[int, int] | None = None,
-            chunk: int = 32) -> Measured:
+def measure(
+    analysis: Analysis, node_id: int, size: tuple[int, int] | None = None, chunk: int = 32
+) -> Measured:
     """Measure the field of one node on ONNX Runtime (CPU) at input size `size`."""
     import onnxruntime as ort
 
     from dslc.backend.onnx import serialize, to_onnx
+
     sub = cut(analysis, node_id, size)
     rf = sub.rfs[node_id]
     if rf is None:
@@ -228,20 +261,19 @@ def measure(analysis: Analysis, node_id: int, size: tuple[int, int] | None = Non
     model = reachability_model(to_onnx(sub))
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    session = ort.InferenceSession(serialize(model), options,
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(serialize(model), options, providers=["CPUExecutionProvider"])
     name = sub.graph.node(first).name
     axes = []
     for axis, an in ((0, rf.h), (1, rf.w)):
         lo, hi = _reach(session, name, hw, axis, chunk)
         axes.append(AxisMeasure(lo, hi, _interior(lo, hi, an, hw[axis])))
-    return Measured(sub.graph.node(node_id).name, hw, rf, axes[0], axes[1],
-                    resampled(sub, node_id))
+    return Measured(sub.graph.node(node_id).name, hw, rf, axes[0], axes[1], resampled(sub, node_id))
 
 
 def resampled(analysis: Analysis, node_id: int) -> bool:
     """Whether the path to node_id upsamples or runs a strided transposed conv."""
-    from dslc.rf_text import path_to
+    from dslc.report.rf_text import path_to
+
     for n in path_to(analysis, analysis.graph.node(node_id)):
         a = n.attrs
         if n.op is Op.UPSAMPLE or (isinstance(a, DeconvAttrs) and max(a.stride) > 1):
@@ -275,5 +307,6 @@ def fits(analysis: Analysis, node_id: int, size: tuple[int, int]) -> tuple[int, 
             return s
         except MeasureError:
             continue
-    raise MeasureError(f"no input size from {size[0]}x{size[1]} to {size[0] + 63}x"
-                       f"{size[1] + 63} fits the network")
+    raise MeasureError(
+        f"no input size from {size[0]}x{size[1]} to {size[0] + 63}x{size[1] + 63} fits the network"
+    )

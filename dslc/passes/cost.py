@@ -13,20 +13,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import assert_never
 
-from dslc import dims
-from dslc.dims import Dim
-from dslc.ir import (
+from dslc.ir import dims
+from dslc.ir.dims import Dim
+from dslc.ir.graph import (
+    Graph,
+    Node,
+)
+from dslc.ir.ops import (
     AdaptivePoolAttrs,
     BatchNormAttrs,
     ConvAttrs,
     DeconvAttrs,
     DenseAttrs,
-    Graph,
-    Node,
     Op,
     PoolAttrs,
 )
-from dslc.passes.shapes import Shape, Shapes
+from dslc.ir.shapes import Shape, Shapes
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +76,29 @@ def _flops(node: Node, x: Shape, out: Shape, n_inputs: int) -> Dim:
             return _per_sample(x)
         case Op.ADD:
             return dims.mul(_per_sample(out), n_inputs - 1)
-        case (Op.BATCHNORM | Op.LRN | Op.RELU | Op.LEAKY_RELU | Op.RELU6 | Op.SIGMOID | Op.TANH
-              | Op.ELU | Op.SOFTMAX | Op.UPSAMPLE):
+        case (
+            Op.BATCHNORM
+            | Op.LRN
+            | Op.RELU
+            | Op.LEAKY_RELU
+            | Op.RELU6
+            | Op.SIGMOID
+            | Op.TANH
+            | Op.ELU
+            | Op.SOFTMAX
+            | Op.UPSAMPLE
+        ):
             return _per_sample(out)
-        case (Op.INPUT | Op.DROPOUT | Op.FLATTEN | Op.IDENTITY | Op.CONCAT | Op.CONV | Op.DECONV
-              | Op.DENSE):
+        case (
+            Op.INPUT
+            | Op.DROPOUT
+            | Op.FLATTEN
+            | Op.IDENTITY
+            | Op.CONCAT
+            | Op.CONV
+            | Op.DECONV
+            | Op.DENSE
+        ):
             return 0
         case _:
             assert_never(node.op)
@@ -109,10 +129,28 @@ def _weights_and_macs(node: Node, x: Shape, out: Shape) -> Cost:
         case Op.BATCHNORM:
             assert isinstance(a, BatchNormAttrs)
             return Cost(2 * a.channels, 2 * a.channels, 0)
-        case (Op.INPUT | Op.MAXPOOL | Op.AVGPOOL | Op.GLOBAL_AVGPOOL | Op.GLOBAL_MAXPOOL
-              | Op.ADAPTIVE_AVGPOOL | Op.LRN | Op.DROPOUT | Op.RELU | Op.LEAKY_RELU | Op.RELU6
-              | Op.SIGMOID | Op.TANH | Op.ELU | Op.SOFTMAX | Op.FLATTEN | Op.UPSAMPLE
-              | Op.IDENTITY | Op.ADD | Op.CONCAT):
+        case (
+            Op.INPUT
+            | Op.MAXPOOL
+            | Op.AVGPOOL
+            | Op.GLOBAL_AVGPOOL
+            | Op.GLOBAL_MAXPOOL
+            | Op.ADAPTIVE_AVGPOOL
+            | Op.LRN
+            | Op.DROPOUT
+            | Op.RELU
+            | Op.LEAKY_RELU
+            | Op.RELU6
+            | Op.SIGMOID
+            | Op.TANH
+            | Op.ELU
+            | Op.SOFTMAX
+            | Op.FLATTEN
+            | Op.UPSAMPLE
+            | Op.IDENTITY
+            | Op.ADD
+            | Op.CONCAT
+        ):
             return Cost()
         case _:
             assert_never(node.op)

@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from dslc import dims
-from dslc.dims import Dim
-from dslc.ir import Graph
-from dslc.passes.shapes import Shapes
+from dslc.ir import dims
+from dslc.ir.dims import Dim
+from dslc.ir.graph import Graph
+from dslc.ir.shapes import Shapes
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
 # symbolic sizes are compared at this H and W when picking the peak step
@@ -79,8 +79,9 @@ def activation_memory(graph: Graph, shapes: Shapes) -> Memory:
     return Memory(outputs, peak, peak_node)
 
 
-def _peak_step(graph: Graph, probes: dict[int, int | Fraction], dying: dict[int, list[int]]
-               ) -> int | None:
+def _peak_step(
+    graph: Graph, probes: dict[int, int | Fraction], dying: dict[int, list[int]]
+) -> int | None:
     """The first node at whose step the most (probe-sized) elements are alive."""
     live: set[int] = set(graph.inputs)
     now: int | Fraction = sum(probes[t] for t in live)
@@ -102,7 +103,7 @@ def _peak_step(graph: Graph, probes: dict[int, int | Fraction], dying: dict[int,
 def _live_at(graph: Graph, step: int, dying: dict[int, list[int]]) -> set[int]:
     """The tensors alive while node `step` runs."""
     live: set[int] = set(graph.inputs)
-    for n in graph.nodes[:step + 1]:
+    for n in graph.nodes[: step + 1]:
         live.add(n.id)
         if n.id < step:
             live.difference_update(dying.get(n.id, ()))

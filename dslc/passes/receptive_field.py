@@ -12,19 +12,11 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import assert_never
 
-from dslc import dims
 from dslc.diagnostics import Diagnostic
-from dslc.ir import (
-    AdaptivePoolAttrs,
-    ConvAttrs,
-    DeconvAttrs,
-    Graph,
-    Node,
-    Op,
-    PoolAttrs,
-    UpsampleAttrs,
-)
-from dslc.passes.shapes import Shape, Shapes, is_spatial
+from dslc.ir import dims
+from dslc.ir.graph import Graph, Node
+from dslc.ir.ops import AdaptivePoolAttrs, ConvAttrs, DeconvAttrs, Op, PoolAttrs, UpsampleAttrs
+from dslc.ir.shapes import Shape, Shapes, is_spatial
 
 F = Fraction
 Num = int | Fraction  # kept an int while it is whole: Fraction arithmetic is slow
@@ -48,8 +40,11 @@ class Axis:
     def window(self, k: int, stride: Num, dilation: int, pad_begin: int) -> Axis:
         """After a sliding window of k taps."""
         span = dilation * (k - 1) + 1
-        return Axis(self.size + (span - 1) * self.jump, self.jump * stride,
-                    self.start + (_div(span - 1, 2) - pad_begin) * self.jump)
+        return Axis(
+            self.size + (span - 1) * self.jump,
+            self.jump * stride,
+            self.start + (_div(span - 1, 2) - pad_begin) * self.jump,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +56,10 @@ class RF:
 
     def as_json(self) -> dict[str, list[int | float]]:
         """`{"size": [h, w], "jump": [h, w], "start": [h, w]}`."""
-        return {key: [_num(getattr(self.h, key)), _num(getattr(self.w, key))]
-                for key in ("size", "jump", "start")}
+        return {
+            key: [_num(getattr(self.h, key)), _num(getattr(self.w, key))]
+            for key in ("size", "jump", "start")
+        }
 
 
 RFs = dict[int, RF | None]
@@ -72,20 +69,33 @@ def _num(x: Num) -> int | float:
     return int(x) if x.denominator == 1 else float(x)
 
 
-def _windows(rf: RF, kernel: tuple[int, int], stride: tuple[int, int],
-             dilation: tuple[int, int], pads: tuple[int, int, int, int]) -> RF:
-    return RF(rf.h.window(kernel[0], stride[0], dilation[0], pads[0]),
-              rf.w.window(kernel[1], stride[1], dilation[1], pads[1]))
+def _windows(
+    rf: RF,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    pads: tuple[int, int, int, int],
+) -> RF:
+    return RF(
+        rf.h.window(kernel[0], stride[0], dilation[0], pads[0]),
+        rf.w.window(kernel[1], stride[1], dilation[1], pads[1]),
+    )
 
 
 def _deconv(rf: RF, a: DeconvAttrs) -> RF:
     def axis(x: Axis, k: int, s: int, d: int, pb: int) -> Axis:
         span = d * (k - 1) + 1
         taps = -(-span // s)
-        return Axis(x.size + (taps - 1) * x.jump, _div(x.jump, s),
-                    x.start + _div((pb - _div(span - 1, 2)) * x.jump, s))
-    return RF(axis(rf.h, a.kernel[0], a.stride[0], a.dilation[0], a.pads[0]),
-              axis(rf.w, a.kernel[1], a.stride[1], a.dilation[1], a.pads[1]))
+        return Axis(
+            x.size + (taps - 1) * x.jump,
+            _div(x.jump, s),
+            x.start + _div((pb - _div(span - 1, 2)) * x.jump, s),
+        )
+
+    return RF(
+        axis(rf.h, a.kernel[0], a.stride[0], a.dilation[0], a.pads[0]),
+        axis(rf.w, a.kernel[1], a.stride[1], a.dilation[1], a.pads[1]),
+    )
 
 
 def _adaptive(rf: RF, size: tuple[int, int], x: Shape) -> RF | None:
@@ -109,8 +119,9 @@ def _upsample(rf: RF, a: UpsampleAttrs, x: Shape, out: Shape) -> RF | None:
         elif a.align_corners and isinstance(n_in, int) and isinstance(n_out, int) and n_out > 1:
             axes.append(Axis(ax.size + ax.jump, ax.jump * F(n_in - 1, n_out - 1), ax.start))
         else:
-            axes.append(Axis(ax.size + ax.jump, ax.jump / f,
-                             ax.start + (F(1, 2) / f - F(1, 2)) * ax.jump))
+            axes.append(
+                Axis(ax.size + ax.jump, ax.jump / f, ax.start + (F(1, 2) / f - F(1, 2)) * ax.jump)
+            )
     return RF(axes[0], axes[1])
 
 
@@ -119,6 +130,7 @@ def _union(fields: list[RF]) -> RF:
         left = min(a.start - _div(a.size - 1, 2) for a in xs)
         right = max(a.start + _div(a.size - 1, 2) for a in xs)
         return Axis(right - left + 1, max(a.jump for a in xs), _div(left + right, 2))
+
     return RF(axis([f.h for f in fields]), axis([f.w for f in fields]))
 
 
@@ -155,9 +167,21 @@ def node_rf(node: Node, ins: list[RF | None], in_shapes: list[Shape], out: Shape
             return _upsample(rf, a, x, out)
         case Op.ADD | Op.CONCAT:
             return _union(fields)
-        case (Op.BATCHNORM | Op.LRN | Op.DROPOUT | Op.RELU | Op.LEAKY_RELU | Op.RELU6
-              | Op.SIGMOID | Op.TANH | Op.ELU | Op.SOFTMAX | Op.IDENTITY | Op.FLATTEN
-              | Op.DENSE):
+        case (
+            Op.BATCHNORM
+            | Op.LRN
+            | Op.DROPOUT
+            | Op.RELU
+            | Op.LEAKY_RELU
+            | Op.RELU6
+            | Op.SIGMOID
+            | Op.TANH
+            | Op.ELU
+            | Op.SOFTMAX
+            | Op.IDENTITY
+            | Op.FLATTEN
+            | Op.DENSE
+        ):
             return rf
         case _:
             assert_never(node.op)
@@ -196,30 +220,54 @@ def alignment_warnings(graph: Graph, rfs: RFs) -> list[Diagnostic]:
             continue
         fields = [rfs[i] for i in node.inputs]
         known = [f for f in fields if f is not None]
-        if len(known) != len(fields) or not _misaligned_axes(known) \
-                or (merged := rfs[node.id]) is None:
+        if (
+            len(known) != len(fields)
+            or not _misaligned_axes(known)
+            or (merged := rfs[node.id]) is None
+        ):
             continue
         hints = []
         for k, (i, f) in enumerate(zip(node.inputs, known), 1):
             src = graph.node(i)
-            hints.append(f"branch {k} ends at '{src.name}' ({src.span}): centre of the first "
-                         f"unit at ({_fmt(f.h.start)}, {_fmt(f.w.start)}) px, jump "
-                         f"({_fmt(f.h.jump)}, {_fmt(f.w.jump)}), size "
-                         f"{_fmt(f.h.size)}x{_fmt(f.w.size)}")
+            hints.append(
+                f"branch {k} ends at '{src.name}' ({src.span}): centre of the first "
+                f"unit at ({_fmt(f.h.start)}, {_fmt(f.w.start)}) px, jump "
+                f"({_fmt(f.h.jump)}, {_fmt(f.w.jump)}), size "
+                f"{_fmt(f.h.size)}x{_fmt(f.w.size)}"
+            )
         offsets = ", ".join(
-            f"{ax} by {_fmt(max(vals) - min(vals))} px" for ax, vals in
-            (("height", [f.h.start for f in known]), ("width", [f.w.start for f in known]))
-            if len(set(vals)) > 1)
-        jumps = [ax for ax, js in (("height", {f.h.jump for f in known}),
-                                   ("width", {f.w.jump for f in known})) if len(js) > 1]
+            f"{ax} by {_fmt(max(vals) - min(vals))} px"
+            for ax, vals in (
+                ("height", [f.h.start for f in known]),
+                ("width", [f.w.start for f in known]),
+            )
+            if len(set(vals)) > 1
+        )
+        jumps = [
+            ax
+            for ax, js in (
+                ("height", {f.h.jump for f in known}),
+                ("width", {f.w.jump for f in known}),
+            )
+            if len(js) > 1
+        ]
         what = []
         if offsets:
             what.append(f"their centres differ along the {offsets}")
         if jumps:
             what.append(f"their jumps differ along the {' and '.join(jumps)}")
-        hints.append(f"the merged field is their union, {_fmt(merged.h.size)}x"
-                     f"{_fmt(merged.w.size)}; pad the branches alike (odd kernels with half "
-                     "padding keep centres) to align them")
-        out.append(Diagnostic("W0701", f"the branches merged by '{node.name}' are misaligned: "
-                              + "; ".join(what), node.span, tuple(hints), "warning"))
+        hints.append(
+            f"the merged field is their union, {_fmt(merged.h.size)}x"
+            f"{_fmt(merged.w.size)}; pad the branches alike (odd kernels with half "
+            "padding keep centres) to align them"
+        )
+        out.append(
+            Diagnostic(
+                "W0701",
+                f"the branches merged by '{node.name}' are misaligned: " + "; ".join(what),
+                node.span,
+                tuple(hints),
+                "warning",
+            )
+        )
     return out

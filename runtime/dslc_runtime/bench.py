@@ -152,8 +152,7 @@ class Report:
                 "prefer_nhwc": s.prefer_nhwc,
             },
             "inputs": [
-                {"name": i.name, "shape": list(i.shape), "dtype": str(i.dtype)}
-                for i in self.inputs
+                {"name": i.name, "shape": list(i.shape), "dtype": str(i.dtype)} for i in self.inputs
             ],
             "sizes": input_sizes(self.inputs, s),
             "timing": {
@@ -170,15 +169,17 @@ class Report:
 class Bound:
     """A session with its inputs and outputs bound to fixed buffers on one device."""
 
-    def __init__(self, model: Model, feeds: Mapping[str, np.ndarray[Any, Any]],
-                 device: str, device_id: int) -> None:
+    def __init__(
+        self, model: Model, feeds: Mapping[str, np.ndarray[Any, Any]], device: str, device_id: int
+    ) -> None:
         """Copy `feeds` to the device once and bind them; outputs are bound by `probe`."""
         self.session = model.session
         self.device, self.device_id = device, device_id
         self.binding = self.session.io_binding()
-        self.values = {n: ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(a), device,
-                                                           device_id)
-                       for n, a in feeds.items()}
+        self.values = {
+            n: ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(a), device, device_id)
+            for n, a in feeds.items()
+        }
         for name, value in self.values.items():
             self.binding.bind_ortvalue_input(name, value)
         self.outputs: list[Any] = []
@@ -193,8 +194,9 @@ class Bound:
         shapes = [tuple(v.shape()) for v in self.binding.get_outputs()]
         self.binding.clear_binding_outputs()
         self.outputs = [
-            ort.OrtValue.ortvalue_from_shape_and_type(shape, spec.dtype, self.device,
-                                                      self.device_id)
+            ort.OrtValue.ortvalue_from_shape_and_type(
+                shape, spec.dtype, self.device, self.device_id
+            )
             for spec, shape in zip(self.output_specs, shapes, strict=True)
         ]
         for spec, value in zip(self.output_specs, self.outputs, strict=True):
@@ -256,8 +258,9 @@ def input_sizes(inputs: Sequence[TensorSpec], s: Settings) -> dict[str, int]:
     return sizes
 
 
-def bench_batch(model: Model, batch: int, s: Settings,
-                progress: ProgressFn | None = None) -> BatchResult:
+def bench_batch(
+    model: Model, batch: int, s: Settings, progress: ProgressFn | None = None
+) -> BatchResult:
     """Warm up and time one batch size on `model`'s provider, IO bound on its device."""
     device, device_id = _device(model)
     sizes = input_sizes(model.inputs, s)
@@ -272,8 +275,9 @@ def bench_batch(model: Model, batch: int, s: Settings,
     except RunError:
         raise
     except Exception as exc:  # noqa: BLE001 - ORT errors share no base
-        raise RunError(f"benchmark of {model.label} at batch {batch} failed: "
-                       f"{short_reason(exc)}") from None
+        raise RunError(
+            f"benchmark of {model.label} at batch {batch} failed: {short_reason(exc)}"
+        ) from None
     return BatchResult(batch, max(warmup, 1), tuple(latencies), finite)
 
 
@@ -295,8 +299,10 @@ def _cuda_only(s: Settings) -> str:
     """The CUDA provider options in use, with a verb: 'prefer_nhwc needs the CUDA provider'."""
     names = sorted(s.cuda_options())
     verb = "needs" if len(names) == 1 else "need"
-    return f"the CUDA provider option{'s' if len(names) > 1 else ''} {' and '.join(names)} " \
+    return (
+        f"the CUDA provider option{'s' if len(names) > 1 else ''} {' and '.join(names)} "
         f"{verb} the CUDA provider"
+    )
 
 
 def device_name(provider: str, device_id: int = 0) -> str | None:
@@ -304,8 +310,12 @@ def device_name(provider: str, device_id: int = 0) -> str | None:
     if provider == "cuda":
         try:
             done = subprocess.run(
-                ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader", "-i",
-                 str(device_id)], capture_output=True, text=True, timeout=10, check=True)
+                ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader", "-i", str(device_id)],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=True,
+            )
         except (OSError, subprocess.SubprocessError):
             return None
         return done.stdout.strip() or None
@@ -344,8 +354,9 @@ def session_options(session: Any) -> dict[str, Any]:
 
 def _open(source: ModelArg, provider: str, s: Settings) -> Model:
     """A model whose session really runs where the CUDA-only settings need it."""
-    model = Model(source, provider=provider, threads=s.threads,
-                  cuda_options=s.cuda_options() or None)
+    model = Model(
+        source, provider=provider, threads=s.threads, cuda_options=s.cuda_options() or None
+    )
     if model.provider != "cuda" and s.cuda_options():
         raise RunError(f"{_cuda_only(s)}, but the session runs on {model.provider_note}")
     return model
@@ -369,8 +380,12 @@ def _report(model: Model, s: Settings, results: Sequence[BatchResult]) -> Report
     )
 
 
-def bench(source: ModelArg, provider: str = "auto", settings: Settings | None = None,
-          progress: ProgressFn | None = None) -> Report:
+def bench(
+    source: ModelArg,
+    provider: str = "auto",
+    settings: Settings | None = None,
+    progress: ProgressFn | None = None,
+) -> Report:
     """Measure `source` (an .onnx path or bytes) at each batch size of `settings`.
 
     With CUDA graphs each batch size gets its own session, since a captured graph is tied to

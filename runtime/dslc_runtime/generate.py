@@ -18,9 +18,7 @@ def _check_size(what: str, value: Any) -> int:
     return int(value)
 
 
-def _bindings(
-    specs: Sequence[TensorSpec], batch: int, sizes: Mapping[str, int]
-) -> dict[str, int]:
+def _bindings(specs: Sequence[TensorSpec], batch: int, sizes: Mapping[str, int]) -> dict[str, int]:
     """Symbol sizes: explicit `sizes`, then first-dim symbols bound to `batch`."""
     bound = {name: _check_size(f"sizes[{name!r}]", v) for name, v in sizes.items()}
     for spec in specs:
@@ -80,8 +78,6 @@ def random_inputs(
     rng = np.random.default_rng(seed)
     feeds: dict[str, np.ndarray[Any, Any]] = {}
     for spec in specs:
-        shape = tuple(
-            _resolve(spec, i, d, bound, batch) for i, d in enumerate(spec.shape)
-        )
+        shape = tuple(_resolve(spec, i, d, bound, batch) for i, d in enumerate(spec.shape))
         feeds[spec.name] = _fill(spec, shape, rng)
     return feeds

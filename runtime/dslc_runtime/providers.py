@@ -106,9 +106,7 @@ def _open_cuda(
 ) -> Opened:
     """Require CUDA; raise RunError when it is missing or does not activate."""
     if CUDA not in available_providers():
-        raise RunError(
-            f"provider 'cuda' requested but {_no_cuda_reason()}; {GPU_INSTALL_HINT}"
-        )
+        raise RunError(f"provider 'cuda' requested but {_no_cuda_reason()}; {GPU_INSTALL_HINT}")
     try:
         session = _create(source, options, [_cuda_entry(cuda_options)])
     except Exception as exc:  # noqa: BLE001 - CUDA init errors vary

@@ -28,9 +28,7 @@ def _source(model: ModelArg) -> tuple[str | bytes, str]:
     if not os.path.exists(path):
         raise RunError(f"cannot load model '{path}': file not found")
     if os.path.isdir(path):
-        raise RunError(
-            f"cannot load model '{path}': it is a directory, not an .onnx file"
-        )
+        raise RunError(f"cannot load model '{path}': it is a directory, not an .onnx file")
     return path, f"'{path}'"
 
 
@@ -120,12 +118,9 @@ class Model:
         try:
             results = self.session.run(None, dict(mapping))
         except Exception as exc:  # noqa: BLE001 - ORT errors share no base
-            raise RunError(
-                f"running model {self.label} failed: {short_reason(exc)}"
-            ) from None
+            raise RunError(f"running model {self.label} failed: {short_reason(exc)}") from None
         return {
-            spec.name: np.asarray(value)
-            for spec, value in zip(self.outputs, results, strict=True)
+            spec.name: np.asarray(value) for spec, value in zip(self.outputs, results, strict=True)
         }
 
     def random_inputs(

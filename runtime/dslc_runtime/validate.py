@@ -23,9 +23,7 @@ def _check_names(specs: Sequence[TensorSpec], feeds: Mapping[str, Any]) -> None:
     expected = {s.name for s in specs}
     for name in feeds:
         if name not in expected:
-            raise InputError(
-                f"unknown input '{name}'; the model expects inputs: {_names(specs)}"
-            )
+            raise InputError(f"unknown input '{name}'; the model expects inputs: {_names(specs)}")
     for spec in specs:
         if spec.name not in feeds:
             raise InputError(
@@ -51,11 +49,7 @@ def _check_rank(spec: TensorSpec, array: np.ndarray[Any, Any]) -> None:
     hint = ""
     if array.ndim < spec.rank:
         missing = spec.rank - array.ndim
-        axes = (
-            "a leading size-1 axis"
-            if missing == 1
-            else f"{missing} leading size-1 axes"
-        )
+        axes = "a leading size-1 axis" if missing == 1 else f"{missing} leading size-1 axes"
         hint = f"; add {axes}, e.g. x.reshape({_reshape_hint(array, missing)})"
     raise InputError(
         f"input '{spec.name}' expects shape {spec.shape_text} (rank {spec.rank}); "

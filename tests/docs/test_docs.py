@@ -29,12 +29,14 @@ def _rewrite(text: str) -> str:
     def block(m: re.Match[str]) -> str:
         cmds = [ln[2:] for ln in m.group(1).splitlines() if ln.startswith("$ ")]
         return "```console\n" + "".join(f"$ {c}\n{run(c)}" for c in cmds) + "```"
+
     return BLOCK.sub(block, text)
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=[d.name for d in DOCS])
-def test_documented_outputs_are_current(doc: Path, update_golden: bool,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_documented_outputs_are_current(
+    doc: Path, update_golden: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(ROOT)
     text = doc.read_text(encoding="utf-8")
     fresh = _rewrite(text)

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from dslc.backend.weights import match, read
 from dslc.compiler import compile_file, parse_overrides
 from dslc.diagnostics import CompileError
-from dslc.limits import parse_limits
-from dslc.weights import match, read
+from dslc.expand.limits import parse_limits
 
 HERE = Path(__file__).parent
 ROOT = HERE.parents[1]
@@ -35,8 +35,9 @@ def _options(path: Path) -> tuple[list[str], list[str], list[str]]:
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_rendered_diagnostics(case: str, update_golden: bool,
-                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rendered_diagnostics(
+    case: str, update_golden: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(HERE)
     sets, limits, weights = _options(HERE / f"{case}.xnet")
     with pytest.raises(CompileError) as info:
@@ -52,8 +53,11 @@ def test_rendered_diagnostics(case: str, update_golden: bool,
     if code:  # files named after a code must produce that code first
         assert info.value.diagnostics[0].code == code.group(0)
     for d in info.value.diagnostics:  # only --set and weights problems lie outside the file
-        assert d.code == "E0502" or d.code.startswith("E07") or (
-            d.span is not None and d.span.line >= 1)
+        assert (
+            d.code == "E0502"
+            or d.code.startswith("E07")
+            or (d.span is not None and d.span.line >= 1)
+        )
 
 
 def codes_in_compiler() -> set[str]:

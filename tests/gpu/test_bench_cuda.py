@@ -20,8 +20,6 @@ pytestmark = pytest.mark.skipif(
 ROOT = Path(__file__).resolve().parents[2]
 
 
-
-
 def _bound_output(model: Any, feeds: dict[str, np.ndarray], runs: int) -> np.ndarray:
     """The output after `runs` runs on buffers bound on the model's device."""
     from dslc_runtime.bench import Bound, _device
@@ -35,15 +33,23 @@ def _bound_output(model: Any, feeds: dict[str, np.ndarray], runs: int) -> np.nda
     return out
 
 
-@pytest.mark.parametrize("options", [{}, {"prefer_nhwc": "1"}, {"enable_cuda_graph": "1"},
-                                     {"enable_cuda_graph": "1", "prefer_nhwc": "1"}])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"prefer_nhwc": "1"},
+        {"enable_cuda_graph": "1"},
+        {"enable_cuda_graph": "1", "prefer_nhwc": "1"},
+    ],
+)
 def test_bound_cuda_runs_match_cpu(options: dict[str, str]) -> None:
     from dslc_runtime import Model
 
     data = model_bytes("resnet18")
     gpu = Model(data, provider="cuda", cuda_options=options)
     assert gpu.session.get_provider_options()["CUDAExecutionProvider"].get(
-        "prefer_nhwc", "0") == options.get("prefer_nhwc", "0")
+        "prefer_nhwc", "0"
+    ) == options.get("prefer_nhwc", "0")
     feeds = gpu.random_inputs(batch=4, seed=2)
     (expected,) = Model(data, provider="cpu").run(feeds).values()
     out = _bound_output(gpu, feeds, runs=5)  # past the CUDA graph's capture (third run)
@@ -56,8 +62,20 @@ def test_bench_on_cuda_reports_the_gpu() -> None:
 
     from dslc.cli import main
 
-    args = ["bench", str(ROOT / "models/resnet18.xnet"), "--provider", "cuda", "--batch", "1",
-            "8", "--iterations", "20", "--cuda-graph", "--prefer-nhwc", "--json"]
+    args = [
+        "bench",
+        str(ROOT / "models/resnet18.xnet"),
+        "--provider",
+        "cuda",
+        "--batch",
+        "1",
+        "8",
+        "--iterations",
+        "20",
+        "--cuda-graph",
+        "--prefer-nhwc",
+        "--json",
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -67,5 +85,7 @@ def test_bench_on_cuda_reports_the_gpu() -> None:
     assert data["provider"]["options"]["prefer_nhwc"] == "1"
     assert data["session"]["io_binding"] == "cuda:0"
     assert [(r["batch"], r["runs"], r["warmup"]) for r in data["results"]] == [
-        (1, 20, 5), (8, 20, 5)]
+        (1, 20, 5),
+        (8, 20, 5),
+    ]
     assert all(r["outputs_finite"] for r in data["results"])

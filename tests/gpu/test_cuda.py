@@ -21,8 +21,6 @@ pytestmark = pytest.mark.skipif(
 ROOT = Path(__file__).resolve().parents[2]
 
 
-
-
 @pytest.mark.parametrize("name", ["resnet18", "resnet50", "vgg16", "lenet5"])
 def test_cuda_runs_and_matches_cpu(name: str) -> None:
     from dslc_runtime import Model

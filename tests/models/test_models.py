@@ -14,12 +14,15 @@ import pytest
 
 from dslc.backend.onnx import build, serialize, to_onnx, write
 from dslc.compiler import compile_file
-from dslc.summary import summary_json
+from dslc.report.summary import summary_json
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARIES = ROOT / "models" / "lib"  # blocks imported by the zoo files, not networks
-MODELS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "models").rglob("*.xnet")
-                if LIBRARIES not in p.parents)
+MODELS = sorted(
+    p.relative_to(ROOT).as_posix()
+    for p in (ROOT / "models").rglob("*.xnet")
+    if LIBRARIES not in p.parents
+)
 GOLDEN = Path(__file__).parent / "golden"
 
 ort = pytest.importorskip("onnxruntime")
@@ -46,6 +49,7 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
                 write(model, arrays, f)
             _COMPILED[path] = out
         return _COMPILED[path]
+
     return get
 
 
@@ -134,15 +138,24 @@ def test_zoo_parameters_inputs_and_outputs(name: str) -> None:
 
 
 def test_every_zoo_file_is_in_the_table() -> None:
-    assert sorted(Path(m).stem for m in MODELS if "/" not in m[len("models/"):]) == sorted(ZOO)
+    assert sorted(Path(m).stem for m in MODELS if "/" not in m[len("models/") :]) == sorted(ZOO)
 
 
 # torchvision's published GMACs (a multiply-add counted once) at the listed input size.
-@pytest.mark.parametrize(("name", "gmacs"), [
-    ("alexnet", 0.714), ("vgg16", 15.47), ("googlenet", 1.498), ("inception_v3", 5.713),
-    ("resnet18", 1.814), ("resnet50", 4.089), ("resnet152", 11.514), ("densenet121", 2.834),
-    ("squeezenet1_1", 0.349),
-])
+@pytest.mark.parametrize(
+    ("name", "gmacs"),
+    [
+        ("alexnet", 0.714),
+        ("vgg16", 15.47),
+        ("googlenet", 1.498),
+        ("inception_v3", 5.713),
+        ("resnet18", 1.814),
+        ("resnet50", 4.089),
+        ("resnet152", 11.514),
+        ("densenet121", 2.834),
+        ("squeezenet1_1", 0.349),
+    ],
+)
 def test_macs_match_torchvision(name: str, gmacs: float) -> None:
     macs = summary_json(compile_file(f"models/{name}.xnet"))["totals"]["macs"]
     decimals = len(str(gmacs).partition(".")[2])  # as precise as the published figure
@@ -151,8 +164,9 @@ def test_macs_match_torchvision(name: str, gmacs: float) -> None:
 
 @pytest.mark.parametrize("name", ["fcn_resnet50", "fcn8s"])
 def test_fcn_models_run_at_any_size(name: str, compiled: Callable[[str], Path]) -> None:
-    session = ort.InferenceSession(str(compiled(f"models/{name}.xnet")),
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        str(compiled(f"models/{name}.xnet")), providers=["CPUExecutionProvider"]
+    )
     for size in [(224, 224), (320, 480), (97, 131)]:
         image = np.random.default_rng(1).standard_normal((1, 3, *size)).astype(np.float32)
         (out,) = session.run(None, {"image": image})
@@ -165,12 +179,15 @@ def test_resnet50_bn_buffers_are_separate() -> None:
     assert totals["buffers"] == 53_120  # running mean + var of every batch norm
 
 
-@pytest.mark.parametrize(("path", "params", "field"), [
-    ("models/lecture/stacked_3x3.xnet", 20, 5),
-    ("models/lecture/single_5x5.xnet", 26, 5),
-    ("models/lecture/factorised_1x3.xnet", 16, 5),
-    ("models/lecture/rf_pool.xnet", 20, 8),
-])
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        ("models/lecture/stacked_3x3.xnet", 20, 5),
+        ("models/lecture/single_5x5.xnet", 26, 5),
+        ("models/lecture/factorised_1x3.xnet", 16, 5),
+        ("models/lecture/rf_pool.xnet", 20, 8),
+    ],
+)
 def test_lecture_params_and_receptive_fields(path: str, params: int, field: int) -> None:
     s = summary_json(compile_file(path))
     assert s["totals"]["params"] == params

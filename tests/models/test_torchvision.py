@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from dslc.backend.weights import save_safetensors
 from dslc.cli import main
-from dslc.weights import save_safetensors
 
 torch = pytest.importorskip("torch")
 tv = pytest.importorskip("torchvision.models")
@@ -31,17 +31,42 @@ def _plain(name: str) -> Callable[[], Any]:
 
 
 MODELS: dict[str, tuple[Callable[[], Any], tuple[int, int]]] = {
-    **{n: (_plain(n), (224, 224)) for n in (
-        "alexnet", "vgg11", "vgg16", "vgg19", "vgg16_bn", "resnet18", "resnet34", "resnet50",
-        "resnet101", "resnet152", "wide_resnet50_2", "resnext50_32x4d", "densenet121",
-        "densenet169", "densenet201", "squeezenet1_0", "squeezenet1_1")},
-    "googlenet": (lambda: tv.googlenet(weights=None, aux_logits=False, init_weights=False),
-                  (224, 224)),
-    "inception_v3": (lambda: tv.inception_v3(weights=None, aux_logits=False,
-                                             init_weights=False), (299, 299)),
-    "fcn_resnet50": (lambda: segmentation.fcn_resnet50(weights=None, weights_backbone=None,
-                                                       aux_loss=False, num_classes=21),
-                     (160, 240)),
+    **{
+        n: (_plain(n), (224, 224))
+        for n in (
+            "alexnet",
+            "vgg11",
+            "vgg16",
+            "vgg19",
+            "vgg16_bn",
+            "resnet18",
+            "resnet34",
+            "resnet50",
+            "resnet101",
+            "resnet152",
+            "wide_resnet50_2",
+            "resnext50_32x4d",
+            "densenet121",
+            "densenet169",
+            "densenet201",
+            "squeezenet1_0",
+            "squeezenet1_1",
+        )
+    },
+    "googlenet": (
+        lambda: tv.googlenet(weights=None, aux_logits=False, init_weights=False),
+        (224, 224),
+    ),
+    "inception_v3": (
+        lambda: tv.inception_v3(weights=None, aux_logits=False, init_weights=False),
+        (299, 299),
+    ),
+    "fcn_resnet50": (
+        lambda: segmentation.fcn_resnet50(
+            weights=None, weights_backbone=None, aux_loss=False, num_classes=21
+        ),
+        (160, 240),
+    ),
 }
 
 
@@ -60,6 +85,7 @@ def _randomise_batch_norm(model: Any) -> None:
 def _save(model: Any, path: Path) -> None:
     try:
         from safetensors.torch import save_file  # the way users will do it
+
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
     except ImportError:
         save_safetensors(path, {k: v.numpy() for k, v in model.state_dict().items()})
@@ -75,8 +101,17 @@ def test_same_outputs_as_torchvision(name: str, tmp_path: Path) -> None:
     weights = tmp_path / "w.safetensors"
     _save(model, weights)
     onnx_path = tmp_path / f"{name}.onnx"
-    result = CliRunner().invoke(main, ["compile", str(ROOT / "models" / f"{name}.xnet"), "-o",
-                                       str(onnx_path), "--weights", str(weights)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "compile",
+            str(ROOT / "models" / f"{name}.xnet"),
+            "-o",
+            str(onnx_path),
+            "--weights",
+            str(weights),
+        ],
+    )
     assert result.exit_code == 0, result.output + result.stderr
     x = np.random.default_rng(0).standard_normal((2, 3, h, w)).astype(np.float32)
     with torch.no_grad():
@@ -87,4 +122,5 @@ def test_same_outputs_as_torchvision(name: str, tmp_path: Path) -> None:
     assert out.shape == ref.shape
     scale = float(np.abs(ref).max())
     assert float(np.abs(out - ref).max()) <= 1e-4 * max(scale, 1.0), (
-        f"max |diff| {np.abs(out - ref).max():.3g} at output scale {scale:.3g}")
+        f"max |diff| {np.abs(out - ref).max():.3g} at output scale {scale:.3g}"
+    )

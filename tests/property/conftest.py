@@ -17,7 +17,10 @@ if HERE not in sys.path:  # `import strategies` under any pytest import mode
     sys.path.insert(0, HERE)
 
 settings.register_profile(
-    "ci", max_examples=40, deadline=None, derandomize=True,
+    "ci",
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile("thorough", max_examples=1000, deadline=None)

@@ -151,10 +151,24 @@ def _pair_text(a: int, b: int, draw: Draw) -> str:
 
 
 def _activation(draw: Draw) -> str:
-    return str(draw(st.sampled_from([
-        "relu", "sigmoid", "tanh", "leakyrelu(0.1)", "leakyrelu(alpha=0.2)", "relu6", "elu",
-        "elu(0.5)", "identity", "dropout(0.1)",
-    ])))
+    return str(
+        draw(
+            st.sampled_from(
+                [
+                    "relu",
+                    "sigmoid",
+                    "tanh",
+                    "leakyrelu(0.1)",
+                    "leakyrelu(alpha=0.2)",
+                    "relu6",
+                    "elu",
+                    "elu(0.5)",
+                    "identity",
+                    "dropout(0.1)",
+                ]
+            )
+        )
+    )
 
 
 def _label(draw: Draw, ctx: _Ctx, text: str) -> str:
@@ -167,8 +181,9 @@ def _label(draw: Draw, ctx: _Ctx, text: str) -> str:
 # ---- layers ----
 
 
-def conv(draw: Draw, s: Spatial, ctx: _Ctx, keep: bool = False,
-         cout: int | None = None) -> tuple[str, Spatial]:
+def conv(
+    draw: Draw, s: Spatial, ctx: _Ctx, keep: bool = False, cout: int | None = None
+) -> tuple[str, Spatial]:
     """A convolution; with keep=True it keeps H x W."""
     kh, kw = draw(st.sampled_from([(1, 1), (3, 3), (5, 5), (1, 3), (3, 1)]))
     if cout is None:
@@ -181,9 +196,13 @@ def conv(draw: Draw, s: Spatial, ctx: _Ctx, keep: bool = False,
         sh, sw = draw(st.sampled_from([(1, 1), (1, 1), (2, 2), (2, 2), (1, 2), (2, 1)]))
     dh, dw = draw(st.sampled_from([(1, 1), (1, 1), (2, 2), (1, 2)]))
     default = (dh * (kh - 1) // 2, dw * (kw - 1) // 2)
-    pad_kind = draw(st.sampled_from(
-        ["default", "same", "explicit"] if keep else
-        ["default", "same", "valid", "int", "pair", "four"]))
+    pad_kind = draw(
+        st.sampled_from(
+            ["default", "same", "explicit"]
+            if keep
+            else ["default", "same", "valid", "int", "pair", "four"]
+        )
+    )
     pad_text: str | None = None
     if pad_kind == "default":
         pads = (default[0], default[1], default[0], default[1])
@@ -287,8 +306,10 @@ def pool(draw: Draw, s: Spatial, keep: bool = False) -> tuple[str, Spatial] | No
     w = pool_out(s.w, kw, stride[1], dil, pad, pad, ceil)
     if h is None or w is None or h < 1 or w < 1:
         return None
-    if not (windows_touch_input(s.h, kh, stride[0], dil, pad, h)
-            and windows_touch_input(s.w, kw, stride[1], dil, pad, w)):
+    if not (
+        windows_touch_input(s.h, kh, stride[0], dil, pad, h)
+        and windows_touch_input(s.w, kw, stride[1], dil, pad, w)
+    ):
         return None
     name = f"{kind}{kh}" if kh == kw else f"{kind}{kh}x{kw}"
     args = []
@@ -324,8 +345,11 @@ def upsample(draw: Draw, s: Spatial, ctx: _Ctx) -> tuple[str, Spatial] | None:
         if max(h, w) > MAX_HW:
             return None
         factor = "2" if (fh, fw) == (2, 2) and draw(st.booleans()) else f"({fh}, {fw})"
-    mode = draw(st.sampled_from(["", "", ", mode=bilinear", ", mode=bilinear, align_corners=true",
-                                 ", mode=nearest"]))
+    mode = draw(
+        st.sampled_from(
+            ["", "", ", mode=bilinear", ", mode=bilinear, align_corners=true", ", mode=nearest"]
+        )
+    )
     arg = factor if draw(st.booleans()) else f"factor={factor}"
     return f"upsample({arg}{mode})", Spatial(s.c, h, w)
 
@@ -346,6 +370,7 @@ def fixed_conv(draw: Draw, s: Spatial) -> tuple[str, Spatial]:
     def matrix() -> str:
         rows = [f"[{', '.join(draw(value) for _ in range(kw))}]" for _ in range(kh)]
         return f"[{', '.join(rows)}]"
+
     filters = [f"[{', '.join(matrix() for _ in range(per))}]" for _ in range(cout)]
     return f"conv(kernel=[{', '.join(filters)}], bias={bias})", Spatial(cout, s.h, s.w)
 
@@ -357,8 +382,11 @@ def keep_chain(draw: Draw, s: Spatial, ctx: _Ctx, target: int, depth: int) -> st
     """A chain that keeps H x W and ends with `target` channels."""
     parts: list[str] = []
     for _ in range(draw(st.integers(1, 3))):
-        choice = draw(st.sampled_from(
-            ["conv", "conv", "bn", "act", "pool", "group"] + (["residual"] if depth > 0 else [])))
+        choice = draw(
+            st.sampled_from(
+                ["conv", "conv", "bn", "act", "pool", "group"] + (["residual"] if depth > 0 else [])
+            )
+        )
         if choice == "conv":
             text, s = conv(draw, s, ctx, keep=True)
         elif choice == "bn":
@@ -381,8 +409,9 @@ def keep_chain(draw: Draw, s: Spatial, ctx: _Ctx, target: int, depth: int) -> st
     return " -> ".join(parts)
 
 
-def residual(draw: Draw, s: Spatial, ctx: _Ctx, depth: int,
-             keep: bool = False) -> tuple[str, Spatial]:
+def residual(
+    draw: Draw, s: Spatial, ctx: _Ctx, depth: int, keep: bool = False
+) -> tuple[str, Spatial]:
     """residual<body>, residual<body | shortcut> or residual<body | project>."""
     mode = "keep" if keep else draw(st.sampled_from(["keep", "project", "explicit"]))
     if mode == "keep":
@@ -451,10 +480,17 @@ def repetition(draw: Draw, s: Spatial, ctx: _Ctx) -> tuple[str, Spatial]:
     count = draw(st.sampled_from(counts))
     c = draw(st.sampled_from(["C", str(s.c)]))
     k = draw(st.sampled_from([1, 3]))
-    body = draw(st.sampled_from([
-        f"(conv{k}x{k}({c}) -> relu)", f"(conv{k}x{k}({c}) -> bn -> relu)", "relu",
-        f"conv3x3({c})", f"residual<conv3x3({c}) -> bn>",
-    ]))
+    body = draw(
+        st.sampled_from(
+            [
+                f"(conv{k}x{k}({c}) -> relu)",
+                f"(conv{k}x{k}({c}) -> bn -> relu)",
+                "relu",
+                f"conv3x3({c})",
+                f"residual<conv3x3({c}) -> bn>",
+            ]
+        )
+    )
     return f"{body} * {count}", s
 
 
@@ -465,6 +501,7 @@ def _block_specs(draw: Draw, name: str) -> _BlockSpec:
     act = _activation(draw)
     kind = draw(st.sampled_from(["unit", "res", "rep", "cat"]))
     if kind == "unit":
+
         def call_unit(draw: Draw, s: Spatial) -> tuple[str, Spatial]:
             c, stride = draw(st.integers(1, MAX_C)), draw(st.integers(1, 2))
             style = draw(st.sampled_from(["pos", "kw", "default"]))
@@ -475,29 +512,40 @@ def _block_specs(draw: Draw, name: str) -> _BlockSpec:
             else:
                 text = f"{name}({c}, {stride})"
             return text, Spatial(c, ceil_div(s.h, stride), ceil_div(s.w, stride))
-        return _BlockSpec(name, f"block {name}(c, s = 1) = conv3x3(c, stride=s) -> bn -> {act}",
-                          call_unit)
+
+        return _BlockSpec(
+            name, f"block {name}(c, s = 1) = conv3x3(c, stride=s) -> bn -> {act}", call_unit
+        )
     if kind == "res":
         k = draw(st.sampled_from([1, 3]))
+
         def call_res(draw: Draw, s: Spatial) -> tuple[str, Spatial]:
             c = draw(st.integers(1, MAX_C))
             return f"{name}({c})", Spatial(c, s.h, s.w)
+
         return _BlockSpec(
-            name, f"block {name}(c) = residual<conv{k}x{k}(c) -> bn -> {act} -> "
-            f"conv{k}x{k}(c) | project>", call_res)
+            name,
+            f"block {name}(c) = residual<conv{k}x{k}(c) -> bn -> {act} -> "
+            f"conv{k}x{k}(c) | project>",
+            call_res,
+        )
     if kind == "rep":
+
         def call_rep(draw: Draw, s: Spatial) -> tuple[str, Spatial]:
             c, n = draw(st.integers(1, MAX_C)), draw(st.integers(0, 2))
             text = f"{name}({c}, n={n})" if n != 1 or draw(st.booleans()) else f"{name}({c})"
             return text, (Spatial(c, s.h, s.w) if n else s)
+
         return _BlockSpec(name, f"block {name}(c, n = 1) = (conv3x3(c) -> {act}) * n", call_rep)
 
     def call_cat(draw: Draw, s: Spatial) -> tuple[str, Spatial]:
         a = draw(st.integers(1, MAX_C - 1))
         b = draw(st.integers(1, MAX_C - a))
         return f"{name}({a}, {b})", Spatial(a + b, s.h, s.w)
-    return _BlockSpec(name, f"block {name}(a, b) = concat<conv1x1(a) | conv3x3(b) -> {act}>",
-                      call_cat)
+
+    return _BlockSpec(
+        name, f"block {name}(a, b) = concat<conv1x1(a) | conv3x3(b) -> {act}>", call_cat
+    )
 
 
 # ---- the top-level chain ----
@@ -506,11 +554,32 @@ def _block_specs(draw: Draw, name: str) -> _BlockSpec:
 def element(draw: Draw, s: Spatial, ctx: _Ctx) -> tuple[str, Spatial]:
     """One top-level element for a spatial tensor."""
     while True:
-        kind = draw(st.sampled_from([
-            "conv", "conv", "conv", "pool", "pool", "bn", "act", "act", "residual", "concat",
-            "add", "dense", "repeat", "upsample", "deconv", "block", "tapref", "group",
-            "fixed", "lrn",
-        ]))
+        kind = draw(
+            st.sampled_from(
+                [
+                    "conv",
+                    "conv",
+                    "conv",
+                    "pool",
+                    "pool",
+                    "bn",
+                    "act",
+                    "act",
+                    "residual",
+                    "concat",
+                    "add",
+                    "dense",
+                    "repeat",
+                    "upsample",
+                    "deconv",
+                    "block",
+                    "tapref",
+                    "group",
+                    "fixed",
+                    "lrn",
+                ]
+            )
+        )
         got: tuple[str, Spatial] | None
         if kind == "conv":
             got = conv(draw, s, ctx)
@@ -647,18 +716,113 @@ def programs(draw: Draw, max_elements: int = 8) -> Program:
 _TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d+\.\d*|\d+|->|//|#[^\n]*|\n|\S")
 _NUMBER = re.compile(r"\d+(\.\d*)?")
 _NAMES = [
-    "conv3x3", "conv0x3", "conv3x0", "maxpool0", "maxpool2", "avgpool9", "deconv2x2", "relu",
-    "bn", "dense", "flatten", "gap", "upsample", "residual", "concat", "add", "project",
-    "identity", "softmax", "C", "H", "W", "N", "x", "same", "valid", "bilinear", "true",
-    "false", "network", "input", "output", "block", "import", "stride", "pad", "k", "c",
-    "groups", "dilation", "ceil", "kernel", "to", "factor", "size", "adaptive_avgpool",
-    "unit0", "cell1", "width", "depth", "t1", "l1", "undefined_name",
+    "conv3x3",
+    "conv0x3",
+    "conv3x0",
+    "maxpool0",
+    "maxpool2",
+    "avgpool9",
+    "deconv2x2",
+    "relu",
+    "bn",
+    "dense",
+    "flatten",
+    "gap",
+    "upsample",
+    "residual",
+    "concat",
+    "add",
+    "project",
+    "identity",
+    "softmax",
+    "C",
+    "H",
+    "W",
+    "N",
+    "x",
+    "same",
+    "valid",
+    "bilinear",
+    "true",
+    "false",
+    "network",
+    "input",
+    "output",
+    "block",
+    "import",
+    "stride",
+    "pad",
+    "k",
+    "c",
+    "groups",
+    "dilation",
+    "ceil",
+    "kernel",
+    "to",
+    "factor",
+    "size",
+    "adaptive_avgpool",
+    "unit0",
+    "cell1",
+    "width",
+    "depth",
+    "t1",
+    "l1",
+    "undefined_name",
 ]
-_NUMBERS = ["0", "1", "2", "7", "-1", "0.5", "1e999", "1000", "10001", "99999",
-            "1000000000000", "1" + "0" * 40, "1" + "0" * 400, "H", "W", "C", "(1, 2)", "true"]
-_INSERTS = [",", "(", ")", "<", ">", "|", "->", "*", "@", ":", "=", " x ", "-", "/", "//",
-            "%", "0", "\n", "[", "]", "[[1, 0], [0, 1]]", ".5", '"missing.xnet"', "#",
-            "\t", "×", "é", "'", "\r", "\\", "$"]
+_NUMBERS = [
+    "0",
+    "1",
+    "2",
+    "7",
+    "-1",
+    "0.5",
+    "1e999",
+    "1000",
+    "10001",
+    "99999",
+    "1000000000000",
+    "1" + "0" * 40,
+    "1" + "0" * 400,
+    "H",
+    "W",
+    "C",
+    "(1, 2)",
+    "true",
+]
+_INSERTS = [
+    ",",
+    "(",
+    ")",
+    "<",
+    ">",
+    "|",
+    "->",
+    "*",
+    "@",
+    ":",
+    "=",
+    " x ",
+    "-",
+    "/",
+    "//",
+    "%",
+    "0",
+    "\n",
+    "[",
+    "]",
+    "[[1, 0], [0, 1]]",
+    ".5",
+    '"missing.xnet"',
+    "#",
+    "\t",
+    "×",
+    "é",
+    "'",
+    "\r",
+    "\\",
+    "$",
+]
 
 
 def _tokens(text: str) -> list[tuple[int, int]]:
@@ -667,10 +831,25 @@ def _tokens(text: str) -> list[tuple[int, int]]:
 
 def _mutate_once(draw: Draw, text: str) -> str:
     toks = _tokens(text)
-    kind = draw(st.sampled_from([
-        "delete", "duplicate", "swap", "number", "number", "name", "insert", "line_delete",
-        "line_duplicate", "line_swap", "truncate", "element_duplicate", "element_delete",
-    ]))
+    kind = draw(
+        st.sampled_from(
+            [
+                "delete",
+                "duplicate",
+                "swap",
+                "number",
+                "number",
+                "name",
+                "insert",
+                "line_delete",
+                "line_duplicate",
+                "line_swap",
+                "truncate",
+                "element_duplicate",
+                "element_delete",
+            ]
+        )
+    )
     if not toks:
         return text + str(draw(st.sampled_from(_INSERTS)))
     i = draw(st.integers(0, len(toks) - 1))
@@ -700,20 +879,20 @@ def _mutate_once(draw: Draw, text: str) -> str:
             end = min(nxt) if nxt else len(text)
             piece = text[start:end].rstrip()
             if kind == "element_delete":
-                return text[:start] + text[start + len(piece):]
+                return text[:start] + text[start + len(piece) :]
             return text[:start] + piece + " " + text[start:]
     if kind == "insert":
         return text[:a] + str(draw(st.sampled_from(_INSERTS))) + text[a:]
     lines = text.split("\n")
     j = draw(st.integers(0, len(lines) - 1))
     if kind == "line_delete":
-        return "\n".join(lines[:j] + lines[j + 1:])
+        return "\n".join(lines[:j] + lines[j + 1 :])
     if kind == "line_duplicate":
-        return "\n".join(lines[:j + 1] + lines[j:])
+        return "\n".join(lines[: j + 1] + lines[j:])
     if kind == "line_swap" and j + 1 < len(lines):
         lines[j], lines[j + 1] = lines[j + 1], lines[j]
         return "\n".join(lines)
-    return text[:draw(st.integers(0, len(text)))]
+    return text[: draw(st.integers(0, len(text)))]
 
 
 @st.composite

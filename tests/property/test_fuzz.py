@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.lark import from_lark
 from zoo_fuzz import Outcome, mutate, outcome, zoo
 
-from dslc.layers import all_names
-from dslc.parser import _grammar_text
+from dslc.expand.layers import all_names
+from dslc.syntax.parser import _grammar_text
 
 ZOO = zoo()
 SCALE = settings().max_examples  # 40 in the ci profile, 1000 in thorough
@@ -30,12 +30,30 @@ HEADER = "network fuzz(c = 8, n = 2)\ninput x: 3 x 16 x 16\n"
 def _grammar_programs() -> st.SearchStrategy[str]:
     """Text drawn from the grammar itself, with words and numbers a user would write."""
     grammar = lark.Lark(_grammar_text(), parser="lalr", lexer="basic", start="start")
-    words = sorted(set(all_names())) + ["residual", "concat", "add", "dense", "project", "x",
-                                        "c", "n", "C", "H", "W", "same", "valid", "b", "k"]
+    words = sorted(set(all_names())) + [
+        "residual",
+        "concat",
+        "add",
+        "dense",
+        "project",
+        "x",
+        "c",
+        "n",
+        "C",
+        "H",
+        "W",
+        "same",
+        "valid",
+        "b",
+        "k",
+    ]
     explicit = {
-        "NAME": st.sampled_from(words), "INT": st.sampled_from(["0", "1", "2", "3", "16", "64"]),
-        "FLOAT": st.sampled_from(["0.5", "1.5", "1e-3"]), "COMMENT": st.just("#"),
-        "STRING": st.sampled_from(['"blocks.xnet"', '"fuzz.xnet"']), "WS": st.just(" "),
+        "NAME": st.sampled_from(words),
+        "INT": st.sampled_from(["0", "1", "2", "3", "16", "64"]),
+        "FLOAT": st.sampled_from(["0.5", "1.5", "1e-3"]),
+        "COMMENT": st.just("#"),
+        "STRING": st.sampled_from(['"blocks.xnet"', '"fuzz.xnet"']),
+        "WS": st.just(" "),
     }
     programs = from_lark(grammar, start="start", explicit=explicit)
     return st.one_of(programs, programs.map(lambda text: HEADER + text))
@@ -54,8 +72,9 @@ def test_programs_from_the_grammar_compile_or_fail_with_located_diagnostics(text
 @pytest.mark.skipif(not ZOO, reason="no zoo files")
 @settings(max_examples=SCALE * 5, suppress_health_check=list(HealthCheck), deadline=None)
 @given(st.sampled_from(ZOO), st.integers(0, 2**32 - 1), st.integers(1, 4))
-def test_zoo_mutants_compile_or_fail_with_located_diagnostics(path: Path, seed: int,
-                                                              edits: int) -> None:
+def test_zoo_mutants_compile_or_fail_with_located_diagnostics(
+    path: Path, seed: int, edits: int
+) -> None:
     text = mutate(path.read_text(encoding="utf-8"), random.Random(seed), edits)
     _ok(outcome(path, text), text)
 
@@ -75,8 +94,13 @@ def test_mutants_through_the_command_line_exit_0_or_1(tmp_path: Path) -> None:
     for i, path in enumerate(rng.sample(ZOO, min(6, len(ZOO)))):
         bad = tmp_path / f"m{i}.xnet"
         bad.write_text(mutate(path.read_text(encoding="utf-8"), rng, 2), encoding="utf-8")
-        proc = subprocess.run([sys.executable, "-m", "dslc", "check", str(bad)],
-                              capture_output=True, text=True, timeout=120, check=False)
+        proc = subprocess.run(
+            [sys.executable, "-m", "dslc", "check", str(bad)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert proc.returncode in (0, 1), proc.stderr
         assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
         if proc.returncode == 1:

@@ -7,8 +7,6 @@ HYPOTHESIS_PROFILE=thorough (1000 examples).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from importlib import import_module
 from typing import Any
 
 import numpy as np
@@ -20,21 +18,14 @@ from hypothesis import strategies as st
 from onnx import shape_inference
 from strategies import Program, mutants, programs
 
-from dslc import ast
 from dslc.backend.onnx import to_onnx
-from dslc.compiler import Analysis, compile_file, compile_source
+from dslc.compiler import compile_file, compile_source
 from dslc.diagnostics import CompileError, Diagnostic
-from dslc.parser import parse
+from dslc.passes import Analysis
+from dslc.report.summary import summary_json
 from dslc.source import SourceFile
-from dslc.summary import summary_json
-
-format_program: Callable[[ast.Program], str] | None
-try:  # being written elsewhere; the format properties wait for it
-    format_program = import_module("dslc.format").format_program
-except ImportError:
-    format_program = None
-
-needs_format = pytest.mark.skipif(format_program is None, reason="dslc.format is not there yet")
+from dslc.syntax.format import format_program
+from dslc.syntax.parser import parse
 
 BATCH = 2
 CODE = re.compile(r"E\d{4}")
@@ -60,14 +51,16 @@ def _session(model: onnx.ModelProto) -> ort.InferenceSession:
     options.log_severity_level = 3
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
-    return ort.InferenceSession(model.SerializeToString(), options,
-                                providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(
+        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
 
 
 def _dims(value: onnx.ValueInfoProto) -> list[Any]:
     """A value's dims: int where known, None where ONNX left it open."""
-    return [d.dim_value if d.HasField("dim_value") else None
-            for d in value.type.tensor_type.shape.dim]
+    return [
+        d.dim_value if d.HasField("dim_value") else None for d in value.type.tensor_type.shape.dim
+    ]
 
 
 def _without_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -103,8 +96,9 @@ def _assert_shapes_agree(text: str, input_shape: tuple[int, ...]) -> tuple[int, 
     assert np.isfinite(y).all()
 
     shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)  # as declared
-    inferred = shape_inference.infer_shapes(_without_shapes(model), strict_mode=True,
-                                            data_prop=True)
+    inferred = shape_inference.infer_shapes(
+        _without_shapes(model), strict_mode=True, data_prop=True
+    )
     theirs = _dims(inferred.graph.output[0])
     assert len(theirs) == len(ours)
     for axis, (mine, other) in enumerate(zip(ours[1:], theirs[1:]), 1):
@@ -122,8 +116,9 @@ def test_output_shape_matches_runtime_and_onnx_inference(program: Program) -> No
 def test_every_layer_shape_matches_onnx_inference(program: Program) -> None:
     analysis = _compile(program.text)
     model = to_onnx(analysis)
-    inferred = shape_inference.infer_shapes(_without_shapes(model), strict_mode=True,
-                                            data_prop=True)
+    inferred = shape_inference.infer_shapes(
+        _without_shapes(model), strict_mode=True, data_prop=True
+    )
     known = {v.name: _dims(v) for v in (*inferred.graph.value_info, *inferred.graph.output)}
     names = _tensor_names(analysis, model)
     for node in analysis.graph.nodes:
@@ -160,7 +155,8 @@ def test_parameter_counts_match_initializers(program: Program) -> None:
 
 def _random_weights(analysis: Analysis) -> dict[str, np.ndarray]:
     """Every parameter drawn at random, batch-norm statistics included, so folding shows."""
-    from dslc.weights import expected
+    from dslc.backend.weights import expected
+
     g = np.random.default_rng(1)
     out = {}
     for e in expected(analysis):
@@ -185,7 +181,8 @@ def test_optimised_graph_gives_the_same_outputs(program: Program) -> None:
     kinds = [n.op_type for n in folded.graph.node]
     assert "Dropout" not in kinds
     assert kinds.count("BatchNormalization") <= [n.op_type for n in plain.graph.node].count(
-        "BatchNormalization")
+        "BatchNormalization"
+    )
 
 
 # ---- 3. the ONNX checker ----
@@ -210,7 +207,6 @@ def test_same_seed_gives_identical_bytes(program: Program, seed: int) -> None:
 
 
 def _check_format(text: str) -> None:
-    assert format_program is not None
     program = parse(SourceFile("prop.xnet", text))
     once = format_program(program)
     reparsed = parse(SourceFile("formatted.xnet", once))
@@ -218,13 +214,11 @@ def _check_format(text: str) -> None:
     assert format_program(reparsed) == once
 
 
-@needs_format
 @given(programs())
 def test_format_round_trips_and_is_idempotent(program: Program) -> None:
     _check_format(program.text)
 
 
-@needs_format
 @given(mutants())
 def test_format_round_trips_on_any_parsable_mutant(text: str) -> None:
     try:
@@ -266,11 +260,14 @@ def test_compiler_fails_only_with_located_diagnostics(text: str) -> None:
 # ---- regressions: bugs these properties found, since fixed ----
 
 
-@pytest.mark.parametrize("text", [
-    "input x: 1 x 8 x 8\nrelu * 0\n",
-    "input x: 1 x 8 x 8\nx\n",
-    "input x: 1 x 8 x 8\nconv3x3(4) -> x\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "input x: 1 x 8 x 8\nrelu * 0\n",
+        "input x: 1 x 8 x 8\nx\n",
+        "input x: 1 x 8 x 8\nconv3x3(4) -> x\n",
+    ],
+)
 def test_output_may_be_the_input(text: str) -> None:
     model = to_onnx(_compile(text))
     onnx.checker.check_model(model, full_check=True)
@@ -312,14 +309,16 @@ def test_fractional_upsample_shapes_agree(factor: str) -> None:
     _assert_shapes_agree(f"input x: 1 x 10 x 10\nupsample({factor})\n", (1, 10, 10))
 
 
-@pytest.mark.parametrize("text", ["input x: 1 x 10 x 10\nupsample(0.01)\n",
-                                  "input x: 1 x 1 x 1\nupsample(0.5)\n"])
+@pytest.mark.parametrize(
+    "text", ["input x: 1 x 10 x 10\nupsample(0.01)\n", "input x: 1 x 1 x 1\nupsample(0.5)\n"]
+)
 def test_upsample_to_nothing_is_a_diagnostic(text: str) -> None:
     _rejected_with_location(text)
 
 
-@pytest.mark.parametrize("layer", ["deconv3x3(4, output_pad=1)",
-                                   "deconv3x3(4, stride=2, output_pad=2)"])
+@pytest.mark.parametrize(
+    "layer", ["deconv3x3(4, output_pad=1)", "deconv3x3(4, stride=2, output_pad=2)"]
+)
 def test_deconv_output_pad_too_large_is_a_diagnostic(layer: str) -> None:
     _rejected_with_location(f"input x: 2 x 8 x 8\n{layer}\n")
 
@@ -333,10 +332,13 @@ def test_mixed_ceil_pool_shapes_agree(tail: str) -> None:
     _assert_shapes_agree(f"input x: 1 x 9 x 9\nmaxpool2x3(pad=1, ceil=true){tail}\n", (1, 9, 9))
 
 
-@pytest.mark.parametrize("text", [
-    "input x: 1 x 1 x 2\nresidual<conv1x1(1, stride=2) | project>\n",
-    "input x: 1 x 1 x 4\nresidual<conv3x3(2, stride=2) | project>\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "input x: 1 x 1 x 2\nresidual<conv1x1(1, stride=2) | project>\n",
+        "input x: 1 x 1 x 4\nresidual<conv3x3(2, stride=2) | project>\n",
+    ],
+)
 def test_project_finds_a_stride_from_width(text: str) -> None:
     _compile(text)
 
@@ -353,17 +355,22 @@ def test_lrn_even_size_is_rejected_or_runs() -> None:
     _session(model).run(None, {"x": np.ones((BATCH, 1, 8, 8), np.float32)})
 
 
-@pytest.mark.parametrize("text", [
-    "input x: 1 x 8 x 12\navgpool3(pad=1, ceil=true)\n",
-    "input x: 1 x 8 x 12\navgpool3(pad=1, ceil=true, count_include_pad=false)\n",
-    "input x: 1 x 8 x 12\navgpool3(pad=1, ceil=true) -> flatten -> dense(2)\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "input x: 1 x 8 x 12\navgpool3(pad=1, ceil=true)\n",
+        "input x: 1 x 8 x 12\navgpool3(pad=1, ceil=true, count_include_pad=false)\n",
+        "input x: 1 x 8 x 12\navgpool3(pad=1, ceil=true) -> flatten -> dense(2)\n",
+    ],
+)
 def test_mixed_ceil_avgpool_shapes_agree(text: str) -> None:
     _assert_shapes_agree(text, (1, 8, 12))
 
 
-@pytest.mark.parametrize("layer", ["deconv2x2(1, dilation=2, output_pad=1)",
-                                   "deconv3x3(1, stride=2, dilation=3, output_pad=2)"])
+@pytest.mark.parametrize(
+    "layer",
+    ["deconv2x2(1, dilation=2, output_pad=1)", "deconv3x3(1, stride=2, dilation=3, output_pad=2)"],
+)
 def test_deconv_output_pad_beyond_stride_is_rejected_or_runs(layer: str) -> None:
     text = f"input x: 1 x 3 x 3\n{layer}\n"
     try:

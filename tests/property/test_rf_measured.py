@@ -14,8 +14,8 @@ from strategies import Program, programs
 
 from dslc.backend.rf_measure import MeasureError, default_size, fits, measure, resampled
 from dslc.compiler import compile_source
+from dslc.report.summary import top_node
 from dslc.source import SourceFile
-from dslc.summary import top_node
 
 
 @given(programs(max_elements=6))

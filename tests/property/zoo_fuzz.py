@@ -21,8 +21,10 @@ from dslc.diagnostics import CompileError
 from dslc.source import SourceFile
 
 ROOT = Path(__file__).resolve().parents[2]
-TOKEN = re.compile(r"#[^\n]*|\"[^\"\n]*\"|[A-Za-z_]\w*|\d+\.\d*(?:[eE][+-]?\d+)?|\d+|->|//|"
-                   r"\n|[^\s]")
+TOKEN = re.compile(
+    r"#[^\n]*|\"[^\"\n]*\"|[A-Za-z_]\w*|\d+\.\d*(?:[eE][+-]?\d+)?|\d+|->|//|"
+    r"\n|[^\s]"
+)
 NUMBERS = ("0", "1", "-1", "2", "7", "1000000", "99999999999999999999", "0.5", "1e400", "(0)")
 MUTATIONS = ("delete", "swap", "duplicate", "number", "name", "insert")
 TIMEOUT_S = 20
@@ -84,8 +86,10 @@ class Hang(Exception):
 @contextmanager
 def deadline(seconds: int) -> Iterator[None]:
     """Raise Hang in the main thread after `seconds` (SIGALRM; POSIX only)."""
+
     def expire(signum: int, frame: FrameType | None) -> None:
         raise Hang(f"no result after {seconds} s")
+
     old = signal.signal(signal.SIGALRM, expire)
     signal.alarm(seconds)
     try:

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from dslc.cli import main
-from dslc.png import ImageError, decode_png, encode_png
+from dslc.report.png import ImageError, decode_png, encode_png
 
 ROOT = Path(__file__).resolve().parents[2]
 RESNET18 = ROOT / "models" / "resnet18.xnet"
@@ -30,16 +30,27 @@ def _invoke(*args: str | Path) -> Result:
 @pytest.mark.parametrize("depth", [1, 2, 3, None])
 def test_summary_rows_sum_to_the_totals_at_every_depth(depth: int | None) -> None:
     args = ["summary", RESNET18, "--format", "csv", "--columns", "params,macs,flops,memory"]
-    rows = list(csv.DictReader(io.StringIO(_invoke(*args, *(
-        ["--depth", str(depth)] if depth else [])).stdout)))
+    rows = list(
+        csv.DictReader(
+            io.StringIO(_invoke(*args, *(["--depth", str(depth)] if depth else [])).stdout)
+        )
+    )
     totals = json.loads(_invoke("summary", RESNET18, "--json").stdout)["totals"]
     numeric = [r for r in rows if r["kind"] != "header"]
-    for col, key in (("params", "params"), ("macs", "macs"), ("flops", "flops"),
-                     ("memory", "activation_bytes")):
+    for col, key in (
+        ("params", "params"),
+        ("macs", "macs"),
+        ("flops", "flops"),
+        ("memory", "activation_bytes"),
+    ):
         assert sum(int(r[col]) for r in numeric) == totals[key]
     if depth == 1:
         assert [r["name"] for r in rows if r["kind"] == "block"] == [
-            "layer1", "layer2", "layer3", "layer4"]
+            "layer1",
+            "layer2",
+            "layer3",
+            "layer4",
+        ]
 
 
 def test_summary_depth_collapses_blocks_with_their_call_site() -> None:
@@ -134,8 +145,9 @@ def test_graph_dot_has_clusters_and_shapes(tmp_path: Path) -> None:
     assert '"maxpool" -> "layer1.0.conv1" [label="64 x 56 x 56"];' in text
 
 
-def test_graph_svg_falls_back_to_dot_without_graphviz(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_graph_svg_falls_back_to_dot_without_graphviz(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)
     result = _invoke("graph", RF_POOL, "-o", tmp_path / "g.svg")
     assert result.exit_code == 0

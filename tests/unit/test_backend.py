@@ -18,8 +18,9 @@ from onnx import helper, numpy_helper
 
 import dslc
 from dslc.backend.onnx import DEFAULT_OPSET, serialize, to_onnx
-from dslc.compiler import Analysis, compile_source
+from dslc.compiler import compile_source
 from dslc.diagnostics import CompileError
+from dslc.passes import Analysis
 from dslc.passes.cost import total
 from dslc.source import SourceFile
 
@@ -80,8 +81,9 @@ def test_different_seeds_give_different_weights_and_the_same_graph() -> None:
 def test_weights_depend_on_the_layer_name_not_its_position() -> None:
     base = "input x: 3 x 8 x 8\nconv3x3(4) -> relu\n"
     longer = "input x: 3 x 8 x 8\nconv3x3(4) -> relu -> conv3x3(4) -> conv1x1(2)\n"
-    np.testing.assert_array_equal(_inits(_model(base))["conv1.weight"],
-                                  _inits(_model(longer))["conv1.weight"])
+    np.testing.assert_array_equal(
+        _inits(_model(base))["conv1.weight"], _inits(_model(longer))["conv1.weight"]
+    )
 
 
 def test_compile_is_byte_identical_across_python_hash_seeds(tmp_path: Path) -> None:
@@ -91,9 +93,14 @@ def test_compile_is_byte_identical_across_python_hash_seeds(tmp_path: Path) -> N
     for hashseed in ("1", "12345"):
         out = tmp_path / f"out{hashseed}.onnx"
         env = {**os.environ, "PYTHONHASHSEED": hashseed}
-        proc = subprocess.run([sys.executable, "-m", "dslc", "compile", str(src), "-o", str(out),
-                               "--seed", "3"], env=env, capture_output=True, text=True,
-                              timeout=120, check=False)
+        proc = subprocess.run(
+            [sys.executable, "-m", "dslc", "compile", str(src), "-o", str(out), "--seed", "3"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert proc.returncode == 0, proc.stderr
         outs.append(out.read_bytes())
     assert outs[0] == outs[1]
@@ -129,10 +136,23 @@ def test_unsupported_opsets_are_refused(opset: int) -> None:
 
 def test_initializer_names_are_hierarchical() -> None:
     names = {t.name for t in _model(SMALL).graph.initializer}
-    assert {"cbr1.conv1.weight", "cbr1.bn1.weight", "cbr1.bn1.bias", "cbr1.bn1.running_mean",
-            "cbr1.bn1.running_var", "cbr2.conv1.weight", "conv1.weight", "conv1.bias", "bn1.running_var",
-            "project1.0.weight", "project1.1.running_mean", "conv2.weight",
-            "conv3.bias", "fc.weight", "fc.bias"} <= names
+    assert {
+        "cbr1.conv1.weight",
+        "cbr1.bn1.weight",
+        "cbr1.bn1.bias",
+        "cbr1.bn1.running_mean",
+        "cbr1.bn1.running_var",
+        "cbr2.conv1.weight",
+        "conv1.weight",
+        "conv1.bias",
+        "bn1.running_var",
+        "project1.0.weight",
+        "project1.1.running_mean",
+        "conv2.weight",
+        "conv3.bias",
+        "fc.weight",
+        "fc.bias",
+    } <= names
     assert "cbr1.conv1.bias" not in names  # bias=false
 
 
@@ -259,8 +279,10 @@ def test_batch_norm_starts_as_identity(init: str) -> None:
 
 
 def test_weight_shapes_follow_pytorch_layouts() -> None:
-    text = ("input x: 4 x 8 x 8\nconv3x3(6, groups=2) -> deconv4x4(3, stride=2, pad=1) "
-            "-> flatten -> dense(7)\n")
+    text = (
+        "input x: 4 x 8 x 8\nconv3x3(6, groups=2) -> deconv4x4(3, stride=2, pad=1) "
+        "-> flatten -> dense(7)\n"
+    )
     w = _inits(_model(text))
     assert w["conv1.weight"].shape == (6, 2, 3, 3)
     assert w["deconv1.weight"].shape == (6, 3, 4, 4)  # in x out/groups x kh x kw
@@ -289,7 +311,7 @@ def _correlate(x: np.ndarray, k: np.ndarray, pad: int) -> np.ndarray:
     out = np.zeros((xp.shape[0] - kh + 1, xp.shape[1] - kw + 1))
     for i in range(out.shape[0]):
         for j in range(out.shape[1]):
-            out[i, j] = float(np.sum(xp[i:i + kh, j:j + kw] * k))
+            out[i, j] = float(np.sum(xp[i : i + kh, j : j + kw] * k))
     return out
 
 
@@ -297,8 +319,7 @@ def test_fixed_kernel_conv_matches_numpy() -> None:
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, 2, 6, 7)).astype(np.float32)
     k = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 2]], np.float64)
-    y = _run("input x: 2 x 6 x 7\nconv(kernel=[[0, 1, 0], [1, -4, 1], [0, 1, 2]], bias=0.5)\n",
-             x)
+    y = _run("input x: 2 x 6 x 7\nconv(kernel=[[0, 1, 0], [1, -4, 1], [0, 1, 2]], bias=0.5)\n", x)
     assert y.shape == (2, 2, 6, 7)
     for n in range(2):
         for c in range(2):
@@ -307,8 +328,7 @@ def test_fixed_kernel_conv_matches_numpy() -> None:
 
 def test_four_dimensional_fixed_kernel_mixes_channels() -> None:
     x = np.arange(2 * 3 * 3, dtype=np.float32).reshape(1, 2, 3, 3)
-    y = _run("input x: 2 x 3 x 3\nconv(kernel=[[[[1]], [[2]]], [[[0]], [[-1]]]], bias=false)\n",
-             x)
+    y = _run("input x: 2 x 3 x 3\nconv(kernel=[[[[1]], [[2]]], [[[0]], [[-1]]]], bias=false)\n", x)
     np.testing.assert_allclose(y[0, 0], x[0, 0] + 2 * x[0, 1])
     np.testing.assert_allclose(y[0, 1], -x[0, 1])
 
@@ -338,8 +358,7 @@ def test_adaptive_avgpool_rectangular_and_divisible() -> None:
 def test_nearest_upsample_repeats_pixels() -> None:
     x = np.array([[1, 2], [3, 4]], np.float32).reshape(1, 1, 2, 2)
     y = _run("input x: 1 x 2 x 2\nupsample(2)\n", x)
-    np.testing.assert_array_equal(y[0, 0], [[1, 1, 2, 2], [1, 1, 2, 2],
-                                           [3, 3, 4, 4], [3, 3, 4, 4]])
+    np.testing.assert_array_equal(y[0, 0], [[1, 1, 2, 2], [1, 1, 2, 2], [3, 3, 4, 4], [3, 3, 4, 4]])
     x = np.random.default_rng(3).standard_normal((1, 1, 4, 5)).astype(np.float32)
     y = _run("input x: 1 x 4 x 5\nupsample((3, 2))\n", x)
     np.testing.assert_array_equal(y[0, 0], x[0, 0].repeat(3, 0).repeat(2, 1))
@@ -377,8 +396,9 @@ def test_avgpool_counts_padding_by_default() -> None:
 
 
 def test_maxpool_of_the_lecture_matrix() -> None:
-    m = np.array([[1, 2, 1, 2, 1, 2], [3, 1, 3, 1, 3, 1], [1, 1, 1, 1, 1, 1],
-                  [0, 1, 0, 1, 0, 1]], np.float32).reshape(1, 1, 4, 6)
+    m = np.array(
+        [[1, 2, 1, 2, 1, 2], [3, 1, 3, 1, 3, 1], [1, 1, 1, 1, 1, 1], [0, 1, 0, 1, 0, 1]], np.float32
+    ).reshape(1, 1, 4, 6)
     y = _run("input m: 1 x 4 x 6\nmaxpool2\n", m)
     np.testing.assert_array_equal(y[0, 0], [[3, 3, 3], [1, 1, 1]])
 
@@ -386,8 +406,9 @@ def test_maxpool_of_the_lecture_matrix() -> None:
 def test_relu6_and_leaky_relu() -> None:
     x = np.array([-2, -0.5, 0, 3, 7], np.float32).reshape(1, 1, 1, 5)
     np.testing.assert_allclose(_run("input x: 1 x 1 x 5\nrelu6\n", x).ravel(), [0, 0, 0, 3, 6])
-    np.testing.assert_allclose(_run("input x: 1 x 1 x 5\nleakyrelu(0.1)\n", x).ravel(),
-                               [-0.2, -0.05, 0, 3, 7], rtol=1e-6)
+    np.testing.assert_allclose(
+        _run("input x: 1 x 1 x 5\nleakyrelu(0.1)\n", x).ravel(), [-0.2, -0.05, 0, 3, 7], rtol=1e-6
+    )
 
 
 def test_dropout_is_inactive_at_inference() -> None:
@@ -395,11 +416,14 @@ def test_dropout_is_inactive_at_inference() -> None:
     np.testing.assert_array_equal(_run("input x: 2 x 3 x 3\ndropout(0.5)\n", x), x)
 
 
-@pytest.mark.parametrize(("layer", "n"), [
-    ("maxpool2(pad=1, ceil=true)", 5),
-    ("avgpool2(pad=1, ceil=true)", 9),
-    ("maxpool(k=2, stride=3, ceil=true)", 9),
-])
+@pytest.mark.parametrize(
+    ("layer", "n"),
+    [
+        ("maxpool2(pad=1, ceil=true)", 5),
+        ("avgpool2(pad=1, ceil=true)", 9),
+        ("maxpool(k=2, stride=3, ceil=true)", 9),
+    ],
+)
 def test_ceil_mode_pools_run_with_the_inferred_shape(layer: str, n: int) -> None:
     a = _analysis(f"input x: 1 x {n} x {n}\n{layer}\n")
     want = a.shapes[a.graph.outputs[0]]

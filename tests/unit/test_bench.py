@@ -26,8 +26,9 @@ CUDA_AVAILABLE = "CUDAExecutionProvider" in available_providers()
 assert dslc_runtime
 
 
-def model_bytes(op: str = "Relu", elem: int = TensorProto.FLOAT,
-                shape: list[int | str] | None = None) -> bytes:
+def model_bytes(
+    op: str = "Relu", elem: int = TensorProto.FLOAT, shape: list[int | str] | None = None
+) -> bytes:
     """A one-node model: Relu of 'image' (N, 3, H, W), or 'image' / 0 (op='DivZero')."""
     shape = shape or ["N", 3, "H", "W"]
     inits = []
@@ -36,8 +37,13 @@ def model_bytes(op: str = "Relu", elem: int = TensorProto.FLOAT,
         node = helper.make_node("Div", ["image", "zero"], ["out"])
     else:
         node = helper.make_node(op, ["image"], ["out"])
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("image", elem, shape)],
-                              [helper.make_tensor_value_info("out", elem, None)], inits)
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("image", elem, shape)],
+        [helper.make_tensor_value_info("out", elem, None)],
+        inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)], ir_version=10)
     return bytes(model.SerializeToString())
 
@@ -82,8 +88,7 @@ def test_a_time_budget_runs_long_enough_and_at_least_min_runs() -> None:
 
 
 def test_bench_reports_every_batch_and_where_it_ran() -> None:
-    report = bench(model_bytes(), "cpu", Settings(batches=(1, 2), iterations=3,
-                                                  default_size=6))
+    report = bench(model_bytes(), "cpu", Settings(batches=(1, 2), iterations=3, default_size=6))
     data = report.to_json()
     assert [r["batch"] for r in data["results"]] == [1, 2]
     assert data["provider"]["used"] == "cpu"
@@ -91,10 +96,14 @@ def test_bench_reports_every_batch_and_where_it_ran() -> None:
     assert data["session"]["io_binding"] == "cpu"
     assert data["session"]["graph_optimization_level"] == "ORT_ENABLE_ALL"
     assert data["sizes"] == {"H": 6, "W": 6}
-    assert data["timing"] == {"warmup": 5, "iterations": 3, "seconds": None, "min_runs": None,
-                              "seed": 0}
-    assert data["inputs"] == [{"name": "image", "shape": ["N", 3, "H", "W"],
-                               "dtype": "float32"}]
+    assert data["timing"] == {
+        "warmup": 5,
+        "iterations": 3,
+        "seconds": None,
+        "min_runs": None,
+        "seed": 0,
+    }
+    assert data["inputs"] == [{"name": "image", "shape": ["N", 3, "H", "W"], "dtype": "float32"}]
 
 
 def test_threads_reach_the_session() -> None:
@@ -108,8 +117,9 @@ def test_missing_symbolic_size_is_a_clear_error() -> None:
 
 
 def test_float16_model_is_measured_in_float16() -> None:
-    report = bench(model_bytes(elem=TensorProto.FLOAT16), "cpu",
-                   Settings(iterations=2, default_size=4))
+    report = bench(
+        model_bytes(elem=TensorProto.FLOAT16), "cpu", Settings(iterations=2, default_size=4)
+    )
     assert report.inputs[0].dtype == np.float16
     assert report.results[0].outputs_finite
 
@@ -119,18 +129,27 @@ def test_non_finite_outputs_are_flagged() -> None:
     assert report.results[0].outputs_finite is False
 
 
-@pytest.mark.parametrize(("settings", "message"), [
-    (Settings(batches=()), "batch sizes must be positive integers, got []"),
-    (Settings(batches=(1, 0)), "batch sizes must be positive integers, got [1, 0]"),
-    (Settings(warmup=-1), "warm-up runs must be 0 or more, got -1"),
-    (Settings(iterations=0), "iterations must be at least 1, got 0"),
-    (Settings(seconds=0), "seconds must be positive, got 0"),
-    (Settings(cuda_graph=True),
-     "the CUDA provider option enable_cuda_graph needs the CUDA provider, not provider 'cpu'"),
-    (Settings(cuda_graph=True, prefer_nhwc=True),
-     ("the CUDA provider options enable_cuda_graph and prefer_nhwc need the CUDA provider, "
-      "not provider 'cpu'")),
-])
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (Settings(batches=()), "batch sizes must be positive integers, got []"),
+        (Settings(batches=(1, 0)), "batch sizes must be positive integers, got [1, 0]"),
+        (Settings(warmup=-1), "warm-up runs must be 0 or more, got -1"),
+        (Settings(iterations=0), "iterations must be at least 1, got 0"),
+        (Settings(seconds=0), "seconds must be positive, got 0"),
+        (
+            Settings(cuda_graph=True),
+            "the CUDA provider option enable_cuda_graph needs the CUDA provider, not provider 'cpu'",
+        ),
+        (
+            Settings(cuda_graph=True, prefer_nhwc=True),
+            (
+                "the CUDA provider options enable_cuda_graph and prefer_nhwc need the CUDA provider, "
+                "not provider 'cpu'"
+            ),
+        ),
+    ],
+)
 def test_settings_are_checked(settings: Settings, message: str) -> None:
     with pytest.raises(RunError) as info:
         bench(model_bytes(), "cpu", settings)
@@ -143,7 +162,8 @@ def test_cuda_settings_without_cuda_say_where_the_session_runs() -> None:
         bench(model_bytes(), "auto", Settings(prefer_nhwc=True, iterations=1))
     assert str(info.value).startswith(
         "the CUDA provider option prefer_nhwc needs the CUDA provider, but the session runs on "
-        "CPUExecutionProvider (CUDA not available: onnxruntime")
+        "CPUExecutionProvider (CUDA not available: onnxruntime"
+    )
 
 
 def test_cuda_options_reach_the_provider_list(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -154,13 +174,20 @@ def test_cuda_options_reach_the_provider_list(monkeypatch: pytest.MonkeyPatch) -
         seen.append(providers)
         return real(source, options, ["CPUExecutionProvider"])
 
-    monkeypatch.setattr(providers_mod, "available_providers",
-                        lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(
+        providers_mod,
+        "available_providers",
+        lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"],
+    )
     monkeypatch.setattr(providers_mod, "_create", spy)
     with pytest.raises(RunError, match="onnxruntime fell back to CPU"):
         bench(model_bytes(), "auto", Settings(cuda_graph=True, prefer_nhwc=True))
-    assert seen == [[("CUDAExecutionProvider", {"prefer_nhwc": "1", "enable_cuda_graph": "1"}),
-                     "CPUExecutionProvider"]]
+    assert seen == [
+        [
+            ("CUDAExecutionProvider", {"prefer_nhwc": "1", "enable_cuda_graph": "1"}),
+            "CPUExecutionProvider",
+        ]
+    ]
     seen.clear()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -169,7 +196,8 @@ def test_cuda_options_reach_the_provider_list(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_cuda_graphs_get_a_session_per_batch_and_enough_warm_up(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     opened: list[Model] = []
 
     def open_cpu(source: Any, provider: str, s: Settings) -> Model:
@@ -177,11 +205,15 @@ def test_cuda_graphs_get_a_session_per_batch_and_enough_warm_up(
         return opened[-1]
 
     monkeypatch.setattr(bench_mod, "_open", open_cpu)
-    report = bench(model_bytes(), "auto", Settings(batches=(1, 2, 3), warmup=0, iterations=2,
-                                                   cuda_graph=True, default_size=3))
+    report = bench(
+        model_bytes(),
+        "auto",
+        Settings(batches=(1, 2, 3), warmup=0, iterations=2, cuda_graph=True, default_size=3),
+    )
     assert len({id(m.session) for m in opened}) == 3
     assert [r.warmup for r in report.results] == [3, 3, 3]
     monkeypatch.setattr(bench_mod, "_open", lambda *a: opened[0])
-    report = bench(model_bytes(), "cpu", Settings(batches=(1, 2), warmup=0, iterations=2,
-                                                  default_size=3))
+    report = bench(
+        model_bytes(), "cpu", Settings(batches=(1, 2), warmup=0, iterations=2, default_size=3)
+    )
     assert [r.warmup for r in report.results] == [1, 1]  # the probe run always happens

@@ -77,7 +77,8 @@ def test_compiled_file_gets_normal_permissions(tiny: Path, tmp_path: Path) -> No
 
 
 def test_default_output_is_the_stem_in_the_current_directory(
-        tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cwd = tmp_path / "work"
     cwd.mkdir()
     monkeypatch.chdir(cwd)
@@ -98,8 +99,20 @@ def test_compile_refuses_to_overwrite_its_input(tiny: Path) -> None:
 
 def test_compile_options(tiny: Path, tmp_path: Path) -> None:
     out = tmp_path / "m.onnx"
-    result = _invoke("compile", tiny, "-o", out, "--opset", "26", "--seed", "5", "--init", "he",
-                     "--set", "classes=3")
+    result = _invoke(
+        "compile",
+        tiny,
+        "-o",
+        out,
+        "--opset",
+        "26",
+        "--seed",
+        "5",
+        "--init",
+        "he",
+        "--set",
+        "classes=3",
+    )
     assert result.exit_code == 0, result.stderr
     model = onnx.load(str(out))
     assert model.opset_import[0].version == 26
@@ -171,8 +184,9 @@ def test_check_ok(tiny: Path) -> None:
 
 def test_check_reports_every_error_with_location_and_carets(tmp_path: Path) -> None:
     bad = tmp_path / "bad.xnet"
-    bad.write_text("input x: 1 x 8 x 8\nconv3x3(4) -> bogus -> conv3x3(4, strid=2)\n",
-                   encoding="utf-8")
+    bad.write_text(
+        "input x: 1 x 8 x 8\nconv3x3(4) -> bogus -> conv3x3(4, strid=2)\n", encoding="utf-8"
+    )
     result = _invoke("check", bad)
     assert result.exit_code == 1
     err = result.stderr
@@ -231,24 +245,54 @@ def test_summary_json_contract(tiny: Path) -> None:
     result = _invoke("summary", "--json", tiny)
     assert result.exit_code == 0
     doc = json.loads(result.stdout)
-    assert list(doc) == ["network", "inputs", "outputs", "totals", "receptive_field", "layers",
-                         "receptive_field_layer"]
+    assert list(doc) == [
+        "network",
+        "inputs",
+        "outputs",
+        "totals",
+        "receptive_field",
+        "layers",
+        "receptive_field_layer",
+    ]
     assert doc["network"] == "tiny"
     assert doc["inputs"] == [{"name": "x", "shape": ["N", 1, 8, 8]}]
     assert doc["outputs"] == [{"name": "output", "shape": ["N", 10]}]
-    assert list(doc["totals"]) == ["params", "buffers", "macs", "flops", "param_bytes",
-                                   "buffer_bytes", "activation_bytes",
-                                   "peak_activation_bytes", "dtype"]
+    assert list(doc["totals"]) == [
+        "params",
+        "buffers",
+        "macs",
+        "flops",
+        "param_bytes",
+        "buffer_bytes",
+        "activation_bytes",
+        "peak_activation_bytes",
+        "dtype",
+    ]
     assert doc["totals"]["params"] == TINY_PARAMS
     assert doc["totals"]["buffers"] == 8
     assert doc["totals"]["macs"] == 4 * 64 * 9 + 640
     assert doc["receptive_field"] == {"size": [4, 4], "jump": [2, 2], "start": [0.5, 0.5]}
     layers = doc["layers"]
     assert [layer["name"] for layer in layers] == [
-        "conv1", "bn1", "relu1", "maxpool1", "flatten1", "fc"]
+        "conv1",
+        "bn1",
+        "relu1",
+        "maxpool1",
+        "flatten1",
+        "fc",
+    ]
     for layer in layers:
-        assert list(layer) == ["name", "op", "source", "output_shape", "params", "macs",
-                               "receptive_field", "flops", "output_bytes"]
+        assert list(layer) == [
+            "name",
+            "op",
+            "source",
+            "output_shape",
+            "params",
+            "macs",
+            "receptive_field",
+            "flops",
+            "output_bytes",
+        ]
     conv = layers[0]
     assert conv["op"] == "conv"
     assert conv["source"] == f"{tiny}:3:1"
@@ -306,16 +350,18 @@ def test_run_with_a_npy_input_and_save_the_output(tmp_path: Path) -> None:
     x = np.arange(24, dtype=np.float32).reshape(1, 1, 4, 6)
     np.save(tmp_path / "x.npy", x)
     saved = tmp_path / "y.npy"
-    result = _invoke("run", LECTURE / "maxpool_4x6.xnet", "--input", tmp_path / "x.npy",
-                     "--output", saved)
+    result = _invoke(
+        "run", LECTURE / "maxpool_4x6.xnet", "--input", tmp_path / "x.npy", "--output", saved
+    )
     assert result.exit_code == 0, result.stderr
     assert "shape (1, 1, 2, 3)" in result.stdout
     np.testing.assert_array_equal(np.load(saved)[0, 0], [[7, 9, 11], [19, 21, 23]])
 
 
 def test_run_with_the_lecture_matrix_prints_the_pooled_values() -> None:
-    result = _invoke("run", LECTURE / "maxpool_4x6.xnet", "--input",
-                     LECTURE / "matrix_4x6.txt", "--print")
+    result = _invoke(
+        "run", LECTURE / "maxpool_4x6.xnet", "--input", LECTURE / "matrix_4x6.txt", "--print"
+    )
     assert result.exit_code == 0, result.stderr
     assert "shape (1, 1, 2, 3)" in result.stdout
     assert "[[[[3. 3. 3.]\n   [1. 1. 1.]]]]" in result.stdout
@@ -354,10 +400,18 @@ def test_run_with_a_symbolic_size(tmp_path: Path) -> None:
 # ---- help ----
 
 
-@pytest.mark.parametrize("args", [
-    ["--help"], ["-h"], ["compile", "--help"], ["check", "--help"], ["summary", "--help"],
-    ["run", "--help"], ["fmt", "--help"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["-h"],
+        ["compile", "--help"],
+        ["check", "--help"],
+        ["summary", "--help"],
+        ["run", "--help"],
+        ["fmt", "--help"],
+    ],
+)
 def test_every_help_works(args: list[str]) -> None:
     result = _invoke(*args)
     assert result.exit_code == 0
@@ -372,6 +426,7 @@ def test_main_help_lists_every_command() -> None:
 
 def test_version() -> None:
     import dslc
+
     result = _invoke("--version")
     assert result.exit_code == 0
     assert dslc.__version__ in result.stdout
@@ -382,8 +437,13 @@ def test_unknown_command_is_a_usage_error() -> None:
 
 
 def test_python_dash_m_dslc_help() -> None:
-    proc = subprocess.run([sys.executable, "-m", "dslc", "--help"], capture_output=True,
-                          text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "dslc", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 0
     assert "Usage: " in proc.stdout
     assert "compile" in proc.stdout

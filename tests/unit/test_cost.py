@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from dslc import dims
-from dslc.compiler import Analysis, compile_file, compile_source
+from dslc.compiler import compile_file, compile_source
+from dslc.ir import dims
+from dslc.passes import Analysis
 from dslc.passes.cost import Cost, total
 from dslc.source import SourceFile
 
@@ -33,20 +34,23 @@ def _one(body: str, inp: str = "3 x 32 x 32") -> Cost:
 # ---- parameters ----
 
 
-@pytest.mark.parametrize(("body", "inp", "params"), [
-    ("conv3x3(8)", "3 x 8 x 8", 8 * 3 * 9 + 8),
-    ("conv3x3(8, bias=false)", "3 x 8 x 8", 8 * 3 * 9),
-    ("conv1x1(16)", "3 x 8 x 8", 16 * 3 + 16),
-    ("conv(4, k=(1, 7))", "8 x 8 x 8", 4 * 8 * 7 + 4),
-    ("conv3x3(6, groups=3)", "3 x 8 x 8", 6 * 1 * 9 + 6),
-    ("conv3x3(8, groups=2, bias=false)", "4 x 8 x 8", 8 * 2 * 9),
-    ("conv3x3(C, groups=C)", "32 x 8 x 8", 32 * 9 + 32),  # depthwise
-    ("conv3x3(C, groups=C, bias=false)", "32 x 8 x 8", 32 * 9),
-    ("deconv4x4(8, stride=2, pad=1)", "3 x 8 x 8", 3 * 8 * 16 + 8),
-    ("deconv4x4(6, stride=2, pad=1, groups=3, bias=false)", "3 x 8 x 8", 3 * 2 * 16),
-    ("flatten -> dense(10)", "3 x 2 x 2", 12 * 10 + 10),
-    ("flatten -> dense(10, bias=false)", "3 x 2 x 2", 12 * 10),
-])
+@pytest.mark.parametrize(
+    ("body", "inp", "params"),
+    [
+        ("conv3x3(8)", "3 x 8 x 8", 8 * 3 * 9 + 8),
+        ("conv3x3(8, bias=false)", "3 x 8 x 8", 8 * 3 * 9),
+        ("conv1x1(16)", "3 x 8 x 8", 16 * 3 + 16),
+        ("conv(4, k=(1, 7))", "8 x 8 x 8", 4 * 8 * 7 + 4),
+        ("conv3x3(6, groups=3)", "3 x 8 x 8", 6 * 1 * 9 + 6),
+        ("conv3x3(8, groups=2, bias=false)", "4 x 8 x 8", 8 * 2 * 9),
+        ("conv3x3(C, groups=C)", "32 x 8 x 8", 32 * 9 + 32),  # depthwise
+        ("conv3x3(C, groups=C, bias=false)", "32 x 8 x 8", 32 * 9),
+        ("deconv4x4(8, stride=2, pad=1)", "3 x 8 x 8", 3 * 8 * 16 + 8),
+        ("deconv4x4(6, stride=2, pad=1, groups=3, bias=false)", "3 x 8 x 8", 3 * 2 * 16),
+        ("flatten -> dense(10)", "3 x 2 x 2", 12 * 10 + 10),
+        ("flatten -> dense(10, bias=false)", "3 x 2 x 2", 12 * 10),
+    ],
+)
 def test_learned_parameters(body: str, inp: str, params: int) -> None:
     assert total(_compile(body, inp).costs).params == params
 
@@ -64,11 +68,28 @@ def test_fixed_kernel_is_counted_as_its_weights() -> None:
     assert c.params == 2 * 9
 
 
-@pytest.mark.parametrize("body", [
-    "relu", "maxpool2", "avgpool2", "gap", "gmp", "adaptive_avgpool(2)", "lrn", "dropout",
-    "leakyrelu", "relu6", "sigmoid", "tanh", "elu", "softmax", "identity", "upsample(2)",
-    "flatten",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "relu",
+        "maxpool2",
+        "avgpool2",
+        "gap",
+        "gmp",
+        "adaptive_avgpool(2)",
+        "lrn",
+        "dropout",
+        "leakyrelu",
+        "relu6",
+        "sigmoid",
+        "tanh",
+        "elu",
+        "softmax",
+        "identity",
+        "upsample(2)",
+        "flatten",
+    ],
+)
 def test_layers_without_weights_cost_nothing(body: str) -> None:
     c = _one(body, "4 x 8 x 8")
     assert (c.params, c.buffers, c.macs) == (0, 0, 0)
@@ -86,8 +107,14 @@ def test_projection_shortcut_params() -> None:
     costs = _costs("residual<conv3x3(32, stride=2, bias=false) -> bn | project>", "16 x 8 x 8")
     assert costs["project1.0"].params == 32 * 16
     assert costs["project1.1"].params == 64 and costs["project1.1"].buffers == 64
-    assert total(_compile("residual<conv3x3(32, stride=2, bias=false) -> bn | project>",
-                          "16 x 8 x 8").costs).params == 32 * 16 * 9 + 64 + 32 * 16 + 64
+    assert (
+        total(
+            _compile(
+                "residual<conv3x3(32, stride=2, bias=false) -> bn | project>", "16 x 8 x 8"
+            ).costs
+        ).params
+        == 32 * 16 * 9 + 64 + 32 * 16 + 64
+    )
 
 
 # ---- MACs ----
@@ -99,8 +126,9 @@ def test_conv_macs_are_output_elements_times_kernel_volume() -> None:
 
 
 def test_strided_conv_macs() -> None:
-    assert _one("conv7x7(64, stride=2, bias=false)", "3 x 224 x 224").macs == \
-        64 * 112 * 112 * 3 * 49
+    assert (
+        _one("conv7x7(64, stride=2, bias=false)", "3 x 224 x 224").macs == 64 * 112 * 112 * 3 * 49
+    )
 
 
 def test_grouped_conv_macs() -> None:
@@ -125,8 +153,10 @@ def test_symbolic_macs() -> None:
 
 
 def test_totals_sum_the_layers() -> None:
-    a = _compile("conv3x3(8) -> bn -> relu -> maxpool2 -> conv3x3(16, bias=false) -> bn "
-                 "-> gap -> flatten -> dense(10)")
+    a = _compile(
+        "conv3x3(8) -> bn -> relu -> maxpool2 -> conv3x3(16, bias=false) -> bn "
+        "-> gap -> flatten -> dense(10)"
+    )
     t = total(a.costs)
     assert t.params == sum(c.params for c in a.costs.values())
     assert t.buffers == sum(c.buffers for c in a.costs.values())
@@ -166,18 +196,31 @@ def test_conv_and_dense_flops_are_twice_the_macs() -> None:
     assert _one("deconv4x4(8, stride=2, pad=1)", "3 x 10 x 10").flops == 2 * 3 * 100 * 8 * 16
 
 
-@pytest.mark.parametrize(("body", "flops"), [
-    ("bn", 4 * 64), ("relu", 4 * 64), ("sigmoid", 4 * 64), ("softmax", 4 * 64),
-    ("lrn", 4 * 64), ("relu6", 4 * 64), ("elu", 4 * 64), ("leakyrelu", 4 * 64),
-    ("tanh", 4 * 64),
-    ("maxpool2", 4 * 16 * 4),  # each of 16 outputs per channel reads a 2x2 window
-    ("maxpool3(stride=1, pad=1)", 4 * 64 * 9),
-    ("avgpool2", 4 * 16 * 4), ("gap", 4 * 64), ("gmp", 4 * 64),
-    ("adaptive_avgpool(3)", 4 * 9 * 16),  # 8 -> 3: windows of up to 4x4
-    ("upsample(2)", 4 * 256),
-    ("dropout", 0), ("identity", 0), ("flatten", 0),
-    ("add<identity | identity | identity>", 2 * 4 * 64),
-])
+@pytest.mark.parametrize(
+    ("body", "flops"),
+    [
+        ("bn", 4 * 64),
+        ("relu", 4 * 64),
+        ("sigmoid", 4 * 64),
+        ("softmax", 4 * 64),
+        ("lrn", 4 * 64),
+        ("relu6", 4 * 64),
+        ("elu", 4 * 64),
+        ("leakyrelu", 4 * 64),
+        ("tanh", 4 * 64),
+        ("maxpool2", 4 * 16 * 4),  # each of 16 outputs per channel reads a 2x2 window
+        ("maxpool3(stride=1, pad=1)", 4 * 64 * 9),
+        ("avgpool2", 4 * 16 * 4),
+        ("gap", 4 * 64),
+        ("gmp", 4 * 64),
+        ("adaptive_avgpool(3)", 4 * 9 * 16),  # 8 -> 3: windows of up to 4x4
+        ("upsample(2)", 4 * 256),
+        ("dropout", 0),
+        ("identity", 0),
+        ("flatten", 0),
+        ("add<identity | identity | identity>", 2 * 4 * 64),
+    ],
+)
 def test_flops_of_ops_without_macs(body: str, flops: int) -> None:
     costs = _costs(body, "4 x 8 x 8")
     del costs["x"]

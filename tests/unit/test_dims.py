@@ -6,10 +6,10 @@ from fractions import Fraction
 
 import pytest
 
-from dslc import dims
 from dslc.compiler import compile_source
-from dslc.dims import Sym, sym
-from dslc.passes.shapes import conv_out, deconv_out
+from dslc.ir import dims
+from dslc.ir.dims import Sym, sym
+from dslc.ir.shapes import conv_out, deconv_out
 from dslc.source import SourceFile
 
 H, W, N = sym("H"), sym("W"), sym("N")
@@ -52,8 +52,7 @@ def test_products_of_symbols() -> None:
     assert dims.show(hw) == "H*W"
     assert dims.mul(W, H) == hw  # commutative, one canonical form
     assert dims.show(dims.mul(hw, 64)) == "64*H*W"
-    assert dims.show(dims.mul(dims.mul(H, Fraction(1, 4)), dims.mul(W, Fraction(1, 4)))) \
-        == "H*W/16"
+    assert dims.show(dims.mul(dims.mul(H, Fraction(1, 4)), dims.mul(W, Fraction(1, 4)))) == "H*W/16"
     assert dims.to_json(dims.mul(hw, 64)) == "64*H*W"
 
 
@@ -126,9 +125,11 @@ def test_sym_repr_and_const() -> None:
 
 
 def test_fcn_shapes_and_macs_are_symbolic() -> None:
-    text = ("network fcn\ninput image: 3 x H x W\n"
-            "conv3x3(8, stride=2) -> maxpool2 -> conv7x7(8, stride=2, pad=3)\n"
-            "-> maxpool3(stride=2, pad=1) -> conv1x1(8, stride=2) -> flatten\n")
+    text = (
+        "network fcn\ninput image: 3 x H x W\n"
+        "conv3x3(8, stride=2) -> maxpool2 -> conv7x7(8, stride=2, pad=3)\n"
+        "-> maxpool3(stride=2, pad=1) -> conv1x1(8, stride=2) -> flatten\n"
+    )
     a = compile_source(SourceFile("t.xnet", text))
     shapes = {n.name: a.shapes[n.id] for n in a.graph.nodes}
     assert [dims.show(d) for d in shapes["image"]] == ["N", "3", "H", "W"]

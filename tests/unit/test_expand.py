@@ -11,11 +11,12 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from dslc import dims
 from dslc.backend.onnx import serialize, to_onnx
-from dslc.compiler import Analysis, compile_file, compile_source, parse_overrides
+from dslc.compiler import compile_file, compile_source, parse_overrides
 from dslc.diagnostics import CompileError, Diagnostic
-from dslc.ir import Op
+from dslc.ir import dims
+from dslc.ir.ops import Op
+from dslc.passes import Analysis
 from dslc.passes.cost import total
 from dslc.source import SourceFile
 
@@ -57,18 +58,37 @@ IN = "input x: 3 x 8 x 8\n"
 
 def test_auto_names_count_per_kind() -> None:
     assert _names(IN + "conv3x3(4) -> bn -> relu -> conv3x3(4) -> bn -> relu -> maxpool2") == [
-        "conv1", "bn1", "relu1", "conv2", "bn2", "relu2", "maxpool1"]
+        "conv1",
+        "bn1",
+        "relu1",
+        "conv2",
+        "bn2",
+        "relu2",
+        "maxpool1",
+    ]
 
 
 def test_sized_layers_are_named_by_their_base_kind() -> None:
-    assert _names(IN + "conv1x1(4) -> conv(4, k=3) -> conv7x7(4) -> avgpool2 -> maxpool(k=2)") \
-        == ["conv1", "conv2", "conv3", "avgpool1", "maxpool1"]
+    assert _names(IN + "conv1x1(4) -> conv(4, k=3) -> conv7x7(4) -> avgpool2 -> maxpool(k=2)") == [
+        "conv1",
+        "conv2",
+        "conv3",
+        "avgpool1",
+        "maxpool1",
+    ]
 
 
 def test_block_instances_get_their_own_scope() -> None:
     text = IN + "block cbr(c) = conv3x3(c) -> bn -> relu\ncbr(4) -> cbr(8) -> conv1x1(2)\n"
-    assert _names(text) == ["cbr1.conv1", "cbr1.bn1", "cbr1.relu1",
-                            "cbr2.conv1", "cbr2.bn1", "cbr2.relu1", "conv1"]
+    assert _names(text) == [
+        "cbr1.conv1",
+        "cbr1.bn1",
+        "cbr1.relu1",
+        "cbr2.conv1",
+        "cbr2.bn1",
+        "cbr2.relu1",
+        "conv1",
+    ]
 
 
 def test_blocks_calling_blocks_nest_names() -> None:
@@ -79,8 +99,13 @@ def test_blocks_calling_blocks_nest_names() -> None:
     """)
     a = _compile(text)
     assert [n.name for n in a.graph.nodes][1:] == [
-        "two1.cbr1.conv1", "two1.cbr1.bn1", "two1.cbr1.relu1",
-        "two1.cbr2.conv1", "two1.cbr2.bn1", "two1.cbr2.relu1"]
+        "two1.cbr1.conv1",
+        "two1.cbr1.bn1",
+        "two1.cbr1.relu1",
+        "two1.cbr2.conv1",
+        "two1.cbr2.bn1",
+        "two1.cbr2.relu1",
+    ]
     assert _out(a) == (8, 8, 8)
 
 
@@ -89,13 +114,24 @@ def test_labels_replace_auto_names() -> None:
         block cbr(c) = conv3x3(c) -> bn -> relu
         stem: conv1x1(4) -> conv1x1(4) -> head: cbr(4) -> fc: (conv1x1(2) -> relu)
     """)
-    assert _names(text) == ["stem", "conv1", "head.conv1", "head.bn1", "head.relu1",
-                            "fc.conv1", "fc.relu1"]
+    assert _names(text) == [
+        "stem",
+        "conv1",
+        "head.conv1",
+        "head.bn1",
+        "head.relu1",
+        "fc.conv1",
+        "fc.relu1",
+    ]
 
 
 def test_labelled_combinator() -> None:
     assert _names(IN + "mix: concat<conv1x1(2) | conv3x3(2)> -> relu") == [
-        "mix.conv1", "mix.conv2", "mix.concat", "relu1"]
+        "mix.conv1",
+        "mix.conv2",
+        "mix.concat",
+        "relu1",
+    ]
 
 
 def test_labelled_repetition_numbers_from_zero() -> None:
@@ -104,23 +140,47 @@ def test_labelled_repetition_numbers_from_zero() -> None:
         layer1: cbr(4) * 2 -> convs: conv1x1(4) * 2 -> blk: (conv1x1(4) -> relu) * 2
     """)
     assert _names(text) == [
-        "layer1.0.conv1", "layer1.0.bn1", "layer1.0.relu1",
-        "layer1.1.conv1", "layer1.1.bn1", "layer1.1.relu1",
-        "convs.0", "convs.1",
-        "blk.0.conv1", "blk.0.relu1", "blk.1.conv1", "blk.1.relu1"]
+        "layer1.0.conv1",
+        "layer1.0.bn1",
+        "layer1.0.relu1",
+        "layer1.1.conv1",
+        "layer1.1.bn1",
+        "layer1.1.relu1",
+        "convs.0",
+        "convs.1",
+        "blk.0.conv1",
+        "blk.0.relu1",
+        "blk.1.conv1",
+        "blk.1.relu1",
+    ]
 
 
 def test_unlabelled_repetition_keeps_counting() -> None:
     text = IN + "block b = conv1x1(4)\nb * 2 -> conv1x1(4) * 2 -> (conv1x1(4) -> relu) * 2\n"
-    assert _names(text) == ["b1.conv1", "b2.conv1", "conv1", "conv2",
-                            "conv3", "relu1", "conv4", "relu2"]
+    assert _names(text) == [
+        "b1.conv1",
+        "b2.conv1",
+        "conv1",
+        "conv2",
+        "conv3",
+        "relu1",
+        "conv4",
+        "relu2",
+    ]
 
 
 def test_resnet_names_follow_torchvision() -> None:
     a = compile_file(Path(__file__).resolve().parents[2] / "models" / "resnet18.xnet")
     names = {n.name for n in a.graph.nodes}
-    assert {"conv1", "bn1", "layer1.0.conv1", "layer2.0.downsample.0",
-            "layer2.0.downsample.1", "layer4.1.bn2", "fc"} <= names
+    assert {
+        "conv1",
+        "bn1",
+        "layer1.0.conv1",
+        "layer2.0.downsample.0",
+        "layer2.0.downsample.1",
+        "layer4.1.bn2",
+        "fc",
+    } <= names
 
 
 # ---- numbered sequences and inline blocks (torchvision's state_dict names) ----
@@ -132,17 +192,20 @@ def test_sequence_numbers_every_layer_like_nn_sequential() -> None:
 
 
 def test_sequence_flattens_groups_repetition_and_inline_blocks() -> None:
-    text = IN + ("inline block stage(c, n) = (conv3x3(c) -> relu) * n -> maxpool2\n"
-                 "features: [stage(4, 2) -> stage(8, 1)] -> flatten -> classifier: [dense(3)]\n")
+    text = IN + (
+        "inline block stage(c, n) = (conv3x3(c) -> relu) * n -> maxpool2\n"
+        "features: [stage(4, 2) -> stage(8, 1)] -> flatten -> classifier: [dense(3)]\n"
+    )
     assert _names(text) == [*(f"features.{i}" for i in range(8)), "flatten1", "classifier.0"]
 
 
 def test_block_calls_in_a_sequence_take_one_position_each() -> None:
-    text = IN + ("block b(c) = conv1: conv3x3(c) -> bn1: bn -> relu\n"
-                 "block stage(c, n) = [b(c) -> b(c) * (n - 1)]\n"
-                 "layer1: stage(4, 3)\n")
-    assert _names(text) == [f"layer1.{i}.{k}" for i in range(3)
-                            for k in ("conv1", "bn1", "relu1")]
+    text = IN + (
+        "block b(c) = conv1: conv3x3(c) -> bn1: bn -> relu\n"
+        "block stage(c, n) = [b(c) -> b(c) * (n - 1)]\n"
+        "layer1: stage(4, 3)\n"
+    )
+    assert _names(text) == [f"layer1.{i}.{k}" for i in range(3) for k in ("conv1", "bn1", "relu1")]
 
 
 def test_labels_in_a_sequence_keep_their_position() -> None:
@@ -161,10 +224,18 @@ def test_two_sequences_in_one_scope_share_the_numbering() -> None:
 
 
 def test_combinator_in_a_sequence_is_one_position() -> None:
-    text = IN + ("branch: [maxpool3(stride=1, pad=1) -> concat<conv1x1(2) | conv1x1(2)>"
-                 " -> residual<conv3x3(4) | project>]\n")
-    assert _names(text) == ["branch.0", "branch.1.conv1", "branch.1.conv2", "branch.1.concat",
-                            "branch.2.conv1", "branch.2.residual1"]
+    text = IN + (
+        "branch: [maxpool3(stride=1, pad=1) -> concat<conv1x1(2) | conv1x1(2)>"
+        " -> residual<conv3x3(4) | project>]\n"
+    )
+    assert _names(text) == [
+        "branch.0",
+        "branch.1.conv1",
+        "branch.1.conv2",
+        "branch.1.concat",
+        "branch.2.conv1",
+        "branch.2.residual1",
+    ]
 
 
 def test_projection_is_named_like_torchvision_downsample() -> None:
@@ -174,8 +245,17 @@ def test_projection_is_named_like_torchvision_downsample() -> None:
 
 def test_inline_block_names_layers_as_if_written_at_the_call() -> None:
     text = IN + "inline block cbr(c) = conv3x3(c) -> bn -> relu\ncbr(4) -> cbr(8) -> c2: cbr(8)\n"
-    assert _names(text) == ["conv1", "bn1", "relu1", "conv2", "bn2", "relu2",
-                            "c2.conv1", "c2.bn1", "c2.relu1"]
+    assert _names(text) == [
+        "conv1",
+        "bn1",
+        "relu1",
+        "conv2",
+        "bn2",
+        "relu2",
+        "c2.conv1",
+        "c2.bn1",
+        "c2.relu1",
+    ]
 
 
 def test_inline_block_errors_still_point_at_the_expansion() -> None:
@@ -351,14 +431,17 @@ def test_forward_reference_in_parameters_has_no_self_suggestion() -> None:
 
 
 def test_shape_symbols_refer_to_the_incoming_tensor() -> None:
-    a = _compile("input x: 16 x 8 x 6\nconv1x1(C / 2) -> conv1x1(C * 4) -> conv1x1(H) "
-                 "-> conv1x1(W + C)\n")
+    a = _compile(
+        "input x: 16 x 8 x 6\nconv1x1(C / 2) -> conv1x1(C * 4) -> conv1x1(H) -> conv1x1(W + C)\n"
+    )
     assert [_shape(a, f"conv{i}")[0] for i in range(1, 5)] == [8, 32, 8, 14]
 
 
 def test_halving_channels_inside_a_block() -> None:
-    text = ("input x: 64 x 8 x 8\nblock transition = conv1x1(C / 2, bias=false) -> avgpool2\n"
-            "transition -> transition\n")
+    text = (
+        "input x: 64 x 8 x 8\nblock transition = conv1x1(C / 2, bias=false) -> avgpool2\n"
+        "transition -> transition\n"
+    )
     a = _compile(text)
     assert _out(a) == (16, 2, 2)
 
@@ -433,8 +516,9 @@ def test_residual_project_is_identity_when_shapes_agree() -> None:
 
 
 def test_residual_project_downsamples_like_torchvision() -> None:
-    a = _compile("input x: 16 x 8 x 8\n"
-                 "residual<conv3x3(32, stride=2, bias=false) -> bn | project> -> relu\n")
+    a = _compile(
+        "input x: 16 x 8 x 8\nresidual<conv3x3(32, stride=2, bias=false) -> bn | project> -> relu\n"
+    )
     names = [n.name for n in a.graph.nodes]
     assert names == ["x", "conv1", "bn1", "project1.0", "project1.1", "residual1", "relu1"]
     assert _out(a) == (32, 4, 4)
@@ -443,8 +527,10 @@ def test_residual_project_downsamples_like_torchvision() -> None:
 
 
 def test_residual_with_a_written_shortcut() -> None:
-    a = _compile("input x: 16 x 8 x 8\n"
-                 "residual<conv3x3(32, stride=2) | sc: conv1x1(32, stride=2, bias=false)>\n")
+    a = _compile(
+        "input x: 16 x 8 x 8\n"
+        "residual<conv3x3(32, stride=2) | sc: conv1x1(32, stride=2, bias=false)>\n"
+    )
     assert "sc" in [n.name for n in a.graph.nodes]
     assert _out(a) == (32, 4, 4)
 
@@ -545,19 +631,28 @@ def _write(path: Path, text: str) -> Path:
 
 
 def test_import_blocks_relative_to_the_importing_file(tmp_path: Path) -> None:
-    _write(tmp_path / "lib" / "blocks.xnet", """
+    _write(
+        tmp_path / "lib" / "blocks.xnet",
+        """
         import "more.xnet"
         block cbr(c) = conv3x3(c) -> bn -> relu
-    """)
+    """,
+    )
     _write(tmp_path / "lib" / "more.xnet", "block twice(c) = cbr(c) -> cbr(c)\n")
-    net = _write(tmp_path / "net.xnet", """
+    net = _write(
+        tmp_path / "net.xnet",
+        """
         import "lib/blocks.xnet"
         input x: 3 x 8 x 8
         twice(4)
-    """)
+    """,
+    )
     a = compile_file(net)
     assert [n.name for n in a.graph.nodes][1:4] == [
-        "twice1.cbr1.conv1", "twice1.cbr1.bn1", "twice1.cbr1.relu1"]
+        "twice1.cbr1.conv1",
+        "twice1.cbr1.bn1",
+        "twice1.cbr1.relu1",
+    ]
     conv = a.graph.nodes[1]
     assert Path(conv.span.source.path).name == "blocks.xnet"
     assert conv.span.chain()[0][1].source.path.endswith("more.xnet")
@@ -627,8 +722,7 @@ def test_missing_main_file() -> None:
 
 def test_two_independent_errors_are_both_reported() -> None:
     errors = _errors(IN + "conv3x3(4) -> bogus -> conv3x3(4, strid=2)")
-    assert [(d.code, d.span.col if d.span else 0) for d in errors] == [
-        ("E0101", 15), ("E0103", 35)]
+    assert [(d.code, d.span.col if d.span else 0) for d in errors] == [("E0101", 15), ("E0103", 35)]
     assert errors[1].hints == ("did you mean 'stride'?",)
 
 
@@ -666,13 +760,15 @@ def test_two_network_lines() -> None:
 
 
 def test_every_diagnostic_is_located_in_a_file() -> None:
-    errors = _errors(_src("""
+    errors = _errors(
+        _src("""
         network n(w = 4)
         input x: 3 x 8 x 8
         block b(c) = conv1x1(c) -> bn(eps=true)
         b(w) -> conv3x3(4, strid=2) -> relu(3) -> bogus
         -> dense(3, bais=true)
-    """))
+    """)
+    )
     assert [d.code for d in errors] == ["E0105", "E0103", "E0104", "E0101", "E0103"]
     assert all(d.span is not None for d in errors)
 

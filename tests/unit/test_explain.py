@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from dslc.cli import main
-from dslc.explain import BY_CODE, EXPLANATIONS, run_example, run_fix
+from dslc.codes import BY_CODE, EXPLANATIONS, run_example, run_fix
 
 ROOT = Path(__file__).resolve().parents[2]
 

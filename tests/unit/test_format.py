@@ -9,10 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dslc import ast
-from dslc.format import WIDTH, format_expr, format_program
-from dslc.parser import parse
 from dslc.source import SourceFile, Span
+from dslc.syntax import ast
+from dslc.syntax.format import WIDTH, format_expr, format_program
+from dslc.syntax.parser import parse
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,9 +39,11 @@ def dedent(text: str) -> str:
 
 CASES = {
     "statements": (
-        ('import   "blocks.xnet"\nnetwork  net( a=1,b = 2 )\ninput image : 3 x 224 x 224\n'
-         "block b( c , stride=1 )= conv3x3( 64 , stride = 2, bias = false )->relu\n"
-         "image->b(64)@out\noutput out , image\n"),
+        (
+            'import   "blocks.xnet"\nnetwork  net( a=1,b = 2 )\ninput image : 3 x 224 x 224\n'
+            "block b( c , stride=1 )= conv3x3( 64 , stride = 2, bias = false )->relu\n"
+            "image->b(64)@out\noutput out , image\n"
+        ),
         dedent("""
             import "blocks.xnet"
             network net(a = 1, b = 2)
@@ -52,28 +54,30 @@ CASES = {
         """),
     ),
     "empty params and calls": (
-         "network net()\nblock b = f() -> g\nx -> f() -> g\n",
-         "network net\nblock b = f() -> g\nx -> f() -> g\n",
+        "network net()\nblock b = f() -> g\nx -> f() -> g\n",
+        "network net\nblock b = f() -> g\nx -> f() -> g\n",
     ),
     "repetition and labels": (
-         "x -> layer1: stage(64, 3, 1) -> (a -> b) * n -> c * (n - 1) -> d * 3 @t -> e * (2.0)\n",
-         "x -> layer1: stage(64, 3, 1) -> (a -> b) * n -> c * (n - 1) -> d * 3 @t -> e * (2.0)\n",
+        "x -> layer1: stage(64, 3, 1) -> (a -> b) * n -> c * (n - 1) -> d * 3 @t -> e * (2.0)\n",
+        "x -> layer1: stage(64, 3, 1) -> (a -> b) * n -> c * (n - 1) -> d * 3 @t -> e * (2.0)\n",
     ),
     "literals": (
-         "x -> f(-1, 2.0, 1e-5, .5, (1, 7), (3,), [], true, false, [[0,1,0],[1,-4,1]])\n",
-         "x -> f(-1, 2.0, 1e-05, 0.5, (1, 7), (3,), [], true, false, [[0, 1, 0], [1, -4, 1]])\n",
+        "x -> f(-1, 2.0, 1e-5, .5, (1, 7), (3,), [], true, false, [[0,1,0],[1,-4,1]])\n",
+        "x -> f(-1, 2.0, 1e-05, 0.5, (1, 7), (3,), [], true, false, [[0, 1, 0], [1, -4, 1]])\n",
     ),
     "laplacian": (
-         "x -> conv(kernel=[[0,1,0],[1,-4,1],[0,1,0]], bias=0)\n",
-         "x -> conv(kernel=[[0, 1, 0], [1, -4, 1], [0, 1, 0]], bias=0)\n",
+        "x -> conv(kernel=[[0,1,0],[1,-4,1],[0,1,0]], bias=0)\n",
+        "x -> conv(kernel=[[0, 1, 0], [1, -4, 1], [0, 1, 0]], bias=0)\n",
     ),
     "combinators": (
-         "x -> residual< a -> b | project > -> concat<a|b|c>\n",
-         "x -> residual<a -> b | project> -> concat<a | b | c>\n",
+        "x -> residual< a -> b | project > -> concat<a|b|c>\n",
+        "x -> residual<a -> b | project> -> concat<a | b | c>\n",
     ),
     "long chain": (
-        ("image -> conv(64, kernel=7, stride=2) -> bn -> relu -> maxpool(3, stride=2) "
-         "-> stage(64, 3) @c2 -> stage(128, 4) @c3\n"),
+        (
+            "image -> conv(64, kernel=7, stride=2) -> bn -> relu -> maxpool(3, stride=2) "
+            "-> stage(64, 3) @c2 -> stage(128, 4) @c3\n"
+        ),
         dedent("""
             image
                 -> conv(64, kernel=7, stride=2)
@@ -85,8 +89,10 @@ CASES = {
         """),
     ),
     "block that breaks": (
-        ("block inception(c1, c3r, c3, c5r, c5, pp) = concat<cbr(c1) | cbr(c3r) -> cbr(c3, k=3)"
-         " | cbr(c5r) -> cbr(c5, k=5) | maxpool(3, stride=1, padding=same) -> cbr(pp)>\n"),
+        (
+            "block inception(c1, c3r, c3, c5r, c5, pp) = concat<cbr(c1) | cbr(c3r) -> cbr(c3, k=3)"
+            " | cbr(c5r) -> cbr(c5, k=5) | maxpool(3, stride=1, padding=same) -> cbr(pp)>\n"
+        ),
         dedent("""
             block inception(c1, c3r, c3, c5r, c5, pp) =
                 concat<
@@ -98,18 +104,22 @@ CASES = {
         """),
     ),
     "block body on the next line": (
-        ("block bottleneck(c, stride = 1, expansion = 4) = conv1x1(c) -> bn -> relu "
-         "-> conv3x3(c, stride=stride) -> bn\n"),
+        (
+            "block bottleneck(c, stride = 1, expansion = 4) = conv1x1(c) -> bn -> relu "
+            "-> conv3x3(c, stride=stride) -> bn\n"
+        ),
         dedent("""
             block bottleneck(c, stride = 1, expansion = 4) =
                 conv1x1(c) -> bn -> relu -> conv3x3(c, stride=stride) -> bn
         """),
     ),
     "nested combinators": (
-        ("x -> stage2: residual<conv3x3(128, stride=2) -> bn -> relu -> conv3x3(128) -> bn"
-         " -> concat<branch_one(64) -> relu -> conv1x1(32) -> bn | branch_two(64) -> relu"
-         " -> conv3x3(32) -> bn -> relu -> conv(32, kernel=5)> | conv1x1(128, stride=2)> * 2 @s2"
-         " -> head\n"),
+        (
+            "x -> stage2: residual<conv3x3(128, stride=2) -> bn -> relu -> conv3x3(128) -> bn"
+            " -> concat<branch_one(64) -> relu -> conv1x1(32) -> bn | branch_two(64) -> relu"
+            " -> conv3x3(32) -> bn -> relu -> conv(32, kernel=5)> | conv1x1(128, stride=2)> * 2 @s2"
+            " -> head\n"
+        ),
         dedent("""
             x
                 -> stage2: residual<
@@ -133,8 +143,10 @@ CASES = {
         """),
     ),
     "group that breaks": (
-        ("x -> (conv3x3(256, stride=1, bias=false) -> batchnorm(256) -> relu -> dropout(0.25)"
-         " -> conv1x1(256)) * (depth - 1) @deep\n"),
+        (
+            "x -> (conv3x3(256, stride=1, bias=false) -> batchnorm(256) -> relu -> dropout(0.25)"
+            " -> conv1x1(256)) * (depth - 1) @deep\n"
+        ),
         dedent("""
             x
                 -> (
@@ -147,8 +159,10 @@ CASES = {
         """),
     ),
     "sequence and inline block": (
-        ("inline  block stage(c,n)=(conv3x3(c)->relu)*n->maxpool2\n"
-         "features:[stage(64,2)->stage(128,2)->stage(256,3)->stage(512,3)->stage(512,3)]->gap\n"),
+        (
+            "inline  block stage(c,n)=(conv3x3(c)->relu)*n->maxpool2\n"
+            "features:[stage(64,2)->stage(128,2)->stage(256,3)->stage(512,3)->stage(512,3)]->gap\n"
+        ),
         dedent("""
             inline block stage(c, n) = (conv3x3(c) -> relu) * n -> maxpool2
             features: [
@@ -158,8 +172,10 @@ CASES = {
         """),
     ),
     "block parameters that break": (
-        ("block bottleneck(c, stride = 1, groups = 1, base_width = 64, dilation = 1, "
-         "width = c * base_width / 64 * groups) = conv1x1(width)\n"),
+        (
+            "block bottleneck(c, stride = 1, groups = 1, base_width = 64, dilation = 1, "
+            "width = c * base_width / 64 * groups) = conv1x1(width)\n"
+        ),
         dedent("""
             block bottleneck(
                 c,
@@ -173,8 +189,10 @@ CASES = {
         """),
     ),
     "arguments that break": (
-        ("first: conv(kernel=[[0, 1, 0, 1, 0], [1, -4, 1, 0, 0], [0, 1, 0, 1, 0]], bias=0,"
-         " stride=2) -> relu\n"),
+        (
+            "first: conv(kernel=[[0, 1, 0, 1, 0], [1, -4, 1, 0, 0], [0, 1, 0, 1, 0]], bias=0,"
+            " stride=2) -> relu\n"
+        ),
         dedent("""
             first: conv(
                 kernel=[[0, 1, 0, 1, 0], [1, -4, 1, 0, 0], [0, 1, 0, 1, 0]],
@@ -306,8 +324,18 @@ def test_models_glob_is_tolerant() -> None:
 
 SPAN = Span(SourceFile("gen.xnet", ""), 1, 1, 1, 1)
 names = st.sampled_from(
-    ["a", "b", "n", "relu", "conv3x3", "stride", "_t1", "layer_one", "batchnorm_2d",
-     "a_rather_long_block_name"]
+    [
+        "a",
+        "b",
+        "n",
+        "relu",
+        "conv3x3",
+        "stride",
+        "_t1",
+        "layer_one",
+        "batchnorm_2d",
+        "a_rather_long_block_name",
+    ]
 )
 
 
@@ -322,8 +350,7 @@ def _extend(inner: st.SearchStrategy[ast.Expr]) -> st.SearchStrategy[ast.Expr]:
     return st.one_of(
         st.builds(ast.BinOp, ops, inner, inner, st.just(SPAN)),
         st.builds(ast.Neg, inner.filter(lambda e: not _folds(e)), st.just(SPAN)),
-        st.builds(ast.TupleLit, st.lists(inner, min_size=1, max_size=3).map(tuple),
-                  st.just(SPAN)),
+        st.builds(ast.TupleLit, st.lists(inner, min_size=1, max_size=3).map(tuple), st.just(SPAN)),
         st.builds(ast.ListLit, small, st.just(SPAN)),
     )
 
@@ -340,26 +367,32 @@ calls = st.builds(ast.Call, names, st.none() | args.map(tuple), st.just(SPAN))
 
 
 def _chains(primary: st.SearchStrategy[ast.Primary]) -> st.SearchStrategy[ast.Chain]:
-    element = st.builds(ast.Element, primary, st.none() | exprs, st.none() | names,
-                        st.none() | names, st.just(SPAN))
-    return st.builds(ast.Chain, st.lists(element, min_size=1, max_size=4).map(tuple),
-                     st.just(SPAN))
+    element = st.builds(
+        ast.Element, primary, st.none() | exprs, st.none() | names, st.none() | names, st.just(SPAN)
+    )
+    return st.builds(ast.Chain, st.lists(element, min_size=1, max_size=4).map(tuple), st.just(SPAN))
 
 
 def _nest(inner: st.SearchStrategy[ast.Primary]) -> st.SearchStrategy[ast.Primary]:
     chain = _chains(inner)
     return st.one_of(
-        st.builds(ast.Combinator, names, st.lists(chain, min_size=1, max_size=3).map(tuple),
-                  st.just(SPAN)),
+        st.builds(
+            ast.Combinator, names, st.lists(chain, min_size=1, max_size=3).map(tuple), st.just(SPAN)
+        ),
         st.builds(ast.Group, chain, st.just(SPAN), st.booleans()),
     )
 
 
 chains = _chains(st.recursive(calls, _nest, max_leaves=6))
-params = st.lists(st.builds(ast.Param, names, st.none() | exprs, st.just(SPAN)),
-                  max_size=3).map(tuple)
-dims = st.lists(st.builds(ast.Num, st.integers(0, 512), st.just(SPAN))
-                | st.builds(ast.Name, names, st.just(SPAN)), min_size=1, max_size=4)
+params = st.lists(st.builds(ast.Param, names, st.none() | exprs, st.just(SPAN)), max_size=3).map(
+    tuple
+)
+dims = st.lists(
+    st.builds(ast.Num, st.integers(0, 512), st.just(SPAN))
+    | st.builds(ast.Name, names, st.just(SPAN)),
+    min_size=1,
+    max_size=4,
+)
 statements = st.one_of(
     st.builds(ast.Import, st.sampled_from(["b.xnet", "lib/blocks.xnet"]), st.just(SPAN)),
     st.builds(ast.Network, names, params, st.just(SPAN)),

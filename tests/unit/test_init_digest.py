@@ -20,16 +20,36 @@ from dslc.compiler import compile_file
 ROOT = Path(__file__).resolve().parents[2]
 
 PINNED = [
-    ("resnet18.xnet", "pytorch", 0,
-     "e3e3e2592b9b03faadcac096326e0e71ff0c7f5b900a5d10671adf8ed872e8ab"),
-    ("resnet18.xnet", "pytorch", 7,
-     "4c9561380752e4f6e9f5d906bf77e50d0ecfce8230c326925f7d8d05b9782bab"),
-    ("squeezenet1_1.xnet", "he", 3,
-     "cca3f82422b6be98581da92d99a6ca6535092ccd928f1fdb37669eb29116a5d9"),
-    ("squeezenet1_1.xnet", "xavier", 3,
-     "c0ee8005dab4eec9140c9ac17907626d2c500b82647a23e9be021255e6b8381e"),
-    ("lecture/laplacian.xnet", "pytorch", 0,
-     "f57de91149933cfc1ec14da9b6821c0f95edbb61c26279f6525cdf5f3337c926"),
+    (
+        "resnet18.xnet",
+        "pytorch",
+        0,
+        "e3e3e2592b9b03faadcac096326e0e71ff0c7f5b900a5d10671adf8ed872e8ab",
+    ),
+    (
+        "resnet18.xnet",
+        "pytorch",
+        7,
+        "4c9561380752e4f6e9f5d906bf77e50d0ecfce8230c326925f7d8d05b9782bab",
+    ),
+    (
+        "squeezenet1_1.xnet",
+        "he",
+        3,
+        "cca3f82422b6be98581da92d99a6ca6535092ccd928f1fdb37669eb29116a5d9",
+    ),
+    (
+        "squeezenet1_1.xnet",
+        "xavier",
+        3,
+        "c0ee8005dab4eec9140c9ac17907626d2c500b82647a23e9be021255e6b8381e",
+    ),
+    (
+        "lecture/laplacian.xnet",
+        "pytorch",
+        0,
+        "f57de91149933cfc1ec14da9b6821c0f95edbb61c26279f6525cdf5f3337c926",
+    ),
 ]
 
 
@@ -41,14 +61,18 @@ def _digest(arrays: list[tuple[str, np.ndarray]]) -> str:
     return h.hexdigest()
 
 
-@pytest.mark.parametrize(("model", "scheme", "seed", "digest"), PINNED,
-                         ids=[f"{m}-{s}-{n}" for m, s, n, _ in PINNED])
+@pytest.mark.parametrize(
+    ("model", "scheme", "seed", "digest"), PINNED, ids=[f"{m}-{s}-{n}" for m, s, n, _ in PINNED]
+)
 def test_initial_weights_are_pinned(model: str, scheme: str, seed: int, digest: str) -> None:
     graph = compile_file(ROOT / "models" / model).graph
     drawn = draw_all(graph.nodes, scheme, seed)
     # the fixed (hand-written) kernels are not drawn; with them, the full list as compiled
-    full = [(s.name, drawn[s.name] if s.name in drawn else initial(n, s, scheme, seed))
-            for n in graph.nodes for s in specs(n)]
+    full = [
+        (s.name, drawn[s.name] if s.name in drawn else initial(n, s, scheme, seed))
+        for n in graph.nodes
+        for s in specs(n)
+    ]
     assert len(full) == len(drawn) + sum(s.fixed for n in graph.nodes for s in specs(n))
     assert _digest(full) == digest
 
@@ -77,8 +101,7 @@ def test_drawn_hands_out_given_tensors_and_redraws_on_a_second_request() -> None
     assert late is not again and np.array_equal(late, again)
     assert np.array_equal(late, initial(node, spec, "pytorch", 2))
     assert early.shape == (64, 64, 3, 3)
-    assert len(drawn) == len(list(drawn)) == sum(
-        not s.fixed for n in graph.nodes for s in specs(n))
+    assert len(drawn) == len(list(drawn)) == sum(not s.fixed for n in graph.nodes for s in specs(n))
 
 
 def test_compiling_holds_the_weights_about_once() -> None:
@@ -99,8 +122,10 @@ def test_compiling_holds_the_weights_about_once() -> None:
 def test_folding_overwrites_only_weights_it_drew() -> None:
     from dslc.compiler import compile_source
     from dslc.source import SourceFile
-    analysis = compile_source(SourceFile("t.xnet", "input x: 3 x 8 x 8\n"
-                                         "conv3x3(4, bias=false) -> bn -> relu\n"))
+
+    analysis = compile_source(
+        SourceFile("t.xnet", "input x: 3 x 8 x 8\nconv3x3(4, bias=false) -> bn -> relu\n")
+    )
     given = draw_all(analysis.graph.nodes, "pytorch", 1)
     given["bn1.weight"] = np.full(4, 3.0, np.float32)  # folding scales the conv weight by ~3
     kept = {k: v.copy() for k, v in given.items()}
@@ -110,6 +135,7 @@ def test_folding_overwrites_only_weights_it_drew() -> None:
     assert np.allclose(folded, kept["conv1.weight"] * 3.0 / np.sqrt(1.0 + 1e-5), rtol=1e-6)
     # drawn here (folded in place) or given (folded into a copy): the same bytes
     _, drawn_here = build(analysis, optimize=True, seed=1)
-    _, from_given = build(analysis, optimize=True, seed=1,
-                          weights=draw_all(analysis.graph.nodes, "pytorch", 1))
+    _, from_given = build(
+        analysis, optimize=True, seed=1, weights=draw_all(analysis.graph.nodes, "pytorch", 1)
+    )
     assert [(k, a.tobytes()) for k, a in drawn_here] == [(k, a.tobytes()) for k, a in from_given]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dslc import dims
-from dslc.compiler import Analysis, compile_source
+from dslc.compiler import compile_source
+from dslc.ir import dims
+from dslc.passes import Analysis
 from dslc.passes.memory import activation_memory
+from dslc.report.summary import summary_json
 from dslc.source import SourceFile
-from dslc.summary import summary_json
 
 
 def _compile(body: str, inp: str = "1 x 8 x 8") -> Analysis:
@@ -46,8 +47,9 @@ def test_json_bytes_and_dtype_halving() -> None:
     assert [layer["output_bytes"] for layer in s32["layers"]] == [1024, 1024, 512]
     for key in ("param_bytes", "activation_bytes", "peak_activation_bytes"):
         assert s16["totals"][key] * 2 == s32["totals"][key]
-    assert sum(layer["output_bytes"] for layer in s32["layers"]) == \
-        s32["totals"]["activation_bytes"]
+    assert (
+        sum(layer["output_bytes"] for layer in s32["layers"]) == s32["totals"]["activation_bytes"]
+    )
 
 
 def test_symbolic_sizes_give_formulas() -> None:

@@ -12,10 +12,11 @@ from click.testing import CliRunner
 from onnx import numpy_helper
 
 from dslc.backend.onnx import serialize, to_onnx
+from dslc.backend.weights import expected
 from dslc.cli import main
-from dslc.compiler import Analysis, compile_file, compile_source
+from dslc.compiler import compile_file, compile_source
+from dslc.passes import Analysis
 from dslc.source import SourceFile
-from dslc.weights import expected
 
 ort = pytest.importorskip("onnxruntime")
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,15 +48,18 @@ def _ops(model: onnx.ModelProto) -> list[str]:
 X = np.random.default_rng(0).standard_normal((2, 3, 16, 16)).astype(np.float32)
 
 
-@pytest.mark.parametrize("text", [
-    "conv3x3(8) -> bn -> relu -> gap -> flatten -> dense(4)",               # conv with bias
-    "conv3x3(8, bias=false) -> bn(eps=0.001) -> relu -> conv1x1(4) -> bn",  # bn is the output
-    "conv3x3(8, groups=1) -> conv3x3(8, groups=4, bias=false) -> bn",       # grouped
-    "conv3x3(8, stride=2, dilation=2) -> bn -> dropout(0.3) -> relu",
-    "conv3x3(8) @a -> bn -> add<identity | a -> relu>",                     # conv also tapped
-    "bn -> relu -> conv3x3(4)",                                              # bn after input
-    "conv3x3(8) -> residual<conv3x3(8, bias=false) -> bn | identity> -> identity",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "conv3x3(8) -> bn -> relu -> gap -> flatten -> dense(4)",  # conv with bias
+        "conv3x3(8, bias=false) -> bn(eps=0.001) -> relu -> conv1x1(4) -> bn",  # bn is the output
+        "conv3x3(8, groups=1) -> conv3x3(8, groups=4, bias=false) -> bn",  # grouped
+        "conv3x3(8, stride=2, dilation=2) -> bn -> dropout(0.3) -> relu",
+        "conv3x3(8) @a -> bn -> add<identity | a -> relu>",  # conv also tapped
+        "bn -> relu -> conv3x3(4)",  # bn after input
+        "conv3x3(8) -> residual<conv3x3(8, bias=false) -> bn | identity> -> identity",
+    ],
+)
 def test_optimised_outputs_equal_the_plain_graph(text: str) -> None:
     a = _analysis(text)
     w = _weights(a)
@@ -85,8 +89,10 @@ def test_resnet18_has_no_batch_norm_left() -> None:
 
 
 def test_float16_weights_activations_and_io() -> None:
-    a = _analysis("conv3x3(8) -> bn -> relu -> maxpool2 -> relu6 -> adaptive_avgpool(3) "
-                  "-> flatten -> dense(4) -> softmax")
+    a = _analysis(
+        "conv3x3(8) -> bn -> relu -> maxpool2 -> relu6 -> adaptive_avgpool(3) "
+        "-> flatten -> dense(4) -> softmax"
+    )
     w = _weights(a)
     ref = _run(to_onnx(a, weights=w), X)
     half = to_onnx(a, weights=w, optimize=True, dtype="float16")
@@ -126,8 +132,9 @@ def test_cli_defaults_to_the_optimised_graph(tmp_path: Path) -> None:
     assert _ops(model) == ["Conv", "Relu"]
     props = {p.key: p.value for p in model.metadata_props}
     assert props["dslc.optimize"] == "true" and props["dslc.dtype"] == "float32"
-    result = runner.invoke(main, ["compile", str(net), "-o", str(out), "--no-optimize",
-                                  "--dtype", "float16"])
+    result = runner.invoke(
+        main, ["compile", str(net), "-o", str(out), "--no-optimize", "--dtype", "float16"]
+    )
     assert result.exit_code == 0
     assert "not optimised, float16" in result.stdout
     model = onnx.load(str(out))

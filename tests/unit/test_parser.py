@@ -6,10 +6,10 @@ import re
 
 import pytest
 
-from dslc import ast
 from dslc.diagnostics import CompileError, Diagnostic
-from dslc.parser import parse
 from dslc.source import SourceFile, Span
+from dslc.syntax import ast
+from dslc.syntax.parser import parse
 
 SPAN = Span(SourceFile("t.xnet", ""), 1, 1, 1, 1)
 
@@ -97,7 +97,9 @@ def test_pipe_and_closing_angle_on_their_own_lines() -> None:
     comb, relu = stmt.chain.elements
     assert isinstance(comb.primary, ast.Combinator) and comb.primary.kind == "residual"
     assert [[_name(e.primary) for e in b.elements] for b in comb.primary.branches] == [
-        ["a", "b"], ["c"]]
+        ["a", "b"],
+        ["c"],
+    ]
     assert _name(relu.primary) == "relu"
 
 
@@ -126,8 +128,7 @@ def test_block_definition_over_several_lines() -> None:
     (stmt,) = _parse("block b(x,\n  y = 2,\n) =\n    a\n -> b\n").statements
     assert isinstance(stmt, ast.BlockDef)
     assert stmt.name == "b"
-    assert [(p.name, p.default) for p in stmt.params] == [
-        ("x", None), ("y", _num(2))]
+    assert [(p.name, p.default) for p in stmt.params] == [("x", None), ("y", _num(2))]
     assert [_name(e.primary) for e in stmt.body.elements] == ["a", "b"]
 
 
@@ -135,13 +136,11 @@ def test_block_definition_over_several_lines() -> None:
 
 
 def test_header_statements() -> None:
-    text = ('import "lib/blocks.xnet"\nnetwork n(a = 1, b)\ninput x: 3 x H x W\n'
-            "output p, q\nrelu\n")
+    text = 'import "lib/blocks.xnet"\nnetwork n(a = 1, b)\ninput x: 3 x H x W\noutput p, q\nrelu\n'
     imp, net, inp, out, chain = _parse(text).statements
     assert imp == ast.Import("lib/blocks.xnet", SPAN)
     assert isinstance(net, ast.Network) and net.name == "n"
-    assert [(p.name, p.default) for p in net.params] == [
-        ("a", _num(1)), ("b", None)]
+    assert [(p.name, p.default) for p in net.params] == [("a", _num(1)), ("b", None)]
     assert isinstance(inp, ast.Input) and inp.name == "x"
     assert inp.dims == (_num(3), _nm("H"), _nm("W"))
     assert out == ast.Output(("p", "q"), SPAN)
@@ -175,11 +174,14 @@ def test_label_repetition_and_tap_together() -> None:
     assert el.count == _num(2)
 
 
-@pytest.mark.parametrize(("text", "count"), [
-    ("a * 3\n", _num(3)),
-    ("a * n\n", _nm("n")),
-    ("a * (n - 1)\n", ast.BinOp("-", _nm("n"), _num(1), SPAN)),
-])
+@pytest.mark.parametrize(
+    ("text", "count"),
+    [
+        ("a * 3\n", _num(3)),
+        ("a * n\n", _nm("n")),
+        ("a * (n - 1)\n", ast.BinOp("-", _nm("n"), _num(1), SPAN)),
+    ],
+)
 def test_repetition_counts(text: str, count: ast.Expr) -> None:
     assert _only_element(text).count == count
 
@@ -210,8 +212,10 @@ def test_combinators_nest() -> None:
 
 
 def test_literals() -> None:
-    args = _args("f(i=3, neg=-3, x=1.5, e=1e-3, d=.5, t=true, fa=false, "
-                 "tup=(1, 2), one=(1,), lst=[1, -2], nested=[[0, 1], [1, 0]], w=same)\n")
+    args = _args(
+        "f(i=3, neg=-3, x=1.5, e=1e-3, d=.5, t=true, fa=false, "
+        "tup=(1, 2), one=(1,), lst=[1, -2], nested=[[0, 1], [1, 0]], w=same)\n"
+    )
     assert args["i"] == _num(3)
     assert args["neg"] == _num(-3)
     assert args["x"] == _num(1.5)
@@ -223,8 +227,7 @@ def test_literals() -> None:
     assert args["one"] == ast.TupleLit((_num(1),), SPAN)
     assert args["lst"] == ast.ListLit((_num(1), _num(-2)), SPAN)
     nested = args["nested"]
-    assert isinstance(nested, ast.ListLit) and all(isinstance(r, ast.ListLit)
-                                                   for r in nested.items)
+    assert isinstance(nested, ast.ListLit) and all(isinstance(r, ast.ListLit) for r in nested.items)
     assert args["w"] == _nm("same")
     assert isinstance(args["i"], ast.Num) and type(args["i"].value) is int
     assert isinstance(args["x"], ast.Num) and type(args["x"].value) is float
@@ -233,8 +236,7 @@ def test_literals() -> None:
 def test_operator_precedence() -> None:
     value = _args("f(v=1 + 2 * 3 - 4 // 2)\n")["v"]
     n, b = _num, ast.BinOp
-    expected = b("-", b("+", n(1), b("*", n(2), n(3), SPAN), SPAN), b("//", n(4), n(2), SPAN),
-                 SPAN)
+    expected = b("-", b("+", n(1), b("*", n(2), n(3), SPAN), SPAN), b("//", n(4), n(2), SPAN), SPAN)
     assert value == expected
 
 
@@ -265,7 +267,10 @@ def test_comments_are_collected_with_own_line_flags() -> None:
     text = "# header\nnetwork n   # trailing\n    # indented own line\nrelu\n"
     program = _parse(text)
     assert [(c.text, c.line, c.own_line) for c in program.comments] == [
-        ("# header", 1, True), ("# trailing", 2, False), ("# indented own line", 3, True)]
+        ("# header", 1, True),
+        ("# trailing", 2, False),
+        ("# indented own line", 3, True),
+    ]
 
 
 def test_comments_do_not_change_the_program() -> None:
@@ -287,8 +292,10 @@ def test_spans_point_at_the_source() -> None:
 
 # ---- syntax errors ----
 
-LARK_NAMES = re.compile(r"\b(ARROW|NAME|_NL|\$END|LPAR|RPAR|LANGLE|RANGLE|PIPE|COMMA|INT|FLOAT|"
-                        r"STRING|COLON|EQUAL|STAR|SLASH|__ANON\w*|[A-Z][A-Z_]{2,})\b")
+LARK_NAMES = re.compile(
+    r"\b(ARROW|NAME|_NL|\$END|LPAR|RPAR|LANGLE|RANGLE|PIPE|COMMA|INT|FLOAT|"
+    r"STRING|COLON|EQUAL|STAR|SLASH|__ANON\w*|[A-Z][A-Z_]{2,})\b"
+)
 
 
 def test_missing_arrow() -> None:
@@ -319,12 +326,15 @@ def test_single_quoted_string_gets_a_hint() -> None:
     assert any("double quotes" in h for h in d.hints)
 
 
-@pytest.mark.parametrize(("text", "want", "hint"), [
-    ("residual<a -> b\n", "'>'", "closed with '>'"),
-    ("concat<a | b\n\n", "'>'", "closed with '>'"),
-    ("conv3x3(64\n", "')'", "not closed"),
-    ("a ->\n", "a name", ""),
-])
+@pytest.mark.parametrize(
+    ("text", "want", "hint"),
+    [
+        ("residual<a -> b\n", "'>'", "closed with '>'"),
+        ("concat<a | b\n\n", "'>'", "closed with '>'"),
+        ("conv3x3(64\n", "')'", "not closed"),
+        ("a ->\n", "a name", ""),
+    ],
+)
 def test_unclosed_at_end_of_file(text: str, want: str, hint: str) -> None:
     d = _error(text)
     assert d.code == "E0003"
@@ -358,13 +368,38 @@ def test_import_needs_a_quoted_path() -> None:
     assert 'a quoted path like "blocks.xnet"' in d.message
 
 
-@pytest.mark.parametrize("text", [
-    "a b\n", "a -> $\n", "residual<a\n", "a(1\n", "a ->\n", "network\n", "a -> b)\n",
-    "a -> -> b\n", "network n(\n", "block = a\n", "input x 3 x 4\n", "import x\n",
-    "a(1 2)\n", "a(k=)\n", "a | b\n", "x: : a\n", "a @\n", "a * \n", "output\n",
-    "input x: 3 x\n", "a(1,, 2)\n", "concat<a | | b>\n", "block b(x = ) = a\n",
-    "a -> b\n> c\n", "(a -> b\n", "[1, 2]\n", "a(k=[1, 2)\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a b\n",
+        "a -> $\n",
+        "residual<a\n",
+        "a(1\n",
+        "a ->\n",
+        "network\n",
+        "a -> b)\n",
+        "a -> -> b\n",
+        "network n(\n",
+        "block = a\n",
+        "input x 3 x 4\n",
+        "import x\n",
+        "a(1 2)\n",
+        "a(k=)\n",
+        "a | b\n",
+        "x: : a\n",
+        "a @\n",
+        "a * \n",
+        "output\n",
+        "input x: 3 x\n",
+        "a(1,, 2)\n",
+        "concat<a | | b>\n",
+        "block b(x = ) = a\n",
+        "a -> b\n> c\n",
+        "(a -> b\n",
+        "[1, 2]\n",
+        "a(k=[1, 2)\n",
+    ],
+)
 def test_messages_never_show_lark_terminal_names(text: str) -> None:
     d = _error(text)
     assert d.code in ("E0001", "E0002", "E0003")
@@ -375,9 +410,11 @@ def test_messages_never_show_lark_terminal_names(text: str) -> None:
 
 
 def test_truncated_real_programs_never_show_lark_names() -> None:
-    text = ("network n(c = 4)\ninput x: 3 x 32 x 32\n"
-            "block b(c, s = 1) = residual<conv3x3(c, stride=s) -> bn | project> -> relu\n"
-            "stem: conv(c, k=(3, 3), pad=(1, 1, 1, 1)) @s -> b(c) * 2 -> concat<relu | s>\n")
+    text = (
+        "network n(c = 4)\ninput x: 3 x 32 x 32\n"
+        "block b(c, s = 1) = residual<conv3x3(c, stride=s) -> bn | project> -> relu\n"
+        "stem: conv(c, k=(3, 3), pad=(1, 1, 1, 1)) @s -> b(c) * 2 -> concat<relu | s>\n"
+    )
     for cut in range(1, len(text)):
         for variant in (text[:cut], text[:cut] + ")" + text[cut:], text[:cut] + "<"):
             try:
@@ -408,8 +445,10 @@ def _syntax_errors(text: str) -> list[Diagnostic]:
 
 
 def test_syntax_errors_in_independent_statements_are_all_reported() -> None:
-    text = ("input x: 3 x 8 x 8\nblock b(c) = conv3x3(c) relu\n"
-            "conv3x3(4)\n    -> relu relu\n    -> gap\nb(4) -> bn; relu\n")
+    text = (
+        "input x: 3 x 8 x 8\nblock b(c) = conv3x3(c) relu\n"
+        "conv3x3(4)\n    -> relu relu\n    -> gap\nb(4) -> bn; relu\n"
+    )
     found = [(d.code, d.span.line if d.span else 0) for d in _syntax_errors(text)]
     assert found == [("E0001", 2), ("E0001", 4), ("E0002", 6)]
 
@@ -427,5 +466,4 @@ def test_an_unclosed_bracket_ends_the_search() -> None:
 
 def test_a_later_unclosed_bracket_is_reported_after_an_earlier_error() -> None:
     errors = _syntax_errors("input x: 1 x 8 x 8\nrelu relu\nconv3x3(4\n")
-    assert [(d.code, d.span.line if d.span else 0) for d in errors] == [
-        ("E0001", 2), ("E0003", 3)]
+    assert [(d.code, d.span.line if d.span else 0) for d in errors] == [("E0001", 2), ("E0003", 3)]

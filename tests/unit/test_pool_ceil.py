@@ -33,8 +33,12 @@ def _reference(x: np.ndarray, k: int, s: int, p: int, kind: str, cip: bool) -> n
     return np.array(values)
 
 
-CASES = [(n, k, s, p) for n in range(3, 14) for k, s, p in
-         ((3, 2, 1), (2, 2, 1), (3, 3, 1), (3, 2, 0), (2, 2, 0)) if p * 2 <= k]
+CASES = [
+    (n, k, s, p)
+    for n in range(3, 14)
+    for k, s, p in ((3, 2, 1), (2, 2, 1), (3, 3, 1), (3, 2, 0), (2, 2, 0))
+    if p * 2 <= k
+]
 
 
 @pytest.mark.parametrize("opset", [17, 21, 22])
@@ -45,8 +49,10 @@ def test_ceil_mode_matches_pytorch(kind: str, opset: int) -> None:
         cip = kind == "avg"
         op = "maxpool" if kind == "max" else "avgpool"
         extra = "" if kind == "max" else f", count_include_pad={'true' if cip else 'false'}"
-        src = (f"input x: 1 x {n} x 5\n"
-               f"{op}(k=({k}, 1), stride=({s}, 1), pad=({p}, 0), ceil=true{extra})\n")
+        src = (
+            f"input x: 1 x {n} x 5\n"
+            f"{op}(k=({k}, 1), stride=({s}, 1), pad=({p}, 0), ceil=true{extra})\n"
+        )
         model = to_onnx(compile_source(SourceFile("t.xnet", src)), opset=opset)
         onnx.checker.check_model(model, full_check=True)
         x = rng.standard_normal((1, 1, n, 5)).astype(np.float32)

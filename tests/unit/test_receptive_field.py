@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from dslc.compiler import Analysis, compile_file, compile_source
+from dslc.compiler import compile_file, compile_source
+from dslc.passes import Analysis
+from dslc.report.summary import top_rf
 from dslc.source import SourceFile
-from dslc.summary import top_rf
 
 ROOT = Path(__file__).resolve().parents[2]
 RFJson = dict[str, list[int | float]]
@@ -93,13 +94,19 @@ def test_asymmetric_kernels_give_rectangular_fields() -> None:
     assert _last("conv1x7(1)") == {"size": [1, 7], "jump": [1, 1], "start": [0, 0]}
     assert _last("conv1x3(1) -> conv3x1(1) -> conv1x3(1) -> conv3x1(1)") == _sq(5, 1, 0)
     assert _last("conv(1, k=(3, 1), stride=(1, 2))") == {
-        "size": [3, 1], "jump": [1, 2], "start": [0, 0]}
+        "size": [3, 1],
+        "jump": [1, 2],
+        "start": [0, 0],
+    }
 
 
 def test_asymmetric_padding_moves_the_start() -> None:
     # pad (top, left, bottom, right) = (1, 2, 0, 3): start = (k-1)/2 - pad_begin
     assert _last("conv3x3(1, pad=(1, 2, 0, 3))") == {
-        "size": [3, 3], "jump": [1, 1], "start": [0, -1]}
+        "size": [3, 3],
+        "jump": [1, 1],
+        "start": [0, -1],
+    }
 
 
 def test_concat_of_1x1_and_3x3_is_the_union() -> None:
@@ -159,8 +166,7 @@ def test_no_field_once_flat() -> None:
 
 
 def test_symbolic_input_sizes_still_have_fields() -> None:
-    assert _last("conv3x3(1, stride=2) -> maxpool2 -> conv3x3(1)", "1 x H x W") == \
-        _sq(13, 4, 1)
+    assert _last("conv3x3(1, stride=2) -> maxpool2 -> conv3x3(1)", "1 x H x W") == _sq(13, 4, 1)
 
 
 def test_top_field_skips_the_flat_layers() -> None:
@@ -169,11 +175,14 @@ def test_top_field_skips_the_flat_layers() -> None:
     assert rf is not None and rf.as_json() == _sq(8, 2, 0.5)
 
 
-@pytest.mark.parametrize(("model", "layer", "size"), [
-    ("resnet18", "layer4.1.relu2", 435),
-    ("resnet50", "layer4.2.relu3", 427),
-    ("vgg16", "features.30", 212),
-])
+@pytest.mark.parametrize(
+    ("model", "layer", "size"),
+    [
+        ("resnet18", "layer4.1.relu2", 435),
+        ("resnet50", "layer4.2.relu3", 427),
+        ("vgg16", "features.30", 212),
+    ],
+)
 def test_known_fields_of_classic_networks(model: str, layer: str, size: int) -> None:
     a = compile_file(ROOT / "models" / f"{model}.xnet")
     (node,) = [n for n in a.graph.nodes if n.name == layer]

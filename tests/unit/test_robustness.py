@@ -52,17 +52,21 @@ def test_params_over_the_limit_is_an_error_with_the_option_to_raise_it(tiny: Pat
     total = TINY_PARAMS + TINY_BUFFERS
     result = _invoke("check", tiny, "--limit", "params=100")
     assert result.exit_code == 1
-    assert (f"error[E0602]: the network holds {total} parameters and buffers (0.0 GiB of "
-            "float32 weights), over the limit of 100") in result.stderr
+    assert (
+        f"error[E0602]: the network holds {total} parameters and buffers (0.0 GiB of "
+        "float32 weights), over the limit of 100"
+    ) in result.stderr
     assert "help: the largest layer is 'fc' with 650 parameters" in result.stderr
     assert f"help: if this is intended, raise the limit: --limit params={total}" in result.stderr
     assert _invoke("check", tiny, "--limit", f"params={total}").exit_code == 0
 
 
 def test_compile_checks_the_limit_before_allocating_weights(
-        tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def no_weights(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("weights were allocated")
+
     monkeypatch.setattr(backend, "build", no_weights)
     result = _invoke("compile", tiny, "-o", tmp_path / "m.onnx", "--limit", "params=500")
     assert result.exit_code == 1
@@ -79,12 +83,15 @@ def test_default_params_limit_refuses_a_giant_model_quickly(tmp_path: Path) -> N
     assert "over the limit of 1,000,000,000" in result.stderr
 
 
-@pytest.mark.parametrize(("text", "limit", "needed"), [
-    ("relu * 20", "repeat=10", "repeat=20"),
-    ("conv1x1(64)", "channels=32", "channels=64"),
-    ("conv1x1(64)", "tensor=1000", "tensor=4096"),
-    ("relu * 30", "layers=20", "layers=40"),
-])
+@pytest.mark.parametrize(
+    ("text", "limit", "needed"),
+    [
+        ("relu * 20", "repeat=10", "repeat=20"),
+        ("conv1x1(64)", "channels=32", "channels=64"),
+        ("conv1x1(64)", "tensor=1000", "tensor=4096"),
+        ("relu * 30", "layers=20", "layers=40"),
+    ],
+)
 def test_each_limit_can_be_raised(tmp_path: Path, text: str, limit: str, needed: str) -> None:
     path = tmp_path / "n.xnet"
     path.write_text(f"input x: 1 x 8 x 8\n{text}\n", encoding="utf-8")
@@ -94,8 +101,9 @@ def test_each_limit_can_be_raised(tmp_path: Path, text: str, limit: str, needed:
     assert _invoke("check", path, "--limit", needed).exit_code == 0
 
 
-@pytest.mark.parametrize("value", ["params", "params=", "params=-1", "params=0", "params=1.5",
-                                   "parms=10", "params=10x"])
+@pytest.mark.parametrize(
+    "value", ["params", "params=", "params=-1", "params=0", "params=1.5", "parms=10", "params=10x"]
+)
 def test_bad_limit_is_a_usage_error(tiny: Path, value: str) -> None:
     result = _invoke("check", tiny, "--limit", value)
     assert result.exit_code == 2
@@ -108,9 +116,11 @@ def test_limit_suffixes(tiny: Path) -> None:
 
 
 def test_out_of_memory_is_a_user_error_not_a_crash(
-        tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tiny: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def oom(*args: Any) -> None:
         raise MemoryError
+
     monkeypatch.setattr(cli, "_analyse", oom)
     result = _invoke("summary", tiny)
     assert result.exit_code == 1
@@ -136,14 +146,17 @@ def test_large_weights_go_to_external_data(tiny: Path, tmp_path: Path) -> None:
     assert data.stat().st_size >= (TINY_PARAMS + TINY_BUFFERS) * 4
     model = onnx.load(str(out))  # loads the external data too
     onnx.checker.check_model(str(out), full_check=True)
-    assert all(t.data_location == onnx.TensorProto.EXTERNAL
-               for t in onnx.load(str(out), load_external_data=False).graph.initializer)
+    assert all(
+        t.data_location == onnx.TensorProto.EXTERNAL
+        for t in onnx.load(str(out), load_external_data=False).graph.initializer
+    )
     inline = tmp_path / "inline.onnx"
     cli.MAX_MODEL_BYTES = 2**31  # the same model, weights inside
     assert _invoke("compile", tiny, "-o", inline).exit_code == 0
-    assert {t.name: onnx.numpy_helper.to_array(t).tobytes() for t in model.graph.initializer} \
-        == {t.name: onnx.numpy_helper.to_array(t).tobytes()
-            for t in onnx.load(str(inline)).graph.initializer}
+    assert {t.name: onnx.numpy_helper.to_array(t).tobytes() for t in model.graph.initializer} == {
+        t.name: onnx.numpy_helper.to_array(t).tobytes()
+        for t in onnx.load(str(inline)).graph.initializer
+    }
     np.testing.assert_array_equal(_run_onnx(out), _run_onnx(inline))
 
 
@@ -176,12 +189,14 @@ def test_external_data_is_deterministic(tiny: Path, tmp_path: Path) -> None:
     assert a.read_bytes().replace(b"a.onnx.data", b"b.onnx.data") == b.read_bytes()
 
 
-@pytest.mark.skipif(os.environ.get("DSLC_LARGE_TESTS") != "1",
-                    reason="writes 2.3 GB; set DSLC_LARGE_TESTS=1 to run")
+@pytest.mark.skipif(
+    os.environ.get("DSLC_LARGE_TESTS") != "1", reason="writes 2.3 GB; set DSLC_LARGE_TESTS=1 to run"
+)
 def test_a_real_model_over_2_gib(tmp_path: Path) -> None:
     path = tmp_path / "big.xnet"
-    path.write_text("input x: 1 x 1 x 1\nflatten -> dense(24000) -> dense(24000)\n",
-                    encoding="utf-8")
+    path.write_text(
+        "input x: 1 x 1 x 1\nflatten -> dense(24000) -> dense(24000)\n", encoding="utf-8"
+    )
     out = tmp_path / "big.onnx"
     result = _invoke("compile", path, "-o", out)
     assert result.exit_code == 0, result.stderr
@@ -206,11 +221,13 @@ def _explode_mid_write(monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> N
         out.write(b"partial model bytes")
         raise exc
 
-    def write_external(model: Any, arrays: Any, out: BinaryIO, data: BinaryIO,
-                       location: str) -> None:
+    def write_external(
+        model: Any, arrays: Any, out: BinaryIO, data: BinaryIO, location: str
+    ) -> None:
         data.write(b"partial weights")
         out.write(b"partial model")
         raise exc
+
     monkeypatch.setattr(backend, "write", write)
     monkeypatch.setattr(backend, "write_external", write_external)
     assert real_write is not write and real_external is not write_external
@@ -218,7 +235,8 @@ def _explode_mid_write(monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> N
 
 @pytest.mark.parametrize("external", [False, True])
 def test_an_error_mid_write_leaves_the_old_output_untouched(
-        tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, external: bool) -> None:
+    tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, external: bool
+) -> None:
     out = tmp_path / "m.onnx"
     if external:
         monkeypatch.setattr(cli, "MAX_MODEL_BYTES", 1000)
@@ -232,7 +250,8 @@ def test_an_error_mid_write_leaves_the_old_output_untouched(
 
 
 def test_an_interrupt_mid_write_leaves_no_partial_file(
-        tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _explode_mid_write(monkeypatch, KeyboardInterrupt())
     result = CliRunner().invoke(main, ["compile", str(tiny), "-o", str(tmp_path / "m.onnx")])
     assert result.exit_code == 130
@@ -255,7 +274,8 @@ def test_refuses_to_write_the_weights_file_over_the_input(tmp_path: Path) -> Non
 def test_same_bytes_across_processes_with_different_hash_seeds(tmp_path: Path) -> None:
     """Blocks, taps, concat, named outputs and --set: everything a dict or set might reorder."""
     src = tmp_path / "det.xnet"
-    src.write_text("""\
+    src.write_text(
+        """\
 network det(width = 8, classes = 5)
 input x: 3 x 16 x 16
 block cbr(c, k = 3) = conv(c, k=k, bias=false) -> bn -> relu
@@ -263,14 +283,33 @@ block fire(s, e) = cbr(s, k=1) -> concat<cbr(e, k=1) | cbr(e) | maxpool3(stride=
 cbr(width) @stem -> fire(4, width) -> residual<cbr(C) | project> @mid
   -> add<identity | mid> -> gap -> flatten -> dense(classes) @logits
 output logits, stem
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     outs = []
     for hashseed in ("0", "1", "4242"):
         out = tmp_path / f"out{hashseed}.onnx"
         env = {**os.environ, "PYTHONHASHSEED": hashseed}
-        proc = subprocess.run([sys.executable, "-m", "dslc", "compile", str(src), "-o", str(out),
-                               "--seed", "7", "--set", "classes=3"], env=env,
-                              capture_output=True, text=True, timeout=120, check=False)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "dslc",
+                "compile",
+                str(src),
+                "-o",
+                str(out),
+                "--seed",
+                "7",
+                "--set",
+                "classes=3",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert proc.returncode == 0, proc.stderr
         outs.append(out.read_bytes())
     assert outs[0] == outs[1] == outs[2]
@@ -280,8 +319,10 @@ output logits, stem
 
 
 def test_no_eval_exec_or_pickle_anywhere_in_the_code() -> None:
-    pattern = re.compile(r"(?<![\w.])(eval|exec)\(|\bimport pickle\b|allow_pickle=True|"
-                         r"__import__\(|\bimportlib\.import_module\(|(?<![\w.])compile\(")
+    pattern = re.compile(
+        r"(?<![\w.])(eval|exec)\(|\bimport pickle\b|allow_pickle=True|"
+        r"__import__\(|\bimportlib\.import_module\(|(?<![\w.])compile\("
+    )
     offenders = []
     for folder in ("dslc", "runtime"):
         for path in (ROOT / folder).rglob("*.py"):
@@ -292,8 +333,9 @@ def test_no_eval_exec_or_pickle_anywhere_in_the_code() -> None:
 
 
 @pytest.mark.parametrize("where", ["param", "set", "import"])
-def test_python_in_a_model_file_is_not_run(tmp_path: Path, where: str,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_python_in_a_model_file_is_not_run(
+    tmp_path: Path, where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     payload = "__import__('os').system('touch pwned')"
     if where == "param":
@@ -320,26 +362,32 @@ def test_run_input_of_the_wrong_dtype(tiny: Path, tmp_path: Path) -> None:
     np.save(tmp_path / "c.npy", np.zeros((1, 1, 8, 8), np.complex64))
     result = _invoke("run", tiny, "--input", tmp_path / "c.npy")
     assert result.exit_code == 1
-    assert ("error: input 'x' expects float32, got complex64; convert with "
-            "x.astype(np.float32)") in result.stderr
+    assert (
+        "error: input 'x' expects float32, got complex64; convert with x.astype(np.float32)"
+    ) in result.stderr
 
 
 # ---- the smallest input that works (E0305) ----
 
 
-@pytest.mark.parametrize(("head", "chain", "smallest"), [
-    ("3 x 16 x 16", "conv3x3(1024) -> maxpool2 * 4 -> conv5x5(8, pad=0)", "3 x 80 x 80"),
-    ("1 x 64 x 9", "conv(4, k=(1, 7), pad=0) -> maxpool2 -> conv3x3(4, pad=0)", "1 x 64 x 12"),
-    ("1 x 4 x 4", "upsample(0.1)", "1 x 10 x 10"),
-])
+@pytest.mark.parametrize(
+    ("head", "chain", "smallest"),
+    [
+        ("3 x 16 x 16", "conv3x3(1024) -> maxpool2 * 4 -> conv5x5(8, pad=0)", "3 x 80 x 80"),
+        ("1 x 64 x 9", "conv(4, k=(1, 7), pad=0) -> maxpool2 -> conv3x3(4, pad=0)", "1 x 64 x 12"),
+        ("1 x 4 x 4", "upsample(0.1)", "1 x 10 x 10"),
+    ],
+)
 def test_collapse_names_the_smallest_input_that_works(
-        tmp_path: Path, head: str, chain: str, smallest: str) -> None:
+    tmp_path: Path, head: str, chain: str, smallest: str
+) -> None:
     path = tmp_path / "n.xnet"
     path.write_text(f"input x: {head}\n{chain}\n", encoding="utf-8")
     result = _invoke("check", path)
     assert result.exit_code == 1
-    assert f"help: the smallest input that works is {smallest} (input x: {smallest})" \
-        in result.stderr
+    assert (
+        f"help: the smallest input that works is {smallest} (input x: {smallest})" in result.stderr
+    )
     fixed = tmp_path / "fixed.xnet"
     fixed.write_text(f"input x: {smallest}\n{chain}\n", encoding="utf-8")
     assert _invoke("check", fixed).exit_code == 0

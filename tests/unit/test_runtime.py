@@ -45,9 +45,7 @@ def _model_bytes(
 ) -> bytes:
     """Serialize a one-graph ONNX model at opset 21 / IR 10 (what onnxruntime accepts)."""
     graph = helper.make_graph(nodes, "g", ins, outs, initializer=inits or [])
-    model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", 21)], ir_version=10
-    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)], ir_version=10)
     return bytes(model.SerializeToString())
 
 
@@ -67,17 +65,13 @@ def conv_bytes() -> bytes:
     """3x3 all-ones Conv (no padding) over a (N, 1, 4, 6) input."""
     weight = numpy_helper.from_array(np.ones((1, 1, 3, 3), np.float32), "w")
     node = helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[3, 3])
-    return _model_bytes(
-        [node], [_vi("x", ["N", 1, 4, 6])], [_vi("y", ["N", 1, 2, 4])], [weight]
-    )
+    return _model_bytes([node], [_vi("x", ["N", 1, 4, 6])], [_vi("y", ["N", 1, 2, 4])], [weight])
 
 
 def add_bytes() -> bytes:
     """a + b, both (N, 2), output 'sum'."""
     node = helper.make_node("Add", ["a", "b"], ["sum"])
-    return _model_bytes(
-        [node], [_vi("a", ["N", 2]), _vi("b", ["N", 2])], [_vi("sum", ["N", 2])]
-    )
+    return _model_bytes([node], [_vi("a", ["N", 2]), _vi("b", ["N", 2])], [_vi("sum", ["N", 2])])
 
 
 def int_bytes() -> bytes:
@@ -126,9 +120,7 @@ def test_load_from_path(tmp_path: Path) -> None:
 
 def test_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "nope.onnx"
-    with pytest.raises(
-        RunError, match=r"cannot load model '.*nope\.onnx': file not found"
-    ):
+    with pytest.raises(RunError, match=r"cannot load model '.*nope\.onnx': file not found"):
         Model(path)
 
 
@@ -232,9 +224,7 @@ def test_cuda_detects_silent_cpu_fallback(monkeypatch: pytest.MonkeyPatch) -> No
     _pretend_cuda(monkeypatch)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with pytest.raises(
-            RunError, match="fell back to CPUExecutionProvider.*onnxruntime-gpu"
-        ):
+        with pytest.raises(RunError, match="fell back to CPUExecutionProvider.*onnxruntime-gpu"):
             Model(relu_bytes(), provider="cuda")
 
 
@@ -243,9 +233,7 @@ def test_auto_survives_cuda_session_error(monkeypatch: pytest.MonkeyPatch) -> No
 
     def failing(source: Any, options: Any, names: list[str]) -> Any:
         if "CUDAExecutionProvider" in names:
-            raise RuntimeError(
-                "[ONNXRuntimeError] : 1 : FAIL : libcudnn.so.9: cannot open"
-            )
+            raise RuntimeError("[ONNXRuntimeError] : 1 : FAIL : libcudnn.so.9: cannot open")
         return real(source, options, names)
 
     _pretend_cuda(monkeypatch)
@@ -256,9 +244,7 @@ def test_auto_survives_cuda_session_error(monkeypatch: pytest.MonkeyPatch) -> No
         "CPUExecutionProvider (CUDA requested by auto but failed to initialise: "
         "libcudnn.so.9: cannot open)"
     )
-    with pytest.raises(
-        RunError, match="CUDA failed to initialise: libcudnn.so.9: cannot open"
-    ):
+    with pytest.raises(RunError, match="CUDA failed to initialise: libcudnn.so.9: cannot open"):
         Model(relu_bytes(), provider="cuda")
     with pytest.raises(RunError, match="cannot load model <model bytes>"):
         Model(b"garbage", provider="cuda")
@@ -293,9 +279,7 @@ def test_conv_numbers() -> None:
     )
     np.testing.assert_allclose(model.run(x)["y"], expected)
     batch = np.stack([x[0], -x[0]])
-    np.testing.assert_allclose(
-        model.run(batch)["y"], np.concatenate([expected, -expected])
-    )
+    np.testing.assert_allclose(model.run(batch)["y"], np.concatenate([expected, -expected]))
 
 
 def test_run_validates_first(relu: Model) -> None:
@@ -351,9 +335,7 @@ def test_wrong_fixed_dim(fixed: Model) -> None:
 def test_symbol_bound_twice() -> None:
     model = Model(add_bytes(), provider="cpu")
     with pytest.raises(InputError) as info:
-        model.validate(
-            {"a": np.zeros((1, 2), np.float32), "b": np.zeros((3, 2), np.float32)}
-        )
+        model.validate({"a": np.zeros((1, 2), np.float32), "b": np.zeros((3, 2), np.float32)})
     assert str(info.value) == (
         "input 'b' dimension 0 ('N') is 3, but input 'a' dimension 0 already set 'N' to 1 "
         "in the same call; every 'N' must have the same size"
@@ -375,9 +357,7 @@ def test_wrong_dtype(fixed: Model) -> None:
 
 
 def test_not_an_array(relu: Model) -> None:
-    with pytest.raises(
-        InputError, match="input 'image' must be a numpy array, got list"
-    ):
+    with pytest.raises(InputError, match="input 'image' must be a numpy array, got list"):
         relu.validate({"image": [[1.0]]})  # type: ignore[dict-item]
 
 
@@ -479,18 +459,14 @@ def test_random_inputs_bad_batch(relu: Model) -> None:
 def test_digest_format() -> None:
     array = np.arange(4, dtype=np.float32)
     sha = hashlib.sha1(array.tobytes()).hexdigest()[:8]
-    assert (
-        digest(array) == f"shape (4,) float32 mean=1.5 std=1.118 min=0 max=3 sha1={sha}"
-    )
+    assert digest(array) == f"shape (4,) float32 mean=1.5 std=1.118 min=0 max=3 sha1={sha}"
 
 
 def test_digest_pattern_and_sensitivity() -> None:
     rng = np.random.default_rng(0)
     array = rng.standard_normal((1, 1000)).astype(np.float32)
     text = digest(array)
-    pattern = (
-        r"^shape \(1, 1000\) float32 mean=\S+ std=\S+ min=\S+ max=\S+ sha1=[0-9a-f]{8}$"
-    )
+    pattern = r"^shape \(1, 1000\) float32 mean=\S+ std=\S+ min=\S+ max=\S+ sha1=[0-9a-f]{8}$"
     assert re.match(pattern, text)
     changed = array.copy()
     changed[0, 0] += 1e-3
@@ -498,9 +474,7 @@ def test_digest_pattern_and_sensitivity() -> None:
 
 
 def test_digest_edge_cases() -> None:
-    assert digest(np.zeros((0, 3), np.float32)).startswith(
-        "shape (0, 3) float32 empty sha1="
-    )
+    assert digest(np.zeros((0, 3), np.float32)).startswith("shape (0, 3) float32 empty sha1=")
     text = digest(np.array([1.0, np.nan, 3.0]))
     assert "mean=2 " in text and "nonfinite=1" in text
 
@@ -510,9 +484,7 @@ def test_digest_edge_cases() -> None:
 
 def test_fresh_import_does_not_load_dslc() -> None:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(RUNTIME_DIR), env.get("PYTHONPATH")])
-    )
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(RUNTIME_DIR), env.get("PYTHONPATH")]))
     code = (
         "import sys, dslc_runtime\n"
         "bad = sorted(m for m in sys.modules if m == 'dslc' or m.startswith('dslc.'))\n"
@@ -545,9 +517,7 @@ def test_runtime_sources_never_import_dslc() -> None:
     assert any(p.name == "session.py" for p in sources)
     for path in sources:
         for name in _imported_modules(ast.parse(path.read_text(), str(path))):
-            assert name != "dslc" and not name.startswith("dslc."), (
-                f"{path} imports {name}"
-            )
+            assert name != "dslc" and not name.startswith("dslc."), f"{path} imports {name}"
 
 
 def test_package_exports() -> None:

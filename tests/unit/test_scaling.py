@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from dslc.compiler import compile_source
-from dslc.report import DEFAULT_COLUMNS, build_rows, render_table
+from dslc.report.summary import summary_json
+from dslc.report.table import DEFAULT_COLUMNS, build_rows, render_table
 from dslc.source import SourceFile
-from dslc.summary import summary_json
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
@@ -47,9 +47,11 @@ def _lines_run(text: str) -> int:
     return count
 
 
-@pytest.mark.parametrize(("family", "n"), [(resnet, 8), (densenet, 60), (fanin, 120),
-                                           (unet, 120), (symbolic, 8)],
-                         ids=["resnet", "densenet", "fanin", "unet", "symbolic"])
+@pytest.mark.parametrize(
+    ("family", "n"),
+    [(resnet, 8), (densenet, 60), (fanin, 120), (unet, 120), (symbolic, 8)],
+    ids=["resnet", "densenet", "fanin", "unet", "symbolic"],
+)
 def test_twice_the_network_is_twice_the_work(family: Callable[[int], str], n: int) -> None:
     small, large = _lines_run(family(n)), _lines_run(family(2 * n))
     assert large / small < 2.2, f"{family.__name__}: {small} lines at n={n}, {large} at {2 * n}"

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from dslc import dims
-from dslc.compiler import Analysis, compile_source
+from dslc.compiler import compile_source
 from dslc.diagnostics import CompileError, Diagnostic
-from dslc.passes.shapes import conv_out, deconv_out
+from dslc.ir import dims
+from dslc.ir.shapes import conv_out, deconv_out
+from dslc.passes import Analysis
 from dslc.source import SourceFile
 
 
@@ -49,9 +50,19 @@ def _torch_out(n: int, k: int, s: int, p: int, d: int = 1, ceil: bool = False) -
 
 
 @pytest.mark.parametrize("n", range(4, 12))
-@pytest.mark.parametrize(("k", "s", "p", "d"), [(3, 1, 1, 1), (3, 2, 1, 1), (2, 2, 0, 1),
-                                                (3, 2, 0, 1), (5, 3, 2, 1), (3, 1, 2, 2),
-                                                (2, 3, 1, 1), (3, 3, 1, 1)])
+@pytest.mark.parametrize(
+    ("k", "s", "p", "d"),
+    [
+        (3, 1, 1, 1),
+        (3, 2, 1, 1),
+        (2, 2, 0, 1),
+        (3, 2, 0, 1),
+        (5, 3, 2, 1),
+        (3, 1, 2, 2),
+        (2, 3, 1, 1),
+        (3, 3, 1, 1),
+    ],
+)
 @pytest.mark.parametrize("ceil", [False, True])
 def test_conv_out_matches_pytorch(n: int, k: int, s: int, p: int, d: int, ceil: bool) -> None:
     assert conv_out(n, k, s, d, p, p, ceil) == _torch_out(n, k, s, p, d, ceil)
@@ -181,17 +192,20 @@ def test_pool_kernel_from_the_name_and_default_stride() -> None:
     assert _out("maxpool(k=(2, 3), stride=(2, 1))", "3 x 11 x 13") == (3, 5, 11)
 
 
-@pytest.mark.parametrize(("body", "n", "want"), [
-    ("maxpool3(stride=2, ceil=true)", 7, 3),
-    ("maxpool3(stride=2, pad=1, ceil=true)", 6, 4),
-    ("maxpool2(ceil=true)", 5, 3),
-    ("maxpool2", 5, 2),
-    ("maxpool2(pad=1, ceil=true)", 5, 3),  # the window starting in the padding is dropped
-    ("avgpool2(pad=1, ceil=true)", 9, 5),
-    ("maxpool3(stride=2, ceil=true)", 112, 56),
-    ("maxpool3(stride=2, ceil=true)", 55, 27),
-    ("maxpool3(stride=2, ceil=true)", 56, 28),
-])
+@pytest.mark.parametrize(
+    ("body", "n", "want"),
+    [
+        ("maxpool3(stride=2, ceil=true)", 7, 3),
+        ("maxpool3(stride=2, pad=1, ceil=true)", 6, 4),
+        ("maxpool2(ceil=true)", 5, 3),
+        ("maxpool2", 5, 2),
+        ("maxpool2(pad=1, ceil=true)", 5, 3),  # the window starting in the padding is dropped
+        ("avgpool2(pad=1, ceil=true)", 9, 5),
+        ("maxpool3(stride=2, ceil=true)", 112, 56),
+        ("maxpool3(stride=2, ceil=true)", 55, 27),
+        ("maxpool3(stride=2, ceil=true)", 56, 28),
+    ],
+)
 def test_ceil_mode(body: str, n: int, want: int) -> None:
     assert _out(body, f"3 x {n} x {n}") == (3, want, want)
 
@@ -239,8 +253,10 @@ def test_dense_without_flatten_is_an_error() -> None:
 
 
 def test_elementwise_layers_keep_the_shape() -> None:
-    body = ("bn -> relu -> leakyrelu(0.1) -> relu6 -> sigmoid -> tanh -> elu -> dropout(0.3) "
-            "-> lrn(3) -> identity -> softmax")
+    body = (
+        "bn -> relu -> leakyrelu(0.1) -> relu6 -> sigmoid -> tanh -> elu -> dropout(0.3) "
+        "-> lrn(3) -> identity -> softmax"
+    )
     assert set(_shapes(body, "4 x 6 x 7").values()) == {(4, 6, 7)}
 
 

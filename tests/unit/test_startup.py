@@ -23,14 +23,23 @@ print("imported:", ",".join(m for m in {heavy!r} if m in sys.modules))
 """
 
 
-@pytest.mark.parametrize("args", [
-    ["summary", "models/resnet50.xnet"],
-    ["summary", "models/fcn8s.xnet", "--depth", "2"],
-    ["check", "models/densenet121.xnet", "models/lib/resnet.xnet"],
-    ["rf", "models/vgg16.xnet"],
-    ["--help"],
-], ids=["summary", "summary-depth", "check", "rf", "help"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["summary", "models/resnet50.xnet"],
+        ["summary", "models/fcn8s.xnet", "--depth", "2"],
+        ["check", "models/densenet121.xnet", "models/lib/resnet.xnet"],
+        ["rf", "models/vgg16.xnet"],
+        ["--help"],
+    ],
+    ids=["summary", "summary-depth", "check", "rf", "help"],
+)
 def test_analysis_commands_import_no_numerics(args: list[str]) -> None:
-    done = subprocess.run([sys.executable, "-c", PROBE.format(args=args, heavy=HEAVY)],
-                          cwd=ROOT, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE.format(args=args, heavy=HEAVY)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert done.stdout.splitlines()[-1] == "imported: ", done.stdout[-300:]

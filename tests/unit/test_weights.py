@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner, Result
 from onnx import numpy_helper
 
+from dslc.backend.weights import read, save_safetensors
 from dslc.cli import main
-from dslc.weights import read, save_safetensors
 
 ROOT = Path(__file__).resolve().parents[2]
 LENET = ROOT / "models" / "lenet5.xnet"
@@ -23,10 +23,17 @@ input x: 2 x 8 x 8
 block unit(c) = conv1: conv3x3(c, bias=false) -> bn1: bn -> relu
 stem: [conv3x3(4) -> relu] -> layer1: unit(4) -> gap -> flatten -> fc: dense(classes)
 """
-EXPECTED = [("stem.0.weight", [4, 2, 3, 3]), ("stem.0.bias", [4]),
-            ("layer1.conv1.weight", [4, 4, 3, 3]), ("layer1.bn1.weight", [4]),
-            ("layer1.bn1.bias", [4]), ("layer1.bn1.running_mean", [4]),
-            ("layer1.bn1.running_var", [4]), ("fc.weight", [3, 4]), ("fc.bias", [3])]
+EXPECTED = [
+    ("stem.0.weight", [4, 2, 3, 3]),
+    ("stem.0.bias", [4]),
+    ("layer1.conv1.weight", [4, 4, 3, 3]),
+    ("layer1.bn1.weight", [4]),
+    ("layer1.bn1.bias", [4]),
+    ("layer1.bn1.running_mean", [4]),
+    ("layer1.bn1.running_var", [4]),
+    ("fc.weight", [3, 4]),
+    ("fc.bias", [3]),
+]
 ort = pytest.importorskip("onnxruntime")
 
 
@@ -147,9 +154,11 @@ def test_save_then_load_is_the_identity(tmp_path: Path) -> None:
 
 
 def test_safetensors_reader_matches_the_format(tmp_path: Path) -> None:
-    header = {"a": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]},
-              "b": {"dtype": "I64", "shape": [], "data_offsets": [16, 24]},
-              "__metadata__": {"format": "pt"}}
+    header = {
+        "a": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]},
+        "b": {"dtype": "I64", "shape": [], "data_offsets": [16, 24]},
+        "__metadata__": {"format": "pt"},
+    }
     text = json.dumps(header).encode()
     body = np.arange(4, dtype="<f4").tobytes() + np.array(9, "<i8").tobytes()
     path = tmp_path / "w.safetensors"
@@ -177,8 +186,10 @@ def test_missing_tensor(net: Path, tmp_path: Path) -> None:
     weights = _random()
     del weights["fc.bias"], weights["layer1.bn1.running_mean"]
     result = _fails(net, tmp_path, weights)
-    assert ("error[E0701]: " + str(tmp_path / "bad.safetensors") + " lacks 2 tensors the "
-            "network needs: 'layer1.bn1.running_mean', 'fc.bias'") in result.stderr
+    assert (
+        "error[E0701]: " + str(tmp_path / "bad.safetensors") + " lacks 2 tensors the "
+        "network needs: 'layer1.bn1.running_mean', 'fc.bias'"
+    ) in result.stderr
     assert "help: list what the network expects with 'dslc weights FILE.xnet'" in result.stderr
 
 
@@ -200,8 +211,10 @@ def test_shape_and_dtype_mismatch(net: Path, tmp_path: Path) -> None:
     weights["fc.weight"] = np.zeros((4, 3), np.float32)
     weights["stem.0.bias"] = weights["stem.0.bias"].astype(np.float16)
     err = _fails(net, tmp_path, weights).stderr
-    assert ("error[E0703]: 'fc.weight' has shape (4, 3) in " in err
-            and "the network expects (3, 4)" in err)
+    assert (
+        "error[E0703]: 'fc.weight' has shape (4, 3) in " in err
+        and "the network expects (3, 4)" in err
+    )
     assert "error[E0704]: 'stem.0.bias' is float16 in " in err
     assert "help: save the weights as float32" in err
 

@@ -8,16 +8,26 @@ from __future__ import annotations
 
 import numpy as np
 
-FITS = {"conv.weight": np.zeros((4, 3, 3, 3), np.float32), "conv.bias": np.zeros(4, np.float32),
-        "fc.weight": np.zeros((10, 4), np.float32), "fc.bias": np.zeros(10, np.float32)}
+FITS = {
+    "conv.weight": np.zeros((4, 3, 3, 3), np.float32),
+    "conv.bias": np.zeros(4, np.float32),
+    "fc.weight": np.zeros((10, 4), np.float32),
+    "fc.bias": np.zeros(10, np.float32),
+}
 
 
 def main() -> None:
     """Write one file per case."""
     missing = {k: v for k, v in FITS.items() if k != "conv.bias"}
     np.savez("missing.npz", **missing)
-    np.savez("unexpected.npz", **{**FITS, "classifier.bias": np.zeros(10, np.float32),
-                                  "conv.num_batches_tracked": np.array(3)})
+    np.savez(
+        "unexpected.npz",
+        **{
+            **FITS,
+            "classifier.bias": np.zeros(10, np.float32),
+            "conv.num_batches_tracked": np.array(3),
+        },
+    )
     np.savez("shape.npz", **{**FITS, "fc.weight": np.zeros((4, 10), np.float32)})
     np.savez("dtype.npz", **{**FITS, "conv.weight": np.zeros((4, 3, 3, 3), np.float64)})
     np.savez("pickled.npz", **{**FITS, "fc.bias": np.array([None] * 10, dtype=object)})

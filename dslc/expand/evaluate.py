@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, assert_never
 
-from dslc import ast, dims
 from dslc.diagnostics import did_you_mean
-from dslc.dims import Sym
+from dslc.ir import dims
+from dslc.ir.dims import Sym
 from dslc.source import Span
+from dslc.syntax import ast
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +54,12 @@ def evaluate(e: ast.Expr, env: Env) -> Value:
     """Evaluate an expression; raise EvalError with a located message."""
     match e:
         case ast.Num(value=v) if isinstance(v, float) and not math.isfinite(v):
-            raise EvalError("E0604", "the number is too large", env.at(e.span),
-                            "numbers are limited to the range of a 64-bit float (about 1e308)")
+            raise EvalError(
+                "E0604",
+                "the number is too large",
+                env.at(e.span),
+                "numbers are limited to the range of a 64-bit float (about 1e308)",
+            )
         case ast.Num(value=v) | ast.Bool(value=v):
             return v
         case ast.Name():
@@ -97,10 +102,15 @@ def not_a_number(v: Value, span: Span, env: Env) -> EvalError:
     if isinstance(v, Word):
         known = list(env.names) + (list(SHAPE_SYMBOLS) if env.shape is not None else [])
         hint = did_you_mean(v.text, known)
-        return EvalError("E0102", f"unknown name '{v.text}'", v.span,
-                         hint or "names here are the parameters of the network or block"
-                         + (f" ({', '.join(env.names)})" if env.names else "")
-                         + ", and C, H, W for the incoming tensor's shape")
+        return EvalError(
+            "E0102",
+            f"unknown name '{v.text}'",
+            v.span,
+            hint
+            or "names here are the parameters of the network or block"
+            + (f" ({', '.join(env.names)})" if env.names else "")
+            + ", and C, H, W for the incoming tensor's shape",
+        )
     return EvalError("E0105", f"expected a number, got {describe(v)}", env.at(span))
 
 
@@ -129,10 +139,17 @@ def _binop(e: ast.BinOp, env: Env) -> Value:
         out = _arith(e, a, b, env)
     except OverflowError:
         out = math.inf
-    if isinstance(out, float) and not math.isfinite(out) or (
-            isinstance(out, int) and out.bit_length() > MAX_BITS):
-        raise EvalError("E0604", "the value of this expression is too large", env.at(e.span),
-                        f"values are limited to 2**{MAX_BITS} and the range of a 64-bit float")
+    if (
+        isinstance(out, float)
+        and not math.isfinite(out)
+        or (isinstance(out, int) and out.bit_length() > MAX_BITS)
+    ):
+        raise EvalError(
+            "E0604",
+            "the value of this expression is too large",
+            env.at(e.span),
+            f"values are limited to 2**{MAX_BITS} and the range of a 64-bit float",
+        )
     return out
 
 
@@ -151,8 +168,12 @@ def _arith(e: ast.BinOp, a: float | Sym, b: float | Sym, env: Env) -> Value:
         return a % b
     if isinstance(a, int) and isinstance(b, int):
         if a % b:
-            raise EvalError("E0201", f"{a} / {b} is not a whole number", env.at(e.span),
-                            f"use '//' to round down ({a // b}), or change the numbers")
+            raise EvalError(
+                "E0201",
+                f"{a} / {b} is not a whole number",
+                env.at(e.span),
+                f"use '//' to round down ({a // b}), or change the numbers",
+            )
         return a // b
     return a / b
 
@@ -169,5 +190,4 @@ def _sym_op(e: ast.BinOp, a: float | Sym, b: float | Sym, env: Env) -> Value:
             return dims.mul(a, Fraction(1, b))
     except ValueError:
         pass
-    raise EvalError("E0201", f"cannot compute {a} {e.op} {b} for a symbolic size",
-                    env.at(e.span))
+    raise EvalError("E0201", f"cannot compute {a} {e.op} {b} for a symbolic size", env.at(e.span))

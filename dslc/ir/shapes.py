@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from typing import assert_never
 
-from dslc import dims
-from dslc.dims import Dim
-from dslc.ir import (
+from dslc.ir import dims
+from dslc.ir.dims import Dim
+from dslc.ir.graph import (
+    Graph,
+    Node,
+)
+from dslc.ir.ops import (
     AdaptivePoolAttrs,
     AxisAttrs,
     BatchNormAttrs,
     ConvAttrs,
     DeconvAttrs,
     DenseAttrs,
-    Graph,
     InputAttrs,
-    Node,
     Op,
     PoolAttrs,
     UpsampleAttrs,
@@ -38,20 +40,27 @@ def show(shape: Shape) -> str:
     return " x ".join(dims.show(d) for d in shape)
 
 
-def conv_out(size: Dim, k: int, stride: int, dilation: int, pad_begin: int, pad_end: int,
-             ceil: bool = False) -> Dim:
+def conv_out(
+    size: Dim, k: int, stride: int, dilation: int, pad_begin: int, pad_end: int, ceil: bool = False
+) -> Dim:
     """Output size of a convolution or pooling window along one axis (PyTorch's rule)."""
     span = dilation * (k - 1) + 1
     room = dims.add(size, pad_begin + pad_end - span)
     out = dims.add(dims.ceildiv(room, stride) if ceil else dims.floordiv(room, stride), 1)
     # PyTorch's ceil mode: the last window must start inside the input (or its left padding)
-    if ceil and isinstance(out, int) and isinstance(size, int) and (out - 1) * stride >= size + pad_begin:
+    if (
+        ceil
+        and isinstance(out, int)
+        and isinstance(size, int)
+        and (out - 1) * stride >= size + pad_begin
+    ):
         out -= 1
     return out
 
 
-def deconv_out(size: Dim, k: int, stride: int, dilation: int, pad_begin: int, pad_end: int,
-               output_padding: int) -> Dim:
+def deconv_out(
+    size: Dim, k: int, stride: int, dilation: int, pad_begin: int, pad_end: int, output_padding: int
+) -> Dim:
     """Output size of a transposed convolution along one axis."""
     grown = dims.mul(dims.sub(size, 1), stride)
     return dims.add(grown, dilation * (k - 1) + output_padding + 1 - pad_begin - pad_end)
@@ -60,18 +69,23 @@ def deconv_out(size: Dim, k: int, stride: int, dilation: int, pad_begin: int, pa
 def _spatial(node: Node, x: Shape) -> None:
     if len(x) != 4:
         what = "a flat (N, features) tensor" if len(x) == 2 else f"a rank-{len(x)} tensor"
-        raise ShapeError("E0307", f"{node.op.value} needs an N x C x H x W input, got {what} "
-                         f"({show(x)})", "spatial layers must come before 'flatten'")
+        raise ShapeError(
+            "E0307",
+            f"{node.op.value} needs an N x C x H x W input, got {what} ({show(x)})",
+            "spatial layers must come before 'flatten'",
+        )
 
 
 def _check_size(node: Node, x: Shape, out: Shape) -> Shape:
     for axis, d in zip(("height", "width"), out[2:]):
         if isinstance(d, int) and d <= 0:
             raise ShapeError(
-                "E0305", f"{node.op.value} '{node.name}' shrinks the {axis} to {d}: its input is "
-                f"{show(x[2:])}, too small for this " + (
-                    "factor" if node.op is Op.UPSAMPLE else "window"),
-                "use a larger input, or more padding / a smaller kernel or stride earlier")
+                "E0305",
+                f"{node.op.value} '{node.name}' shrinks the {axis} to {d}: its input is "
+                f"{show(x[2:])}, too small for this "
+                + ("factor" if node.op is Op.UPSAMPLE else "window"),
+                "use a larger input, or more padding / a smaller kernel or stride earlier",
+            )
     return out
 
 
@@ -103,8 +117,11 @@ def _pool(node: Node, a: PoolAttrs, x: Shape) -> Shape:
 
 def _dense(a: DenseAttrs, x: Shape) -> Shape:
     if len(x) != 2:
-        raise ShapeError("E0306", f"dense needs a flat (N, features) input, got {show(x)}",
-                         "insert 'flatten' before it (or 'gap -> flatten' to pool first)")
+        raise ShapeError(
+            "E0306",
+            f"dense needs a flat (N, features) input, got {show(x)}",
+            "insert 'flatten' before it (or 'gap -> flatten' to pool first)",
+        )
     if x[1] != a.in_features:
         raise ShapeError("E0308", f"dense expects {a.in_features} features, got {x[1]}")
     return (x[0], a.out_features)
@@ -132,8 +149,11 @@ def _scaled(d: Dim, factor: float) -> Dim:
         return dims.mul(d, int(factor))
     if isinstance(d, int):
         return int(d * factor)
-    raise ShapeError("E0309", f"a symbolic size {d} can only be scaled by a whole factor",
-                     "use a whole factor, or upsample(to=NAME) to match a named tensor")
+    raise ShapeError(
+        "E0309",
+        f"a symbolic size {d} can only be scaled by a whole factor",
+        "use a whole factor, or upsample(to=NAME) to match a named tensor",
+    )
 
 
 def _merge(node: Node, ins: list[Shape]) -> Shape:
@@ -141,15 +161,20 @@ def _merge(node: Node, ins: list[Shape]) -> Shape:
     if node.op is Op.ADD:
         for i, s in enumerate(ins[1:], 2):
             if s != first:
-                raise ShapeError("E0302", f"branches of '{node.name}' disagree: branch 1 gives "
-                                 f"{show(first)}, branch {i} gives {show(s)}")
+                raise ShapeError(
+                    "E0302",
+                    f"branches of '{node.name}' disagree: branch 1 gives "
+                    f"{show(first)}, branch {i} gives {show(s)}",
+                )
         return first
     for i, s in enumerate(ins[1:], 2):
         if len(s) != len(first) or s[:1] + s[2:] != first[:1] + first[2:]:
             raise ShapeError(
-                "E0303", f"concat '{node.name}' needs equal spatial sizes: branch 1 gives "
+                "E0303",
+                f"concat '{node.name}' needs equal spatial sizes: branch 1 gives "
                 f"{show(first)}, branch {i} gives {show(s)}",
-                "pad or pool the branches so their H x W agree")
+                "pad or pool the branches so their H x W agree",
+            )
     channels: Dim = 0
     for s in ins:
         channels = dims.add(channels, s[1])
@@ -188,8 +213,17 @@ def node_shape(node: Node, ins: list[Shape]) -> Shape:
         case Op.LRN:
             _spatial(node, x)
             return x
-        case (Op.DROPOUT | Op.RELU | Op.LEAKY_RELU | Op.RELU6 | Op.SIGMOID | Op.TANH | Op.ELU
-              | Op.SOFTMAX | Op.IDENTITY):
+        case (
+            Op.DROPOUT
+            | Op.RELU
+            | Op.LEAKY_RELU
+            | Op.RELU6
+            | Op.SIGMOID
+            | Op.TANH
+            | Op.ELU
+            | Op.SOFTMAX
+            | Op.IDENTITY
+        ):
             return x
         case Op.FLATTEN:
             assert isinstance(a, AxisAttrs)

@@ -13,20 +13,29 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from dslc import dims
-from dslc.compiler import Analysis
-from dslc.dims import Dim
-from dslc.ir import Node
+from dslc.ir import dims
+from dslc.ir.dims import Dim
+from dslc.ir.graph import Node
+from dslc.passes import Analysis
 from dslc.passes.cost import total
-from dslc.passes.memory import Memory
 from dslc.passes.receptive_field import RF
-from dslc.summary import activation_total, dtype_bytes, layers, memory, source_of, top_node
+from dslc.report.summary import activation_total, dtype_bytes, layers, source_of, top_node
 
 COLUMNS = ("op", "shape", "params", "macs", "flops", "memory", "rf", "jump", "line", "source")
 DEFAULT_COLUMNS = ("op", "shape", "params", "macs", "flops", "memory", "rf", "line")
-HEADS = {"name": "Layer", "op": "Op", "shape": "Output shape", "params": "Params",
-         "macs": "MACs", "flops": "FLOPs", "memory": "Output bytes", "rf": "RF",
-         "jump": "Jump", "line": "Line", "source": "Source"}
+HEADS = {
+    "name": "Layer",
+    "op": "Op",
+    "shape": "Output shape",
+    "params": "Params",
+    "macs": "MACs",
+    "flops": "FLOPs",
+    "memory": "Output bytes",
+    "rf": "RF",
+    "jump": "Jump",
+    "line": "Line",
+    "source": "Source",
+}
 NUMERIC = {"params", "macs", "flops", "memory"}
 
 
@@ -63,11 +72,9 @@ def _block_kind(node: Node, depth: int) -> str:
     return "block"
 
 
-def build_rows(analysis: Analysis, depth: int | None = None, mem: Memory | None = None
-               ) -> list[Row]:
-    """The report's rows, in graph order, blocks collapsed below `depth` (None: no collapse).
-    `mem` is the analysis's memory(), when the caller has it already."""
-    mem = mem or memory(analysis)
+def build_rows(analysis: Analysis, depth: int | None = None) -> list[Row]:
+    """The report's rows, in graph order, blocks collapsed below `depth` (None: no collapse)."""
+    mem = analysis.memory
     rows: list[Row] = []
     groups: dict[str, Row] = {}
     for node in layers(analysis):
@@ -117,8 +124,9 @@ def line_of(node: Node, site: str, main: str) -> str:
     return line if path == main else f"{os.path.basename(path)}:{line}"
 
 
-def cells(analysis: Analysis, row: Row, columns: tuple[str, ...], dtype: str, sep: bool = True
-          ) -> list[str]:
+def cells(
+    analysis: Analysis, row: Row, columns: tuple[str, ...], dtype: str, sep: bool = True
+) -> list[str]:
     """The row's text in each column (blank numbers on header rows)."""
     main = analysis.graph.nodes[0].span.source.path
     site = source_of(row.node) if row.kind == "layer" else _block_site(row.node, row.depth + 1)
@@ -126,8 +134,9 @@ def cells(analysis: Analysis, row: Row, columns: tuple[str, ...], dtype: str, se
     rf = analysis.rfs[last.id]
     numbers = row.kind != "header"
     value: dict[str, Callable[[], str]] = {
-        "op": lambda: row.node.op.value if row.kind == "layer" else
-        _block_kind(row.node, row.depth + 1),
+        "op": lambda: (
+            row.node.op.value if row.kind == "layer" else _block_kind(row.node, row.depth + 1)
+        ),
         "shape": lambda: " x ".join(dims.show(d) for d in analysis.shapes[last.id]),
         "params": lambda: _num(row.params, sep),
         "macs": lambda: _num(row.macs, sep),
@@ -149,8 +158,13 @@ def _display_name(row: Row) -> str:
     return "  " * row.depth + row.name.split(".")[-1] if row.depth else row.name
 
 
-def render_table(analysis: Analysis, rows: list[Row], columns: tuple[str, ...], dtype: str,
-                 markdown: bool = False, mem: Memory | None = None) -> str:
+def render_table(
+    analysis: Analysis,
+    rows: list[Row],
+    columns: tuple[str, ...],
+    dtype: str,
+    markdown: bool = False,
+) -> str:
     """Rows as an aligned text table (or a markdown table), then the totals."""
     head = [HEADS["name"], *(HEADS[c] for c in columns)]
     body = [[_display_name(r), *cells(analysis, r, columns, dtype)] for r in rows]
@@ -158,20 +172,32 @@ def render_table(analysis: Analysis, rows: list[Row], columns: tuple[str, ...], 
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
 
     def fmt(r: list[str]) -> str:
-        parts = [c.rjust(w) if i in right else c.ljust(w)
-                 for i, (c, w) in enumerate(zip(r, widths))]
+        parts = [
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))
+        ]
         return ("| " + " | ".join(parts) + " |") if markdown else "  ".join(parts).rstrip()
 
     name = analysis.graph.name
     if markdown:
-        rule = "|" + "|".join(("-" * (w + 1) + ":") if i in right else "-" * (w + 2)
-                              for i, w in enumerate(widths)) + "|"
+        rule = (
+            "|"
+            + "|".join(
+                ("-" * (w + 1) + ":") if i in right else "-" * (w + 2) for i, w in enumerate(widths)
+            )
+            + "|"
+        )
         lines = [f"**Network {name}**", "", fmt(head), rule, *map(fmt, body), ""]
-        return "\n".join(lines + [f"- {t}" for t in totals_lines(analysis, dtype, mem)]) + "\n"
+        return "\n".join(lines + [f"- {t}" for t in totals_lines(analysis, dtype)]) + "\n"
     rule_len = len(fmt(head))
-    lines = [f"Network {name}", "=" * rule_len, fmt(head), "-" * rule_len, *map(fmt, body),
-             "=" * rule_len]
-    return "\n".join(lines + totals_lines(analysis, dtype, mem)) + "\n"
+    lines = [
+        f"Network {name}",
+        "=" * rule_len,
+        fmt(head),
+        "-" * rule_len,
+        *map(fmt, body),
+        "=" * rule_len,
+    ]
+    return "\n".join(lines + totals_lines(analysis, dtype)) + "\n"
 
 
 def render_csv(analysis: Analysis, rows: list[Row], columns: tuple[str, ...], dtype: str) -> str:
@@ -197,15 +223,16 @@ def _giga(n: Dim) -> str:
     return f" ({n / 1e9:.3f} G)" if isinstance(n, int) and n >= 10**7 else ""
 
 
-def totals_lines(analysis: Analysis, dtype: str, mem: Memory | None = None) -> list[str]:
+def totals_lines(analysis: Analysis, dtype: str) -> list[str]:
     """The totals under the table: shapes, params, MACs, FLOPs, memory, receptive field."""
     g, shapes = analysis.graph, analysis.shapes
     t = total(analysis.costs)
     b = dtype_bytes(dtype)
-    mem = mem or memory(analysis)
-    acts = activation_total(analysis, mem)
-    ins = ", ".join(f"{g.node(i).name}: {' x '.join(dims.show(d) for d in shapes[i])}"
-                    for i in g.inputs)
+    mem = analysis.memory
+    acts = activation_total(analysis)
+    ins = ", ".join(
+        f"{g.node(i).name}: {' x '.join(dims.show(d) for d in shapes[i])}" for i in g.inputs
+    )
     outs = ", ".join(" x ".join(dims.show(d) for d in shapes[i]) for i in g.outputs)
     peak_at = f" while '{g.node(mem.peak_node).name}' runs" if mem.peak_node is not None else ""
     lines = [
@@ -213,20 +240,30 @@ def totals_lines(analysis: Analysis, dtype: str, mem: Memory | None = None) -> l
         f"Outputs:           {outs}",
         f"Trainable params:  {_num(t.params, True)} ({_bytes(t.params * b)} as {dtype})",
         f"Buffers:           {_num(t.buffers, True)} (batch-norm running statistics)",
-        (f"MACs per sample:   {_num(t.macs, True)}{_giga(t.macs)}  (conv and dense "
-        "multiply-accumulates)"),
-        (f"FLOPs per sample:  {_num(t.flops, True)}{_giga(t.flops)}  (2 per MAC + 1 per element "
-        "of every other computing op)"),
-        (f"Activations:       {_bytes(dims.mul(acts, b))} (every layer's output at batch 1, "
-        f"{dtype})"),
-        (f"Peak activations:  {_bytes(dims.mul(mem.peak, b))}{peak_at} (tensors freed after "
-        "last use)"),
+        (
+            f"MACs per sample:   {_num(t.macs, True)}{_giga(t.macs)}  (conv and dense "
+            "multiply-accumulates)"
+        ),
+        (
+            f"FLOPs per sample:  {_num(t.flops, True)}{_giga(t.flops)}  (2 per MAC + 1 per element "
+            "of every other computing op)"
+        ),
+        (
+            f"Activations:       {_bytes(dims.mul(acts, b))} (every layer's output at batch 1, "
+            f"{dtype})"
+        ),
+        (
+            f"Peak activations:  {_bytes(dims.mul(mem.peak, b))}{peak_at} (tensors freed after "
+            "last use)"
+        ),
     ]
     top = top_node(analysis)
     rf = analysis.rfs[top.id] if top else None
     if top is not None and rf is not None:
-        lines.append(f"Receptive field:   {_rf_text(rf, 'size')} (jump {_rf_text(rf, 'jump')}, "
-                     f"start {_pair(rf, 'start')}; at '{top.name}')")
+        lines.append(
+            f"Receptive field:   {_rf_text(rf, 'size')} (jump {_rf_text(rf, 'jump')}, "
+            f"start {_pair(rf, 'start')}; at '{top.name}')"
+        )
     return lines
 
 

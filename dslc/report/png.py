@@ -29,8 +29,12 @@ def encode_png(rgb: np.ndarray) -> bytes:
     h, w, _ = rgb.shape
     raw = b"".join(b"\x00" + rgb[y].astype(np.uint8).tobytes() for y in range(h))
     head = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-    return (SIGNATURE + _chunk(b"IHDR", head) + _chunk(b"IDAT", zlib.compress(raw, 9))
-            + _chunk(b"IEND", b""))
+    return (
+        SIGNATURE
+        + _chunk(b"IHDR", head)
+        + _chunk(b"IDAT", zlib.compress(raw, 9))
+        + _chunk(b"IEND", b"")
+    )
 
 
 def _paeth(a: int, b: int, c: int) -> int:
@@ -44,7 +48,7 @@ def _unfilter(data: bytes, h: int, stride: int, bpp: int) -> np.ndarray:
     prev = np.zeros(stride, np.int32)
     pos = 0
     for y in range(h):
-        ftype, line = data[pos], np.frombuffer(data[pos + 1:pos + 1 + stride], np.uint8)
+        ftype, line = data[pos], np.frombuffer(data[pos + 1 : pos + 1 + stride], np.uint8)
         pos += 1 + stride
         cur = line.astype(np.int32)
         if ftype == 2:
@@ -54,8 +58,13 @@ def _unfilter(data: bytes, h: int, stride: int, bpp: int) -> np.ndarray:
             for x in range(stride):
                 a = int(row[x - bpp]) if x >= bpp else 0
                 c = int(prev[x - bpp]) if x >= bpp else 0
-                pred = a if ftype == 1 else (a + int(prev[x])) // 2 if ftype == 3 else \
-                    _paeth(a, int(prev[x]), c)
+                pred = (
+                    a
+                    if ftype == 1
+                    else (a + int(prev[x])) // 2
+                    if ftype == 3
+                    else _paeth(a, int(prev[x]), c)
+                )
                 row[x] = (row[x] + pred) & 255
             cur = row
         elif ftype != 0:
@@ -71,8 +80,8 @@ def decode_png(data: bytes) -> np.ndarray:
         raise ImageError("not a PNG file")
     pos, idat, palette, head = 8, b"", None, None
     while pos + 8 <= len(data):
-        (n,), kind = struct.unpack(">I", data[pos:pos + 4]), data[pos + 4:pos + 8]
-        body = data[pos + 8:pos + 8 + n]
+        (n,), kind = struct.unpack(">I", data[pos : pos + 4]), data[pos + 4 : pos + 8]
+        body = data[pos + 8 : pos + 8 + n]
         pos += 12 + n
         if kind == b"IHDR":
             head = struct.unpack(">IIBBBBB", body)
@@ -86,8 +95,10 @@ def decode_png(data: bytes) -> np.ndarray:
         raise ImageError("PNG without an IHDR chunk")
     w, h, depth, ctype, _, _, interlace = head
     if depth != 8:
-        raise ImageError(f"{depth}-bit PNGs are not supported (only 8-bit); convert it, or "
-                         "save the image as .npy")
+        raise ImageError(
+            f"{depth}-bit PNGs are not supported (only 8-bit); convert it, or "
+            "save the image as .npy"
+        )
     if interlace:
         raise ImageError("interlaced (Adam7) PNGs are not supported; save it non-interlaced")
     if ctype not in CHANNELS or (ctype == 3 and palette is None):
@@ -125,23 +136,58 @@ def read_image(path: Path) -> np.ndarray:
 
 # A 3x5 font: each glyph is 5 rows of 3 bits (MSB left).
 FONT = {
-    "0": (7, 5, 5, 5, 7), "1": (2, 6, 2, 2, 7), "2": (7, 1, 7, 4, 7), "3": (7, 1, 3, 1, 7),
-    "4": (5, 5, 7, 1, 1), "5": (7, 4, 7, 1, 7), "6": (7, 4, 7, 5, 7), "7": (7, 1, 1, 2, 2),
-    "8": (7, 5, 7, 5, 7), "9": (7, 5, 7, 1, 7), ".": (0, 0, 0, 0, 2), "-": (0, 0, 7, 0, 0),
-    " ": (0, 0, 0, 0, 0), "(": (1, 2, 2, 2, 1), ")": (4, 2, 2, 2, 4), ":": (0, 2, 0, 2, 0),
-    "/": (1, 1, 2, 4, 4), "'": (2, 2, 0, 0, 0), "_": (0, 0, 0, 0, 7), ",": (0, 0, 0, 2, 4),
-    "A": (2, 5, 7, 5, 5), "B": (6, 5, 6, 5, 6), "C": (7, 4, 4, 4, 7), "D": (6, 5, 5, 5, 6),
-    "E": (7, 4, 6, 4, 7), "F": (7, 4, 6, 4, 4), "G": (7, 4, 5, 5, 7), "H": (5, 5, 7, 5, 5),
-    "I": (7, 2, 2, 2, 7), "J": (1, 1, 1, 5, 7), "K": (5, 5, 6, 5, 5), "L": (4, 4, 4, 4, 7),
-    "M": (5, 7, 7, 5, 5), "N": (6, 5, 5, 5, 5), "O": (7, 5, 5, 5, 7), "P": (7, 5, 7, 4, 4),
-    "Q": (7, 5, 5, 7, 1), "R": (6, 5, 6, 5, 5), "S": (7, 4, 7, 1, 7), "T": (7, 2, 2, 2, 2),
-    "U": (5, 5, 5, 5, 7), "V": (5, 5, 5, 5, 2), "W": (5, 5, 7, 7, 5), "X": (5, 5, 2, 5, 5),
-    "Y": (5, 5, 2, 2, 2), "Z": (7, 1, 2, 4, 7),
+    "0": (7, 5, 5, 5, 7),
+    "1": (2, 6, 2, 2, 7),
+    "2": (7, 1, 7, 4, 7),
+    "3": (7, 1, 3, 1, 7),
+    "4": (5, 5, 7, 1, 1),
+    "5": (7, 4, 7, 1, 7),
+    "6": (7, 4, 7, 5, 7),
+    "7": (7, 1, 1, 2, 2),
+    "8": (7, 5, 7, 5, 7),
+    "9": (7, 5, 7, 1, 7),
+    ".": (0, 0, 0, 0, 2),
+    "-": (0, 0, 7, 0, 0),
+    " ": (0, 0, 0, 0, 0),
+    "(": (1, 2, 2, 2, 1),
+    ")": (4, 2, 2, 2, 4),
+    ":": (0, 2, 0, 2, 0),
+    "/": (1, 1, 2, 4, 4),
+    "'": (2, 2, 0, 0, 0),
+    "_": (0, 0, 0, 0, 7),
+    ",": (0, 0, 0, 2, 4),
+    "A": (2, 5, 7, 5, 5),
+    "B": (6, 5, 6, 5, 6),
+    "C": (7, 4, 4, 4, 7),
+    "D": (6, 5, 5, 5, 6),
+    "E": (7, 4, 6, 4, 7),
+    "F": (7, 4, 6, 4, 4),
+    "G": (7, 4, 5, 5, 7),
+    "H": (5, 5, 7, 5, 5),
+    "I": (7, 2, 2, 2, 7),
+    "J": (1, 1, 1, 5, 7),
+    "K": (5, 5, 6, 5, 5),
+    "L": (4, 4, 4, 4, 7),
+    "M": (5, 7, 7, 5, 5),
+    "N": (6, 5, 5, 5, 5),
+    "O": (7, 5, 5, 5, 7),
+    "P": (7, 5, 7, 4, 4),
+    "Q": (7, 5, 5, 7, 1),
+    "R": (6, 5, 6, 5, 5),
+    "S": (7, 4, 7, 1, 7),
+    "T": (7, 2, 2, 2, 2),
+    "U": (5, 5, 5, 5, 7),
+    "V": (5, 5, 5, 5, 2),
+    "W": (5, 5, 7, 7, 5),
+    "X": (5, 5, 2, 5, 5),
+    "Y": (5, 5, 2, 2, 2),
+    "Z": (7, 1, 2, 4, 7),
 }
 
 
-def draw_text(img: np.ndarray, x: int, y: int, text: str, colour: tuple[int, int, int],
-              scale: int = 2) -> None:
+def draw_text(
+    img: np.ndarray, x: int, y: int, text: str, colour: tuple[int, int, int], scale: int = 2
+) -> None:
     """Draw text (upper-cased; unknown characters as blanks) with its top-left at (x, y)."""
     for k, ch in enumerate(text.upper()):
         rows = FONT.get(ch, FONT[" "])
@@ -149,7 +195,7 @@ def draw_text(img: np.ndarray, x: int, y: int, text: str, colour: tuple[int, int
             for c in range(3):
                 if bits >> (2 - c) & 1:
                     y0, x0 = y + r * scale, x + (k * 4 + c) * scale
-                    img[max(y0, 0):max(y0 + scale, 0), max(x0, 0):max(x0 + scale, 0)] = colour
+                    img[max(y0, 0) : max(y0 + scale, 0), max(x0, 0) : max(x0 + scale, 0)] = colour
 
 
 def text_width(text: str, scale: int = 2) -> int:

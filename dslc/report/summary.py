@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from dslc import dims
-from dslc.compiler import Analysis
-from dslc.dims import Dim
-from dslc.ir import Node, Op
+from dslc.ir import dims
+from dslc.ir.dims import Dim
+from dslc.ir.graph import Node
+from dslc.ir.ops import Op
+from dslc.ir.shapes import is_spatial
+from dslc.passes import Analysis
 from dslc.passes.cost import total
-from dslc.passes.memory import DTYPE_BYTES, Memory, activation_memory
+from dslc.passes.memory import DTYPE_BYTES, Memory
 from dslc.passes.receptive_field import RF
-from dslc.passes.shapes import is_spatial
 
 GLOBAL_POOLS = (Op.GLOBAL_AVGPOOL, Op.GLOBAL_MAXPOOL, Op.ADAPTIVE_AVGPOOL)
 
@@ -58,16 +59,11 @@ def dtype_bytes(dtype: str) -> int:
     return DTYPE_BYTES[dtype]
 
 
-def memory(analysis: Analysis) -> Memory:
-    """Activation elements per layer and at the peak (batch 1)."""
-    return activation_memory(analysis.graph, analysis.shapes)
-
-
-def activation_total(analysis: Analysis, mem: Memory) -> Dim:
+def activation_total(analysis: Analysis) -> Dim:
     """Elements of every layer's output at batch 1, summed."""
     acts: Dim = 0
     for n in layers(analysis):
-        acts = dims.add(acts, mem.outputs[n.id])
+        acts = dims.add(acts, analysis.memory.outputs[n.id])
     return acts
 
 
@@ -75,9 +71,9 @@ def summary_json(analysis: Analysis, dtype: str = "float32") -> dict[str, Any]:
     """The `dslc summary --json` document (bytes in `dtype`)."""
     g, shapes = analysis.graph, analysis.shapes
     t = total(analysis.costs)
-    mem = memory(analysis)
+    mem = analysis.memory
     b = dtype_bytes(dtype)
-    acts = activation_total(analysis, mem)
+    acts = activation_total(analysis)
     top = top_node(analysis)
     rf = analysis.rfs[top.id] if top else None
     out_names = g.output_names or ("output",) * len(g.outputs)
@@ -85,12 +81,17 @@ def summary_json(analysis: Analysis, dtype: str = "float32") -> dict[str, Any]:
         "network": g.name,
         "inputs": [{"name": g.node(i).name, "shape": _shape(shapes[i])} for i in g.inputs],
         "outputs": [{"name": n, "shape": _shape(shapes[i])} for n, i in zip(out_names, g.outputs)],
-        "totals": {"params": t.params, "buffers": t.buffers, "macs": dims.to_json(t.macs),
-                   "flops": dims.to_json(t.flops), "param_bytes": t.params * b,
-                   "buffer_bytes": t.buffers * b,
-                   "activation_bytes": dims.to_json(dims.mul(acts, b)),
-                   "peak_activation_bytes": dims.to_json(dims.mul(mem.peak, b)),
-                   "dtype": dtype},
+        "totals": {
+            "params": t.params,
+            "buffers": t.buffers,
+            "macs": dims.to_json(t.macs),
+            "flops": dims.to_json(t.flops),
+            "param_bytes": t.params * b,
+            "buffer_bytes": t.buffers * b,
+            "activation_bytes": dims.to_json(dims.mul(acts, b)),
+            "peak_activation_bytes": dims.to_json(dims.mul(mem.peak, b)),
+            "dtype": dtype,
+        },
         "receptive_field": rf.as_json() if rf else None,
         "layers": [_layer(analysis, n, mem, b) for n in layers(analysis)],
         "receptive_field_layer": top.name if top else None,
@@ -103,8 +104,14 @@ def _shape(shape: tuple[dims.Dim, ...]) -> list[int | str]:
 
 def _layer(analysis: Analysis, node: Node, mem: Memory, b: int) -> dict[str, Any]:
     c, rf = analysis.costs[node.id], analysis.rfs[node.id]
-    return {"name": node.name, "op": node.op.value, "source": source_of(node),
-            "output_shape": _shape(analysis.shapes[node.id]), "params": c.params,
-            "macs": dims.to_json(c.macs), "receptive_field": rf.as_json() if rf else None,
-            "flops": dims.to_json(c.flops),
-            "output_bytes": dims.to_json(dims.mul(mem.outputs[node.id], b))}
+    return {
+        "name": node.name,
+        "op": node.op.value,
+        "source": source_of(node),
+        "output_shape": _shape(analysis.shapes[node.id]),
+        "params": c.params,
+        "macs": dims.to_json(c.macs),
+        "receptive_field": rf.as_json() if rf else None,
+        "flops": dims.to_json(c.flops),
+        "output_bytes": dims.to_json(dims.mul(mem.outputs[node.id], b)),
+    }

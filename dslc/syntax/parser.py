@@ -12,19 +12,43 @@ from typing import Any
 import lark
 from lark import Token, Transformer, v_args
 
-from dslc import ast
 from dslc.diagnostics import CompileError, Diagnostic
 from dslc.source import SourceFile, Span
+from dslc.syntax import ast
 
 # What a user would type (or call it) for each terminal, used in syntax errors.
 TERMINAL_TEXT = {
-    "IMPORT": "'import'", "NETWORK": "'network'", "INPUT": "'input'", "OUTPUT": "'output'",
-    "BLOCK": "'block'", "INLINE": "'inline'", "TRUE": "'true'", "FALSE": "'false'", "NAME": "a name",
-    "FLOAT": "a number", "INT": "an integer", "STRING": 'a quoted path like "blocks.xnet"',
-    "ARROW": "'->'", "PIPE": "'|'", "LANGLE": "'<'", "RANGLE": "'>'", "LPAR": "'('",
-    "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "COMMA": "','", "EQUAL": "'='",
-    "COLON": "':'", "AT": "'@'", "STAR": "'*'", "DSLASH": "'//'", "SLASH": "'/'",
-    "PERCENT": "'%'", "PLUS": "'+'", "MINUS": "'-'", "_NL": "end of line",
+    "IMPORT": "'import'",
+    "NETWORK": "'network'",
+    "INPUT": "'input'",
+    "OUTPUT": "'output'",
+    "BLOCK": "'block'",
+    "INLINE": "'inline'",
+    "TRUE": "'true'",
+    "FALSE": "'false'",
+    "NAME": "a name",
+    "FLOAT": "a number",
+    "INT": "an integer",
+    "STRING": 'a quoted path like "blocks.xnet"',
+    "ARROW": "'->'",
+    "PIPE": "'|'",
+    "LANGLE": "'<'",
+    "RANGLE": "'>'",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "COMMA": "','",
+    "EQUAL": "'='",
+    "COLON": "':'",
+    "AT": "'@'",
+    "STAR": "'*'",
+    "DSLASH": "'//'",
+    "SLASH": "'/'",
+    "PERCENT": "'%'",
+    "PLUS": "'+'",
+    "MINUS": "'-'",
+    "_NL": "end of line",
     "$END": "end of file",
 }
 
@@ -32,8 +56,18 @@ _OPEN = {"LPAR", "LSQB", "LANGLE"}
 _CLOSE = {"RPAR", "RSQB", "RANGLE"}
 # A newline after these tokens continues the statement ...
 _CONTINUES_AFTER = _OPEN | {
-    "ARROW", "PIPE", "COMMA", "EQUAL", "COLON", "AT", "STAR", "SLASH", "DSLASH",
-    "PERCENT", "PLUS", "MINUS",
+    "ARROW",
+    "PIPE",
+    "COMMA",
+    "EQUAL",
+    "COLON",
+    "AT",
+    "STAR",
+    "SLASH",
+    "DSLASH",
+    "PERCENT",
+    "PLUS",
+    "MINUS",
 }
 # ... and so does a newline before these.
 _CONTINUES_BEFORE = {"ARROW", "PIPE", "STAR", "AT", "RANGLE", "RPAR", "RSQB"}
@@ -104,19 +138,26 @@ class _Newlines:
 def _grammar_text() -> str:
     # installed, the grammar is the package dslc.grammars; in a checkout, grammars/ beside
     # dslc/. Plain paths first: importlib.resources costs 10 ms of start-up.
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parents[1]  # the dslc package
     for path in (here / "grammars" / "xnet.lark", here.parent / "grammars" / "xnet.lark"):
         if path.is_file():
             return path.read_text(encoding="utf-8")
     from importlib import resources  # e.g. installed in a zip file
+
     return (resources.files("dslc.grammars") / "xnet.lark").read_text(encoding="utf-8")
 
 
 @functools.cache
 def _lark() -> lark.Lark:
     return lark.Lark(
-        _grammar_text(), parser="lalr", lexer="basic", propagate_positions=True,
-        postlex=_Newlines(), maybe_placeholders=True, cache=True, start=["start", "set_value"],
+        _grammar_text(),
+        parser="lalr",
+        lexer="basic",
+        propagate_positions=True,
+        postlex=_Newlines(),
+        maybe_placeholders=True,
+        cache=True,
+        start=["start", "set_value"],
     )
 
 
@@ -155,8 +196,16 @@ def _parse(source: SourceFile, start: str) -> Any:
     except _TooDeep as exc:
         span = _tok_span(source, exc.tok)
         what = "brackets nest" if exc.tok.type in _OPEN else "this expression nests"
-        raise CompileError([Diagnostic("E0603", f"{what} more than {MAX_DEPTH} deep", span, (
-            "split it up: name parts as network or block parameters, or as blocks",))]) from None
+        raise CompileError(
+            [
+                Diagnostic(
+                    "E0603",
+                    f"{what} more than {MAX_DEPTH} deep",
+                    span,
+                    ("split it up: name parts as network or block parameters, or as blocks",),
+                )
+            ]
+        ) from None
     try:
         return _ToAst(source).transform(tree)
     except lark.exceptions.VisitError as exc:
@@ -171,12 +220,30 @@ def _parse(source: SourceFile, start: str) -> Any:
 # syntax errors are reported then: with a statement missing, later names could not be
 # trusted, and an error that only follows from an earlier one would be a cascade.
 
-_PUNCT = {"->": "ARROW", "|": "PIPE", "<": "LANGLE", ">": "RANGLE", "(": "LPAR", ")": "RPAR",
-          "[": "LSQB", "]": "RSQB", ",": "COMMA", "=": "EQUAL", ":": "COLON", "@": "AT",
-          "*": "STAR", "//": "DSLASH", "/": "SLASH", "%": "PERCENT", "+": "PLUS",
-          "-": "MINUS"}
-_ROUGH = re.compile(r'(?P<c>#[^\n]*)|(?P<s>"[^"\n]*")|(?P<nl>\n)|(?P<ws>[ \t\f\r]+)|'
-                    r"(?P<p>->|//|[|<>()\[\],=:@*/%+-])|(?P<w>[A-Za-z0-9_.]+)|(?P<x>.)")
+_PUNCT = {
+    "->": "ARROW",
+    "|": "PIPE",
+    "<": "LANGLE",
+    ">": "RANGLE",
+    "(": "LPAR",
+    ")": "RPAR",
+    "[": "LSQB",
+    "]": "RSQB",
+    ",": "COMMA",
+    "=": "EQUAL",
+    ":": "COLON",
+    "@": "AT",
+    "*": "STAR",
+    "//": "DSLASH",
+    "/": "SLASH",
+    "%": "PERCENT",
+    "+": "PLUS",
+    "-": "MINUS",
+}
+_ROUGH = re.compile(
+    r'(?P<c>#[^\n]*)|(?P<s>"[^"\n]*")|(?P<nl>\n)|(?P<ws>[ \t\f\r]+)|'
+    r"(?P<p>->|//|[|<>()\[\],=:@*/%+-])|(?P<w>[A-Za-z0-9_.]+)|(?P<x>.)"
+)
 
 
 def _statements(text: str) -> list[tuple[int, int]]:
@@ -186,13 +253,15 @@ def _statements(text: str) -> list[tuple[int, int]]:
     for m in _ROUGH.finditer(text):
         kind = m.lastgroup
         if kind not in ("c", "ws"):
-            tok = "_NL" if kind == "nl" else _PUNCT.get(m.group(), "NAME") if kind == "p" \
-                else "NAME"
+            tok = (
+                "_NL" if kind == "nl" else _PUNCT.get(m.group(), "NAME") if kind == "p" else "NAME"
+            )
             rough.append(Token(tok, m.group(), start_pos=m.start()))
     ends = []
     try:
-        ends = [t.start_pos for t in _Newlines().process(iter(rough))
-                if t.type == "_NL" and t.value]
+        ends = [
+            t.start_pos for t in _Newlines().process(iter(rough)) if t.type == "_NL" and t.value
+        ]
     except _TooDeep:  # no statement can be told apart past it
         pass
     bounds = [0, *(e for e in ends if e is not None), len(text)]
@@ -206,16 +275,16 @@ def _error_offset(exc: lark.exceptions.UnexpectedInput) -> int | None:
     return exc.pos_in_stream
 
 
-def _later_syntax_errors(source: SourceFile, exc: lark.exceptions.UnexpectedInput
-                         ) -> list[Diagnostic]:
+def _later_syntax_errors(
+    source: SourceFile, exc: lark.exceptions.UnexpectedInput
+) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     text = source.text
     while len(out) < MAX_SYNTAX_ERRORS - 1:
         at = _error_offset(exc)
         if at is None:
             return out
-        begin, end = next(((b, e) for b, e in _statements(text) if b <= at < e),
-                          (at, len(text)))
+        begin, end = next(((b, e) for b, e in _statements(text) if b <= at < e), (at, len(text)))
         text = text[:begin] + re.sub(r"[^\n]", " ", text[begin:end]) + text[end:]
         try:
             _lark().parse(text, start="start")
@@ -320,8 +389,13 @@ def _span(source: SourceFile, meta: Any) -> Span:
 
 
 def _tok_span(source: SourceFile, tok: Token) -> Span:
-    return Span(source, int(tok.line or 1), int(tok.column or 1),
-                int(tok.end_line or 1), int(tok.end_column or 1))
+    return Span(
+        source,
+        int(tok.line or 1),
+        int(tok.column or 1),
+        int(tok.end_line or 1),
+        int(tok.end_column or 1),
+    )
 
 
 def _int(tok: Token, span: Span) -> int:
@@ -333,8 +407,16 @@ def _int(tok: Token, span: Span) -> int:
 
 def _too_large(text: str, span: Span) -> CompileError:
     shown = text if len(text) <= 20 else f"{text[:8]}...{text[-8:]} ({len(text)} characters)"
-    return CompileError([Diagnostic("E0604", f"the number {shown} is too large", span, (
-        f"numbers are limited to {MAX_DIGITS} digits",))])
+    return CompileError(
+        [
+            Diagnostic(
+                "E0604",
+                f"the number {shown} is too large",
+                span,
+                (f"numbers are limited to {MAX_DIGITS} digits",),
+            )
+        ]
+    )
 
 
 def _only(children: list[Any], kind: type) -> list[Any]:
@@ -369,8 +451,9 @@ class _ToAst(Transformer[Token, Any]):
         return ast.Output(names, _span(self.src, meta))
 
     def block_def(self, meta: Any, ch: list[Any]) -> ast.BlockDef:
-        return ast.BlockDef(str(ch[2]), tuple(ch[3] or ()), ch[5], _span(self.src, meta),
-                            inline=ch[0] is not None)
+        return ast.BlockDef(
+            str(ch[2]), tuple(ch[3] or ()), ch[5], _span(self.src, meta), inline=ch[0] is not None
+        )
 
     def chain_stmt(self, meta: Any, ch: list[Any]) -> ast.ChainStmt:
         return ast.ChainStmt(ch[0], _span(self.src, meta))
@@ -386,9 +469,16 @@ class _ToAst(Transformer[Token, Any]):
         for sep in ch[1::2]:
             if str(sep) != "x":
                 span = _tok_span(self.src, sep)
-                raise CompileError([Diagnostic(
-                    "E0001", f"unexpected '{sep}' in a shape; dimensions are separated by 'x'",
-                    span, ("write a shape as '3 x 224 x 224'",))])
+                raise CompileError(
+                    [
+                        Diagnostic(
+                            "E0001",
+                            f"unexpected '{sep}' in a shape; dimensions are separated by 'x'",
+                            span,
+                            ("write a shape as '3 x 224 x 224'",),
+                        )
+                    ]
+                )
         return tuple(dims)
 
     def dim(self, meta: Any, ch: list[Any]) -> ast.Num | ast.Name:
@@ -401,8 +491,9 @@ class _ToAst(Transformer[Token, Any]):
 
     def element(self, meta: Any, ch: list[Any]) -> ast.Element:
         label, _, (primary, count), _, tap = ch
-        return ast.Element(primary, count, label and str(label), tap and str(tap),
-                           _span(self.src, meta))
+        return ast.Element(
+            primary, count, label and str(label), tap and str(tap), _span(self.src, meta)
+        )
 
     def term(self, meta: Any, ch: list[Any]) -> tuple[Any, Any]:
         return ch[0], ch[2]

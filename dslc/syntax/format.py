@@ -12,7 +12,7 @@ import itertools
 import math
 from dataclasses import dataclass, field
 
-from dslc import ast
+from dslc.syntax import ast
 
 WIDTH = 88
 INDENT = 4
@@ -151,8 +151,9 @@ def _trailing(cm: Comments, first: int, last: int) -> str:
     return "".join("  " + cm.pop(line).text.rstrip() for line in lines)
 
 
-def _fits_with(cm: Comments, first: int, last: int, col: int, flat: str,
-               end: int | None = None) -> bool:
+def _fits_with(
+    cm: Comments, first: int, last: int, col: int, flat: str, end: int | None = None
+) -> bool:
     """True when `flat` fits on one line without losing a comment's place: comments in
     first..last stand at the end of line `end` (default `last`) or on own lines after it."""
     end = last if end is None else end

@@ -10,16 +10,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from dslc import ast
 from dslc.diagnostics import Sink
-from dslc.limits import Limits
+from dslc.expand.limits import Limits
 from dslc.source import SourceFile
+from dslc.syntax import ast
 
 BIG = 1 << 16  # larger inputs than this are not suggested
 
 
-def smallest_input_hint(program: ast.Program, source: SourceFile, overrides: dict[str, ast.Expr],
-                        sink: Sink, limits: Limits) -> None:
+def smallest_input_hint(
+    program: ast.Program,
+    source: SourceFile,
+    overrides: dict[str, ast.Expr],
+    sink: Sink,
+    limits: Limits,
+) -> None:
     """Add 'the smallest input that works' to the first collapse error in `sink`, if found."""
     inputs = [s for s in program.statements if isinstance(s, ast.Input)]
     if len(inputs) != 1 or len(inputs[0].dims) != 3:
@@ -35,8 +40,10 @@ def smallest_input_hint(program: ast.Program, source: SourceFile, overrides: dic
 
     best: list[int] = []
     for axis in (0, 1):
+
         def along(v: int, axis: int = axis) -> bool:
             return works((v, BIG) if axis == 0 else (BIG, v))
+
         found = hw[axis] if along(hw[axis]) else _search(along, hw[axis])
         if found is None:
             return
@@ -65,9 +72,16 @@ def _search(works: Callable[[int], bool], start: int) -> int | None:
     return hi
 
 
-def _works(program: ast.Program, stmt: ast.Input, size: tuple[int, int], source: SourceFile,
-           overrides: dict[str, ast.Expr], limits: Limits) -> bool:
-    from dslc.compiler import build_graph
+def _works(
+    program: ast.Program,
+    stmt: ast.Input,
+    size: tuple[int, int],
+    source: SourceFile,
+    overrides: dict[str, ast.Expr],
+    limits: Limits,
+) -> bool:
+    from dslc.expand.program import build_graph
+
     h, w = stmt.dims[1], stmt.dims[2]
     assert isinstance(h, ast.Num) and isinstance(w, ast.Num)
     dims = (stmt.dims[0], ast.Num(size[0], h.span), ast.Num(size[1], w.span))

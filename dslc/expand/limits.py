@@ -8,10 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, fields, replace
 
-from dslc import dims
-from dslc.diagnostics import Sink
-from dslc.ir import Graph
-from dslc.passes.cost import Costs
+from dslc.ir import dims
 
 SUFFIXES = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 _VALUE = re.compile(r"([0-9][0-9_]*)([kKmMgGtT]?)")
@@ -45,10 +42,14 @@ LIMIT_HELP = {
 def option_help() -> str:
     """The --limit option's help text, listing every limit and its default."""
     defaults = Limits()
-    items = "; ".join(f"{f.name} ({LIMIT_HELP[f.name]}, default {getattr(defaults, f.name):,})"
-                      for f in fields(Limits))
-    return ("Raise (or lower) a safety limit, e.g. --limit params=3G (suffixes k, M, G, T; "
-            f"repeatable). Limits: {items}.")
+    items = "; ".join(
+        f"{f.name} ({LIMIT_HELP[f.name]}, default {getattr(defaults, f.name):,})"
+        for f in fields(Limits)
+    )
+    return (
+        "Raise (or lower) a safety limit, e.g. --limit params=3G (suffixes k, M, G, T; "
+        f"repeatable). Limits: {items}."
+    )
 
 
 def parse_limits(items: list[str]) -> Limits:
@@ -59,12 +60,15 @@ def parse_limits(items: list[str]) -> Limits:
         name, eq, text = item.partition("=")
         name = name.strip()
         if not eq or name not in names:
-            raise ValueError(f"--limit takes NAME=VALUE with NAME one of {', '.join(names)}; "
-                             f"got '{item}'")
+            raise ValueError(
+                f"--limit takes NAME=VALUE with NAME one of {', '.join(names)}; got '{item}'"
+            )
         m = _VALUE.fullmatch(text.strip())
         if m is None or len(m.group(1)) > 30:
-            raise ValueError(f"--limit {name}: the value must be a positive whole number "
-                             f"(suffixes k, M, G, T allowed), got '{text}'")
+            raise ValueError(
+                f"--limit {name}: the value must be a positive whole number "
+                f"(suffixes k, M, G, T allowed), got '{text}'"
+            )
         value = int(m.group(1)) * SUFFIXES[m.group(2).lower()]
         if value < 1:
             raise ValueError(f"--limit {name}: the value must be at least 1")
@@ -72,12 +76,14 @@ def parse_limits(items: list[str]) -> Limits:
     return limits
 
 
-def _raise_hint(name: str, needed: int) -> str:
+def raise_hint(name: str, needed: int) -> str:
+    """The hint that says how to raise a limit to what a network needs."""
     return f"if this is intended, raise the limit: --limit {name}={needed}"
 
 
-def tensor_too_large(name: str, shape: tuple[dims.Dim, ...], limits: Limits
-                     ) -> tuple[str, str] | None:
+def tensor_too_large(
+    name: str, shape: tuple[dims.Dim, ...], limits: Limits
+) -> tuple[str, str] | None:
     """The message and hint when a tensor is over the channel or size limit, else None.
 
     The expander asks this for every layer it adds, so no later layer (a hand-written
@@ -85,26 +91,20 @@ def tensor_too_large(name: str, shape: tuple[dims.Dim, ...], limits: Limits
     """
     c = _channels(shape)
     if c > limits.channels:
-        return (f"'{name}' has {c:,} channels, over the limit of {limits.channels:,}",
-                _raise_hint("channels", c))
+        return (
+            f"'{name}' has {c:,} channels, over the limit of {limits.channels:,}",
+            raise_hint("channels", c),
+        )
     e = _elements(shape)
     if e > limits.tensor:
-        return ((f"'{name}' makes a tensor of {e:,} elements per sample, over the limit of "
-                f"{limits.tensor:,}"), _raise_hint("tensor", e))
+        return (
+            (
+                f"'{name}' makes a tensor of {e:,} elements per sample, over the limit of "
+                f"{limits.tensor:,}"
+            ),
+            raise_hint("tensor", e),
+        )
     return None
-
-
-def check_limits(graph: Graph, costs: Costs, limits: Limits, sink: Sink) -> None:
-    """Report a parameter total beyond the limit, naming the largest layer."""
-    params = sum(c.params + c.buffers for c in costs.values())
-    if params > limits.params:
-        node = max(graph.nodes, key=lambda n: costs[n.id].params if n.id in costs else 0)
-        own = costs[node.id].params
-        sink.error("E0602", f"the network holds {params:,} parameters and buffers "
-                   f"({_gib(params)} of float32 weights), over the limit of "
-                   f"{limits.params:,}", node.span,
-                   f"the largest layer is '{node.name}' with {own:,} parameters",
-                   _raise_hint("params", params))
 
 
 def _channels(shape: tuple[dims.Dim, ...] | None) -> int:
@@ -121,9 +121,3 @@ def _elements(shape: tuple[dims.Dim, ...] | None) -> int:
     for d in shape[1:]:
         out *= d if isinstance(d, int) else 1
     return out
-
-
-def _gib(n: int) -> str:
-    size = n * 4 / 2**30
-    return f"{size:,.1f} GiB" if size < 10**6 else f"{n * 4:.2e} bytes"
-

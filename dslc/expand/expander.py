@@ -10,15 +10,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dslc import ast, dims
-from dslc.args import REQUIRED, Arg, Signature, bind, integer
 from dslc.diagnostics import Sink, did_you_mean
-from dslc.evaluate import Env, EvalError, Value, Word, evaluate
-from dslc.ir import Attrs, BatchNormAttrs, ConvAttrs, Graph, InputAttrs, Node, Op
-from dslc.layers import COMBINATORS, Ctx, lookup
-from dslc.limits import Limits, tensor_too_large
-from dslc.passes.shapes import Shape, ShapeError, node_shape, show
+from dslc.expand.args import REQUIRED, Arg, Signature, bind, integer
+from dslc.expand.evaluate import Env, EvalError, Value, Word, evaluate
+from dslc.expand.layers import COMBINATORS, Ctx, lookup
+from dslc.expand.limits import Limits, tensor_too_large
+from dslc.ir import dims
+from dslc.ir.graph import Graph, Node
+from dslc.ir.ops import Attrs, BatchNormAttrs, ConvAttrs, InputAttrs, Op
+from dslc.ir.shapes import Shape, ShapeError, node_shape, show
 from dslc.source import Span
+from dslc.syntax import ast
 
 MAX_BLOCK_DEPTH = 50
 
@@ -100,8 +102,13 @@ class Frame:
 class Expander:
     """Builds the graph; reports problems to a sink and keeps going."""
 
-    def __init__(self, sink: Sink, blocks: Mapping[str, ast.BlockDef],
-                 params: Mapping[str, Value], limits: Limits | None = None) -> None:
+    def __init__(
+        self,
+        sink: Sink,
+        blocks: Mapping[str, ast.BlockDef],
+        params: Mapping[str, Value],
+        limits: Limits | None = None,
+    ) -> None:
         self.sink, self.blocks, self.params = sink, blocks, params
         self.limits = limits or Limits()
         self.steps = 0
@@ -115,12 +122,20 @@ class Expander:
     def add(self, name: str, op: Op, inputs: list[Tensor], attrs: Attrs, span: Span) -> Tensor:
         """Append a node, inferring its shape; on a shape error, report it and go on unknown."""
         if len(self.nodes) >= self.limits.layers:
-            raise TooLarge("E0601", f"the network grows past {self.limits.layers:,} layers",
-                           span, "check the repetition counts; if this is intended, raise the "
-                           f"limit: --limit layers={2 * self.limits.layers}")
+            raise TooLarge(
+                "E0601",
+                f"the network grows past {self.limits.layers:,} layers",
+                span,
+                "check the repetition counts; if this is intended, raise the "
+                f"limit: --limit layers={2 * self.limits.layers}",
+            )
         if name in self.names:
-            raise EvalError("E0106", f"two layers are named '{name}' (the other is at "
-                            f"{self.names[name]})", span, "give one of them another label")
+            raise EvalError(
+                "E0106",
+                f"two layers are named '{name}' (the other is at {self.names[name]})",
+                span,
+                "give one of them another label",
+            )
         node = Node(len(self.nodes), name, op, tuple(t.node for t in inputs), attrs, span)
         self.nodes.append(node)
         self.names[name] = span
@@ -146,21 +161,27 @@ class Expander:
 
     # ---- chains ----
 
-    def chain(self, chain: ast.Chain, x: Tensor | None, frame: Frame, scope: Scope) -> Tensor | None:
+    def chain(
+        self, chain: ast.Chain, x: Tensor | None, frame: Frame, scope: Scope
+    ) -> Tensor | None:
         """Expand `a -> b -> c` from x."""
         for el in chain.elements:
             x = self.element(el, x, frame, scope)
         return x
 
-    def element(self, el: ast.Element, x: Tensor | None, frame: Frame,
-                scope: Scope) -> Tensor | None:
+    def element(
+        self, el: ast.Element, x: Tensor | None, frame: Frame, scope: Scope
+    ) -> Tensor | None:
         """One step: label, repetition and tap around a primary."""
         self.steps += 1
         if self.steps > self.limits.steps():
-            raise TooLarge("E0601", f"expanding the network takes more than "
-                           f"{self.limits.steps():,} steps", frame.env.at(el.span),
-                           "blocks that call blocks several times grow exponentially; if "
-                           f"this is intended, raise --limit layers={2 * self.limits.layers}")
+            raise TooLarge(
+                "E0601",
+                f"expanding the network takes more than {self.limits.steps():,} steps",
+                frame.env.at(el.span),
+                "blocks that call blocks several times grow exponentially; if "
+                f"this is intended, raise --limit layers={2 * self.limits.layers}",
+            )
         try:
             out = self._element(el, x, frame, scope)
         except TooLarge:
@@ -179,22 +200,31 @@ class Expander:
             return ()
         name = exc.message.split("'")[1]
         known = [*frame.env.names, "C", "H", "W"]
-        return (did_you_mean(name, known) or "names here are the parameters of the network "
-                "or block, and C, H, W for the incoming tensor's shape",)
+        return (
+            did_you_mean(name, known)
+            or "names here are the parameters of the network "
+            "or block, and C, H, W for the incoming tensor's shape",
+        )
 
     def _tap(self, el: ast.Element, out: Tensor, frame: Frame) -> None:
         name = el.tap or ""
         span = frame.env.at(el.span)
         if name in frame.taps or name in self.inputs:
-            self.sink.error("E0106", f"the name '@{name}' is already used", span,
-                            "each @name may be given once")
+            self.sink.error(
+                "E0106", f"the name '@{name}' is already used", span, "each @name may be given once"
+            )
         elif lookup(name) is not None or name in self.blocks:
-            self.sink.error("E0106", f"'@{name}' would hide the layer or block '{name}'", span,
-                            "choose another name")
+            self.sink.error(
+                "E0106",
+                f"'@{name}' would hide the layer or block '{name}'",
+                span,
+                "choose another name",
+            )
         frame.taps[name] = out
 
-    def _element(self, el: ast.Element, x: Tensor | None, frame: Frame,
-                 scope: Scope) -> Tensor | None:
+    def _element(
+        self, el: ast.Element, x: Tensor | None, frame: Frame, scope: Scope
+    ) -> Tensor | None:
         if el.count is None:
             return self.primary(el.primary, x, frame, scope, el.label)
         n = self._count(el.count, x, frame)
@@ -212,14 +242,19 @@ class Expander:
         env = Env(frame.env.names, x.shape if x else None, frame.env.site, frame.env.note)
         n = integer(Arg(evaluate(e, env), frame.env.at(e.span)), "a repetition count", 0)
         if n > self.limits.repeat:
-            raise EvalError("E0601", f"repetition count {n:,} is too large (limit "
-                            f"{self.limits.repeat:,})", frame.env.at(e.span),
-                            f"if this is intended, raise the limit: --limit repeat={n}"
-                            if n.bit_length() < 64 else "")
+            raise EvalError(
+                "E0601",
+                f"repetition count {n:,} is too large (limit {self.limits.repeat:,})",
+                frame.env.at(e.span),
+                f"if this is intended, raise the limit: --limit repeat={n}"
+                if n.bit_length() < 64
+                else "",
+            )
         return n
 
-    def primary(self, p: ast.Primary, x: Tensor | None, frame: Frame, scope: Scope,
-                label: str | None) -> Tensor | None:
+    def primary(
+        self, p: ast.Primary, x: Tensor | None, frame: Frame, scope: Scope, label: str | None
+    ) -> Tensor | None:
         """A call, combinator or group, named `label` when given."""
         if label is not None:
             claim(scope, label, frame.env.at(p.span))
@@ -227,14 +262,16 @@ class Expander:
             inner = scope if label is None else scope.child(label)
             return self.chain(p.chain, x, frame, inner.sequence() if p.numbered else inner)
         if isinstance(p, ast.Combinator):
-            from dslc.combinators import combinator
+            from dslc.expand.combinators import combinator
+
             return combinator(self, p, x, frame, scope, label)
         return self.call(p, x, frame, scope, label)
 
     # ---- calls ----
 
-    def call(self, c: ast.Call, x: Tensor | None, frame: Frame, scope: Scope,
-             label: str | None) -> Tensor | None:
+    def call(
+        self, c: ast.Call, x: Tensor | None, frame: Frame, scope: Scope, label: str | None
+    ) -> Tensor | None:
         """A tap reference, a block, or a built-in layer."""
         span = frame.env.at(c.span)
         if c.args is None and (c.name in frame.taps or c.name in self.inputs):
@@ -257,45 +294,72 @@ class Expander:
 
     def _args(self, c: ast.Call, x: Tensor | None, frame: Frame) -> list[tuple[str | None, Arg]]:
         env = Env(frame.env.names, x.shape if x else None, frame.env.site, frame.env.note)
-        return [(a.name, Arg(evaluate(a.value, env), frame.env.at(a.value.span),
-                             frame.env.at(_key_span(a)) if a.name else None))
-                for a in c.args or ()]
+        return [
+            (
+                a.name,
+                Arg(
+                    evaluate(a.value, env),
+                    frame.env.at(a.value.span),
+                    frame.env.at(_key_span(a)) if a.name else None,
+                ),
+            )
+            for a in c.args or ()
+        ]
 
     def _tap_ref(self, w: Word, frame: Frame) -> tuple[int, Shape]:
         t = frame.taps.get(w.text) or self.inputs.get(w.text)
         if t is None:
             known = list(frame.taps) + list(self.inputs)
-            raise EvalError("E0101", f"no tensor is named '{w.text}'", w.span,
-                            did_you_mean(w.text, known) or "name one with @name after a layer")
+            raise EvalError(
+                "E0101",
+                f"no tensor is named '{w.text}'",
+                w.span,
+                did_you_mean(w.text, known) or "name one with @name after a layer",
+            )
         if t.shape is None:
             raise EvalError("E0000", "", None)
         return t.node, t.shape
 
     def _unknown(self, c: ast.Call, frame: Frame, span: Span) -> EvalError:
-        from dslc.layers import all_names
+        from dslc.expand.layers import all_names
+
         if c.name in COMBINATORS:
             return EvalError("E0101", f"'{c.name}' is a combinator: write {c.name}<...>", span)
         if c.name == "project":
-            return EvalError("E0101", "'project' is only valid as a residual shortcut", span,
-                             "write residual<body | project>")
+            return EvalError(
+                "E0101",
+                "'project' is only valid as a residual shortcut",
+                span,
+                "write residual<body | project>",
+            )
         known = all_names() + list(self.blocks) + list(frame.taps) + list(self.inputs)
-        return EvalError("E0101", f"unknown layer or block '{c.name}'", span,
-                         did_you_mean(c.name, known))
+        return EvalError(
+            "E0101", f"unknown layer or block '{c.name}'", span, did_you_mean(c.name, known)
+        )
 
     # ---- blocks ----
 
-    def block(self, c: ast.Call, x: Tensor | None, frame: Frame, scope: Scope,
-              label: str | None) -> Tensor | None:
+    def block(
+        self, c: ast.Call, x: Tensor | None, frame: Frame, scope: Scope, label: str | None
+    ) -> Tensor | None:
         """Expand a block call in a fresh frame and a nested naming scope."""
         d = self.blocks[c.name]
         span = frame.env.at(c.span)
         if c.name in frame.stack:
-            cycle = " -> ".join((*frame.stack[frame.stack.index(c.name):], c.name))
-            raise EvalError("E0401", f"block '{c.name}' calls itself ({cycle})", span,
-                            "blocks may call other blocks, but not recursively")
+            cycle = " -> ".join((*frame.stack[frame.stack.index(c.name) :], c.name))
+            raise EvalError(
+                "E0401",
+                f"block '{c.name}' calls itself ({cycle})",
+                span,
+                "blocks may call other blocks, but not recursively",
+            )
         if len(frame.stack) >= MAX_BLOCK_DEPTH:
-            raise EvalError("E0603", f"blocks call blocks more than {MAX_BLOCK_DEPTH} deep here",
-                            span, "flatten the block structure")
+            raise EvalError(
+                "E0603",
+                f"blocks call blocks more than {MAX_BLOCK_DEPTH} deep here",
+                span,
+                "flatten the block structure",
+            )
         names = self._bind_block(d, c, x, frame, span)
         env = Env(names, None, span, f"in expansion of block '{c.name}'")
         inner = Frame(env, {}, (*frame.stack, c.name))
@@ -303,16 +367,21 @@ class Expander:
             return self.chain(d.body, x, inner, scope)  # named as if written here
         return self.chain(d.body, x, inner, scope.unit(label, c.name))
 
-    def _bind_block(self, d: ast.BlockDef, c: ast.Call, x: Tensor | None, frame: Frame,
-                    span: Span) -> dict[str, Value]:
-        sig = Signature(tuple((p.name, REQUIRED if p.default is None else p.default)
-                              for p in d.params), len(d.params))
+    def _bind_block(
+        self, d: ast.BlockDef, c: ast.Call, x: Tensor | None, frame: Frame, span: Span
+    ) -> dict[str, Value]:
+        sig = Signature(
+            tuple((p.name, REQUIRED if p.default is None else p.default) for p in d.params),
+            len(d.params),
+        )
         bound = bind(sig, self._args(c, x, frame), f"block '{d.name}'", span, d.name)
         names: dict[str, Any] = dict(self.params)
         for p in d.params:
             arg = bound[p.name]
-            if isinstance(arg.value, ast.Num | ast.Bool | ast.Name | ast.BinOp | ast.Neg |
-                          ast.TupleLit | ast.ListLit):
+            if isinstance(
+                arg.value,
+                ast.Num | ast.Bool | ast.Name | ast.BinOp | ast.Neg | ast.TupleLit | ast.ListLit,
+            ):
                 arg_env = Env(names, x.shape if x else None)
                 names[p.name] = evaluate(arg.value, arg_env)
             else:
@@ -321,16 +390,21 @@ class Expander:
 
     # ---- shortcut helper ----
 
-    def project(self, x: Tensor, target: Shape, scope: Scope, span: Span,
-                label: str | None) -> Tensor:
+    def project(
+        self, x: Tensor, target: Shape, scope: Scope, span: Span, label: str | None
+    ) -> Tensor:
         """torchvision's projection shortcut: conv1x1(C, stride) -> bn, or identity."""
         assert x.shape is not None
         if x.shape == target:
             return x
         stride = _stride(x.shape, target)
         if stride is None:
-            raise EvalError("E0301", f"'project' cannot map {show(x.shape)} to "
-                            f"{show(target)}", span, "write the shortcut out in full")
+            raise EvalError(
+                "E0301",
+                f"'project' cannot map {show(x.shape)} to {show(target)}",
+                span,
+                "write the shortcut out in full",
+            )
         if label:
             claim(scope, label, span)
         sub = scope.unit(label, "project")
@@ -345,8 +419,9 @@ class Expander:
         """The finished graph; outputs named by an `output` statement keep their names."""
         ins = tuple(t.node for t in self.inputs.values())
         names = tuple(n for n, _ in outputs if n)
-        return Graph(name, tuple(self.nodes), ins, tuple(t.node for _, t in outputs),
-                     source_text, names)
+        return Graph(
+            name, tuple(self.nodes), ins, tuple(t.node for _, t in outputs), source_text, names
+        )
 
 
 def _key_span(a: ast.Arg) -> Span:
@@ -359,8 +434,9 @@ def claim(scope: Scope, label: str, span: Span) -> None:
     """Reserve a label in a scope; a name used twice in one scope is an error. In a numbered
     scope the label still takes its position."""
     if label in scope.used:
-        raise EvalError("E0106", f"the name '{label}' is already used here", span,
-                        "give this one another label")
+        raise EvalError(
+            "E0106", f"the name '{label}' is already used here", span, "give this one another label"
+        )
     if scope.numbered:
         scope._next_index()
     scope.full(label)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from dslc.dims import Dim
-from dslc.source import Span
+from dslc.ir.dims import Dim
 
 Pair = tuple[int, int]
 Pads = tuple[int, int, int, int]  # top, left, bottom, right (ONNX order: begins, then ends)
@@ -156,42 +155,16 @@ class NoAttrs:
 
 
 Attrs = (
-    InputAttrs | ConvAttrs | DeconvAttrs | PoolAttrs | AdaptivePoolAttrs | BatchNormAttrs
-    | LrnAttrs | ScalarAttrs | AxisAttrs | DenseAttrs | UpsampleAttrs | NoAttrs
+    InputAttrs
+    | ConvAttrs
+    | DeconvAttrs
+    | PoolAttrs
+    | AdaptivePoolAttrs
+    | BatchNormAttrs
+    | LrnAttrs
+    | ScalarAttrs
+    | AxisAttrs
+    | DenseAttrs
+    | UpsampleAttrs
+    | NoAttrs
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Node:
-    """One op; inputs are ids of earlier nodes, so node order is a topological order."""
-
-    id: int
-    name: str
-    op: Op
-    inputs: tuple[int, ...]
-    attrs: Attrs
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
-class Graph:
-    """A network after expansion."""
-
-    name: str
-    nodes: tuple[Node, ...]
-    inputs: tuple[int, ...]
-    outputs: tuple[int, ...]
-    source_text: str
-    output_names: tuple[str, ...] = ()  # from an `output` statement; else the output is "output"
-
-    def node(self, node_id: int) -> Node:
-        """The node with this id (ids are positions)."""
-        return self.nodes[node_id]
-
-    def consumers(self) -> dict[int, list[int]]:
-        """For each node id, the ids of the nodes that read it."""
-        out: dict[int, list[int]] = {n.id: [] for n in self.nodes}
-        for n in self.nodes:
-            for i in n.inputs:
-                out[i].append(n.id)
-        return out

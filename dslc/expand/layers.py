@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dslc.args import (
+from dslc.expand.args import (
     REQUIRED,
     Arg,
     Args,
@@ -21,8 +21,8 @@ from dslc.args import (
     pair,
     word,
 )
-from dslc.evaluate import EvalError, Value, Word, describe
-from dslc.ir import (
+from dslc.expand.evaluate import EvalError, Value, Word, describe
+from dslc.ir.ops import (
     AdaptivePoolAttrs,
     Attrs,
     AxisAttrs,
@@ -74,28 +74,41 @@ class Layer:
 def _kernel(a: Args, ctx: Ctx, what: str) -> Pair:
     given = a["k"].value is not None
     if ctx.sized is not None and given:
-        raise EvalError("E0107", f"the kernel size is already in the name '{what}'",
-                        a["k"].whole or a["k"].span,
-                        "drop k=, or use the generic form")
+        raise EvalError(
+            "E0107",
+            f"the kernel size is already in the name '{what}'",
+            a["k"].whole or a["k"].span,
+            "drop k=, or use the generic form",
+        )
     if ctx.sized is not None:
         if min(ctx.sized) < 1:
-            raise EvalError("E0203", f"a kernel size must be at least 1 ('{what}"
-                            f"{ctx.sized[0]}x{ctx.sized[1]}')", ctx.span)
+            raise EvalError(
+                "E0203",
+                f"a kernel size must be at least 1 ('{what}{ctx.sized[0]}x{ctx.sized[1]}')",
+                ctx.span,
+            )
         return ctx.sized
     if not given:
-        raise EvalError("E0104", f"{what} needs a kernel size", ctx.span,
-                        f"write it in the name ({what}3x3) or as k=3 / k=(1, 7)")
+        raise EvalError(
+            "E0104",
+            f"{what} needs a kernel size",
+            ctx.span,
+            f"write it in the name ({what}3x3) or as k=3 / k=(1, 7)",
+        )
     return pair(a["k"], "kernel size k")
 
 
 def _groups(a: Args, cin: int, cout: int) -> int:
     g = integer(a["groups"], "groups")
     if cin % g or cout % g:
-        raise EvalError("E0304", f"groups={g} must divide both the input channels ({cin}) and "
-                        f"the output channels ({cout})", a["groups"].span,
-                        f"input channels {cin} divide by: "
-                        + ", ".join(str(d) for d in range(1, cin + 1) if cin % d == 0 and
-                                    cout % d == 0))
+        raise EvalError(
+            "E0304",
+            f"groups={g} must divide both the input channels ({cin}) and "
+            f"the output channels ({cout})",
+            a["groups"].span,
+            f"input channels {cin} divide by: "
+            + ", ".join(str(d) for d in range(1, cin + 1) if cin % d == 0 and cout % d == 0),
+        )
     return g
 
 
@@ -104,8 +117,9 @@ def _conv(a: Args, ctx: Ctx) -> tuple[Op, Attrs, tuple[int, ...]]:
     if a["kernel"].value is not None:
         return Op.CONV, _fixed_conv(a, ctx, cin), ()
     if a["c"].value is None:
-        raise EvalError("E0104", "conv needs the number of output channels", ctx.span,
-                        "e.g. conv3x3(64)")
+        raise EvalError(
+            "E0104", "conv needs the number of output channels", ctx.span, "e.g. conv3x3(64)"
+        )
     cout = integer(a["c"], "the number of output channels")
     k = _kernel(a, ctx, "conv")
     stride, dil = pair(a["stride"], "stride"), pair(a["dilation"], "dilation")
@@ -122,8 +136,9 @@ def _fixed_conv(a: Args, ctx: Ctx, cin: int) -> ConvAttrs:
     v, span = a["kernel"].value, a["kernel"].span
     depth = _depth(v)
     if depth not in (2, 4):
-        raise EvalError("E0105", "kernel= takes a 2-D matrix [[...], ...] or a 4-D "
-                        "[out][in][h][w] list", span)
+        raise EvalError(
+            "E0105", "kernel= takes a 2-D matrix [[...], ...] or a 4-D [out][in][h][w] list", span
+        )
     flat: list[float] = []
     shape = _flatten(v, flat, span)
     if depth == 2:  # the same filter on every input channel
@@ -133,23 +148,38 @@ def _fixed_conv(a: Args, ctx: Ctx, cin: int) -> ConvAttrs:
         cout, k = shape[0], (shape[2], shape[3])
         groups = cin // shape[1] if shape[1] and cin % shape[1] == 0 else 0
         if not groups or cout % groups:
-            raise EvalError("E0308", f"kernel has {shape[1]} input channels per filter; the "
-                            f"input has {cin}", span)
+            raise EvalError(
+                "E0308",
+                f"kernel has {shape[1]} input channels per filter; the input has {cin}",
+                span,
+            )
     if ctx.sized is not None and ctx.sized != k:
-        raise EvalError("E0107", f"the name says {ctx.sized[0]}x{ctx.sized[1]} but the kernel "
-                        f"is {k[0]}x{k[1]}", span, "write plain 'conv(kernel=...)'")
+        raise EvalError(
+            "E0107",
+            f"the name says {ctx.sized[0]}x{ctx.sized[1]} but the kernel is {k[0]}x{k[1]}",
+            span,
+            "write plain 'conv(kernel=...)'",
+        )
     if a["c"].value is not None and integer(a["c"], "channels") != cout:
-        raise EvalError("E0105", f"the kernel makes {cout} output channels, not {a['c'].value}",
-                        a["c"].span, "drop the channel count; the kernel decides it")
+        raise EvalError(
+            "E0105",
+            f"the kernel makes {cout} output channels, not {a['c'].value}",
+            a["c"].span,
+            "drop the channel count; the kernel decides it",
+        )
     b = a["bias"].value
     if b is True:
-        raise EvalError("E0105", "a hand-written kernel takes a fixed bias (bias=0) or none "
-                        "(bias=false)", a["bias"].span)
+        raise EvalError(
+            "E0105",
+            "a hand-written kernel takes a fixed bias (bias=0) or none (bias=false)",
+            a["bias"].span,
+        )
     fixed_bias = None if b is False else number(a["bias"], "bias")
     stride, dil = pair(a["stride"], "stride"), pair(a["dilation"], "dilation")
     p = pads(a["pad"], k, dil, stride, ctx.shape)
-    return ConvAttrs(cout, cin, k, stride, p, dil, groups, fixed_bias is not None,
-                     tuple(flat), fixed_bias)
+    return ConvAttrs(
+        cout, cin, k, stride, p, dil, groups, fixed_bias is not None, tuple(flat), fixed_bias
+    )
 
 
 def _flatten(v: Value, out: list[float], span: Span) -> tuple[int, ...]:
@@ -177,10 +207,13 @@ def _deconv(a: Args, ctx: Ctx) -> tuple[Op, Attrs, tuple[int, ...]]:
     op = pair(a["output_pad"], "output_pad", 0)
     for i in (0, 1):
         if op[i] >= stride[i]:
-            raise EvalError("E0105", f"output_pad {op[i]} must be smaller than the stride "
-                            f"({stride[i]})", a["output_pad"].span,
-                            "output_pad only picks among the sizes a stride can round to "
-                            "(ONNX Runtime allows it only below the stride)")
+            raise EvalError(
+                "E0105",
+                f"output_pad {op[i]} must be smaller than the stride ({stride[i]})",
+                a["output_pad"].span,
+                "output_pad only picks among the sizes a stride can round to "
+                "(ONNX Runtime allows it only below the stride)",
+            )
     return Op.DECONV, DeconvAttrs(cout, cin, k, stride, p, op, dil, g, flag(a["bias"], "bias")), ()
 
 
@@ -191,35 +224,53 @@ def _pool(kind: Op) -> Callable[[Args, Ctx], tuple[Op, Attrs, tuple[int, ...]]]:
         dil = pair(a["dilation"], "dilation") if "dilation" in a else (1, 1)
         p = pads(a["pad"], k, dil, stride, ctx.shape)
         if max(p) * 2 > max(k):
-            raise EvalError("E0105", f"pad {max(p)} is more than half the window {k[0]}x{k[1]}",
-                            a["pad"].span, "pooling pads at most half the kernel size")
-        cip = flag(a["count_include_pad"], "count_include_pad") if "count_include_pad" in a \
-            else True
+            raise EvalError(
+                "E0105",
+                f"pad {max(p)} is more than half the window {k[0]}x{k[1]}",
+                a["pad"].span,
+                "pooling pads at most half the kernel size",
+            )
+        cip = (
+            flag(a["count_include_pad"], "count_include_pad") if "count_include_pad" in a else True
+        )
         return kind, PoolAttrs(k, stride, p, flag(a["ceil"], "ceil"), dil, cip), ()
+
     return build
 
 
-def _simple(op: Op, attrs: Callable[[Args], Attrs] = lambda a: NoAttrs()) -> Callable[
-        [Args, Ctx], tuple[Op, Attrs, tuple[int, ...]]]:
+def _simple(
+    op: Op, attrs: Callable[[Args], Attrs] = lambda a: NoAttrs()
+) -> Callable[[Args, Ctx], tuple[Op, Attrs, tuple[int, ...]]]:
     return lambda a, ctx: (op, attrs(a), ())
 
 
 def _bn(a: Args, ctx: Ctx) -> tuple[Op, Attrs, tuple[int, ...]]:
     c = channels(ctx.shape, "bn", ctx.span)
-    return Op.BATCHNORM, BatchNormAttrs(c, number(a["eps"], "eps"),
-                                        number(a["momentum"], "momentum")), ()
+    return (
+        Op.BATCHNORM,
+        BatchNormAttrs(c, number(a["eps"], "eps"), number(a["momentum"], "momentum")),
+        (),
+    )
 
 
 def _dense(a: Args, ctx: Ctx) -> tuple[Op, Attrs, tuple[int, ...]]:
     n = integer(a["n"], "the number of outputs")
     if len(ctx.shape) != 2:
         shown = " x ".join(str(d) for d in ctx.shape)
-        raise EvalError("E0306", f"dense needs a flat (N, features) input, got {shown}",
-                        ctx.span, "insert 'flatten' before it (or 'gap -> flatten' to pool first)")
+        raise EvalError(
+            "E0306",
+            f"dense needs a flat (N, features) input, got {shown}",
+            ctx.span,
+            "insert 'flatten' before it (or 'gap -> flatten' to pool first)",
+        )
     feats = ctx.shape[1]
     if not isinstance(feats, int):
-        raise EvalError("E0105", f"dense needs a fixed number of input features, got {feats}",
-                        ctx.span, "pool to a fixed size first (gap, or adaptive_avgpool)")
+        raise EvalError(
+            "E0105",
+            f"dense needs a fixed number of input features, got {feats}",
+            ctx.span,
+            "pool to a fixed size first (gap, or adaptive_avgpool)",
+        )
     return Op.DENSE, DenseAttrs(n, feats, flag(a["bias"], "bias")), ()
 
 
@@ -234,13 +285,18 @@ def _upsample(a: Args, ctx: Ctx) -> tuple[Op, Attrs, tuple[int, ...]]:
     mode = word(a["mode"], "mode", ("nearest", "bilinear"))
     corners = flag(a["align_corners"], "align_corners")
     if (a["factor"].value is None) == (a["to"].value is None):
-        raise EvalError("E0104", "upsample takes a factor or to=NAME (one of the two)", ctx.span,
-                        "e.g. upsample(2) or upsample(to=image)")
+        raise EvalError(
+            "E0104",
+            "upsample takes a factor or to=NAME (one of the two)",
+            ctx.span,
+            "e.g. upsample(2) or upsample(to=image)",
+        )
     if a["to"].value is not None:
         target = a["to"].value
         if not isinstance(target, Word):
-            raise EvalError("E0105", "to= takes the name of a tensor (an input or a @tap)",
-                            a["to"].span)
+            raise EvalError(
+                "E0105", "to= takes the name of a tensor (an input or a @tap)", a["to"].span
+            )
         node, shape = ctx.tap(target)
         if len(shape) != 4:
             raise EvalError("E0307", f"'{target.text}' is not an N x C x H x W map", target.span)
@@ -256,8 +312,12 @@ def _upsample(a: Args, ctx: Ctx) -> tuple[Op, Attrs, tuple[int, ...]]:
 def _odd(a: Arg, what: str) -> int:
     n = integer(a, what)
     if n % 2 == 0:
-        raise EvalError("E0105", f"lrn {what} must be odd, got {n}", a.span,
-                        "ONNX Runtime implements only odd window sizes")
+        raise EvalError(
+            "E0105",
+            f"lrn {what} must be odd, got {n}",
+            a.span,
+            "ONNX Runtime implements only odd window sizes",
+        )
     return n
 
 
@@ -265,42 +325,85 @@ def _sig(*params: tuple[str, Any], positional: int = 0) -> Signature:
     return Signature(tuple(params), positional)
 
 
-_CONV_SIG = _sig(("c", None), ("k", None), ("stride", 1), ("pad", None), ("dilation", 1),
-                 ("groups", 1), ("bias", True), ("kernel", None), positional=1)
+_CONV_SIG = _sig(
+    ("c", None),
+    ("k", None),
+    ("stride", 1),
+    ("pad", None),
+    ("dilation", 1),
+    ("groups", 1),
+    ("bias", True),
+    ("kernel", None),
+    positional=1,
+)
 _POOL = (("k", None), ("stride", None), ("pad", 0), ("ceil", False))
 
 LAYERS: Mapping[str, Layer] = {
     "conv": Layer(_CONV_SIG, _conv, True),
-    "deconv": Layer(_sig(("c", REQUIRED), ("k", None), ("stride", 1), ("pad", 0),
-                         ("output_pad", 0), ("dilation", 1), ("groups", 1), ("bias", True),
-                         positional=1), _deconv, True),
+    "deconv": Layer(
+        _sig(
+            ("c", REQUIRED),
+            ("k", None),
+            ("stride", 1),
+            ("pad", 0),
+            ("output_pad", 0),
+            ("dilation", 1),
+            ("groups", 1),
+            ("bias", True),
+            positional=1,
+        ),
+        _deconv,
+        True,
+    ),
     "maxpool": Layer(_sig(*_POOL, ("dilation", 1), positional=1), _pool(Op.MAXPOOL), True),
-    "avgpool": Layer(_sig(*_POOL, ("count_include_pad", True), positional=1),
-                     _pool(Op.AVGPOOL), True),
+    "avgpool": Layer(
+        _sig(*_POOL, ("count_include_pad", True), positional=1), _pool(Op.AVGPOOL), True
+    ),
     "gap": Layer(_sig(), _simple(Op.GLOBAL_AVGPOOL)),
     "gmp": Layer(_sig(), _simple(Op.GLOBAL_MAXPOOL)),
-    "adaptive_avgpool": Layer(_sig(("size", REQUIRED), positional=1), _simple(
-        Op.ADAPTIVE_AVGPOOL, lambda a: AdaptivePoolAttrs(pair(a["size"], "size")))),
+    "adaptive_avgpool": Layer(
+        _sig(("size", REQUIRED), positional=1),
+        _simple(Op.ADAPTIVE_AVGPOOL, lambda a: AdaptivePoolAttrs(pair(a["size"], "size"))),
+    ),
     "bn": Layer(_sig(("eps", 1e-5), ("momentum", 0.1)), _bn),
-    "lrn": Layer(_sig(("size", 5), ("alpha", 1e-4), ("beta", 0.75), ("k", 1.0), positional=1),
-                 _simple(Op.LRN, lambda a: LrnAttrs(_odd(a["size"], "size"),
-                                                    number(a["alpha"], "alpha"),
-                                                    number(a["beta"], "beta"),
-                                                    number(a["k"], "k")))),
+    "lrn": Layer(
+        _sig(("size", 5), ("alpha", 1e-4), ("beta", 0.75), ("k", 1.0), positional=1),
+        _simple(
+            Op.LRN,
+            lambda a: LrnAttrs(
+                _odd(a["size"], "size"),
+                number(a["alpha"], "alpha"),
+                number(a["beta"], "beta"),
+                number(a["k"], "k"),
+            ),
+        ),
+    ),
     "dropout": Layer(_sig(("p", 0.5), positional=1), _simple(Op.DROPOUT, _dropout)),
     "relu": Layer(_sig(), _simple(Op.RELU)),
-    "leakyrelu": Layer(_sig(("alpha", 0.01), positional=1), _simple(
-        Op.LEAKY_RELU, lambda a: ScalarAttrs(number(a["alpha"], "alpha")))),
+    "leakyrelu": Layer(
+        _sig(("alpha", 0.01), positional=1),
+        _simple(Op.LEAKY_RELU, lambda a: ScalarAttrs(number(a["alpha"], "alpha"))),
+    ),
     "relu6": Layer(_sig(), _simple(Op.RELU6)),
     "sigmoid": Layer(_sig(), _simple(Op.SIGMOID)),
     "tanh": Layer(_sig(), _simple(Op.TANH)),
-    "elu": Layer(_sig(("alpha", 1.0), positional=1), _simple(
-        Op.ELU, lambda a: ScalarAttrs(number(a["alpha"], "alpha")))),
+    "elu": Layer(
+        _sig(("alpha", 1.0), positional=1),
+        _simple(Op.ELU, lambda a: ScalarAttrs(number(a["alpha"], "alpha"))),
+    ),
     "softmax": Layer(_sig(), _simple(Op.SOFTMAX, lambda a: AxisAttrs(1))),
     "flatten": Layer(_sig(), _simple(Op.FLATTEN, lambda a: AxisAttrs(1))),
     "dense": Layer(_sig(("n", REQUIRED), ("bias", True), positional=1), _dense),
-    "upsample": Layer(_sig(("factor", None), ("to", None), ("mode", Word("nearest", None)),  # type: ignore[arg-type]
-                           ("align_corners", False), positional=1), _upsample),
+    "upsample": Layer(
+        _sig(
+            ("factor", None),
+            ("to", None),
+            ("mode", Word("nearest", None)),  # type: ignore[arg-type]
+            ("align_corners", False),
+            positional=1,
+        ),
+        _upsample,
+    ),
     "identity": Layer(_sig(), _simple(Op.IDENTITY)),
 }
 
@@ -318,6 +421,14 @@ def lookup(name: str) -> tuple[str, Layer, Pair | None] | None:
 
 def all_names() -> list[str]:
     """Names to suggest for a misspelt layer."""
-    extra = ["conv3x3", "conv1x1", "conv5x5", "conv7x7", "maxpool2", "maxpool3", "avgpool2",
-             "deconv4x4"]
+    extra = [
+        "conv3x3",
+        "conv1x1",
+        "conv5x5",
+        "conv7x7",
+        "maxpool2",
+        "maxpool3",
+        "avgpool2",
+        "deconv4x4",
+    ]
     return list(LAYERS) + extra

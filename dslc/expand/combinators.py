@@ -4,27 +4,32 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dslc import ast
 from dslc.diagnostics import did_you_mean
-from dslc.evaluate import EvalError
-from dslc.ir import AxisAttrs, NoAttrs, Op
-from dslc.layers import COMBINATORS
-from dslc.passes.shapes import Shape, show
+from dslc.expand.evaluate import EvalError
+from dslc.expand.layers import COMBINATORS
+from dslc.ir.ops import AxisAttrs, NoAttrs, Op
+from dslc.ir.shapes import Shape, show
 from dslc.source import Span
+from dslc.syntax import ast
 
 if TYPE_CHECKING:
-    from dslc.expand import Expander, Frame, Scope, Tensor
+    from dslc.expand.expander import Expander, Frame, Scope, Tensor
 
 
-def combinator(ex: Expander, c: ast.Combinator, x: Tensor | None, frame: Frame, scope: Scope,
-               label: str | None) -> Tensor | None:
+def combinator(
+    ex: Expander, c: ast.Combinator, x: Tensor | None, frame: Frame, scope: Scope, label: str | None
+) -> Tensor | None:
     """Expand one combinator; branches share the enclosing naming scope unless it is labelled
     or stands in a numbered sequence."""
     span = frame.env.at(c.span)
     if c.kind not in COMBINATORS:
-        raise EvalError("E0101", f"unknown combinator '{c.kind}<...>'", span,
-                        did_you_mean(c.kind, COMBINATORS) or
-                        "the combinators are " + ", ".join(f"{k}<...>" for k in COMBINATORS))
+        raise EvalError(
+            "E0101",
+            f"unknown combinator '{c.kind}<...>'",
+            span,
+            did_you_mean(c.kind, COMBINATORS)
+            or "the combinators are " + ", ".join(f"{k}<...>" for k in COMBINATORS),
+        )
     # In a numbered sequence a combinator takes one position, like a module of its own.
     own = label is not None or scope.numbered
     inner = scope.unit(label, c.kind) if own else scope
@@ -45,8 +50,9 @@ def combinator(ex: Expander, c: ast.Combinator, x: Tensor | None, frame: Frame, 
     return ex.add(name, op, [t for t in outs if t is not None], attrs, span)
 
 
-def _residual(ex: Expander, c: ast.Combinator, x: Tensor | None, frame: Frame, scope: Scope,
-              span: Span) -> Tensor | None:
+def _residual(
+    ex: Expander, c: ast.Combinator, x: Tensor | None, frame: Frame, scope: Scope, span: Span
+) -> Tensor | None:
     body = ex.chain(c.branches[0], x, frame, scope)
     if x is None or body is None or body.shape is None or x.shape is None:
         if len(c.branches) > 1 and not _is_project(c.branches[1]):
@@ -56,21 +62,27 @@ def _residual(ex: Expander, c: ast.Combinator, x: Tensor | None, frame: Frame, s
     if shortcut is None or shortcut.shape is None:
         return type(x)(x.node, None)
     if shortcut.shape != body.shape:
-        raise EvalError("E0301", _mismatch(body.shape, shortcut.shape), span,
-                        *_residual_hints(x.shape, body.shape, len(c.branches) > 1))
+        raise EvalError(
+            "E0301",
+            _mismatch(body.shape, shortcut.shape),
+            span,
+            *_residual_hints(x.shape, body.shape, len(c.branches) > 1),
+        )
     return ex.add(scope.auto("residual"), Op.ADD, [body, shortcut], NoAttrs(), span)
 
 
-def _shortcut(ex: Expander, c: ast.Combinator, x: Tensor, target: Shape, frame: Frame,
-              scope: Scope) -> Tensor | None:
+def _shortcut(
+    ex: Expander, c: ast.Combinator, x: Tensor, target: Shape, frame: Frame, scope: Scope
+) -> Tensor | None:
     if len(c.branches) == 1:
         return x
     branch = c.branches[1]
     first = branch.elements[0]
     if isinstance(first.primary, ast.Call) and first.primary.name == "project":
         if len(branch.elements) > 1 or first.count is not None or first.primary.args:
-            raise EvalError("E0105", "'project' stands alone as the shortcut",
-                            frame.env.at(first.span))
+            raise EvalError(
+                "E0105", "'project' stands alone as the shortcut", frame.env.at(first.span)
+            )
         return ex.project(x, target, scope, frame.env.at(first.span), first.label)
     return ex.chain(branch, x, frame, scope)
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from dslc import dims
-from dslc.compiler import Analysis
 from dslc.diagnostics import did_you_mean
-from dslc.ir import Node
-from dslc.report import line_of
+from dslc.ir import dims
+from dslc.ir.graph import Node
+from dslc.passes import Analysis
+from dslc.report.table import line_of
 
 
 class LookupFailed(Exception):
@@ -17,7 +17,8 @@ class LookupFailed(Exception):
 
 def target(analysis: Analysis, layer: str | None) -> Node:
     """The layer asked for, or the network's (see summary.top_node)."""
-    from dslc.summary import top_node
+    from dslc.report.summary import top_node
+
     g = analysis.graph
     if layer is None:
         node: Node | None = top_node(analysis)
@@ -29,11 +30,14 @@ def target(analysis: Analysis, layer: str | None) -> Node:
         found = [n for n in g.nodes if n.name.startswith(layer + ".")][-1:]
     if not found:
         hint = did_you_mean(layer, [n.name for n in g.nodes])
-        raise LookupFailed(f"no layer named '{layer}'" + (f"; {hint}" if hint else
-                        " (dslc summary lists the names)"))
+        raise LookupFailed(
+            f"no layer named '{layer}'"
+            + (f"; {hint}" if hint else " (dslc summary lists the names)")
+        )
     if analysis.rfs[found[0].id] is None:
-        raise LookupFailed(f"'{layer}' has no receptive field: its output is not an N x C x H x W "
-                        "map")
+        raise LookupFailed(
+            f"'{layer}' has no receptive field: its output is not an N x C x H x W map"
+        )
     return found[0]
 
 
@@ -41,7 +45,7 @@ def path_to(analysis: Analysis, node: Node) -> list[Node]:
     """The node's ancestors (itself included) in graph order."""
     g = analysis.graph
     keep = {node.id}
-    for n in reversed(g.nodes[:node.id + 1]):
+    for n in reversed(g.nodes[: node.id + 1]):
         if n.id in keep:
             keep.update(n.inputs)
     return [n for n in g.nodes if n.id in keep]
@@ -67,14 +71,24 @@ def growth_table(analysis: Analysis, nodes: list[Node]) -> str:
             continue
         j = rf.as_json()
         hw = analysis.shapes[n.id][2:]
-        rows.append((n.name, n.op.value, " x ".join(dims.show(d) for d in hw),
-                     _axis_pair(j["size"]), _axis_pair(j["jump"]),
-                     ",".join(_v(v) for v in j["start"]),
-                     line_of(n, f"{n.span.source.path}:{n.span.line}:{n.span.col}", main)))
+        rows.append(
+            (
+                n.name,
+                n.op.value,
+                " x ".join(dims.show(d) for d in hw),
+                _axis_pair(j["size"]),
+                _axis_pair(j["jump"]),
+                ",".join(_v(v) for v in j["start"]),
+                line_of(n, f"{n.span.source.path}:{n.span.line}:{n.span.col}", main),
+            )
+        )
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     right = {3, 4}
-    lines = ["  ".join(c.rjust(w) if i in right else c.ljust(w)
-                       for i, (c, w) in enumerate(zip(r, widths))).rstrip()
-             for r in [head, *rows]]
+    lines = [
+        "  ".join(
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))
+        ).rstrip()
+        for r in [head, *rows]
+    ]
     lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines) + "\n"

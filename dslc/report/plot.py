@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dslc.compiler import Analysis
-from dslc.ir import Node
-from dslc.png import ImageError, draw_text, encode_png, read_image, text_width
+from dslc.ir.graph import Node
+from dslc.passes import Analysis
+from dslc.report.png import ImageError, draw_text, encode_png, read_image, text_width
 
 BLUE, ORANGE, GREY, BLACK = (31, 119, 180), (255, 127, 14), (200, 200, 200), (0, 0, 0)
 RED = (220, 30, 30)
@@ -19,13 +19,22 @@ class PictureError(Exception):
     """A picture that cannot be drawn (the message says why)."""
 
 
-def _line(img: np.ndarray, x0: float, y0: float, x1: float, y1: float,
-          colour: tuple[int, int, int], width: int = 2) -> None:
+def _line(
+    img: np.ndarray,
+    x0: float,
+    y0: float,
+    x1: float,
+    y1: float,
+    colour: tuple[int, int, int],
+    width: int = 2,
+) -> None:
     n = int(max(abs(x1 - x0), abs(y1 - y0))) + 1
     for t in np.linspace(0.0, 1.0, n):
         x, y = round(x0 + (x1 - x0) * t), round(y0 + (y1 - y0) * t)
-        img[max(y - width // 2, 0):y + (width + 1) // 2, max(x - width // 2, 0):
-            x + (width + 1) // 2] = colour
+        img[
+            max(y - width // 2, 0) : y + (width + 1) // 2,
+            max(x - width // 2, 0) : x + (width + 1) // 2,
+        ] = colour
 
 
 def _ticks(top: float) -> list[float]:
@@ -46,8 +55,10 @@ def rf_plot(analysis: Analysis, nodes: list[Node]) -> bytes:
     xs = max(len(pts) - 1, 1)
 
     def px(i: float, v: float) -> tuple[float, float]:
-        return (left + (width - left - right) * i / xs,
-                height - bottom - (height - top - bottom) * v / top_val)
+        return (
+            left + (width - left - right) * i / xs,
+            height - bottom - (height - top - bottom) * v / top_val,
+        )
 
     for v in _ticks(top_val):
         _, y = px(0, v)
@@ -70,8 +81,9 @@ def rf_plot(analysis: Analysis, nodes: list[Node]) -> bytes:
     return encode_png(img)
 
 
-def rf_on_image(analysis: Analysis, node: Node, path: Path, unit: tuple[int, int] | None
-                ) -> tuple[bytes, str]:
+def rf_on_image(
+    analysis: Analysis, node: Node, path: Path, unit: tuple[int, int] | None
+) -> tuple[bytes, str]:
     """The image with one unit's field outlined (red) and its centre marked; and a caption."""
     try:
         img = read_image(path)
@@ -86,8 +98,9 @@ def rf_on_image(analysis: Analysis, node: Node, path: Path, unit: tuple[int, int
         unit = (int(str(hw[0])) // 2, int(str(hw[1])) // 2)
     for k, d in enumerate(hw):
         if isinstance(d, int) and not 0 <= unit[k] < d:
-            raise PictureError(f"--unit {unit[0]},{unit[1]} is outside the {hw[0]} x {hw[1]} "
-                               f"map of '{node.name}'")
+            raise PictureError(
+                f"--unit {unit[0]},{unit[1]} is outside the {hw[0]} x {hw[1]} map of '{node.name}'"
+            )
     box = []
     for ax, u in ((rf.h, unit[0]), (rf.w, unit[1])):
         c = ax.start + u * ax.jump
@@ -98,18 +111,24 @@ def rf_on_image(analysis: Analysis, node: Node, path: Path, unit: tuple[int, int
     rs, re_ = max(math.ceil(r0), 0), min(math.floor(r1), h - 1)
     cs, ce = max(math.ceil(c0), 0), min(math.floor(c1), w - 1)
     if rs <= re_ and cs <= ce:
-        out[rs:re_ + 1, cs:ce + 1] = out[rs:re_ + 1, cs:ce + 1] * 0.6 + np.array(RED) * 0.4
+        out[rs : re_ + 1, cs : ce + 1] = out[rs : re_ + 1, cs : ce + 1] * 0.6 + np.array(RED) * 0.4
     pic = out.astype(np.uint8)
     t = max(1, min(h, w) // 150)
     for y in (rs, re_):
         if 0 <= y < h and cs <= ce:
-            pic[max(y - t, 0):y + t + 1, cs:ce + 1] = RED
+            pic[max(y - t, 0) : y + t + 1, cs : ce + 1] = RED
     for x in (cs, ce):
         if 0 <= x < w and rs <= re_:
-            pic[rs:re_ + 1, max(x - t, 0):x + t + 1] = RED
+            pic[rs : re_ + 1, max(x - t, 0) : x + t + 1] = RED
     yc, xc = round(float(rc)), round(float(cc))
     if 0 <= yc < h and 0 <= xc < w:
-        pic[max(yc - 2 * t, 0):yc + 2 * t + 1, max(xc - 2 * t, 0):xc + 2 * t + 1] = (255, 255, 0)
-    text = (f"unit ({unit[0]}, {unit[1]}) of '{node.name}' sees rows {float(r0):g}..{float(r1):g}"
-            f", columns {float(c0):g}..{float(c1):g} (centre {float(rc):g},{float(cc):g})")
+        pic[max(yc - 2 * t, 0) : yc + 2 * t + 1, max(xc - 2 * t, 0) : xc + 2 * t + 1] = (
+            255,
+            255,
+            0,
+        )
+    text = (
+        f"unit ({unit[0]}, {unit[1]}) of '{node.name}' sees rows {float(r0):g}..{float(r1):g}"
+        f", columns {float(c0):g}..{float(c1):g} (centre {float(rc):g},{float(cc):g})"
+    )
     return encode_png(pic), text

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from dslc.diagnostics import did_you_mean
-from dslc.dims import Sym
-from dslc.evaluate import EvalError, Value, Word, describe
-from dslc.ir import Pads, Pair
+from dslc.expand.evaluate import EvalError, Value, Word, describe
+from dslc.ir.dims import Sym
+from dslc.ir.ops import Pads, Pair
 from dslc.source import Span
 
 REQUIRED = object()
@@ -39,8 +39,13 @@ class Signature:
         return [p for p, _ in self.params]
 
 
-def bind(sig: Signature, given: list[tuple[str | None, Arg]], what: str, span: Span,
-         call: str | None = None) -> Args:
+def bind(
+    sig: Signature,
+    given: list[tuple[str | None, Arg]],
+    what: str,
+    span: Span,
+    call: str | None = None,
+) -> Args:
     """Match positional and keyword arguments to a signature (`call` is the name to call)."""
     names = sig.names()
     out: Args = {}
@@ -48,30 +53,46 @@ def bind(sig: Signature, given: list[tuple[str | None, Arg]], what: str, span: S
     if len(positional) > sig.positional:
         extra = positional[sig.positional]
         takes = f"at most {sig.positional}" if sig.positional else "no"
-        raise EvalError("E0104", f"{what} takes {takes} positional argument"
-                        f"{'s' if sig.positional != 1 else ''}, got {len(positional)}", extra.span,
-                        f"its parameters are: {', '.join(names)}" if names else "")
+        raise EvalError(
+            "E0104",
+            f"{what} takes {takes} positional argument"
+            f"{'s' if sig.positional != 1 else ''}, got {len(positional)}",
+            extra.span,
+            f"its parameters are: {', '.join(names)}" if names else "",
+        )
     for name, arg in zip(names, positional):
         out[name] = arg
     for name, arg in ((n, a) for n, a in given if n is not None):
         if name not in names:
-            raise EvalError("E0103", f"{what} has no parameter '{name}'", arg.whole or arg.span,
-                            did_you_mean(name, names) or
-                            (f"its parameters are: {', '.join(names)}" if names else
-                             f"{what} takes no arguments"))
+            raise EvalError(
+                "E0103",
+                f"{what} has no parameter '{name}'",
+                arg.whole or arg.span,
+                did_you_mean(name, names)
+                or (
+                    f"its parameters are: {', '.join(names)}"
+                    if names
+                    else f"{what} takes no arguments"
+                ),
+            )
         if name in out:
             raise EvalError("E0107", f"'{name}' is given twice", arg.whole or arg.span)
         out[name] = arg
     for name, default in sig.params:
         if name not in out:
             if default is REQUIRED:
-                raise EvalError("E0104", f"{what} needs a value for '{name}'", span,
-                                f"e.g. {call or what}({name}=...)")
+                raise EvalError(
+                    "E0104",
+                    f"{what} needs a value for '{name}'",
+                    span,
+                    f"e.g. {call or what}({name}=...)",
+                )
             out[name] = Arg(default, span)
     return out
 
 
 # ---- value checks ----
+
 
 def integer(a: Arg, what: str, low: int = 1) -> int:
     """An int >= low."""
@@ -81,8 +102,12 @@ def integer(a: Arg, what: str, low: int = 1) -> int:
     if isinstance(v, float) and v.is_integer():
         v = int(v)
     if isinstance(v, Sym):
-        raise EvalError("E0105", f"{what} must be a number, but {v} depends on the input size",
-                        a.span, "give the network's input a fixed size, or avoid H and W here")
+        raise EvalError(
+            "E0105",
+            f"{what} must be a number, but {v} depends on the input size",
+            a.span,
+            "give the network's input a fixed size, or avoid H and W here",
+        )
     if isinstance(v, bool) or not isinstance(v, int):
         raise EvalError("E0105", f"{what} must be a whole number, got {describe(v)}", a.span)
     if v < low:
@@ -113,8 +138,9 @@ def pair(a: Arg, what: str, low: int = 1) -> Pair:
     v = a.value
     if isinstance(v, tuple):
         if len(v) != 2:
-            raise EvalError("E0105", f"{what} takes one number or a pair (h, w), got "
-                            f"{len(v)} values", a.span)
+            raise EvalError(
+                "E0105", f"{what} takes one number or a pair (h, w), got {len(v)} values", a.span
+            )
         return integer(Arg(v[0], a.span), what, low), integer(Arg(v[1], a.span), what, low)
     n = integer(a, what, low)
     return n, n
@@ -126,8 +152,12 @@ def word(a: Arg, what: str, choices: tuple[str, ...]) -> str:
     if isinstance(v, Word) and v.text in choices:
         return v.text
     text = v.text if isinstance(v, Word) else describe(v)
-    raise EvalError("E0105", f"{what} must be one of {', '.join(choices)}; got {text}", a.span,
-                    did_you_mean(text, choices) if isinstance(v, Word) else "")
+    raise EvalError(
+        "E0105",
+        f"{what} must be one of {', '.join(choices)}; got {text}",
+        a.span,
+        did_you_mean(text, choices) if isinstance(v, Word) else "",
+    )
 
 
 def pads(a: Arg, kernel: Pair, dilation: Pair, stride: Pair, size: Shape) -> Pads:
@@ -143,8 +173,12 @@ def pads(a: Arg, kernel: Pair, dilation: Pair, stride: Pair, size: Shape) -> Pad
         t, l, b, r = (integer(Arg(x, a.span), "pad", 0) for x in v)
         return t, l, b, r
     if isinstance(v, tuple) and len(v) != 2:
-        raise EvalError("E0105", "pad takes a number, (h, w), (top, left, bottom, right), "
-                        f"same or valid; got {len(v)} values", a.span)
+        raise EvalError(
+            "E0105",
+            "pad takes a number, (h, w), (top, left, bottom, right), "
+            f"same or valid; got {len(v)} values",
+            a.span,
+        )
     h, w = pair(a, "pad", 0)
     return h, w, h, w
 
@@ -159,8 +193,12 @@ def _same(a: Arg, kernel: Pair, dilation: Pair, stride: Pair, size: Shape) -> Pa
         elif isinstance(n, int):
             total = max((-(-n // stride[i]) - 1) * stride[i] + span - n, 0)
         else:
-            raise EvalError("E0105", "pad=same with a stride needs a fixed input size", a.span,
-                            "write the padding as a number")
+            raise EvalError(
+                "E0105",
+                "pad=same with a stride needs a fixed input size",
+                a.span,
+                "write the padding as a number",
+            )
         out.append((total // 2, total - total // 2))
     return out[0][0], out[1][0], out[0][1], out[1][1]
 

@@ -1,0 +1,172 @@
+"""A program's header, parameters, inputs and outputs, and the expansion of its body into a graph."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from dslc.diagnostics import Sink, did_you_mean
+from dslc.expand.args import Arg, integer
+from dslc.expand.evaluate import POISON, Env, EvalError, Value, Word, evaluate
+from dslc.expand.expander import Expander, Frame, Scope, Tensor, TooLarge
+from dslc.expand.imports import collect_blocks
+from dslc.expand.limits import Limits
+from dslc.ir.dims import Dim, sym
+from dslc.ir.graph import Graph
+from dslc.source import SourceFile, Span
+from dslc.syntax import ast
+from dslc.syntax.parser import parse
+
+
+def build_graph(
+    source: SourceFile,
+    overrides: dict[str, ast.Expr],
+    sink: Sink,
+    limits: Limits | None = None,
+    program: ast.Program | None = None,
+) -> tuple[Graph, dict[str, Value]]:
+    """Expand a program into an IR graph, reporting every independent problem to `sink`."""
+    program = program or parse(source)
+    blocks = collect_blocks(program, source, sink, (str(Path(source.path).resolve()),))
+    header = _header(program, source, sink)
+    params = _network_params(header, overrides, sink)
+    ex = Expander(sink, blocks, params, limits)
+    x = _inputs(program, ex, params, sink, source)
+    frame = Frame(Env(params), {})
+    scope = Scope("")
+    body = [s for s in program.statements if isinstance(s, ast.ChainStmt)]
+    if not body and not sink.errors:
+        sink.error(
+            "E0505",
+            "this file has no layers",
+            Span(source, 1, 1, 1, 1),
+            "write the network's chain after its 'input' line; a file of blocks only "
+            "is meant to be imported",
+        )
+    try:
+        for stmt in body:
+            x = ex.chain(stmt.chain, x, frame, scope)
+    except TooLarge as exc:  # nothing after it can be trusted: stop expanding
+        sink.error(exc.code, exc.message, exc.span, *exc.hints)
+        return ex.graph(header.name if header else Path(source.path).stem, [], source.text), params
+    outputs = _outputs(program, ex, frame, x, sink)
+    name = header.name if header else Path(source.path).stem
+    return ex.graph(name, outputs, source.text), params
+
+
+def _header(program: ast.Program, source: SourceFile, sink: Sink) -> ast.Network | None:
+    headers = [s for s in program.statements if isinstance(s, ast.Network)]
+    for extra in headers[1:]:
+        sink.error(
+            "E0506",
+            "a file describes one network; this is a second 'network' line",
+            extra.span,
+            f"the first is at {headers[0].span}",
+        )
+    return headers[0] if headers else None
+
+
+def _network_params(
+    header: ast.Network | None, overrides: dict[str, ast.Expr], sink: Sink
+) -> dict[str, Value]:
+    declared = header.params if header else ()
+    names = [p.name for p in declared]
+    for name in overrides:
+        if name not in names:
+            sink.error(
+                "E0502",
+                f"--set {name}: the network has no parameter '{name}'",
+                None,
+                did_you_mean(name, names)
+                or (
+                    f"its parameters are: {', '.join(names)}"
+                    if names
+                    else "this network declares no parameters"
+                ),
+            )
+    values: dict[str, Value] = {}
+    for p in declared:
+        expr = overrides.get(p.name, p.default)
+        if expr is None:
+            sink.error(
+                "E0503",
+                f"parameter '{p.name}' has no default value",
+                p.span,
+                f"give it one ({p.name} = ...) or pass --set {p.name}=VALUE",
+            )
+            values[p.name] = POISON
+            continue
+        try:
+            values[p.name] = evaluate(expr, Env(dict(values)))
+        except EvalError as exc:
+            sink.error(exc.code, exc.message, exc.span, *exc.hints)
+            values[p.name] = POISON  # reported once, not again at every use
+            continue
+        value = values[p.name]
+        if isinstance(value, Word) and value.text in names and value.text not in values:
+            sink.error(
+                "E0102",
+                f"'{value.text}' is used before it is defined",
+                value.span,
+                f"a parameter can use only those declared before it; move "
+                f"'{value.text}' ahead of '{p.name}'",
+            )
+            values[p.name] = POISON
+    return values
+
+
+def _inputs(
+    program: ast.Program, ex: Expander, params: Mapping[str, Value], sink: Sink, source: SourceFile
+) -> Tensor | None:
+    first: Tensor | None = None
+    for stmt in (s for s in program.statements if isinstance(s, ast.Input)):
+        try:
+            shape: list[Dim] = [sym("N")]
+            for d in stmt.dims:
+                shape.append(_dim(d, params))
+            t = ex.add_input(stmt, tuple(shape))
+            first = first or t
+        except EvalError as exc:
+            sink.error(exc.code, exc.message, exc.span, *exc.hints)
+    if first is None and not sink.errors:
+        sink.error(
+            "E0504",
+            "the network has no input",
+            Span(source, 1, 1, 1, 1),
+            "declare one, e.g. 'input image: 3 x 224 x 224' (H and W may be names "
+            "for any size: 'input image: 3 x H x W')",
+        )
+    return first
+
+
+def _dim(d: ast.Num | ast.Name, params: Mapping[str, Value]) -> Dim:
+    if isinstance(d, ast.Num):
+        return integer(Arg(d.value, d.span), "a dimension")
+    if d.id in params:
+        return integer(Arg(params[d.id], d.span), f"dimension '{d.id}'")
+    return sym(d.id)
+
+
+def _outputs(
+    program: ast.Program, ex: Expander, frame: Frame, last: Tensor | None, sink: Sink
+) -> list[tuple[str, Tensor]]:
+    stmts = [s for s in program.statements if isinstance(s, ast.Output)]
+    if not stmts:
+        return [("", last)] if last is not None else []
+    out: list[tuple[str, Tensor]] = []
+    for stmt in stmts:
+        for name in stmt.names:
+            t = frame.taps.get(name) or ex.inputs.get(name)
+            if any(n == name for n, _ in out):
+                sink.error("E0106", f"output '{name}' is listed twice", stmt.span)
+            elif t is None:
+                sink.error(
+                    "E0101",
+                    f"output '{name}' names no tensor",
+                    stmt.span,
+                    did_you_mean(name, list(frame.taps))
+                    or "name a tensor with @name after a layer",
+                )
+            else:
+                out.append((name, t))
+    return out
