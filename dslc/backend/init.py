@@ -14,7 +14,6 @@ import numpy as np
 from dslc.ir.graph import Node
 from dslc.ir.ops import BatchNormAttrs, ConvAttrs, DeconvAttrs, DenseAttrs, Op
 
-SCHEMES = ("pytorch", "he", "xavier")
 THREADED_FROM = 1 << 20  # elements; below this a thread pool costs more than it saves
 AHEAD_BYTES = 16 << 20  # drawn but not yet asked for: enough to keep two threads busy
 

@@ -12,6 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from dslc import __version__
 from dslc.backend.init import Drawn, initial, specs
+from dslc.backend.settings import DEFAULT_OPSET, OPSETS
 from dslc.ir.dims import Dim
 from dslc.ir.graph import (
     Node,
@@ -31,9 +32,6 @@ from dslc.ir.ops import (
 )
 from dslc.ir.shapes import conv_out
 from dslc.passes import Analysis
-
-DEFAULT_OPSET = 21
-OPSETS = range(17, 27)
 
 
 @dataclass
