@@ -20,7 +20,7 @@ from hypothesis.extra.lark import from_lark
 from zoo_fuzz import Outcome, mutate, outcome, zoo
 
 from dslc.expand.layers import all_names
-from dslc.syntax.parser import _grammar_text
+from dslc.syntax.parser import grammar_text
 
 ZOO = zoo()
 SCALE = settings().max_examples  # 40 in the ci profile, 1000 in thorough
@@ -29,7 +29,7 @@ HEADER = "network fuzz(c = 8, n = 2)\ninput x: 3 x 16 x 16\n"
 
 def _grammar_programs() -> st.SearchStrategy[str]:
     """Text drawn from the grammar itself, with words and numbers a user would write."""
-    grammar = lark.Lark(_grammar_text(), parser="lalr", lexer="basic", start="start")
+    grammar = lark.Lark(grammar_text(), parser="lalr", lexer="basic", start="start")
     words = sorted(set(all_names())) + [
         "residual",
         "concat",
