@@ -21,6 +21,7 @@ from zoo_fuzz import Outcome, mutate, outcome, zoo
 
 from dslc.expand.layers import all_names
 from dslc.syntax.parser import grammar_text
+from dslc.syntax.syntax_errors import TERMINAL_TEXT
 
 ZOO = zoo()
 SCALE = settings().max_examples  # 40 in the ci profile, 1000 in thorough
@@ -57,6 +58,14 @@ def _grammar_programs() -> st.SearchStrategy[str]:
     }
     programs = from_lark(grammar, start="start", explicit=explicit)
     return st.one_of(programs, programs.map(lambda text: HEADER + text))
+
+
+def test_every_terminal_has_a_user_facing_text() -> None:
+    """Syntax errors say what the user would type: a terminal added to the grammar without an
+    entry in TERMINAL_TEXT would show its grammar name (say `_ARROW`) in an "expected" list."""
+    grammar = lark.Lark(grammar_text(), parser="lalr", lexer="basic", start="start")
+    terminals = {t.name for t in grammar.terminals} - set(grammar.ignore_tokens)
+    assert set(TERMINAL_TEXT) == terminals | {"$END"}
 
 
 def _ok(result: Outcome, text: str) -> None:
