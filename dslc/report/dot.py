@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from dslc.ir import dims
 from dslc.ir.graph import Node
 from dslc.passes import Analysis
@@ -61,35 +59,3 @@ def to_dot(analysis: Analysis) -> str:
             lines.append(f"  {_q(g.node(i).name)} -> {_q(n.name)} [label={_q(shape)}];")
     lines.append("}")
     return "\n".join(lines) + "\n"
-
-
-def render(analysis: Analysis, out: Path) -> tuple[Path, str]:
-    """Write the diagram; returns the path written and a message for the user."""
-    from dslc.cli import UserError, write_atomic
-
-    fmt = out.suffix.lower().lstrip(".")
-    if fmt not in ("dot", "gv", "svg", "png"):
-        raise UserError(f"{out}: choose an output ending in .svg, .png or .dot")
-    text = to_dot(analysis)
-    if fmt in ("dot", "gv"):
-        write_atomic(out, text.encode())
-        return out, f"wrote {out}"
-    import shutil
-    import subprocess
-
-    dot = shutil.which("dot")
-    if dot is None:
-        fallback = out.with_suffix(".dot")
-        write_atomic(fallback, text.encode())
-        return fallback, (
-            f"Graphviz's 'dot' is not installed, so {out} was not drawn; wrote "
-            f"{fallback} instead (install Graphviz, e.g. apt install graphviz, "
-            f"or render it with: dot -T{fmt} {fallback} -o {out})"
-        )
-    done = subprocess.run(
-        [dot, f"-T{fmt}"], input=text.encode(), capture_output=True, check=False, timeout=300
-    )
-    if done.returncode != 0:
-        raise UserError(f"dot failed: {done.stderr.decode(errors='replace').strip()}")
-    write_atomic(out, done.stdout)
-    return out, f"wrote {out}"

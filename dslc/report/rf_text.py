@@ -55,7 +55,7 @@ def _v(x: Any) -> str:
     return str(x) if isinstance(x, int) else f"{x:g}"
 
 
-def _axis_pair(values: list[Any]) -> str:
+def axis_pair(values: list[Any]) -> str:
     a, b = (_v(v) for v in values)
     return a if a == b else f"{a}x{b}"
 
@@ -76,8 +76,8 @@ def growth_table(analysis: Analysis, nodes: list[Node]) -> str:
                 n.name,
                 n.op.value,
                 " x ".join(dims.show(d) for d in hw),
-                _axis_pair(j["size"]),
-                _axis_pair(j["jump"]),
+                axis_pair(j["size"]),
+                axis_pair(j["jump"]),
                 ",".join(_v(v) for v in j["start"]),
                 line_of(n, f"{n.span.source.path}:{n.span.line}:{n.span.col}", main),
             )

@@ -12,8 +12,8 @@ from click.testing import CliRunner, Result
 from dslc_runtime.bench import Progress
 from onnx import TensorProto, helper
 
-from dslc.bench_command import _Progress, render
 from dslc.cli import main
+from dslc.cli.bench import ProgressLine, render
 
 TINY = """network tiny
 input image: 3 x 8 x 8
@@ -262,7 +262,7 @@ def test_missing_model_and_unknown_size(tmp_path: Path) -> None:
 def test_progress_line_is_redrawn_and_erased(monkeypatch: pytest.MonkeyPatch) -> None:
     err = io.StringIO()
     monkeypatch.setattr("sys.stderr", err)
-    progress = _Progress(enabled=True)
+    progress = ProgressLine(enabled=True)
     progress(Progress(8, "warm-up", 2, 5, 0.3, None))
     progress(Progress(8, "timed", 7, None, 1.25, 3.0))  # too soon: not drawn
     progress.last = 0.0
@@ -272,7 +272,7 @@ def test_progress_line_is_redrawn_and_erased(monkeypatch: pytest.MonkeyPatch) ->
         "\rbatch 8: warm-up 2/5 runs\rbatch 8: timed 9 runs, 1.5/3 s\r" + " " * 30 + "\r"
     )
     drawn = err.getvalue()
-    quiet = _Progress(enabled=False)
+    quiet = ProgressLine(enabled=False)
     quiet(Progress(1, "timed", 1, 2, 0.0, None))
     quiet.close()
     assert err.getvalue() == drawn

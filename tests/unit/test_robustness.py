@@ -18,8 +18,7 @@ from click.testing import CliRunner, Result
 from nets import TINY_NET
 
 import dslc.backend.onnx as backend
-from dslc import cli
-from dslc.cli import main
+from dslc.cli import main, output, summary
 
 ROOT = Path(__file__).resolve().parents[2]
 NET = TINY_NET
@@ -121,7 +120,7 @@ def test_out_of_memory_is_a_user_error_not_a_crash(
     def oom(*args: Any) -> None:
         raise MemoryError
 
-    monkeypatch.setattr(cli, "_analyse", oom)
+    monkeypatch.setattr(summary, "analyse_file", oom)
     result = _invoke("summary", tiny)
     assert result.exit_code == 1
     assert result.stderr.startswith("error: out of memory")
@@ -132,7 +131,7 @@ def test_out_of_memory_is_a_user_error_not_a_crash(
 
 @pytest.fixture
 def small_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "MAX_MODEL_BYTES", 1000)
+    monkeypatch.setattr(output, "MAX_MODEL_BYTES", 1000)
 
 
 @pytest.mark.usefixtures("small_threshold")
@@ -151,7 +150,7 @@ def test_large_weights_go_to_external_data(tiny: Path, tmp_path: Path) -> None:
         for t in onnx.load(str(out), load_external_data=False).graph.initializer
     )
     inline = tmp_path / "inline.onnx"
-    cli.MAX_MODEL_BYTES = 2**31  # the same model, weights inside
+    output.MAX_MODEL_BYTES = 2**31  # the same model, weights inside
     assert _invoke("compile", tiny, "-o", inline).exit_code == 0
     assert {t.name: onnx.numpy_helper.to_array(t).tobytes() for t in model.graph.initializer} == {
         t.name: onnx.numpy_helper.to_array(t).tobytes()
@@ -239,7 +238,7 @@ def test_an_error_mid_write_leaves_the_old_output_untouched(
 ) -> None:
     out = tmp_path / "m.onnx"
     if external:
-        monkeypatch.setattr(cli, "MAX_MODEL_BYTES", 1000)
+        monkeypatch.setattr(output, "MAX_MODEL_BYTES", 1000)
     assert _invoke("compile", tiny, "-o", out).exit_code == 0
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     _explode_mid_write(monkeypatch, Boom("disk full"))

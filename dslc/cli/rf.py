@@ -1,4 +1,4 @@
-"""`dslc rf`: receptive-field growth layer by layer, a measurement on ONNX Runtime, pictures."""
+"""`dslc rf`: a layer's receptive field, its growth, pictures of it, and its measurement."""
 
 from __future__ import annotations
 
@@ -7,9 +7,20 @@ from typing import Any
 
 import click
 
-from dslc.cli import SET_HELP, UserError, _analyse, _debug_option, _guard, write_atomic
+from dslc.cli.common import (
+    SET_HELP,
+    UserError,
+    analyse_file,
+    debug_option,
+    guard,
+)
+from dslc.cli.output import (
+    write_atomic,
+)
 from dslc.ir.graph import Node
-from dslc.report.rf_text import LookupFailed, _axis_pair, growth_table, path_to, target
+from dslc.report.rf_text import LookupFailed, axis_pair, growth_table, path_to, target
+
+__all__ = ["rf"]
 
 
 def _pair(text: str | None, what: str) -> tuple[int, int] | None:
@@ -53,7 +64,7 @@ def _measure(analysis: Any, node: Node, size: tuple[int, int] | None) -> bool:
         "whole rows / columns perturbed)"
     )
     for note in got.notes():
-        click.echo(f"note: {note} (analysed {_axis_pair(got.analytic.as_json()['size'])})")
+        click.echo(f"note: {note} (analysed {axis_pair(got.analytic.as_json()['size'])})")
     bad = got.disagreements()
     if bad:
         click.echo("measured and analysed fields DISAGREE:", err=True)
@@ -63,8 +74,8 @@ def _measure(analysis: Any, node: Node, size: tuple[int, int] | None) -> bool:
     if got.resampled:
         return True
     click.echo(
-        f"analysis agrees: size {_axis_pair(got.analytic.as_json()['size'])}, jump "
-        f"{_axis_pair(got.analytic.as_json()['jump'])}"
+        f"analysis agrees: size {axis_pair(got.analytic.as_json()['size'])}, jump "
+        f"{axis_pair(got.analytic.as_json()['jump'])}"
     )
     return True
 
@@ -116,7 +127,7 @@ def _measure(analysis: Any, node: Node, size: tuple[int, int] | None) -> bool:
     help="Where --image writes [default: IMG's name with _rf.png].",
 )
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help=SET_HELP)
-@_debug_option
+@debug_option
 def rf(
     file: str,
     layer: str | None,
@@ -139,8 +150,8 @@ def rf(
     where = _pair(unit, "--unit")
     if unit is not None and image is None:
         raise click.UsageError("--unit needs --image")
-    with _guard(debug):
-        analysis = _analyse(file, sets)
+    with guard(debug):
+        analysis = analyse_file(file, sets)
         try:
             node = target(analysis, layer)
         except LookupFailed as exc:

@@ -1,5 +1,4 @@
-"""`dslc bench`: latency and throughput of an .onnx or an .xnet (compiled in memory) on ONNX
-Runtime; the measuring itself is dslc_runtime.bench."""
+"""`dslc bench`: latency and throughput on ONNX Runtime, per batch size, as a table or JSON."""
 
 from __future__ import annotations
 
@@ -11,11 +10,23 @@ from typing import Any
 
 import click
 
+from dslc.backend.settings import DTYPES
+from dslc.cli.common import (
+    DEFAULT_SIZE,
+    UserError,
+    guard,
+    load_runtime,
+    model_source_options,
+    parse_sizes,
+)
+from dslc.cli.output import (
+    compile_in_memory,
+)
 from dslc.expand.limits import Limits
-from dslc.options import model_source_options
-from dslc.run_command import DEFAULT_SIZE, _runtime, _sizes
 
-DTYPES = ("float32", "float16")
+__all__ = ["ProgressLine", "bench", "render"]
+
+
 _PROGRESS_EVERY = 0.2  # seconds between progress redraws
 
 
@@ -66,8 +77,6 @@ def _compile(
     scratch: Path,
 ) -> tuple[bytes | str, str]:
     """An .xnet compiled in memory (a scratch file past 2 GiB of weights); an .onnx as is."""
-    from dslc.cli import UserError
-
     if Path(path).suffix != ".xnet":
         if dtype is not None or io_dtype is not None:
             flag = "--dtype" if dtype is not None else "--io-dtype"
@@ -76,27 +85,18 @@ def _compile(
                 "types it was compiled with"
             )
         return path, path
-    import io
-
-    from dslc.backend.onnx import write
-    from dslc.cli import _build, needs_external_data, save_model
-
     dtype = dtype or "float32"
-    _, model, arrays = _build(
-        path, sets, 21, seed, "pytorch", limits, optimize=optimize, dtype=dtype, io_dtype=io_dtype
+    model = compile_in_memory(
+        path, sets, seed, limits, scratch, optimize=optimize, dtype=dtype, io_dtype=io_dtype
     )
     what = dtype + (f" ({io_dtype} inputs and outputs)" if io_dtype not in (None, dtype) else "")
     what += ", optimized" if optimize else ", not optimized"
-    if needs_external_data(arrays):
-        out = scratch / (Path(path).stem + ".onnx")
-        save_model(out, model, arrays)
-        return str(out), f"{path} (compiled, {what})"
-    buffer = io.BytesIO()
-    write(model, arrays, buffer)
-    return buffer.getvalue(), f"{path} (compiled in memory, {what})"
+    if isinstance(model, Path):
+        return str(model), f"{path} (compiled, {what})"
+    return model, f"{path} (compiled in memory, {what})"
 
 
-class _Progress:
+class ProgressLine:
     """A one-line progress display on stderr, redrawn at most five times a second."""
 
     def __init__(self, enabled: bool) -> None:
@@ -317,8 +317,6 @@ def bench(
     """
     import tempfile
 
-    from dslc.cli import _guard
-
     if iterations is not None and seconds is not None:
         raise click.UsageError("give either --iterations or --seconds, not both")
     if provider == "cpu" and (cuda_graph or prefer_nhwc):
@@ -326,8 +324,8 @@ def bench(
         raise click.UsageError(
             f"{flag} applies to the CUDA provider only; drop it or use --provider cuda"
         )
-    with _guard(debug):
-        _runtime()
+    with guard(debug):
+        load_runtime()
     from dslc_runtime.bench import DEFAULT_SECONDS, Settings
 
     settings = Settings(
@@ -341,8 +339,8 @@ def bench(
         seed=seed,
         default_size=DEFAULT_SIZE,
     )
-    with _guard(debug), tempfile.TemporaryDirectory(prefix="dslc-bench-") as scratch:
-        given = _sizes(sizes)
+    with guard(debug), tempfile.TemporaryDirectory(prefix="dslc-bench-") as scratch:
+        given = parse_sizes(sizes)
         source, label = _compile(
             model, sets, seed, limits, dtype, io_dtype, optimize, Path(scratch)
         )
@@ -361,13 +359,11 @@ def _measure(
     """Run the benchmark with a progress line; return its JSON record."""
     import dataclasses
 
-    from dslc.cli import UserError
-
-    rt = _runtime()
+    rt = load_runtime()
     from dslc_runtime.bench import bench as run_bench
 
     settings = dataclasses.replace(settings, sizes=sizes)
-    progress = _Progress(sys.stderr.isatty())
+    progress = ProgressLine(sys.stderr.isatty())
     try:
         report = run_bench(source, provider, settings, progress)
     except rt.RunError as exc:

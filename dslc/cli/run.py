@@ -1,4 +1,4 @@
-"""`dslc run`: compile in memory (or load an .onnx) and run on ONNX Runtime."""
+"""`dslc run`: a model (.onnx, or an .xnet compiled in memory) run on ONNX Runtime."""
 
 from __future__ import annotations
 
@@ -7,32 +7,27 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from dslc.cli.common import (
+    DEFAULT_SIZE,
+    UserError,
+    guard,
+    load_runtime,
+    model_source_options,
+    parse_sizes,
+)
+from dslc.cli.output import (
+    compile_in_memory,
+)
 from dslc.expand.limits import Limits
-from dslc.options import model_source_options
 
 if TYPE_CHECKING:
     import numpy as np
 
-DEFAULT_SIZE = 224
-
-
-def _runtime() -> Any:
-    try:
-        import dslc_runtime
-    except ImportError as exc:
-        from dslc.cli import UserError
-
-        raise UserError(
-            "dslc run needs ONNX Runtime: pip install 'dslc[cpu]' (or 'dslc[gpu]' "
-            f"on a CUDA machine; never both) ({exc})"
-        ) from None
-    return dslc_runtime
+__all__ = ["run"]
 
 
 def _load_array(path: str) -> np.ndarray:
     import numpy as np
-
-    from dslc.cli import UserError
 
     p = Path(path)
     try:
@@ -49,8 +44,6 @@ def _load_array(path: str) -> np.ndarray:
 def _feeds(
     model: Any, rt: Any, inputs: tuple[str, ...], batch: int, seed: int, sizes: dict[str, int]
 ) -> tuple[dict[str, np.ndarray], list[str]]:
-    from dslc.cli import UserError
-
     notes: list[str] = []
     specs = {s.name: s for s in model.inputs}
     given: dict[str, np.ndarray] = {}
@@ -82,35 +75,15 @@ def _feeds(
     return given, notes
 
 
-def _sizes(items: tuple[str, ...]) -> dict[str, int]:
-    from dslc.cli import UserError
-
-    out = {}
-    for item in items:
-        name, _, value = item.partition("=")
-        if not value.isdigit() or int(value) < 1:
-            raise UserError(f"--size takes NAME=POSITIVE_INTEGER, got '{item}'")
-        out[name] = int(value)
-    return out
-
-
 def _model_bytes(
     path: str, sets: tuple[str, ...], seed: int, limits: Limits, scratch: Path
 ) -> tuple[bytes | str, str]:
-    if Path(path).suffix == ".xnet":
-        import io
-
-        from dslc.backend.onnx import write
-        from dslc.cli import _build, needs_external_data, save_model
-
-        _, model, arrays = _build(path, sets, 21, seed, "pytorch", limits)
-        if needs_external_data(arrays):  # too large for bytes in memory: a scratch file
-            save_model(scratch / (Path(path).stem + ".onnx"), model, arrays)
-            return str(scratch / (Path(path).stem + ".onnx")), f"{path} (compiled)"
-        buffer = io.BytesIO()
-        write(model, arrays, buffer)
-        return buffer.getvalue(), f"{path} (compiled in memory)"
-    return path, path
+    if Path(path).suffix != ".xnet":
+        return path, path
+    model = compile_in_memory(path, sets, seed, limits, scratch)
+    if isinstance(model, Path):
+        return str(model), f"{path} (compiled)"
+    return model, f"{path} (compiled in memory)"
 
 
 def _save(path: str, outputs: dict[str, np.ndarray]) -> None:
@@ -178,9 +151,7 @@ def run(
     """Run MODEL (.xnet, compiled in memory, or .onnx) on ONNX Runtime."""
     import tempfile
 
-    from dslc.cli import _guard
-
-    with _guard(debug), tempfile.TemporaryDirectory(prefix="dslc-run-") as scratch:
+    with guard(debug), tempfile.TemporaryDirectory(prefix="dslc-run-") as scratch:
         _run(
             model,
             inputs,
@@ -211,13 +182,11 @@ def _run(
 ) -> None:
     import numpy as np
 
-    from dslc.cli import UserError
-
-    rt = _runtime()
+    rt = load_runtime()
     source, label = _model_bytes(model, sets, seed, limits, scratch)
     try:
         m = rt.Model(source, provider=provider)
-        feeds, notes = _feeds(m, rt, inputs, batch, seed, _sizes(sizes))
+        feeds, notes = _feeds(m, rt, inputs, batch, seed, parse_sizes(sizes))
         results = m.run(feeds)
     except rt.RunError as exc:
         raise UserError(str(exc)) from None

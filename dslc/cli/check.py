@@ -1,0 +1,66 @@
+"""`dslc check`: every problem of one or more files, libraries of blocks included."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from dslc.cli.common import (
+    SET_HELP,
+    debug_option,
+    guard,
+    limit_option,
+    print_diagnostics,
+)
+from dslc.diagnostics import CompileError
+from dslc.expand.limits import Limits
+
+__all__ = ["check"]
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help=SET_HELP)
+@limit_option
+@debug_option
+def check(files: tuple[str, ...], sets: tuple[str, ...], limits: Limits, debug: bool) -> None:
+    """Check .xnet files and report every problem (exit status 1 if any error)."""
+    from dslc.compiler import compile_file, parse_overrides
+    from dslc.expand.imports import check_library
+
+    failed = 0
+    with guard(debug):
+        overrides = parse_overrides(list(sets))
+        for f in files:
+            try:
+                if _is_library_file(f):
+                    blocks = check_library(f)
+                    click.echo(
+                        f"{f}: ok (block library: {len(blocks)} block"
+                        f"{'s' if len(blocks) != 1 else ''})"
+                    )
+                    continue
+                analysis = compile_file(f, overrides, limits)
+            except CompileError as exc:
+                print_diagnostics(exc.diagnostics)
+                failed += 1
+                continue
+            for d in analysis.warnings:
+                click.echo(d.render() + "\n", err=True)
+            n = len(analysis.graph.nodes) - len(analysis.graph.inputs)
+            click.echo(f"{f}: ok ({n} layer{'s' if n != 1 else ''})")
+    if failed:
+        sys.exit(1)
+
+
+def _is_library_file(path: str) -> bool:
+    """True for a readable file of blocks only (a library to import)."""
+    from dslc.expand.imports import is_library
+    from dslc.source import SourceFile
+    from dslc.syntax.parser import parse
+
+    try:
+        return is_library(parse(SourceFile.read(path)))
+    except (OSError, UnicodeDecodeError, CompileError):
+        return False  # compile_file reports the problem

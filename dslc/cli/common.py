@@ -1,0 +1,160 @@
+"""What every command shares: the error guard and exit codes, the printing of diagnostics,
+the shared options, and the compilation of a file to a checked analysis."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import click
+
+from dslc.diagnostics import CompileError, Diagnostic
+from dslc.expand.limits import Limits, option_help, parse_limits
+
+__all__ = [
+    "DEFAULT_SIZE",
+    "SET_HELP",
+    "UserError",
+    "analyse_file",
+    "debug_option",
+    "guard",
+    "limit_option",
+    "load_runtime",
+    "model_source_options",
+    "parse_sizes",
+    "print_diagnostics",
+]
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+SET_HELP = "Override a network parameter, e.g. --set classes=10 (repeatable)."
+
+DEFAULT_SIZE = 224
+
+
+class UserError(Exception):
+    """A problem with what the user asked for, reported without a traceback."""
+
+
+def print_diagnostics(diags: tuple[Diagnostic, ...]) -> None:
+    for d in diags:
+        click.echo(d.render() + "\n", err=True)
+    errors = sum(d.severity == "error" for d in diags)
+    if errors:
+        click.echo(f"{errors} error{'s' if errors != 1 else ''} found", err=True)
+
+
+@contextmanager
+def guard(debug: bool) -> Iterator[None]:
+    """Turn every failure into a message and an exit code."""
+    try:
+        yield
+    except CompileError as exc:
+        print_diagnostics(exc.diagnostics)
+        sys.exit(1)
+    except UserError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except MemoryError:
+        click.echo(
+            "error: out of memory; use smaller inputs or a smaller network (see --limit in --help)",
+            err=True,
+        )
+        sys.exit(1)
+    except (click.exceptions.Exit, click.ClickException, SystemExit):
+        raise
+    except Exception:  # noqa: BLE001 - the last line of defence: no raw traceback for users
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        else:
+            kind = sys.exc_info()[0]
+            click.echo(
+                f"internal error ({kind.__name__ if kind else 'unknown'}): this is a bug "
+                "in dslc. Rerun with --debug for the traceback and report it with the "
+                "input file.",
+                err=True,
+            )
+        sys.exit(3)
+
+
+def debug_option(f: F) -> F:
+    return click.option("--debug", is_flag=True, help="Show Python tracebacks of internal errors.")(
+        f
+    )
+
+
+def _to_limits(ctx: click.Context, param: click.Parameter, items: tuple[str, ...]) -> Limits:
+    try:
+        return parse_limits(list(items))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+def limit_option(f: F) -> F:
+    """The --limit NAME=VALUE option, parsed into Limits."""
+    return click.option(
+        "--limit",
+        "limits",
+        multiple=True,
+        metavar="NAME=VALUE",
+        callback=_to_limits,
+        help=option_help(),
+    )(f)
+
+
+def model_source_options(f: F) -> F:
+    """--set, --seed, --limit and --debug of the commands that take an .onnx or an .xnet
+    (run, bench): how an .xnet is compiled in memory."""
+    f = click.option("--debug", is_flag=True, help="Show Python tracebacks of internal errors.")(f)
+    f = limit_option(f)
+    f = click.option(
+        "--seed",
+        type=int,
+        default=0,
+        show_default=True,
+        help="Seed for weights (.xnet) and random inputs.",
+    )(f)
+    return click.option(
+        "--set",
+        "sets",
+        multiple=True,
+        metavar="NAME=VALUE",
+        help="Override a network parameter (for .xnet models).",
+    )(f)
+
+
+def analyse_file(path: str, sets: tuple[str, ...], limits: Limits | None = None) -> Any:
+    from dslc.compiler import compile_file, parse_overrides
+
+    analysis = compile_file(path, parse_overrides(list(sets)), limits)
+    for d in analysis.warnings:
+        click.echo(d.render() + "\n", err=True)
+    return analysis
+
+
+def load_runtime() -> Any:
+    try:
+        import dslc_runtime
+    except ImportError as exc:
+        raise UserError(
+            "dslc run needs ONNX Runtime: pip install 'dslc[cpu]' (or 'dslc[gpu]' "
+            f"on a CUDA machine; never both) ({exc})"
+        ) from None
+    return dslc_runtime
+
+
+def parse_sizes(items: tuple[str, ...]) -> dict[str, int]:
+    out = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        if not value.isdigit() or int(value) < 1:
+            raise UserError(f"--size takes NAME=POSITIVE_INTEGER, got '{item}'")
+        out[name] = int(value)
+    return out

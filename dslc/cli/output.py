@@ -1,0 +1,155 @@
+"""Writing what the commands make: atomic files, models past protobuf's 2 GiB limit, and
+models compiled in memory for run and bench."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from dslc.backend.settings import DEFAULT_OPSET, SCHEMES
+from dslc.cli.common import (
+    analyse_file,
+)
+from dslc.expand.limits import Limits
+
+__all__ = [
+    "atomic_file",
+    "build_model",
+    "compile_in_memory",
+    "needs_external_data",
+    "save_model",
+    "write_atomic",
+]
+
+
+MAX_MODEL_BYTES = 2**31 - 2**24  # protobuf's 2 GiB limit, less room for the graph
+
+
+def write_atomic(path: Path, data: bytes | Callable[[BinaryIO], None]) -> None:
+    """Write via a temporary file and a rename, so no partial file is ever left behind."""
+    with atomic_file(path) as f:
+        if callable(data):
+            data(f)
+        else:
+            f.write(data)
+
+
+@contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A temporary file beside `path` that replaces it on success and vanishes on failure."""
+    import tempfile  # imported here: only the commands that write files pay for it
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+        os.chmod(tmp, _mode_for(path))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _mode_for(path: Path) -> int:
+    """An existing file keeps its mode; a new one gets 0666 less the umask (not mkstemp's 0600)."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def build_model(
+    path: str,
+    sets: tuple[str, ...],
+    opset: int,
+    seed: int,
+    init: str,
+    limits: Limits | None = None,
+    weights: str | None = None,
+    optimize: bool = True,
+    dtype: str = "float32",
+    io_dtype: str | None = None,
+) -> tuple[Any, Any, list[Any]]:
+    """Analyse a file (limits checked before any weight is allocated); build its model.
+    Pretrained weights are read and checked here, before anything is written."""
+    from dslc.backend.onnx import build
+
+    analysis = analyse_file(path, sets, limits)
+    loaded = None
+    if weights is not None:
+        from dslc.backend import weights as w
+
+        loaded = w.match(analysis, w.read(weights), weights)
+    model, arrays = build(
+        analysis,
+        opset=opset,
+        seed=seed,
+        init=init,
+        weights=loaded,
+        optimize=optimize,
+        dtype=dtype,
+        io_dtype=io_dtype,
+    )
+    return analysis, model, arrays
+
+
+def needs_external_data(arrays: list[Any]) -> bool:
+    """Whether the weights are too large for one protobuf file (ONNX's 2 GiB limit)."""
+    return bool(sum(a.nbytes for _, a in arrays) >= MAX_MODEL_BYTES)
+
+
+def save_model(out: Path, model: Any, arrays: list[Any]) -> Path | None:
+    """Write the model atomically; past 2 GiB of weights, with its weights in OUT.data beside
+    it (written first, so the model never points at a missing file). Returns the data file."""
+    from dslc.backend.onnx import write, write_external
+
+    if not needs_external_data(arrays):
+        write_atomic(out, lambda f: write(model, arrays, f))
+        return None
+    data = out.with_name(out.name + ".data")
+    with atomic_file(out) as f, atomic_file(data) as d:  # data is renamed first
+        write_external(model, arrays, f, d, data.name)
+    return data
+
+
+def compile_in_memory(
+    path: str,
+    sets: tuple[str, ...],
+    seed: int,
+    limits: Limits,
+    scratch: Path,
+    *,
+    optimize: bool = True,
+    dtype: str = "float32",
+    io_dtype: str | None = None,
+) -> bytes | Path:
+    """An .xnet compiled with the default opset and initialisation: the model's bytes, or past
+    2 GiB of weights a model file (with its data file) in the scratch folder."""
+    import io
+
+    from dslc.backend.onnx import write
+
+    _, model, arrays = build_model(
+        path,
+        sets,
+        DEFAULT_OPSET,
+        seed,
+        SCHEMES[0],
+        limits,
+        optimize=optimize,
+        dtype=dtype,
+        io_dtype=io_dtype,
+    )
+    if needs_external_data(arrays):  # too large for bytes in memory: a scratch file
+        out = scratch / (Path(path).stem + ".onnx")
+        save_model(out, model, arrays)
+        return out
+    buffer = io.BytesIO()
+    write(model, arrays, buffer)
+    return buffer.getvalue()
