@@ -5,22 +5,37 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
 
+from dslc.codes import Severity, severity
 from dslc.source import Span
 
-Severity = Literal["error", "warning"]
+__all__ = [
+    "AlreadyReported",
+    "CompileError",
+    "Diagnostic",
+    "DiagnosticError",
+    "Severity",
+    "Sink",
+    "did_you_mean",
+]
 
 
 @dataclass(frozen=True, slots=True)
 class Diagnostic:
-    """One problem found in a program."""
+    """One problem found in a program; its code must be registered in dslc.codes."""
 
     code: str
     message: str
     span: Span | None
     hints: tuple[str, ...] = ()
-    severity: Severity = "error"
+
+    def __post_init__(self) -> None:
+        severity(self.code)  # an unregistered code is a bug in dslc: fail here, loudly
+
+    @property
+    def severity(self) -> Severity:
+        """Error or warning, as the registry says for the code."""
+        return severity(self.code)
 
     def render(self) -> str:
         """Format as `file:line:col: error[E0101]: message`, source line, carets, help and notes."""
@@ -47,6 +62,26 @@ def _excerpt(span: Span) -> list[str]:
     return [f"{pad} |", f"{gutter} | {text}", f"{pad} | {caret}"]
 
 
+class DiagnosticError(Exception):
+    """A problem found where it cannot be reported, raised to a caller that reports it to a
+    sink and goes on. `fatal`: a limit was hit, so the caller stops instead of going on (and
+    on) after the error. A span of None is filled in by the caller (a shape rule knows no
+    source)."""
+
+    def __init__(
+        self, code: str, message: str, span: Span | None = None, *hints: str, fatal: bool = False
+    ) -> None:
+        severity(code)  # an unregistered code is a bug in dslc: fail where it is raised
+        super().__init__(message)
+        self.code, self.message, self.span, self.hints = code, message, span, hints
+        self.fatal = fatal
+
+
+class AlreadyReported(Exception):
+    """A consequence of an error already reported (a value that error made unknown): the
+    caller gives up on what it was computing and reports nothing more."""
+
+
 class CompileError(Exception):
     """Raised when a program has errors; carries every diagnostic found."""
 
@@ -62,20 +97,23 @@ class Sink:
     items: list[Diagnostic] = field(default_factory=list)
 
     def error(self, code: str, message: str, span: Span | None, *hints: str) -> None:
-        """Record an error, once per place (a block expanded twice reports its mistake once).
-
-        Code E0000 marks a consequence of an error already reported, and is dropped.
-        """
-        if code == "E0000":
-            return
+        """Record an error, once per place (a block expanded twice reports its mistake once)."""
+        if severity(code) != "error":
+            raise AssertionError(f"{code} is registered as a {severity(code)}, not an error")
         key = (code, message, _where(span))
         if any((d.code, d.message, _where(d.span)) == key for d in self.items):
             return
         self.items.append(Diagnostic(code, message, span, tuple(h for h in hints if h)))
 
+    def report(self, exc: DiagnosticError) -> None:
+        """Record the error a DiagnosticError carries."""
+        self.error(exc.code, exc.message, exc.span, *exc.hints)
+
     def warning(self, code: str, message: str, span: Span | None, *hints: str) -> None:
         """Record a warning."""
-        self.items.append(Diagnostic(code, message, span, tuple(h for h in hints if h), "warning"))
+        if severity(code) != "warning":
+            raise AssertionError(f"{code} is registered as an {severity(code)}, not a warning")
+        self.items.append(Diagnostic(code, message, span, tuple(h for h in hints if h)))
 
     @property
     def errors(self) -> list[Diagnostic]:

@@ -20,10 +20,10 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from dslc.diagnostics import Sink
+from dslc.diagnostics import DiagnosticError, Sink
 from dslc.ir.graph import Graph
 from dslc.ir.ops import DeconvAttrs, InputAttrs, Op
-from dslc.ir.shapes import ShapeError, infer_shapes
+from dslc.ir.shapes import infer_shapes
 from dslc.passes import Analysis, analyse
 from dslc.passes.receptive_field import RF, Axis
 
@@ -140,7 +140,7 @@ def cut(analysis: Analysis, node_id: int, size: tuple[int, int] | None) -> Analy
     )
     try:
         shapes = infer_shapes(sub)
-    except ShapeError as exc:
+    except DiagnosticError as exc:
         raise MeasureError(f"the network does not take a {size} input: {exc.message}") from None
     return analyse(sub, shapes, analysis.params, None, Sink())
 

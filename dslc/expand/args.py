@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dslc.diagnostics import did_you_mean
-from dslc.expand.evaluate import EvalError, Value, Word, describe
+from dslc.diagnostics import DiagnosticError, did_you_mean
+from dslc.expand.evaluate import Value, Word, describe
 from dslc.ir.dims import Sym
 from dslc.ir.ops import Pads, Pair
 from dslc.source import Span
@@ -53,7 +53,7 @@ def bind(
     if len(positional) > sig.positional:
         extra = positional[sig.positional]
         takes = f"at most {sig.positional}" if sig.positional else "no"
-        raise EvalError(
+        raise DiagnosticError(
             "E0104",
             f"{what} takes {takes} positional argument"
             f"{'s' if sig.positional != 1 else ''}, got {len(positional)}",
@@ -64,7 +64,7 @@ def bind(
         out[name] = arg
     for name, arg in ((n, a) for n, a in given if n is not None):
         if name not in names:
-            raise EvalError(
+            raise DiagnosticError(
                 "E0103",
                 f"{what} has no parameter '{name}'",
                 arg.whole or arg.span,
@@ -76,12 +76,12 @@ def bind(
                 ),
             )
         if name in out:
-            raise EvalError("E0107", f"'{name}' is given twice", arg.whole or arg.span)
+            raise DiagnosticError("E0107", f"'{name}' is given twice", arg.whole or arg.span)
         out[name] = arg
     for name, default in sig.params:
         if name not in out:
             if default is REQUIRED:
-                raise EvalError(
+                raise DiagnosticError(
                     "E0104",
                     f"{what} needs a value for '{name}'",
                     span,
@@ -98,20 +98,20 @@ def integer(a: Arg, what: str, low: int = 1) -> int:
     """An int >= low."""
     v = a.value
     if isinstance(v, Word):
-        raise EvalError("E0102", f"unknown name '{v.text}'", v.span or a.span)
+        raise DiagnosticError("E0102", f"unknown name '{v.text}'", v.span or a.span)
     if isinstance(v, float) and v.is_integer():
         v = int(v)
     if isinstance(v, Sym):
-        raise EvalError(
+        raise DiagnosticError(
             "E0105",
             f"{what} must be a number, but {v} depends on the input size",
             a.span,
             "give the network's input a fixed size, or avoid H and W here",
         )
     if isinstance(v, bool) or not isinstance(v, int):
-        raise EvalError("E0105", f"{what} must be a whole number, got {describe(v)}", a.span)
+        raise DiagnosticError("E0105", f"{what} must be a whole number, got {describe(v)}", a.span)
     if v < low:
-        raise EvalError("E0203", f"{what} must be at least {low}, got {v}", a.span)
+        raise DiagnosticError("E0203", f"{what} must be at least {low}, got {v}", a.span)
     return v
 
 
@@ -119,17 +119,19 @@ def number(a: Arg, what: str) -> float:
     """A float."""
     v = a.value
     if isinstance(v, bool) or not isinstance(v, int | float):
-        raise EvalError("E0105", f"{what} must be a number, got {describe(v)}", a.span)
+        raise DiagnosticError("E0105", f"{what} must be a number, got {describe(v)}", a.span)
     try:
         return float(v)
     except OverflowError:
-        raise EvalError("E0105", f"{what} is too large", a.span) from None
+        raise DiagnosticError("E0105", f"{what} is too large", a.span) from None
 
 
 def flag(a: Arg, what: str) -> bool:
     """true or false."""
     if not isinstance(a.value, bool):
-        raise EvalError("E0105", f"{what} must be true or false, got {describe(a.value)}", a.span)
+        raise DiagnosticError(
+            "E0105", f"{what} must be true or false, got {describe(a.value)}", a.span
+        )
     return a.value
 
 
@@ -138,7 +140,7 @@ def pair(a: Arg, what: str, low: int = 1) -> Pair:
     v = a.value
     if isinstance(v, tuple):
         if len(v) != 2:
-            raise EvalError(
+            raise DiagnosticError(
                 "E0105", f"{what} takes one number or a pair (h, w), got {len(v)} values", a.span
             )
         return integer(Arg(v[0], a.span), what, low), integer(Arg(v[1], a.span), what, low)
@@ -152,7 +154,7 @@ def word(a: Arg, what: str, choices: tuple[str, ...]) -> str:
     if isinstance(v, Word) and v.text in choices:
         return v.text
     text = v.text if isinstance(v, Word) else describe(v)
-    raise EvalError(
+    raise DiagnosticError(
         "E0105",
         f"{what} must be one of {', '.join(choices)}; got {text}",
         a.span,
@@ -173,7 +175,7 @@ def pads(a: Arg, kernel: Pair, dilation: Pair, stride: Pair, size: Shape) -> Pad
         t, l, b, r = (integer(Arg(x, a.span), "pad", 0) for x in v)
         return t, l, b, r
     if isinstance(v, tuple) and len(v) != 2:
-        raise EvalError(
+        raise DiagnosticError(
             "E0105",
             "pad takes a number, (h, w), (top, left, bottom, right), "
             f"same or valid; got {len(v)} values",
@@ -193,7 +195,7 @@ def _same(a: Arg, kernel: Pair, dilation: Pair, stride: Pair, size: Shape) -> Pa
         elif isinstance(n, int):
             total = max((-(-n // stride[i]) - 1) * stride[i] + span - n, 0)
         else:
-            raise EvalError(
+            raise DiagnosticError(
                 "E0105",
                 "pad=same with a stride needs a fixed input size",
                 a.span,
@@ -206,5 +208,5 @@ def _same(a: Arg, kernel: Pair, dilation: Pair, stride: Pair, size: Shape) -> Pa
 def channels(shape: Shape, what: str, span: Span) -> int:
     """The incoming channel count."""
     if len(shape) < 2 or not isinstance(shape[1], int):
-        raise EvalError("E0307", f"{what} needs an input with channels", span)
+        raise DiagnosticError("E0307", f"{what} needs an input with channels", span)
     return int(shape[1])

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dslc.diagnostics import did_you_mean
-from dslc.expand.evaluate import EvalError
+from dslc.diagnostics import DiagnosticError, did_you_mean
 from dslc.expand.layers import COMBINATORS
 from dslc.ir.ops import AxisAttrs, NoAttrs, Op
 from dslc.ir.shapes import Shape, show
@@ -23,7 +22,7 @@ def combinator(
     or stands in a numbered sequence."""
     span = frame.env.at(c.span)
     if c.kind not in COMBINATORS:
-        raise EvalError(
+        raise DiagnosticError(
             "E0101",
             f"unknown combinator '{c.kind}<...>'",
             span,
@@ -36,7 +35,7 @@ def combinator(
     n = len(c.branches)
     if c.kind in ("residual", "dense") and n > (2 if c.kind == "residual" else 1):
         most = "a body and a shortcut" if c.kind == "residual" else "one body"
-        raise EvalError("E0104", f"{c.kind}<...> takes {most}, got {n} branches", span)
+        raise DiagnosticError("E0104", f"{c.kind}<...> takes {most}, got {n} branches", span)
     if c.kind == "residual":
         return _residual(ex, c, x, frame, inner, span)
     outs = [ex.chain(b, x, frame, inner) for b in c.branches]
@@ -62,7 +61,7 @@ def _residual(
     if shortcut is None or shortcut.shape is None:
         return type(x)(x.node, None)
     if shortcut.shape != body.shape:
-        raise EvalError(
+        raise DiagnosticError(
             "E0301",
             _mismatch(body.shape, shortcut.shape),
             span,
@@ -80,7 +79,7 @@ def _shortcut(
     first = branch.elements[0]
     if isinstance(first.primary, ast.Call) and first.primary.name == "project":
         if len(branch.elements) > 1 or first.count is not None or first.primary.args:
-            raise EvalError(
+            raise DiagnosticError(
                 "E0105", "'project' stands alone as the shortcut", frame.env.at(first.span)
             )
         return ex.project(x, target, scope, frame.env.at(first.span), first.label)

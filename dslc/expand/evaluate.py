@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, assert_never
 
-from dslc.diagnostics import did_you_mean
+from dslc.diagnostics import AlreadyReported, DiagnosticError, did_you_mean
 from dslc.ir import dims
 from dslc.ir.dims import Sym
 from dslc.source import Span
@@ -21,14 +21,6 @@ class Word:
 
     text: str
     span: Span
-
-
-class EvalError(Exception):
-    """A located problem with an argument or expression."""
-
-    def __init__(self, code: str, message: str, span: Span | None, *hints: str) -> None:
-        super().__init__(message)
-        self.code, self.message, self.span, self.hints = code, message, span, hints
 
 
 Value = Any  # int | float | bool | Sym | Word | tuple | list
@@ -51,10 +43,11 @@ class Env:
 
 
 def evaluate(e: ast.Expr, env: Env) -> Value:
-    """Evaluate an expression; raise EvalError with a located message."""
+    """Evaluate an expression; raise DiagnosticError with a located message (AlreadyReported
+    where it uses a value an error already reported made unknown)."""
     match e:
         case ast.Num(value=v) if isinstance(v, float) and not math.isfinite(v):
-            raise EvalError(
+            raise DiagnosticError(
                 "E0604",
                 "the number is too large",
                 env.at(e.span),
@@ -80,7 +73,7 @@ def evaluate(e: ast.Expr, env: Env) -> Value:
 def _name(e: ast.Name, env: Env) -> Value:
     if e.id in env.names:
         if env.names[e.id] is POISON:
-            raise EvalError("E0000", "", None)
+            raise AlreadyReported
         return env.names[e.id]
     shape = env.shape
     if e.id in SHAPE_SYMBOLS and shape is not None and len(shape) >= 2:
@@ -97,12 +90,12 @@ def _number(v: Value, e: ast.Expr, env: Env) -> int | float | Sym:
     return v
 
 
-def not_a_number(v: Value, span: Span, env: Env) -> EvalError:
+def not_a_number(v: Value, span: Span, env: Env) -> DiagnosticError:
     """The error for a value used where a number is needed."""
     if isinstance(v, Word):
         known = list(env.names) + (list(SHAPE_SYMBOLS) if env.shape is not None else [])
         hint = did_you_mean(v.text, known)
-        return EvalError(
+        return DiagnosticError(
             "E0102",
             f"unknown name '{v.text}'",
             v.span,
@@ -111,7 +104,7 @@ def not_a_number(v: Value, span: Span, env: Env) -> EvalError:
             + (f" ({', '.join(env.names)})" if env.names else "")
             + ", and C, H, W for the incoming tensor's shape",
         )
-    return EvalError("E0105", f"expected a number, got {describe(v)}", env.at(span))
+    return DiagnosticError("E0105", f"expected a number, got {describe(v)}", env.at(span))
 
 
 def describe(v: Value) -> str:
@@ -134,7 +127,7 @@ def _binop(e: ast.BinOp, env: Env) -> Value:
     a = _number(evaluate(e.left, env), e.left, env)
     b = _number(evaluate(e.right, env), e.right, env)
     if e.op in ("/", "//", "%") and b == 0:
-        raise EvalError("E0202", "division by zero", env.at(e.span))
+        raise DiagnosticError("E0202", "division by zero", env.at(e.span))
     try:
         out = _arith(e, a, b, env)
     except OverflowError:
@@ -144,7 +137,7 @@ def _binop(e: ast.BinOp, env: Env) -> Value:
         and not math.isfinite(out)
         or (isinstance(out, int) and out.bit_length() > MAX_BITS)
     ):
-        raise EvalError(
+        raise DiagnosticError(
             "E0604",
             "the value of this expression is too large",
             env.at(e.span),
@@ -168,7 +161,7 @@ def _arith(e: ast.BinOp, a: float | Sym, b: float | Sym, env: Env) -> Value:
         return a % b
     if isinstance(a, int) and isinstance(b, int):
         if a % b:
-            raise EvalError(
+            raise DiagnosticError(
                 "E0201",
                 f"{a} / {b} is not a whole number",
                 env.at(e.span),
@@ -190,4 +183,6 @@ def _sym_op(e: ast.BinOp, a: float | Sym, b: float | Sym, env: Env) -> Value:
             return dims.mul(a, Fraction(1, b))
     except ValueError:
         pass
-    raise EvalError("E0201", f"cannot compute {a} {e.op} {b} for a symbolic size", env.at(e.span))
+    raise DiagnosticError(
+        "E0201", f"cannot compute {a} {e.op} {b} for a symbolic size", env.at(e.span)
+    )

@@ -10,23 +10,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dslc.diagnostics import Sink, did_you_mean
+from dslc.diagnostics import AlreadyReported, DiagnosticError, Sink, did_you_mean
 from dslc.expand.args import REQUIRED, Arg, Signature, bind, integer
-from dslc.expand.evaluate import Env, EvalError, Value, Word, evaluate
+from dslc.expand.evaluate import Env, Value, Word, evaluate
 from dslc.expand.layers import COMBINATORS, Ctx, lookup
 from dslc.expand.limits import Limits, tensor_too_large
 from dslc.ir import dims
 from dslc.ir.graph import Graph, Node
 from dslc.ir.ops import Attrs, BatchNormAttrs, ConvAttrs, InputAttrs, Op
-from dslc.ir.shapes import Shape, ShapeError, node_shape, show
+from dslc.ir.shapes import Shape, node_shape, show
 from dslc.source import Span
 from dslc.syntax import ast
 
 MAX_BLOCK_DEPTH = 50
-
-
-class TooLarge(EvalError):
-    """A limit was hit: expansion stops here instead of going on (and on) after the error."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,15 +118,16 @@ class Expander:
     def add(self, name: str, op: Op, inputs: list[Tensor], attrs: Attrs, span: Span) -> Tensor:
         """Append a node, inferring its shape; on a shape error, report it and go on unknown."""
         if len(self.nodes) >= self.limits.layers:
-            raise TooLarge(
+            raise DiagnosticError(
                 "E0601",
                 f"the network grows past {self.limits.layers:,} layers",
                 span,
                 "check the repetition counts; if this is intended, raise the "
                 f"limit: --limit layers={2 * self.limits.layers}",
+                fatal=True,
             )
         if name in self.names:
-            raise EvalError(
+            raise DiagnosticError(
                 "E0106",
                 f"two layers are named '{name}' (the other is at {self.names[name]})",
                 span,
@@ -143,7 +140,7 @@ class Expander:
         if all(t.shape is not None for t in inputs):
             try:
                 shape = node_shape(node, [t.shape for t in inputs if t.shape is not None])
-            except ShapeError as exc:
+            except DiagnosticError as exc:
                 self.sink.error(exc.code, exc.message, span, *exc.hints)
         too_large = shape and tensor_too_large(name, shape, self.limits)
         if too_large:
@@ -175,27 +172,30 @@ class Expander:
         """One step: label, repetition and tap around a primary."""
         self.steps += 1
         if self.steps > self.limits.steps():
-            raise TooLarge(
+            raise DiagnosticError(
                 "E0601",
                 f"expanding the network takes more than {self.limits.steps():,} steps",
                 frame.env.at(el.span),
                 "blocks that call blocks several times grow exponentially; if "
                 f"this is intended, raise --limit layers={2 * self.limits.layers}",
+                fatal=True,
             )
         try:
             out = self._element(el, x, frame, scope)
-        except TooLarge:
-            raise
-        except EvalError as exc:
-            hints = exc.hints or self._name_hints(exc, frame)
-            if exc.code != "E0000":  # E0000: a consequence of an error already reported
-                self.sink.error(exc.code, exc.message, exc.span, *hints)
+        except DiagnosticError as exc:
+            if exc.fatal:
+                raise
+            self.sink.error(
+                exc.code, exc.message, exc.span, *(exc.hints or self._name_hints(exc, frame))
+            )
+            out = None if x is None else Tensor(x.node, None)
+        except AlreadyReported:
             out = None if x is None else Tensor(x.node, None)
         if el.tap is not None and out is not None:
             self._tap(el, out, frame)
         return out
 
-    def _name_hints(self, exc: EvalError, frame: Frame) -> tuple[str, ...]:
+    def _name_hints(self, exc: DiagnosticError, frame: Frame) -> tuple[str, ...]:
         if exc.code != "E0102" or not exc.message.startswith("unknown name '"):
             return ()
         name = exc.message.split("'")[1]
@@ -242,7 +242,7 @@ class Expander:
         env = Env(frame.env.names, x.shape if x else None, frame.env.site, frame.env.note)
         n = integer(Arg(evaluate(e, env), frame.env.at(e.span)), "a repetition count", 0)
         if n > self.limits.repeat:
-            raise EvalError(
+            raise DiagnosticError(
                 "E0601",
                 f"repetition count {n:,} is too large (limit {self.limits.repeat:,})",
                 frame.env.at(e.span),
@@ -310,30 +310,32 @@ class Expander:
         t = frame.taps.get(w.text) or self.inputs.get(w.text)
         if t is None:
             known = list(frame.taps) + list(self.inputs)
-            raise EvalError(
+            raise DiagnosticError(
                 "E0101",
                 f"no tensor is named '{w.text}'",
                 w.span,
                 did_you_mean(w.text, known) or "name one with @name after a layer",
             )
         if t.shape is None:
-            raise EvalError("E0000", "", None)
+            raise AlreadyReported
         return t.node, t.shape
 
-    def _unknown(self, c: ast.Call, frame: Frame, span: Span) -> EvalError:
+    def _unknown(self, c: ast.Call, frame: Frame, span: Span) -> DiagnosticError:
         from dslc.expand.layers import all_names
 
         if c.name in COMBINATORS:
-            return EvalError("E0101", f"'{c.name}' is a combinator: write {c.name}<...>", span)
+            return DiagnosticError(
+                "E0101", f"'{c.name}' is a combinator: write {c.name}<...>", span
+            )
         if c.name == "project":
-            return EvalError(
+            return DiagnosticError(
                 "E0101",
                 "'project' is only valid as a residual shortcut",
                 span,
                 "write residual<body | project>",
             )
         known = all_names() + list(self.blocks) + list(frame.taps) + list(self.inputs)
-        return EvalError(
+        return DiagnosticError(
             "E0101", f"unknown layer or block '{c.name}'", span, did_you_mean(c.name, known)
         )
 
@@ -347,14 +349,14 @@ class Expander:
         span = frame.env.at(c.span)
         if c.name in frame.stack:
             cycle = " -> ".join((*frame.stack[frame.stack.index(c.name) :], c.name))
-            raise EvalError(
+            raise DiagnosticError(
                 "E0401",
                 f"block '{c.name}' calls itself ({cycle})",
                 span,
                 "blocks may call other blocks, but not recursively",
             )
         if len(frame.stack) >= MAX_BLOCK_DEPTH:
-            raise EvalError(
+            raise DiagnosticError(
                 "E0603",
                 f"blocks call blocks more than {MAX_BLOCK_DEPTH} deep here",
                 span,
@@ -399,7 +401,7 @@ class Expander:
             return x
         stride = _stride(x.shape, target)
         if stride is None:
-            raise EvalError(
+            raise DiagnosticError(
                 "E0301",
                 f"'project' cannot map {show(x.shape)} to {show(target)}",
                 span,
@@ -434,7 +436,7 @@ def claim(scope: Scope, label: str, span: Span) -> None:
     """Reserve a label in a scope; a name used twice in one scope is an error. In a numbered
     scope the label still takes its position."""
     if label in scope.used:
-        raise EvalError(
+        raise DiagnosticError(
             "E0106", f"the name '{label}' is already used here", span, "give this one another label"
         )
     if scope.numbered:

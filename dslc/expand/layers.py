@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from dslc.diagnostics import DiagnosticError
 from dslc.expand.args import (
     REQUIRED,
     Arg,
@@ -21,7 +22,7 @@ from dslc.expand.args import (
     pair,
     word,
 )
-from dslc.expand.evaluate import EvalError, Value, Word, describe
+from dslc.expand.evaluate import Value, Word, describe
 from dslc.ir.ops import (
     AdaptivePoolAttrs,
     Attrs,
@@ -74,7 +75,7 @@ class Layer:
 def _kernel(a: Args, ctx: Ctx, what: str) -> Pair:
     given = a["k"].value is not None
     if ctx.sized is not None and given:
-        raise EvalError(
+        raise DiagnosticError(
             "E0107",
             f"the kernel size is already in the name '{what}'",
             a["k"].whole or a["k"].span,
@@ -82,14 +83,14 @@ def _kernel(a: Args, ctx: Ctx, what: str) -> Pair:
         )
     if ctx.sized is not None:
         if min(ctx.sized) < 1:
-            raise EvalError(
+            raise DiagnosticError(
                 "E0203",
                 f"a kernel size must be at least 1 ('{what}{ctx.sized[0]}x{ctx.sized[1]}')",
                 ctx.span,
             )
         return ctx.sized
     if not given:
-        raise EvalError(
+        raise DiagnosticError(
             "E0104",
             f"{what} needs a kernel size",
             ctx.span,
@@ -101,7 +102,7 @@ def _kernel(a: Args, ctx: Ctx, what: str) -> Pair:
 def _groups(a: Args, cin: int, cout: int) -> int:
     g = integer(a["groups"], "groups")
     if cin % g or cout % g:
-        raise EvalError(
+        raise DiagnosticError(
             "E0304",
             f"groups={g} must divide both the input channels ({cin}) and "
             f"the output channels ({cout})",
@@ -117,7 +118,7 @@ def _conv(a: Args, ctx: Ctx) -> tuple[Op, Attrs, tuple[int, ...]]:
     if a["kernel"].value is not None:
         return Op.CONV, _fixed_conv(a, ctx, cin), ()
     if a["c"].value is None:
-        raise EvalError(
+        raise DiagnosticError(
             "E0104", "conv needs the number of output channels", ctx.span, "e.g. conv3x3(64)"
         )
     cout = integer(a["c"], "the number of output channels")
@@ -136,7 +137,7 @@ def _fixed_conv(a: Args, ctx: Ctx, cin: int) -> ConvAttrs:
     v, span = a["kernel"].value, a["kernel"].span
     depth = _depth(v)
     if depth not in (2, 4):
-        raise EvalError(
+        raise DiagnosticError(
             "E0105", "kernel= takes a 2-D matrix [[...], ...] or a 4-D [out][in][h][w] list", span
         )
     flat: list[float] = []
@@ -148,20 +149,20 @@ def _fixed_conv(a: Args, ctx: Ctx, cin: int) -> ConvAttrs:
         cout, k = shape[0], (shape[2], shape[3])
         groups = cin // shape[1] if shape[1] and cin % shape[1] == 0 else 0
         if not groups or cout % groups:
-            raise EvalError(
+            raise DiagnosticError(
                 "E0308",
                 f"kernel has {shape[1]} input channels per filter; the input has {cin}",
                 span,
             )
     if ctx.sized is not None and ctx.sized != k:
-        raise EvalError(
+        raise DiagnosticError(
             "E0107",
             f"the name says {ctx.sized[0]}x{ctx.sized[1]} but the kernel is {k[0]}x{k[1]}",
             span,
             "write plain 'conv(kernel=...)'",
         )
     if a["c"].value is not None and integer(a["c"], "channels") != cout:
-        raise EvalError(
+        raise DiagnosticError(
             "E0105",
             f"the kernel makes {cout} output channels, not {a['c'].value}",
             a["c"].span,
@@ -169,7 +170,7 @@ def _fixed_conv(a: Args, ctx: Ctx, cin: int) -> ConvAttrs:
         )
     b = a["bias"].value
     if b is True:
-        raise EvalError(
+        raise DiagnosticError(
             "E0105",
             "a hand-written kernel takes a fixed bias (bias=0) or none (bias=false)",
             a["bias"].span,
@@ -185,15 +186,19 @@ def _fixed_conv(a: Args, ctx: Ctx, cin: int) -> ConvAttrs:
 def _flatten(v: Value, out: list[float], span: Span) -> tuple[int, ...]:
     if not isinstance(v, list):
         if isinstance(v, bool) or not isinstance(v, int | float):
-            raise EvalError("E0105", f"kernel entries must be numbers, got {describe(v)}", span)
+            raise DiagnosticError(
+                "E0105", f"kernel entries must be numbers, got {describe(v)}", span
+            )
         try:
             out.append(float(v))
         except OverflowError:
-            raise EvalError("E0105", f"kernel entry {str(v)[:12]}... is too large", span) from None
+            raise DiagnosticError(
+                "E0105", f"kernel entry {str(v)[:12]}... is too large", span
+            ) from None
         return ()
     shapes = {_flatten(x, out, span) for x in v}
     if len(shapes) != 1:
-        raise EvalError("E0105", "kernel rows must all have the same length", span)
+        raise DiagnosticError("E0105", "kernel rows must all have the same length", span)
     return (len(v), *shapes.pop())
 
 
@@ -207,7 +212,7 @@ def _deconv(a: Args, ctx: Ctx) -> tuple[Op, Attrs, tuple[int, ...]]:
     op = pair(a["output_pad"], "output_pad", 0)
     for i in (0, 1):
         if op[i] >= stride[i]:
-            raise EvalError(
+            raise DiagnosticError(
                 "E0105",
                 f"output_pad {op[i]} must be smaller than the stride ({stride[i]})",
                 a["output_pad"].span,
@@ -224,7 +229,7 @@ def _pool(kind: Op) -> Callable[[Args, Ctx], tuple[Op, Attrs, tuple[int, ...]]]:
         dil = pair(a["dilation"], "dilation") if "dilation" in a else (1, 1)
         p = pads(a["pad"], k, dil, stride, ctx.shape)
         if max(p) * 2 > max(k):
-            raise EvalError(
+            raise DiagnosticError(
                 "E0105",
                 f"pad {max(p)} is more than half the window {k[0]}x{k[1]}",
                 a["pad"].span,
@@ -257,7 +262,7 @@ def _dense(a: Args, ctx: Ctx) -> tuple[Op, Attrs, tuple[int, ...]]:
     n = integer(a["n"], "the number of outputs")
     if len(ctx.shape) != 2:
         shown = " x ".join(str(d) for d in ctx.shape)
-        raise EvalError(
+        raise DiagnosticError(
             "E0306",
             f"dense needs a flat (N, features) input, got {shown}",
             ctx.span,
@@ -265,7 +270,7 @@ def _dense(a: Args, ctx: Ctx) -> tuple[Op, Attrs, tuple[int, ...]]:
         )
     feats = ctx.shape[1]
     if not isinstance(feats, int):
-        raise EvalError(
+        raise DiagnosticError(
             "E0105",
             f"dense needs a fixed number of input features, got {feats}",
             ctx.span,
@@ -277,7 +282,9 @@ def _dense(a: Args, ctx: Ctx) -> tuple[Op, Attrs, tuple[int, ...]]:
 def _dropout(a: Args) -> Attrs:
     p = number(a["p"], "p")
     if not 0 <= p < 1:
-        raise EvalError("E0105", f"dropout probability must be in [0, 1), got {p}", a["p"].span)
+        raise DiagnosticError(
+            "E0105", f"dropout probability must be in [0, 1), got {p}", a["p"].span
+        )
     return ScalarAttrs(p)
 
 
@@ -285,7 +292,7 @@ def _upsample(a: Args, ctx: Ctx) -> tuple[Op, Attrs, tuple[int, ...]]:
     mode = word(a["mode"], "mode", ("nearest", "bilinear"))
     corners = flag(a["align_corners"], "align_corners")
     if (a["factor"].value is None) == (a["to"].value is None):
-        raise EvalError(
+        raise DiagnosticError(
             "E0104",
             "upsample takes a factor or to=NAME (one of the two)",
             ctx.span,
@@ -294,25 +301,27 @@ def _upsample(a: Args, ctx: Ctx) -> tuple[Op, Attrs, tuple[int, ...]]:
     if a["to"].value is not None:
         target = a["to"].value
         if not isinstance(target, Word):
-            raise EvalError(
+            raise DiagnosticError(
                 "E0105", "to= takes the name of a tensor (an input or a @tap)", a["to"].span
             )
         node, shape = ctx.tap(target)
         if len(shape) != 4:
-            raise EvalError("E0307", f"'{target.text}' is not an N x C x H x W map", target.span)
+            raise DiagnosticError(
+                "E0307", f"'{target.text}' is not an N x C x H x W map", target.span
+            )
         return Op.UPSAMPLE, UpsampleAttrs(mode, None, node, corners), (node,)
     f = a["factor"].value
     factors = f if isinstance(f, tuple) and len(f) == 2 else (f, f)
     scale = tuple(number(Arg(x, a["factor"].span), "factor") for x in factors)
     if min(scale) <= 0:
-        raise EvalError("E0203", "upsample factor must be positive", a["factor"].span)
+        raise DiagnosticError("E0203", "upsample factor must be positive", a["factor"].span)
     return Op.UPSAMPLE, UpsampleAttrs(mode, (scale[0], scale[1]), None, corners), ()
 
 
 def _odd(a: Arg, what: str) -> int:
     n = integer(a, what)
     if n % 2 == 0:
-        raise EvalError(
+        raise DiagnosticError(
             "E0105",
             f"lrn {what} must be odd, got {n}",
             a.span,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from dslc.diagnostics import Sink, did_you_mean
+from dslc.diagnostics import AlreadyReported, DiagnosticError, Sink, did_you_mean
 from dslc.expand.args import Arg, integer
-from dslc.expand.evaluate import POISON, Env, EvalError, Value, Word, evaluate
-from dslc.expand.expander import Expander, Frame, Scope, Tensor, TooLarge
+from dslc.expand.evaluate import POISON, Env, Value, Word, evaluate
+from dslc.expand.expander import Expander, Frame, Scope, Tensor
 from dslc.expand.imports import collect_blocks
 from dslc.expand.limits import Limits
 from dslc.ir.dims import Dim, sym
@@ -46,8 +46,8 @@ def build_graph(
     try:
         for stmt in body:
             x = ex.chain(stmt.chain, x, frame, scope)
-    except TooLarge as exc:  # nothing after it can be trusted: stop expanding
-        sink.error(exc.code, exc.message, exc.span, *exc.hints)
+    except DiagnosticError as exc:  # a fatal one: nothing after it can be trusted, stop expanding
+        sink.report(exc)
         return ex.graph(header.name if header else Path(source.path).stem, [], source.text), params
     outputs = _outputs(program, ex, frame, x, sink)
     name = header.name if header else Path(source.path).stem
@@ -98,9 +98,12 @@ def _network_params(
             continue
         try:
             values[p.name] = evaluate(expr, Env(dict(values)))
-        except EvalError as exc:
-            sink.error(exc.code, exc.message, exc.span, *exc.hints)
+        except DiagnosticError as exc:
+            sink.report(exc)
             values[p.name] = POISON  # reported once, not again at every use
+            continue
+        except AlreadyReported:
+            values[p.name] = POISON
             continue
         value = values[p.name]
         if isinstance(value, Word) and value.text in names and value.text not in values:
@@ -126,8 +129,8 @@ def _inputs(
                 shape.append(_dim(d, params))
             t = ex.add_input(stmt, tuple(shape))
             first = first or t
-        except EvalError as exc:
-            sink.error(exc.code, exc.message, exc.span, *exc.hints)
+        except DiagnosticError as exc:
+            sink.report(exc)
     if first is None and not sink.errors:
         sink.error(
             "E0504",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import assert_never
 
+from dslc.diagnostics import DiagnosticError
 from dslc.ir import dims
 from dslc.ir.dims import Dim
 from dslc.ir.graph import (
@@ -25,14 +26,6 @@ from dslc.ir.ops import (
 
 Shape = tuple[Dim, ...]
 Shapes = dict[int, Shape]
-
-
-class ShapeError(Exception):
-    """A layer cannot take the shape it is given."""
-
-    def __init__(self, code: str, message: str, *hints: str) -> None:
-        super().__init__(message)
-        self.code, self.message, self.hints = code, message, hints
 
 
 def show(shape: Shape) -> str:
@@ -69,9 +62,10 @@ def deconv_out(
 def _spatial(node: Node, x: Shape) -> None:
     if len(x) != 4:
         what = "a flat (N, features) tensor" if len(x) == 2 else f"a rank-{len(x)} tensor"
-        raise ShapeError(
+        raise DiagnosticError(
             "E0307",
             f"{node.op.value} needs an N x C x H x W input, got {what} ({show(x)})",
+            None,
             "spatial layers must come before 'flatten'",
         )
 
@@ -79,11 +73,12 @@ def _spatial(node: Node, x: Shape) -> None:
 def _check_size(node: Node, x: Shape, out: Shape) -> Shape:
     for axis, d in zip(("height", "width"), out[2:]):
         if isinstance(d, int) and d <= 0:
-            raise ShapeError(
+            raise DiagnosticError(
                 "E0305",
                 f"{node.op.value} '{node.name}' shrinks the {axis} to {d}: its input is "
                 f"{show(x[2:])}, too small for this "
                 + ("factor" if node.op is Op.UPSAMPLE else "window"),
+                None,
                 "use a larger input, or more padding / a smaller kernel or stride earlier",
             )
     return out
@@ -92,7 +87,7 @@ def _check_size(node: Node, x: Shape, out: Shape) -> Shape:
 def _conv(node: Node, a: ConvAttrs, x: Shape) -> Shape:
     _spatial(node, x)
     if x[1] != a.in_channels:
-        raise ShapeError("E0308", f"conv expects {a.in_channels} input channels, got {x[1]}")
+        raise DiagnosticError("E0308", f"conv expects {a.in_channels} input channels, got {x[1]}")
     t, l, b, r = a.pads
     h = conv_out(x[2], a.kernel[0], a.stride[0], a.dilation[0], t, b)
     w = conv_out(x[3], a.kernel[1], a.stride[1], a.dilation[1], l, r)
@@ -117,13 +112,14 @@ def _pool(node: Node, a: PoolAttrs, x: Shape) -> Shape:
 
 def _dense(a: DenseAttrs, x: Shape) -> Shape:
     if len(x) != 2:
-        raise ShapeError(
+        raise DiagnosticError(
             "E0306",
             f"dense needs a flat (N, features) input, got {show(x)}",
+            None,
             "insert 'flatten' before it (or 'gap -> flatten' to pool first)",
         )
     if x[1] != a.in_features:
-        raise ShapeError("E0308", f"dense expects {a.in_features} features, got {x[1]}")
+        raise DiagnosticError("E0308", f"dense expects {a.in_features} features, got {x[1]}")
     return (x[0], a.out_features)
 
 
@@ -149,9 +145,10 @@ def _scaled(d: Dim, factor: float) -> Dim:
         return dims.mul(d, int(factor))
     if isinstance(d, int):
         return int(d * factor)
-    raise ShapeError(
+    raise DiagnosticError(
         "E0309",
         f"a symbolic size {d} can only be scaled by a whole factor",
+        None,
         "use a whole factor, or upsample(to=NAME) to match a named tensor",
     )
 
@@ -161,7 +158,7 @@ def _merge(node: Node, ins: list[Shape]) -> Shape:
     if node.op is Op.ADD:
         for i, s in enumerate(ins[1:], 2):
             if s != first:
-                raise ShapeError(
+                raise DiagnosticError(
                     "E0302",
                     f"branches of '{node.name}' disagree: branch 1 gives "
                     f"{show(first)}, branch {i} gives {show(s)}",
@@ -169,10 +166,11 @@ def _merge(node: Node, ins: list[Shape]) -> Shape:
         return first
     for i, s in enumerate(ins[1:], 2):
         if len(s) != len(first) or s[:1] + s[2:] != first[:1] + first[2:]:
-            raise ShapeError(
+            raise DiagnosticError(
                 "E0303",
                 f"concat '{node.name}' needs equal spatial sizes: branch 1 gives "
                 f"{show(first)}, branch {i} gives {show(s)}",
+                None,
                 "pad or pool the branches so their H x W agree",
             )
     channels: Dim = 0
@@ -182,7 +180,9 @@ def _merge(node: Node, ins: list[Shape]) -> Shape:
 
 
 def node_shape(node: Node, ins: list[Shape]) -> Shape:
-    """The output shape of `node` given its inputs' shapes; raises ShapeError."""
+    """The output shape of `node` given its inputs' shapes.
+
+    Raises DiagnosticError without a span: the caller knows where the node was written."""
     a = node.attrs
     x = ins[0] if ins else ()
     match node.op:
@@ -208,7 +208,7 @@ def node_shape(node: Node, ins: list[Shape]) -> Shape:
         case Op.BATCHNORM:
             assert isinstance(a, BatchNormAttrs)
             if len(x) < 2 or x[1] != a.channels:
-                raise ShapeError("E0308", f"bn expects {a.channels} channels, got {show(x)}")
+                raise DiagnosticError("E0308", f"bn expects {a.channels} channels, got {show(x)}")
             return x
         case Op.LRN:
             _spatial(node, x)

@@ -267,7 +267,6 @@ def alignment_warnings(graph: Graph, rfs: RFs) -> list[Diagnostic]:
                 f"the branches merged by '{node.name}' are misaligned: " + "; ".join(what),
                 node.span,
                 tuple(hints),
-                "warning",
             )
         )
     return out

@@ -9,18 +9,26 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from dslc.backend.weights import match, read
 from dslc.cli import main
-from dslc.codes import BY_CODE, EXPLANATIONS, run_example, run_fix
+from dslc.codes import BY_CODE, ENTRIES
+from dslc.passes import Analysis
+from dslc.report.explain import find, run_example, run_fix
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _check_weights(analysis: Analysis, path: Path) -> None:
+    match(analysis, read(path), path.name)
+
+
 def _codes_in_compiler() -> set[str]:
+    """Every code written in the compiler's source, outside the registry and its renderer."""
     found: set[str] = set()
     for path in (ROOT / "dslc").rglob("*.py"):
-        if path.name != "explain.py":
-            found |= set(re.findall(r"\"(E\d{4})\"", path.read_text(encoding="utf-8")))
-    return found - {"E0000"}  # E0000 marks a consequence of an error already reported
+        if "codes" not in path.relative_to(ROOT / "dslc").parts and path.name != "explain.py":
+            found |= set(re.findall(r"\"([EW]\d{4})\"", path.read_text(encoding="utf-8")))
+    return found
 
 
 def test_every_code_the_compiler_emits_is_explained() -> None:
@@ -29,18 +37,26 @@ def test_every_code_the_compiler_emits_is_explained() -> None:
 
 
 def test_codes_are_listed_once_in_order() -> None:
-    codes = [e.code for e in EXPLANATIONS]
+    codes = [e.code for e in ENTRIES]
     assert codes == sorted(set(codes))
+
+
+@pytest.mark.parametrize("code", sorted(BY_CODE))
+def test_every_entry_is_complete_and_its_severity_is_its_letter(code: str) -> None:
+    e = BY_CODE[code]
+    assert re.fullmatch(r"[EW]\d{4}", e.code)
+    assert e.severity == {"E": "error", "W": "warning"}[code[0]]
+    assert e.title and e.explanation and e.example
 
 
 @pytest.mark.parametrize("code", sorted(BY_CODE))
 def test_example_produces_its_code_and_the_fix_compiles(code: str) -> None:
     e = BY_CODE[code]
-    shown, codes = run_example(e)
+    shown, codes = run_example(e, _check_weights)
     assert codes and codes[0] == code, shown
-    assert f"error[{code}]" in shown
+    assert f"{e.severity}[{code}]" in shown
     if e.fix is not None:
-        shown, codes = run_fix(e)
+        shown, codes = run_fix(e, _check_weights)
         assert codes == (), shown
 
 
@@ -63,11 +79,29 @@ def test_explain_accepts_lowercase_and_bare_numbers(spelling: str) -> None:
     assert "help: the smallest input that works is 3 x 64 x 64" in result.stdout
 
 
+@pytest.mark.parametrize("spelling", ["W0701", "w0701"])
+def test_explain_explains_a_warning(spelling: str) -> None:
+    result = CliRunner().invoke(main, ["explain", spelling])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert out.startswith("W0701: branches merged with misaligned receptive fields\n")
+    assert (
+        "example.xnet:3:1: warning[W0701]: the branches merged by 'concat1' are misaligned" in out
+    )
+    assert "Fixed:" in out
+
+
+def test_a_bare_number_means_the_error_of_that_number() -> None:
+    assert find("0701").code == "E0701"
+    assert find(" w0701").code == "W0701"
+
+
 def test_explain_without_a_code_lists_every_code() -> None:
     result = CliRunner().invoke(main, ["explain"])
     assert result.exit_code == 0
-    listed = re.findall(r"^(E\d{4})  \S", result.stdout, re.MULTILINE)
+    listed = re.findall(r"^([EW]\d{4})  \S", result.stdout, re.MULTILINE)
     assert listed == sorted(BY_CODE)
+    assert "W0701  branches merged with misaligned receptive fields" in result.stdout
     assert "dslc explain CODE" in result.stdout
 
 
@@ -75,3 +109,8 @@ def test_explain_of_an_unknown_code_is_a_usage_error() -> None:
     result = CliRunner().invoke(main, ["explain", "E0310"])
     assert result.exit_code == 2
     assert "no diagnostic has the code 'E0310'; did you mean" in result.stderr
+
+
+def test_an_unknown_code_is_a_lookup_error_with_a_hint() -> None:
+    with pytest.raises(LookupError, match="no diagnostic has the code 'W0702'; did you mean"):
+        find("W0702")
