@@ -272,9 +272,7 @@ def measure(
 
 def resampled(analysis: Analysis, node_id: int) -> bool:
     """Whether the path to node_id upsamples or runs a strided transposed conv."""
-    from dslc.report.rf_text import path_to
-
-    for n in path_to(analysis, analysis.graph.node(node_id)):
+    for n in analysis.graph.ancestors(analysis.graph.node(node_id)):
         a = n.attrs
         if n.op is Op.UPSAMPLE or (isinstance(a, DeconvAttrs) and max(a.stride) > 1):
             return True

@@ -107,7 +107,7 @@ def needs_external_data(arrays: list[Any]) -> bool:
 def save_model(out: Path, model: Any, arrays: list[Any]) -> Path | None:
     """Write the model atomically; past 2 GiB of weights, with its weights in OUT.data beside
     it (written first, so the model never points at a missing file). Returns the data file."""
-    from dslc.backend.onnx import write, write_external
+    from dslc.backend.serialize import write, write_external
 
     if not needs_external_data(arrays):
         write_atomic(out, lambda f: write(model, arrays, f))
@@ -133,7 +133,7 @@ def compile_in_memory(
     2 GiB of weights a model file (with its data file) in the scratch folder."""
     import io
 
-    from dslc.backend.onnx import write
+    from dslc.backend.serialize import write
 
     _, model, arrays = build_model(
         path,

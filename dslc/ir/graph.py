@@ -42,3 +42,11 @@ class Graph:
             for i in n.inputs:
                 out[i].append(n.id)
         return out
+
+    def ancestors(self, node: Node) -> list[Node]:
+        """The node's ancestors (itself included) in graph order."""
+        keep = {node.id}
+        for n in reversed(self.nodes[: node.id + 1]):
+            if n.id in keep:
+                keep.update(n.inputs)
+        return [n for n in self.nodes if n.id in keep]

@@ -43,12 +43,7 @@ def target(analysis: Analysis, layer: str | None) -> Node:
 
 def path_to(analysis: Analysis, node: Node) -> list[Node]:
     """The node's ancestors (itself included) in graph order."""
-    g = analysis.graph
-    keep = {node.id}
-    for n in reversed(g.nodes[: node.id + 1]):
-        if n.id in keep:
-            keep.update(n.inputs)
-    return [n for n in g.nodes if n.id in keep]
+    return analysis.graph.ancestors(node)
 
 
 def _v(x: Any) -> str:

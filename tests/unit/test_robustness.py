@@ -18,6 +18,7 @@ from click.testing import CliRunner, Result
 from nets import TINY_NET
 
 import dslc.backend.onnx as backend
+from dslc.backend import serialize
 from dslc.cli import main, output, summary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -214,7 +215,7 @@ class Boom(Exception):
 
 
 def _explode_mid_write(monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> None:
-    real_write, real_external = backend.write, backend.write_external
+    real_write, real_external = serialize.write, serialize.write_external
 
     def write(model: Any, arrays: Any, out: BinaryIO) -> None:
         out.write(b"partial model bytes")
@@ -227,8 +228,8 @@ def _explode_mid_write(monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> N
         out.write(b"partial model")
         raise exc
 
-    monkeypatch.setattr(backend, "write", write)
-    monkeypatch.setattr(backend, "write_external", write_external)
+    monkeypatch.setattr(serialize, "write", write)
+    monkeypatch.setattr(serialize, "write_external", write_external)
     assert real_write is not write and real_external is not write_external
 
 

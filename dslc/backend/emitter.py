@@ -1,0 +1,79 @@
+"""The emitter's state while the IR is walked: ONNX nodes, initializers and tensor names."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from dslc.backend.init import Drawn, initial, specs
+from dslc.ir.dims import Dim
+from dslc.ir.graph import (
+    Node,
+)
+from dslc.passes import Analysis
+
+__all__ = ["DTYPES", "ELEM", "Emitter", "value_info"]
+
+
+@dataclass
+class Emitter:
+    """Accumulates ONNX nodes and initializers while walking the IR."""
+
+    analysis: Analysis
+    weights: Drawn  # every learned tensor, given or initialised
+    dtype: type[np.floating[Any]] = np.float32
+    nodes: list[onnx.NodeProto] = field(default_factory=list)
+    arrays: list[tuple[str, np.ndarray]] = field(default_factory=list)
+    names: dict[int, str] = field(default_factory=dict)
+
+    def const(self, name: str, value: np.ndarray) -> str:
+        """A constant as a Constant node (kept out of the initializers, which are parameters)."""
+        self.nodes.append(
+            helper.make_node(
+                "Constant", [], [name], name=name, value=numpy_helper.from_array(value, name)
+            )
+        )
+        return name
+
+    def values(self, node: Node) -> dict[str, np.ndarray]:
+        """The node's parameter tensors by kind (weight, bias, ...), loaded or initialised."""
+        return {s.kind: initial(node, s) if s.fixed else self.weights[s.name] for s in specs(node)}
+
+    def params(self, node: Node, values: Mapping[str, np.ndarray] | None = None) -> list[str]:
+        """Create the node's initializers (in the model's dtype); return their names."""
+        values = self.values(node) if values is None else values
+        out = []
+        for kind, array in values.items():
+            name = f"{node.name}.{kind}"
+            self.arrays.append((name, np.ascontiguousarray(array, self.dtype)))
+            out.append(name)
+        return out
+
+    def floats(self, value: Any) -> np.ndarray:
+        """A floating-point constant in the model's dtype."""
+        return np.asarray(value, self.dtype)
+
+    def emit(self, op: str, node: Node, inputs: list[str], **attrs: Any) -> None:
+        """Append one ONNX node computing `node`'s output."""
+        self.nodes.append(
+            helper.make_node(op, inputs, [self.names[node.id]], name=node.name, **attrs)
+        )
+
+
+DTYPES: dict[str, type[np.floating[Any]]] = {"float32": np.float32, "float16": np.float16}
+
+
+ELEM: dict[type[np.floating[Any]], int] = {
+    np.float32: TensorProto.FLOAT,
+    np.float16: TensorProto.FLOAT16,
+}
+
+
+def value_info(name: str, shape: tuple[Dim, ...], dtype: str = "float32") -> onnx.ValueInfoProto:
+    dims = [d if isinstance(d, int) else str(d) for d in shape]
+    return helper.make_tensor_value_info(name, ELEM[DTYPES[dtype]], dims)

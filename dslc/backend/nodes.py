@@ -1,0 +1,275 @@
+"""One IR node as ONNX nodes: one `match` over Op, pools, resizes and adaptive pools."""
+
+from __future__ import annotations
+
+from typing import Any, assert_never
+
+import numpy as np
+from onnx import helper
+
+from dslc.backend.emitter import Emitter
+from dslc.ir.dims import Dim
+from dslc.ir.graph import (
+    Node,
+)
+from dslc.ir.ops import (
+    AdaptivePoolAttrs,
+    AxisAttrs,
+    BatchNormAttrs,
+    ConvAttrs,
+    DeconvAttrs,
+    DenseAttrs,
+    LrnAttrs,
+    Op,
+    PoolAttrs,
+    ScalarAttrs,
+    UpsampleAttrs,
+)
+from dslc.ir.shapes import conv_out
+
+__all__ = ["conv_attrs", "emit_node"]
+
+
+def _pool_attrs(a: PoolAttrs, x: tuple[Dim, ...], ignores_pads: bool) -> dict[str, Any]:
+    """Kernel, strides, pads and ceil mode as ONNX wants them.
+
+    ONNX's shape inference before opset 22 does not drop a ceil-mode window that would start
+    in the padding, as PyTorch (and ONNX Runtime) do. So where sizes are known, ceil mode is
+    written as extra end padding in floor mode; that is exact when the op ignores padding
+    (max pooling, or averaging without count_include_pad)."""
+    pads = list(a.pads)
+    ceil = a.ceil and _ceil_axes(a, x)
+    if ceil and ignores_pads and all(isinstance(d, int) for d in x[2:]):
+        for axis in ceil:
+            pads[axis + 2] += max(0, _extra(a, x, axis))
+        if all(pads[i + 2] < a.kernel[i] for i in (0, 1)):
+            return {
+                "kernel_shape": list(a.kernel),
+                "strides": list(a.stride),
+                "pads": pads,
+                "ceil_mode": 0,
+            }
+        pads = list(a.pads)
+    return {
+        "kernel_shape": list(a.kernel),
+        "strides": list(a.stride),
+        "pads": pads,
+        "ceil_mode": int(bool(ceil)),
+    }
+
+
+def _avgpool(e: Emitter, node: Node, a: PoolAttrs, x: str) -> None:
+    """Average pooling. In ceil mode with count_include_pad, PyTorch divides by the window
+    clipped to the padded input; zero-padding explicitly, then averaging over the valid
+    cells with the overhang as extra (uncounted) padding, is exactly that."""
+    shape = e.analysis.shapes[node.inputs[0]]
+    concrete = all(isinstance(d, int) for d in shape[2:])
+    if not (a.ceil and a.count_include_pad and concrete and _ceil_axes(a, shape)):
+        e.emit(
+            "AveragePool",
+            node,
+            [x],
+            count_include_pad=int(a.count_include_pad),
+            **_pool_attrs(a, shape, not a.count_include_pad),
+        )
+        return
+    t, l, b, r = a.pads
+    pad = e.const(f"{node.name}.pads", np.array([0, 0, t, l, 0, 0, b, r], np.int64))
+    e.nodes.append(
+        helper.make_node("Pad", [x, pad], [f"{node.name}.padded"], name=f"{node.name}.padded")
+    )
+    extra = [_extra(a, shape, axis) for axis in (0, 1)]
+    e.emit(
+        "AveragePool",
+        node,
+        [f"{node.name}.padded"],
+        count_include_pad=0,
+        kernel_shape=list(a.kernel),
+        strides=list(a.stride),
+        pads=[0, 0, max(0, extra[0]), max(0, extra[1])],
+        ceil_mode=0,
+    )
+
+
+def _axis_args(a: PoolAttrs, x: tuple[Dim, ...], axis: int) -> tuple[int, int, int, int, int, int]:
+    size = x[2 + axis]
+    assert isinstance(size, int)
+    return (size, a.kernel[axis], a.stride[axis], a.dilation[axis], a.pads[axis], a.pads[axis + 2])
+
+
+def _ceil_axes(a: PoolAttrs, x: tuple[Dim, ...]) -> list[int]:
+    """The axes on which ceil mode changes the output size (all, if a size is symbolic)."""
+    if not all(isinstance(d, int) for d in x[2:]):
+        return [0, 1]
+    out = []
+    for axis in (0, 1):
+        args = _axis_args(a, x, axis)
+        if conv_out(*args, ceil=True) != conv_out(*args, ceil=False):
+            out.append(axis)
+    return out
+
+
+def _extra(a: PoolAttrs, x: tuple[Dim, ...], axis: int) -> int:
+    """End padding to add so that floor mode gives ceil mode's (PyTorch's) windows."""
+    size, k, s, d, pb, pe = _axis_args(a, x, axis)
+    want = conv_out(size, k, s, d, pb, pe, ceil=True)
+    assert isinstance(want, int)
+    return (want - 1) * s + d * (k - 1) + 1 - (size + pb + pe)
+
+
+def emit_node(e: Emitter, node: Node) -> None:
+    a = node.attrs
+    xs = [e.names[i] for i in node.inputs]
+    match node.op:
+        case Op.INPUT:
+            return
+        case Op.CONV:
+            assert isinstance(a, ConvAttrs)
+            e.emit("Conv", node, xs + e.params(node), **conv_attrs(a))
+        case Op.DECONV:
+            assert isinstance(a, DeconvAttrs)
+            e.emit(
+                "ConvTranspose",
+                node,
+                xs + e.params(node),
+                kernel_shape=list(a.kernel),
+                strides=list(a.stride),
+                pads=list(a.pads),
+                dilations=list(a.dilation),
+                group=a.groups,
+                output_padding=list(a.output_padding),
+            )
+        case Op.MAXPOOL:
+            assert isinstance(a, PoolAttrs)
+            e.emit(
+                "MaxPool",
+                node,
+                xs,
+                dilations=list(a.dilation),
+                **_pool_attrs(a, e.analysis.shapes[node.inputs[0]], True),
+            )
+        case Op.AVGPOOL:
+            assert isinstance(a, PoolAttrs)
+            _avgpool(e, node, a, xs[0])
+        case Op.GLOBAL_AVGPOOL:
+            e.emit("GlobalAveragePool", node, xs)
+        case Op.GLOBAL_MAXPOOL:
+            e.emit("GlobalMaxPool", node, xs)
+        case Op.ADAPTIVE_AVGPOOL:
+            assert isinstance(a, AdaptivePoolAttrs)
+            _adaptive(e, node, a, xs[0])
+        case Op.BATCHNORM:
+            assert isinstance(a, BatchNormAttrs)
+            e.emit(
+                "BatchNormalization",
+                node,
+                xs + e.params(node),
+                epsilon=a.eps,
+                momentum=1.0 - a.momentum,
+            )
+        case Op.LRN:
+            assert isinstance(a, LrnAttrs)
+            e.emit("LRN", node, xs, size=a.size, alpha=a.alpha, beta=a.beta, bias=a.k)
+        case Op.DROPOUT:
+            assert isinstance(a, ScalarAttrs)
+            ratio = e.const(f"{node.name}.p", np.array(a.value, np.float32))
+            e.emit("Dropout", node, [*xs, ratio])
+        case Op.RELU | Op.SIGMOID | Op.TANH | Op.IDENTITY:
+            e.emit(
+                {Op.RELU: "Relu", Op.SIGMOID: "Sigmoid", Op.TANH: "Tanh", Op.IDENTITY: "Identity"}[
+                    node.op
+                ],
+                node,
+                xs,
+            )
+        case Op.LEAKY_RELU | Op.ELU:
+            assert isinstance(a, ScalarAttrs)
+            e.emit("LeakyRelu" if node.op is Op.LEAKY_RELU else "Elu", node, xs, alpha=a.value)
+        case Op.RELU6:
+            lo = e.const(f"{node.name}.min", e.floats(0.0))
+            hi = e.const(f"{node.name}.max", e.floats(6.0))
+            e.emit("Clip", node, [*xs, lo, hi])
+        case Op.SOFTMAX | Op.FLATTEN:
+            assert isinstance(a, AxisAttrs)
+            e.emit("Softmax" if node.op is Op.SOFTMAX else "Flatten", node, xs, axis=a.axis)
+        case Op.DENSE:
+            assert isinstance(a, DenseAttrs)
+            e.emit("Gemm", node, xs + e.params(node), transB=1)
+        case Op.UPSAMPLE:
+            assert isinstance(a, UpsampleAttrs)
+            _resize(e, node, a, xs)
+        case Op.ADD:
+            e.emit("Add" if len(xs) == 2 else "Sum", node, xs)
+        case Op.CONCAT:
+            e.emit("Concat", node, xs, axis=1)
+        case _:
+            assert_never(node.op)
+
+
+def _resize(e: Emitter, node: Node, a: UpsampleAttrs, xs: list[str]) -> None:
+    if a.mode == "nearest":
+        attrs: dict[str, Any] = {
+            "mode": "nearest",
+            "coordinate_transformation_mode": "asymmetric",
+            "nearest_mode": "floor",
+        }
+    else:
+        attrs = {
+            "mode": "linear",
+            "coordinate_transformation_mode": "align_corners"
+            if a.align_corners
+            else "pytorch_half_pixel",
+        }
+    n = node.name
+    if a.scale is not None and all(float(f).is_integer() for f in a.scale):
+        scales = e.const(f"{n}.scales", np.array([1, 1, *a.scale], np.float32))
+        e.emit("Resize", node, [xs[0], "", scales], **attrs)
+        return
+    e.nodes.append(helper.make_node("Shape", [xs[0]], [f"{n}.nc"], name=f"{n}.nc", end=2))
+    if a.scale is not None:  # a fractional factor: the size is PyTorch's floor(H * factor)
+        out = e.analysis.shapes[node.id]
+        e.const(f"{n}.hw", np.array(out[2:], np.int64))
+    else:
+        e.nodes.append(helper.make_node("Shape", [xs[1]], [f"{n}.hw"], name=f"{n}.hw", start=2))
+    e.nodes.append(
+        helper.make_node(
+            "Concat", [f"{n}.nc", f"{n}.hw"], [f"{n}.sizes"], name=f"{n}.sizes", axis=0
+        )
+    )
+    e.emit("Resize", node, [xs[0], "", "", f"{n}.sizes"], **attrs)
+
+
+def _adaptive(e: Emitter, node: Node, a: AdaptivePoolAttrs, x: str) -> None:
+    shape = e.analysis.shapes[node.inputs[0]]
+    h, w = shape[2], shape[3]
+    if (h, w) == a.size:
+        e.emit("Identity", node, [x])
+        return
+    if isinstance(h, int) and isinstance(w, int) and h % a.size[0] == 0 and w % a.size[1] == 0:
+        k = [h // a.size[0], w // a.size[1]]
+        e.emit("AveragePool", node, [x], kernel_shape=k, strides=k)
+        return
+    assert isinstance(h, int) and isinstance(w, int)
+    rows = e.const(f"{node.name}.rows", e.floats(_averaging(h, a.size[0])))
+    cols = e.const(f"{node.name}.cols", e.floats(_averaging(w, a.size[1]).T.copy()))
+    e.nodes.append(helper.make_node("MatMul", [rows, x], [f"{node.name}.r"], name=f"{node.name}.r"))
+    e.emit("MatMul", node, [f"{node.name}.r", cols])
+
+
+def _averaging(n: int, out: int) -> np.ndarray:
+    """PyTorch's adaptive pooling windows as an out x n averaging matrix."""
+    m = np.zeros((out, n), np.float32)
+    for i in range(out):
+        lo, hi = (i * n) // out, -(-(i + 1) * n // out)
+        m[i, lo:hi] = 1.0 / (hi - lo)
+    return m
+
+
+def conv_attrs(a: ConvAttrs) -> dict[str, Any]:
+    return {
+        "kernel_shape": list(a.kernel),
+        "strides": list(a.stride),
+        "pads": list(a.pads),
+        "dilations": list(a.dilation),
+        "group": a.groups,
+    }
