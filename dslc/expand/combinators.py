@@ -2,21 +2,49 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from enum import Enum
+from typing import Protocol, assert_never
 
 from dslc.diagnostics import DiagnosticError, did_you_mean
-from dslc.expand.layers import COMBINATORS
-from dslc.ir.ops import AxisAttrs, NoAttrs, Op
+from dslc.expand.scope import Frame, Scope, Tensor
+from dslc.ir.ops import Attrs, AxisAttrs, NoAttrs, Op
 from dslc.ir.shapes import Shape, show
 from dslc.source import Span
 from dslc.syntax import ast
 
-if TYPE_CHECKING:
-    from dslc.expand.expander import Expander, Frame, Scope, Tensor
+__all__ = ["COMBINATORS", "RESERVED", "Builder", "Combinator", "combinator"]
+
+
+class Combinator(Enum):
+    """The closed set of combinators, as written before `<`."""
+
+    RESIDUAL = "residual"
+    CONCAT = "concat"
+    ADD = "add"
+    DENSE = "dense"
+
+
+COMBINATORS = tuple(c.value for c in Combinator)
+# names a block may not take: the combinators and `project`, the residual's computed shortcut
+RESERVED = (*COMBINATORS, "project")
+
+
+class Builder(Protocol):
+    """What a combinator needs from the expander."""
+
+    def add(self, name: str, op: Op, inputs: list[Tensor], attrs: Attrs, span: Span) -> Tensor: ...
+
+    def chain(
+        self, chain: ast.Chain, x: Tensor | None, frame: Frame, scope: Scope
+    ) -> Tensor | None: ...
+
+    def project(
+        self, x: Tensor, target: Shape, scope: Scope, span: Span, label: str | None
+    ) -> Tensor: ...
 
 
 def combinator(
-    ex: Expander, c: ast.Combinator, x: Tensor | None, frame: Frame, scope: Scope, label: str | None
+    ex: Builder, c: ast.Combinator, x: Tensor | None, frame: Frame, scope: Scope, label: str | None
 ) -> Tensor | None:
     """Expand one combinator; branches share the enclosing naming scope unless it is labelled
     or stands in a numbered sequence."""
@@ -29,28 +57,55 @@ def combinator(
             did_you_mean(c.kind, COMBINATORS)
             or "the combinators are " + ", ".join(f"{k}<...>" for k in COMBINATORS),
         )
+    kind = Combinator(c.kind)
     # In a numbered sequence a combinator takes one position, like a module of its own.
     own = label is not None or scope.numbered
     inner = scope.unit(label, c.kind) if own else scope
     n = len(c.branches)
-    if c.kind in ("residual", "dense") and n > (2 if c.kind == "residual" else 1):
-        most = "a body and a shortcut" if c.kind == "residual" else "one body"
-        raise DiagnosticError("E0104", f"{c.kind}<...> takes {most}, got {n} branches", span)
-    if c.kind == "residual":
-        return _residual(ex, c, x, frame, inner, span)
+    match kind:
+        case Combinator.RESIDUAL:
+            if n > 2:
+                raise DiagnosticError(
+                    "E0104", f"residual<...> takes a body and a shortcut, got {n} branches", span
+                )
+            return _residual(ex, c, x, frame, inner, span)
+        case Combinator.DENSE:
+            if n > 1:
+                raise DiagnosticError("E0104", f"dense<...> takes one body, got {n} branches", span)
+            # dense<body> concatenates its input with the body's output: a concat, not a layer
+            return _merge(ex, c, x, frame, inner, own, span, Op.CONCAT, keep_input=True)
+        case Combinator.CONCAT:
+            return _merge(ex, c, x, frame, inner, own, span, Op.CONCAT, keep_input=False)
+        case Combinator.ADD:
+            return _merge(ex, c, x, frame, inner, own, span, Op.ADD, keep_input=False)
+        case _:
+            assert_never(kind)
+
+
+def _merge(
+    ex: Builder,
+    c: ast.Combinator,
+    x: Tensor | None,
+    frame: Frame,
+    inner: Scope,
+    own: bool,
+    span: Span,
+    op: Op,
+    keep_input: bool,
+) -> Tensor | None:
     outs = [ex.chain(b, x, frame, inner) for b in c.branches]
-    if c.kind == "dense":
+    if keep_input:
         outs = [x, *outs]
     if any(t is None or t.shape is None for t in outs):
         return None if x is None else type(x)(x.node, None)
-    kind = "add" if c.kind == "add" else "concat"  # dense<...> is a concat, not a dense layer
+    kind = "add" if op is Op.ADD else "concat"
     name = inner.full(kind) if own else inner.auto(kind)
-    op, attrs = (Op.ADD, NoAttrs()) if c.kind == "add" else (Op.CONCAT, AxisAttrs(1))
+    attrs = NoAttrs() if op is Op.ADD else AxisAttrs(1)
     return ex.add(name, op, [t for t in outs if t is not None], attrs, span)
 
 
 def _residual(
-    ex: Expander, c: ast.Combinator, x: Tensor | None, frame: Frame, scope: Scope, span: Span
+    ex: Builder, c: ast.Combinator, x: Tensor | None, frame: Frame, scope: Scope, span: Span
 ) -> Tensor | None:
     body = ex.chain(c.branches[0], x, frame, scope)
     if x is None or body is None or body.shape is None or x.shape is None:
@@ -71,7 +126,7 @@ def _residual(
 
 
 def _shortcut(
-    ex: Expander, c: ast.Combinator, x: Tensor, target: Shape, frame: Frame, scope: Scope
+    ex: Builder, c: ast.Combinator, x: Tensor, target: Shape, frame: Frame, scope: Scope
 ) -> Tensor | None:
     if len(c.branches) == 1:
         return x

@@ -51,6 +51,7 @@ def collect_blocks(
 
 
 def _define(blocks: dict[str, ast.BlockDef], d: ast.BlockDef, sink: Sink) -> None:
+    from dslc.expand.combinators import RESERVED
     from dslc.expand.layers import lookup
 
     if d.name in blocks:
@@ -60,7 +61,7 @@ def _define(blocks: dict[str, ast.BlockDef], d: ast.BlockDef, sink: Sink) -> Non
             d.span,
             f"the other definition is at {blocks[d.name].span}",
         )
-    elif lookup(d.name) is not None or d.name in ("residual", "concat", "add", "project"):
+    elif lookup(d.name) is not None or d.name in RESERVED:
         sink.error(
             "E0106",
             f"block '{d.name}' would hide the built-in layer of that name",

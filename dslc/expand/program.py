@@ -8,9 +8,10 @@ from pathlib import Path
 from dslc.diagnostics import AlreadyReported, DiagnosticError, Sink, did_you_mean
 from dslc.expand.args import Arg, integer
 from dslc.expand.evaluate import POISON, Env, Value, Word, evaluate
-from dslc.expand.expander import Expander, Frame, Scope, Tensor
+from dslc.expand.expander import Expander
 from dslc.expand.imports import collect_blocks
 from dslc.expand.limits import Limits
+from dslc.expand.scope import Frame, Scope, Tensor
 from dslc.ir.dims import Dim, sym
 from dslc.ir.graph import Graph
 from dslc.source import SourceFile, Span
