@@ -58,11 +58,7 @@ def analyse(source: Any, lap: Callable[[str], None]) -> Any:
     from dslc.diagnostics import Sink
     from dslc.expand.limits import Limits
     from dslc.expand.program import build_graph
-    from dslc.ir.shapes import infer_shapes
-    from dslc.passes import Analysis
-    from dslc.passes.cost import count_costs
-    from dslc.passes.limits import check_limits
-    from dslc.passes.receptive_field import alignment_warnings, receptive_fields
+    from dslc.passes import analyse as run_passes
     from dslc.report.summary import summary_json
     from dslc.report.table import DEFAULT_COLUMNS, build_rows, render_table
     from dslc.syntax.parser import parse
@@ -70,17 +66,10 @@ def analyse(source: Any, lap: Callable[[str], None]) -> Any:
     program = parse(source)
     lap("parse")
     sink, limits = Sink(), Limits()
-    graph, params = build_graph(source, {}, sink, limits, program)
+    expansion = build_graph(source, {}, sink, limits, program)
     sink.raise_if_errors()
     lap("expand")
-    shapes = infer_shapes(graph)
-    costs = count_costs(graph, shapes)
-    check_limits(graph, costs, limits, sink)
-    sink.raise_if_errors()
-    rfs = receptive_fields(graph, shapes)
-    analysis = Analysis(
-        graph, shapes, costs, rfs, params, (*sink.items, *alignment_warnings(graph, rfs))
-    )
+    analysis = run_passes(expansion.graph, expansion.shapes, expansion.params, limits, sink)
     lap("analyse")
     summary_json(analysis)
     render_table(analysis, build_rows(analysis), DEFAULT_COLUMNS, "float32")

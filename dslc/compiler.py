@@ -8,7 +8,6 @@ from pathlib import Path
 from dslc.diagnostics import CompileError, Diagnostic, Sink
 from dslc.expand.limits import Limits
 from dslc.expand.program import build_graph
-from dslc.ir.shapes import infer_shapes
 from dslc.passes import Analysis, analyse
 from dslc.source import SourceFile
 from dslc.syntax import ast
@@ -52,10 +51,10 @@ def compile_source(
     sink = Sink()
     limits = limits or Limits()
     program = parse(source)
-    graph, params = build_graph(source, dict(overrides or {}), sink, limits, program)
+    expansion = build_graph(source, dict(overrides or {}), sink, limits, program)
     if any(d.code == "E0305" for d in sink.errors):
         from dslc.expand.collapse import smallest_input_hint
 
         smallest_input_hint(program, source, dict(overrides or {}), sink, limits)
     sink.raise_if_errors()
-    return analyse(graph, infer_shapes(graph), params, limits, sink)
+    return analyse(expansion.graph, expansion.shapes, expansion.params, limits, sink)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from dslc.diagnostics import AlreadyReported, DiagnosticError, Sink, did_you_mean
@@ -14,9 +15,20 @@ from dslc.expand.limits import Limits
 from dslc.expand.scope import Frame, Scope, Tensor
 from dslc.ir.dims import Dim, sym
 from dslc.ir.graph import Graph
+from dslc.ir.shapes import Shapes
 from dslc.source import SourceFile, Span
 from dslc.syntax import ast
 from dslc.syntax.parser import parse
+
+
+@dataclass(frozen=True, slots=True)
+class Expansion:
+    """What expanding a program gives: the graph, each node's shape (computed once, while
+    expanding), and the network's parameter values."""
+
+    graph: Graph
+    shapes: Shapes
+    params: dict[str, Value]
 
 
 def build_graph(
@@ -25,8 +37,9 @@ def build_graph(
     sink: Sink,
     limits: Limits | None = None,
     program: ast.Program | None = None,
-) -> tuple[Graph, dict[str, Value]]:
-    """Expand a program into an IR graph, reporting every independent problem to `sink`."""
+) -> Expansion:
+    """Expand a program into an IR graph with every node's shape, reporting every independent
+    problem to `sink` (after an error, some shapes are unknown: do not analyse the graph)."""
     program = program or parse(source)
     blocks = collect_blocks(program, source, sink, (str(Path(source.path).resolve()),))
     header = _header(program, source, sink)
@@ -49,10 +62,11 @@ def build_graph(
             x = ex.chain(stmt.chain, x, frame, scope)
     except DiagnosticError as exc:  # a fatal one: nothing after it can be trusted, stop expanding
         sink.report(exc)
-        return ex.graph(header.name if header else Path(source.path).stem, [], source.text), params
+        graph = ex.graph(header.name if header else Path(source.path).stem, [], source.text)
+        return Expansion(graph, ex.shapes, params)
     outputs = _outputs(program, ex, frame, x, sink)
     name = header.name if header else Path(source.path).stem
-    return ex.graph(name, outputs, source.text), params
+    return Expansion(ex.graph(name, outputs, source.text), ex.shapes, params)
 
 
 def _header(program: ast.Program, source: SourceFile, sink: Sink) -> ast.Network | None:
