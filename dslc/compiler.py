@@ -13,6 +13,8 @@ from dslc.source import SourceFile
 from dslc.syntax import ast
 from dslc.syntax.parser import parse, parse_expr
 
+__all__ = ["compile_file", "compile_source", "parse_overrides"]
+
 
 def parse_overrides(pairs: list[str]) -> dict[str, ast.Expr]:
     """`name=value` strings from --set, parsed as .xnet expressions."""

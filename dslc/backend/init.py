@@ -14,6 +14,19 @@ import numpy as np
 from dslc.ir.graph import Node
 from dslc.ir.ops import BatchNormAttrs, ConvAttrs, DeconvAttrs, DenseAttrs, Op
 
+__all__ = [
+    "AHEAD_BYTES",
+    "THREADED_FROM",
+    "Drawn",
+    "Spec",
+    "Tensor",
+    "draw_all",
+    "initial",
+    "parameters",
+    "rng",
+    "specs",
+]
+
 THREADED_FROM = 1 << 20  # elements; below this a thread pool costs more than it saves
 AHEAD_BYTES = 16 << 20  # drawn but not yet asked for: enough to keep two threads busy
 

@@ -27,6 +27,20 @@ from dslc.ir.shapes import infer_shapes
 from dslc.passes import Analysis, analyse
 from dslc.passes.receptive_field import RF, Axis
 
+__all__ = [
+    "IDENTITIES",
+    "MIXING",
+    "AxisMeasure",
+    "MeasureError",
+    "Measured",
+    "cut",
+    "default_size",
+    "fits",
+    "measure",
+    "reachability_model",
+    "resampled",
+]
+
 IDENTITIES = {
     "Relu",
     "Sigmoid",

@@ -16,6 +16,16 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from dslc.diagnostics import CompileError, Diagnostic, did_you_mean
 
+__all__ = [
+    "MAX_HEADER",
+    "Expected",
+    "expected",
+    "match",
+    "read",
+    "save_safetensors",
+    "write_safetensors",
+]
+
 if TYPE_CHECKING:
     import numpy as np
 

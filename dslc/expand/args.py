@@ -11,6 +11,22 @@ from dslc.ir.dims import Sym
 from dslc.ir.ops import Pads, Pair
 from dslc.source import Span
 
+__all__ = [
+    "REQUIRED",
+    "Arg",
+    "Args",
+    "Shape",
+    "Signature",
+    "bind",
+    "channels",
+    "flag",
+    "integer",
+    "number",
+    "pads",
+    "pair",
+    "word",
+]
+
 REQUIRED = object()
 
 

@@ -15,6 +15,8 @@ from dslc.expand.limits import Limits
 from dslc.source import SourceFile
 from dslc.syntax import ast
 
+__all__ = ["BIG", "smallest_input_hint"]
+
 BIG = 1 << 16  # larger inputs than this are not suggested
 
 

@@ -14,6 +14,18 @@ from dslc.ir.dims import Sym
 from dslc.source import Span
 from dslc.syntax import ast
 
+__all__ = [
+    "MAX_BITS",
+    "POISON",
+    "SHAPE_SYMBOLS",
+    "Env",
+    "Value",
+    "Word",
+    "describe",
+    "evaluate",
+    "not_a_number",
+]
+
 
 @dataclass(frozen=True, slots=True)
 class Word:

@@ -23,6 +23,8 @@ from dslc.ir.shapes import Shape, node_shape, show
 from dslc.source import Span
 from dslc.syntax import ast
 
+__all__ = ["MAX_BLOCK_DEPTH", "Expander"]
+
 MAX_BLOCK_DEPTH = 50
 
 

@@ -9,6 +9,8 @@ from dslc.source import SourceFile
 from dslc.syntax import ast
 from dslc.syntax.parser import parse
 
+__all__ = ["check_library", "collect_blocks", "is_library"]
+
 
 def is_library(program: ast.Program) -> bool:
     """A file of blocks (and imports) only: meant to be imported, not compiled."""

@@ -10,6 +10,16 @@ from dataclasses import dataclass, fields, replace
 
 from dslc.ir import dims
 
+__all__ = [
+    "LIMIT_HELP",
+    "SUFFIXES",
+    "Limits",
+    "option_help",
+    "parse_limits",
+    "raise_hint",
+    "tensor_too_large",
+]
+
 SUFFIXES = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 _VALUE = re.compile(r"([0-9][0-9_]*)([kKmMgGtT]?)")
 

@@ -20,6 +20,8 @@ from dslc.source import SourceFile, Span
 from dslc.syntax import ast
 from dslc.syntax.parser import parse
 
+__all__ = ["Expansion", "build_graph"]
+
 
 @dataclass(frozen=True, slots=True)
 class Expansion:

@@ -10,6 +10,24 @@ import functools
 from dataclasses import dataclass
 from fractions import Fraction
 
+__all__ = [
+    "Dim",
+    "Monomial",
+    "Number",
+    "Sym",
+    "add",
+    "ceildiv",
+    "floordiv",
+    "is_known",
+    "mul",
+    "ratio",
+    "show",
+    "sub",
+    "substitute",
+    "sym",
+    "to_json",
+]
+
 Monomial = tuple[str, ...]  # sorted symbol names; () is the constant term
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from dslc.ir.ops import Attrs, Op
 from dslc.source import Span
 
+__all__ = ["Graph", "Node"]
+
 
 @dataclass(frozen=True, slots=True)
 class Node:

@@ -7,6 +7,25 @@ from dataclasses import dataclass
 
 from dslc.ir.dims import Dim
 
+__all__ = [
+    "AdaptivePoolAttrs",
+    "Attrs",
+    "AxisAttrs",
+    "BatchNormAttrs",
+    "ConvAttrs",
+    "DeconvAttrs",
+    "DenseAttrs",
+    "InputAttrs",
+    "LrnAttrs",
+    "NoAttrs",
+    "Op",
+    "Pads",
+    "Pair",
+    "PoolAttrs",
+    "ScalarAttrs",
+    "UpsampleAttrs",
+]
+
 Pair = tuple[int, int]
 Pads = tuple[int, int, int, int]  # top, left, bottom, right (ONNX order: begins, then ends)
 

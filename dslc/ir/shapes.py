@@ -24,6 +24,17 @@ from dslc.ir.ops import (
     UpsampleAttrs,
 )
 
+__all__ = [
+    "Shape",
+    "Shapes",
+    "conv_out",
+    "deconv_out",
+    "infer_shapes",
+    "is_spatial",
+    "node_shape",
+    "show",
+]
+
 Shape = tuple[Dim, ...]
 Shapes = dict[int, Shape]
 

@@ -30,6 +30,8 @@ from dslc.ir.ops import (
 )
 from dslc.ir.shapes import Shape, Shapes
 
+__all__ = ["Cost", "Costs", "count_costs", "node_cost", "total"]
+
 
 @dataclass(frozen=True, slots=True)
 class Cost:

@@ -7,6 +7,8 @@ from dslc.expand.limits import Limits, raise_hint
 from dslc.ir.graph import Graph
 from dslc.passes.cost import Costs
 
+__all__ = ["check_limits"]
+
 
 def check_limits(graph: Graph, costs: Costs, limits: Limits, sink: Sink) -> None:
     """Report a parameter total beyond the limit, naming the largest layer."""

@@ -17,6 +17,8 @@ from dslc.ir.dims import Dim
 from dslc.ir.graph import Graph
 from dslc.ir.shapes import Shapes
 
+__all__ = ["DTYPE_BYTES", "PROBE", "Memory", "activation_memory", "elements"]
+
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
 # symbolic sizes are compared at this H and W when picking the peak step
 PROBE = {"H": 1024, "W": 1024}

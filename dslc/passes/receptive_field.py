@@ -18,6 +18,8 @@ from dslc.ir.graph import Graph, Node
 from dslc.ir.ops import AdaptivePoolAttrs, ConvAttrs, DeconvAttrs, Op, PoolAttrs, UpsampleAttrs
 from dslc.ir.shapes import Shape, Shapes, is_spatial
 
+__all__ = ["RF", "Axis", "Num", "RFs", "alignment_warnings", "node_rf", "receptive_fields"]
+
 F = Fraction
 Num = int | Fraction  # kept an int while it is whole: Fraction arithmetic is slow
 

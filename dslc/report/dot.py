@@ -6,6 +6,8 @@ from dslc.ir import dims
 from dslc.ir.graph import Node
 from dslc.passes import Analysis
 
+__all__ = ["to_dot"]
+
 
 def _q(text: str) -> str:
     body = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

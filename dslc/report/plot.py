@@ -11,6 +11,8 @@ from dslc.ir.graph import Node
 from dslc.passes import Analysis
 from dslc.report.png import ImageError, draw_text, encode_png, read_image, text_width
 
+__all__ = ["RED", "PictureError", "rf_on_image", "rf_plot"]
+
 BLUE, ORANGE, GREY, BLACK = (31, 119, 180), (255, 127, 14), (200, 200, 200), (0, 0, 0)
 RED = (220, 30, 30)
 

@@ -12,6 +12,18 @@ from pathlib import Path
 
 import numpy as np
 
+__all__ = [
+    "CHANNELS",
+    "FONT",
+    "SIGNATURE",
+    "ImageError",
+    "decode_png",
+    "draw_text",
+    "encode_png",
+    "read_image",
+    "text_width",
+]
+
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 

@@ -10,6 +10,8 @@ from dslc.ir.graph import Node
 from dslc.passes import Analysis
 from dslc.report.table import line_of
 
+__all__ = ["LookupFailed", "axis_pair", "growth_table", "path_to", "target"]
+
 
 class LookupFailed(Exception):
     """No such layer, or one without a field."""

@@ -14,6 +14,17 @@ from dslc.passes.cost import total
 from dslc.passes.memory import DTYPE_BYTES, Memory
 from dslc.passes.receptive_field import RF
 
+__all__ = [
+    "GLOBAL_POOLS",
+    "activation_total",
+    "dtype_bytes",
+    "layers",
+    "source_of",
+    "summary_json",
+    "top_node",
+    "top_rf",
+]
+
 GLOBAL_POOLS = (Op.GLOBAL_AVGPOOL, Op.GLOBAL_MAXPOOL, Op.ADAPTIVE_AVGPOOL)
 
 

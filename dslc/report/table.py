@@ -21,6 +21,21 @@ from dslc.passes.cost import total
 from dslc.passes.receptive_field import RF
 from dslc.report.summary import activation_total, dtype_bytes, layers, source_of, top_node
 
+__all__ = [
+    "COLUMNS",
+    "DEFAULT_COLUMNS",
+    "HEADS",
+    "NUMERIC",
+    "Row",
+    "build_rows",
+    "cells",
+    "line_of",
+    "parse_columns",
+    "render_csv",
+    "render_table",
+    "totals_lines",
+]
+
 COLUMNS = ("op", "shape", "params", "macs", "flops", "memory", "rf", "jump", "line", "source")
 DEFAULT_COLUMNS = ("op", "shape", "params", "macs", "flops", "memory", "rf", "line")
 HEADS = {

@@ -9,6 +9,34 @@ from dataclasses import dataclass, field
 
 from dslc.source import Span
 
+__all__ = [
+    "Arg",
+    "BinOp",
+    "BlockDef",
+    "Bool",
+    "Call",
+    "Chain",
+    "ChainStmt",
+    "Combinator",
+    "Comment",
+    "Element",
+    "Expr",
+    "Group",
+    "Import",
+    "Input",
+    "ListLit",
+    "Name",
+    "Neg",
+    "Network",
+    "Num",
+    "Output",
+    "Param",
+    "Primary",
+    "Program",
+    "Statement",
+    "TupleLit",
+]
+
 # ---- expressions ----
 
 

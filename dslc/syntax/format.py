@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 from dslc.syntax import ast
 
+__all__ = ["INDENT", "WIDTH", "Comments", "format_expr", "format_program"]
+
 WIDTH = 88
 INDENT = 4
 

@@ -19,6 +19,27 @@ from .providers import CUDA
 from .session import Model, ModelArg
 from .specs import TensorSpec
 
+__all__ = [
+    "CUDA_GRAPH_WARMUP",
+    "DEFAULT_SECONDS",
+    "DEFAULT_WARMUP",
+    "MIN_RUNS",
+    "PERCENTILES",
+    "SHOWN_CUDA_OPTIONS",
+    "BatchResult",
+    "Bound",
+    "Progress",
+    "ProgressFn",
+    "Report",
+    "Settings",
+    "bench",
+    "bench_batch",
+    "check_settings",
+    "device_name",
+    "input_sizes",
+    "session_options",
+]
+
 DEFAULT_WARMUP = 5
 DEFAULT_SECONDS = 3.0
 MIN_RUNS = 10  # with a time budget, at least this many timed runs

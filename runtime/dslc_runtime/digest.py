@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+__all__ = ["digest", "sha1_short"]
+
 
 def _num(value: float) -> str:
     """Format a statistic with four significant digits."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+__all__ = ["InputError", "RunError", "short_reason"]
+
 _ORT_PREFIX = re.compile(r"^\s*\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*[A-Z_]+\s*:\s*")
 _MAX_REASON = 300
 

@@ -10,6 +10,8 @@ import numpy as np
 from .errors import InputError
 from .specs import TensorSpec
 
+__all__ = ["random_inputs"]
+
 
 def _check_size(what: str, value: Any) -> int:
     """Require a positive int size."""

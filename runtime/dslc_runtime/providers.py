@@ -10,6 +10,18 @@ import onnxruntime as ort  # type: ignore[import-untyped, unused-ignore]
 
 from .errors import RunError, short_reason
 
+__all__ = [
+    "CPU",
+    "CUDA",
+    "GPU_INSTALL_HINT",
+    "PROVIDER_CHOICES",
+    "ModelSource",
+    "Opened",
+    "available_providers",
+    "check_choice",
+    "open_session",
+]
+
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 PROVIDER_CHOICES = ("auto", "cuda", "cpu")

@@ -14,6 +14,8 @@ from .providers import Opened, check_choice, open_session
 from .specs import TensorSpec, spec_from_node_arg
 from .validate import validate_feeds
 
+__all__ = ["Array", "Model", "ModelArg"]
+
 Array = np.ndarray[Any, Any]
 ModelArg = str | os.PathLike[str] | bytes
 

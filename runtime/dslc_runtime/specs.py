@@ -8,6 +8,17 @@ from typing import Any, Protocol
 
 import numpy as np
 
+__all__ = [
+    "Dim",
+    "NodeArgLike",
+    "TensorSpec",
+    "coerce_dtype",
+    "dtype_from_ort",
+    "fit_rank",
+    "format_shape",
+    "spec_from_node_arg",
+]
+
 Dim = int | str | None
 
 _ORT_TYPES: dict[str, str] = {

@@ -10,6 +10,8 @@ import numpy as np
 from .errors import InputError
 from .specs import TensorSpec, format_shape
 
+__all__ = ["Bindings", "validate_feeds"]
+
 Bindings = dict[str, tuple[int, str]]
 
 
