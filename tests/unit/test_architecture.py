@@ -225,6 +225,33 @@ def test_the_runtime_never_imports_the_compiler() -> None:
     assert into == []
 
 
+@cache
+def exported(module: str) -> tuple[str, ...] | None:
+    """The module's `__all__`, or None where it has none."""
+    tree = ast.parse(modules()[module].read_text(encoding="utf-8"))
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+            value = ast.literal_eval(node.value)  # type: ignore[union-attr]
+            return tuple(value)
+    return None
+
+
+def test_every_public_module_says_what_it_exports() -> None:
+    public = [m for m, p in modules().items() if p.name not in ("__init__.py", "__main__.py")]
+    assert [m for m in public if exported(m) is None] == []
+
+
+def test_modules_import_only_what_another_module_exports() -> None:
+    stray = [
+        f"{e.src}:{e.line} imports {name} from {e.dst}"
+        for e in edges()
+        for name in e.names
+        if (names := exported(e.dst)) is not None and name not in names
+    ]
+    assert stray == []
+
+
 @pytest.mark.parametrize("name", sorted(modules()))
 def test_module_is_short_enough_to_read(name: str) -> None:
     lines = len(modules()[name].read_text(encoding="utf-8").splitlines())
