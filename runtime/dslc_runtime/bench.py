@@ -33,9 +33,7 @@ __all__ = [
     "bench",
     "bench_batch",
     "check_settings",
-    "device_name",
     "input_sizes",
-    "session_options",
 ]
 
 DEFAULT_WARMUP = 5
