@@ -3,9 +3,6 @@ with the CPU provider. Skipped where onnxruntime has no working CUDA provider.""
 
 from __future__ import annotations
 
-import json
-import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -44,26 +41,3 @@ def test_auto_picks_cuda_and_cli_says_so() -> None:
     result = CliRunner().invoke(main, ["run", str(ROOT / "models/resnet18.xnet")])
     assert result.exit_code == 0, result.output
     assert "CUDAExecutionProvider" in result.output
-
-
-def test_record_latency() -> None:
-    """Not a gate: writes plain session.run latencies (ms) for the record."""
-    from dslc_runtime import Model
-
-    figures = {}
-    for name in ("resnet18", "resnet50"):
-        model = Model(model_bytes(name), provider="cuda")
-        for batch in (1, 64):
-            feeds = model.random_inputs(batch=batch)
-            for _ in range(5):
-                model.run(feeds)
-            times = []
-            for _ in range(30):
-                t = time.perf_counter()
-                model.run(feeds)
-                times.append((time.perf_counter() - t) * 1e3)
-            figures[f"{name} batch {batch}"] = round(float(np.median(times)), 3)
-    out = os.environ.get("OUT")
-    if out:
-        Path(out, "gpu_latency.json").write_text(json.dumps(figures, indent=1))
-    print(json.dumps(figures, indent=1))

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import onnx
 import pytest
+from zoo import xnet_files
 
 from dslc.backend.onnx import build, serialize, to_onnx, write
 from dslc.compiler import compile_file
@@ -20,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LIBRARIES = ROOT / "models" / "lib"  # blocks imported by the zoo files, not networks
 MODELS = sorted(
     p.relative_to(ROOT).as_posix()
-    for p in (ROOT / "models").rglob("*.xnet")
+    for p in xnet_files(ROOT / "models")
     if LIBRARIES not in p.parents
 )
 GOLDEN = Path(__file__).parent / "golden"

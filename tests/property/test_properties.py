@@ -13,7 +13,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from onnx import shape_inference
 from strategies import Program, mutants, programs
@@ -21,6 +21,7 @@ from strategies import Program, mutants, programs
 from dslc.backend.onnx import to_onnx
 from dslc.compiler import compile_file, compile_source
 from dslc.diagnostics import CompileError, Diagnostic
+from dslc.ir.ops import ConvAttrs, Op
 from dslc.passes import Analysis
 from dslc.report.summary import summary_json
 from dslc.source import SourceFile
@@ -237,15 +238,9 @@ def _located(d: Diagnostic) -> None:
     assert d.span.line >= 1 and d.span.col >= 1, d
 
 
-# Inputs that hit a known, still open compiler bug (each has an xfail test below) go here as
-# patterns, so that the property stays a guard for everything else meanwhile.
-KNOWN_BUGS: list[re.Pattern[str]] = []
-
-
 @settings(max_examples=settings().max_examples * 5)
 @given(mutants())
 def test_compiler_fails_only_with_located_diagnostics(text: str) -> None:
-    assume(not any(bug.search(text) for bug in KNOWN_BUGS))
     try:
         analysis = compile_source(SourceFile("mutant.xnet", text))
     except CompileError as exc:
@@ -340,19 +335,15 @@ def test_mixed_ceil_pool_shapes_agree(tail: str) -> None:
     ],
 )
 def test_project_finds_a_stride_from_width(text: str) -> None:
-    _compile(text)
+    # the height stays 1 (stride 1); the width halves (stride 2)
+    analysis = _compile(text)
+    (proj,) = [n for n in analysis.graph.nodes if n.name.startswith("project") and n.op is Op.CONV]
+    assert isinstance(proj.attrs, ConvAttrs) and proj.attrs.stride == (1, 2)
 
 
-def test_lrn_even_size_is_rejected_or_runs() -> None:
-    text = "input x: 1 x 8 x 8\nlrn(2)\n"
-    try:
-        analysis = _compile(text)
-    except CompileError as exc:
-        for d in exc.diagnostics:
-            _located(d)
-        return
-    model = to_onnx(analysis)
-    _session(model).run(None, {"x": np.ones((BATCH, 1, 8, 8), np.float32)})
+def test_lrn_even_size_is_rejected() -> None:
+    # ONNX Runtime implements only odd LRN windows: the compiler says so before emitting
+    _rejected_with_code("input x: 1 x 8 x 8\nlrn(2)\n", "E0105")
 
 
 @pytest.mark.parametrize(
@@ -371,15 +362,17 @@ def test_mixed_ceil_avgpool_shapes_agree(text: str) -> None:
     "layer",
     ["deconv2x2(1, dilation=2, output_pad=1)", "deconv3x3(1, stride=2, dilation=3, output_pad=2)"],
 )
-def test_deconv_output_pad_beyond_stride_is_rejected_or_runs(layer: str) -> None:
-    text = f"input x: 1 x 3 x 3\n{layer}\n"
-    try:
+def test_deconv_output_pad_beyond_stride_is_rejected(layer: str) -> None:
+    # ONNX Runtime allows output_pad only below the stride
+    _rejected_with_code(f"input x: 1 x 3 x 3\n{layer}\n", "E0105")
+
+
+def _rejected_with_code(text: str, code: str) -> None:
+    with pytest.raises(CompileError) as exc:
         _compile(text)
-    except CompileError as exc:
-        for d in exc.diagnostics:
-            _located(d)
-        return
-    _assert_shapes_agree(text, (1, 3, 3))
+    assert [d.code for d in exc.value.diagnostics] == [code]
+    for d in exc.value.diagnostics:
+        _located(d)
 
 
 # ---- regression: formerly a known bug ----

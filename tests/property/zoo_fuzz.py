@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from zoo import xnet_files
+
 from dslc.compiler import compile_source
 from dslc.diagnostics import CompileError
 from dslc.source import SourceFile
@@ -32,7 +34,7 @@ TIMEOUT_S = 20
 
 def zoo() -> list[Path]:
     """Every model file, found afresh (new zoo files are picked up automatically)."""
-    return sorted(ROOT.glob("models/**/*.xnet"))
+    return xnet_files(ROOT / "models")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import onnx
 import pytest
 from click.testing import CliRunner, Result
 from nets import TINY_NET
+from zoo import xnet_files
 
 from dslc.cli import main
 
@@ -219,7 +220,7 @@ def test_check_several_files(tiny: Path, tmp_path: Path) -> None:
 
 
 def test_check_whole_zoo() -> None:
-    files = sorted(str(p) for p in (ROOT / "models").rglob("*.xnet"))
+    files = sorted(str(p) for p in xnet_files(ROOT / "models"))
     result = _invoke("check", *files)
     assert result.exit_code == 0, result.stderr
     assert result.stdout.count(": ok (") == len(files)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from zoo import xnet_files
 
 from dslc.source import SourceFile, Span
 from dslc.syntax import ast
@@ -303,7 +304,7 @@ def test_crlf_source() -> None:
 
 # ---- models in the repository ----
 
-MODELS = sorted((ROOT / "models").glob("**/*.xnet"))
+MODELS = xnet_files(ROOT / "models")
 
 
 @pytest.mark.parametrize("path", MODELS, ids=[str(p.relative_to(ROOT)) for p in MODELS])
@@ -420,6 +421,6 @@ def test_the_model_zoo_is_canonically_formatted() -> None:
     from dslc.cli import main
 
     root = Path(__file__).resolve().parents[2]
-    files = [str(p) for p in sorted((root / "models").rglob("*.xnet"))]
+    files = [str(p) for p in xnet_files(root / "models")]
     result = CliRunner().invoke(main, ["fmt", "--check", *files])
     assert result.exit_code == 0, result.output

@@ -361,11 +361,6 @@ def test_not_an_array(relu: Model) -> None:
         relu.validate({"image": [[1.0]]})  # type: ignore[dict-item]
 
 
-def test_errors_are_run_errors() -> None:
-    assert issubclass(InputError, RunError)
-    assert issubclass(RunError, Exception)
-
-
 # --- fit_rank / coerce_dtype -----------------------------------------------------------
 
 
