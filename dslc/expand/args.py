@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from enum import Enum
+from typing import Any, Final, TypeAlias
 
 from dslc.diagnostics import DiagnosticError, did_you_mean
 from dslc.expand.evaluate import Value, Word, describe
 from dslc.ir.dims import Sym
 from dslc.ir.ops import Pads, Pair
 from dslc.source import Span
+from dslc.syntax import ast
 
 __all__ = [
     "REQUIRED",
@@ -27,14 +29,24 @@ __all__ = [
     "word",
 ]
 
-REQUIRED = object()
+
+class Required(Enum):
+    """The default of a parameter that has none: it must be given."""
+
+    REQUIRED = "required"
+
+
+REQUIRED: Final = Required.REQUIRED
+# a parameter's default: a value, an expression (a block's `c = 2 * w`), None (the layer works
+# it out), or REQUIRED
+Default: TypeAlias = "Value | ast.Expr | Required | None"
 
 
 @dataclass(frozen=True, slots=True)
 class Arg:
     """An evaluated argument and where it was written."""
 
-    value: Value
+    value: Value | ast.Expr | None  # a default may be an expression or None (see Default)
     span: Span
     whole: Span | None = None  # `name=value` for a keyword argument
 
@@ -47,7 +59,7 @@ Shape = tuple[Any, ...]
 class Signature:
     """Parameter names in positional order, with defaults (REQUIRED when none)."""
 
-    params: tuple[tuple[str, Any], ...]
+    params: tuple[tuple[str, Default], ...]
     positional: int  # how many may be given positionally
 
     def names(self) -> list[str]:

@@ -6,11 +6,11 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, assert_never
+from typing import TypeAlias, assert_never
 
 from dslc.diagnostics import AlreadyReported, DiagnosticError, did_you_mean
 from dslc.ir import dims
-from dslc.ir.dims import Sym
+from dslc.ir.dims import Dim, Sym
 from dslc.source import Span
 from dslc.syntax import ast
 
@@ -35,7 +35,9 @@ class Word:
     span: Span
 
 
-Value = Any  # int | float | bool | Sym | Word | tuple | list
+# an evaluated argument: a number (a symbolic size such as H/32 too), a flag, a word such as
+# `same`, or a tuple or list of values (kernel=[[...]])
+Value: TypeAlias = "int | float | bool | Sym | Word | tuple[Value, ...] | list[Value]"
 POISON = Word("<error>", None)  # type: ignore[arg-type]  # a value whose error was reported
 SHAPE_SYMBOLS = ("C", "H", "W")
 
@@ -45,7 +47,7 @@ class Env:
     """What names mean while evaluating: bound parameters and the incoming tensor's shape."""
 
     names: Mapping[str, Value]
-    shape: tuple[Any, ...] | None = None
+    shape: tuple[Dim, ...] | None = None
     site: Span | None = None
     note: str = ""
 
@@ -119,7 +121,7 @@ def not_a_number(v: Value, span: Span, env: Env) -> DiagnosticError:
     return DiagnosticError("E0105", f"expected a number, got {describe(v)}", env.at(span))
 
 
-def describe(v: Value) -> str:
+def describe(v: object) -> str:
     """A value as a user would recognise it."""
     if isinstance(v, bool):
         return "true" if v else "false"

@@ -22,7 +22,7 @@ from dslc.expand.args import (
     pair,
     word,
 )
-from dslc.expand.evaluate import Value, Word, describe
+from dslc.expand.evaluate import Word, describe
 from dslc.ir.ops import (
     Attrs,
     BatchNormAttrs,
@@ -144,7 +144,7 @@ def conv(a: Args, ctx: Ctx) -> tuple[Op, Attrs, tuple[int, ...]]:
     return Op.CONV, ConvAttrs(cout, cin, k, stride, p, dil, g, flag(a["bias"], "bias")), ()
 
 
-def _depth(v: Value) -> int:
+def _depth(v: object) -> int:
     return 1 + _depth(v[0]) if isinstance(v, list) and v else 0
 
 
@@ -198,7 +198,7 @@ def _fixed_conv(a: Args, ctx: Ctx, cin: int) -> ConvAttrs:
     )
 
 
-def _flatten(v: Value, out: list[float], span: Span) -> tuple[int, ...]:
+def _flatten(v: object, out: list[float], span: Span) -> tuple[int, ...]:
     if not isinstance(v, list):
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise DiagnosticError(
