@@ -8,6 +8,7 @@ import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import assert_never
 
 import numpy as np
 
@@ -87,34 +88,60 @@ class Spec:
 def specs(node: Node) -> list[Spec]:
     """The parameter tensors of one node, in the order the ONNX op takes them."""
     a, n = node.attrs, node.name
-    if node.op is Op.CONV and isinstance(a, ConvAttrs):
-        fixed = a.fixed_weight is not None
-        bias = a.fixed_bias is not None if fixed else a.bias
-        return [
-            Spec(
-                f"{n}.weight",
-                "weight",
-                (a.out_channels, a.in_channels // a.groups, *a.kernel),
-                fixed,
-            ),
-            *([Spec(f"{n}.bias", "bias", (a.out_channels,), fixed)] if bias else []),
-        ]
-    if node.op is Op.DECONV and isinstance(a, DeconvAttrs):
-        return [
-            Spec(f"{n}.weight", "weight", (a.in_channels, a.out_channels // a.groups, *a.kernel)),
-            *([Spec(f"{n}.bias", "bias", (a.out_channels,))] if a.bias else []),
-        ]
-    if node.op is Op.DENSE and isinstance(a, DenseAttrs):
-        return [
-            Spec(f"{n}.weight", "weight", (a.out_features, a.in_features)),
-            *([Spec(f"{n}.bias", "bias", (a.out_features,))] if a.bias else []),
-        ]
-    if node.op is Op.BATCHNORM and isinstance(a, BatchNormAttrs):
-        return [
-            Spec(f"{n}.{k}", k, (a.channels,))
-            for k in ("weight", "bias", "running_mean", "running_var")
-        ]
-    return []
+    match node.op:
+        case Op.CONV:
+            assert isinstance(a, ConvAttrs)
+            fixed = a.fixed_weight is not None
+            bias = a.fixed_bias is not None if fixed else a.bias
+            shape = (a.out_channels, a.in_channels // a.groups, *a.kernel)
+            return [
+                Spec(f"{n}.weight", "weight", shape, fixed),
+                *([Spec(f"{n}.bias", "bias", (a.out_channels,), fixed)] if bias else []),
+            ]
+        case Op.DECONV:
+            assert isinstance(a, DeconvAttrs)
+            shape = (a.in_channels, a.out_channels // a.groups, *a.kernel)
+            return [
+                Spec(f"{n}.weight", "weight", shape),
+                *([Spec(f"{n}.bias", "bias", (a.out_channels,))] if a.bias else []),
+            ]
+        case Op.DENSE:
+            assert isinstance(a, DenseAttrs)
+            return [
+                Spec(f"{n}.weight", "weight", (a.out_features, a.in_features)),
+                *([Spec(f"{n}.bias", "bias", (a.out_features,))] if a.bias else []),
+            ]
+        case Op.BATCHNORM:
+            assert isinstance(a, BatchNormAttrs)
+            return [
+                Spec(f"{n}.{k}", k, (a.channels,))
+                for k in ("weight", "bias", "running_mean", "running_var")
+            ]
+        case (
+            Op.INPUT
+            | Op.MAXPOOL
+            | Op.AVGPOOL
+            | Op.GLOBAL_AVGPOOL
+            | Op.GLOBAL_MAXPOOL
+            | Op.ADAPTIVE_AVGPOOL
+            | Op.LRN
+            | Op.DROPOUT
+            | Op.RELU
+            | Op.LEAKY_RELU
+            | Op.RELU6
+            | Op.SIGMOID
+            | Op.TANH
+            | Op.ELU
+            | Op.SOFTMAX
+            | Op.FLATTEN
+            | Op.UPSAMPLE
+            | Op.IDENTITY
+            | Op.ADD
+            | Op.CONCAT
+        ):
+            return []  # nothing learned
+        case _:
+            assert_never(node.op)
 
 
 def _fans(node: Node, shape: tuple[int, ...]) -> tuple[int, int]:

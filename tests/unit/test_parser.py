@@ -293,7 +293,7 @@ def test_spans_point_at_the_source() -> None:
 # ---- syntax errors ----
 
 LARK_NAMES = re.compile(
-    r"\b(ARROW|NAME|_NL|\$END|LPAR|RPAR|LANGLE|RANGLE|PIPE|COMMA|INT|FLOAT|"
+    r"\b_?(ARROW|NAME|_NL|\$END|LPAR|RPAR|LANGLE|RANGLE|PIPE|COMMA|INT|FLOAT|"
     r"STRING|COLON|EQUAL|STAR|SLASH|__ANON\w*|[A-Z][A-Z_]{2,})\b"
 )
 
