@@ -19,9 +19,7 @@ from dslc.cli.common import (
     model_source_options,
     parse_sizes,
 )
-from dslc.cli.output import (
-    compile_in_memory,
-)
+from dslc.cli.output import compile_in_memory
 from dslc.expand.limits import Limits
 
 __all__ = ["ProgressLine", "bench", "render"]

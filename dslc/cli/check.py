@@ -6,13 +6,7 @@ import sys
 
 import click
 
-from dslc.cli.common import (
-    SET_HELP,
-    debug_option,
-    guard,
-    limit_option,
-    print_diagnostics,
-)
+from dslc.cli.common import SET_HELP, debug_option, guard, limit_option, print_diagnostics
 from dslc.diagnostics import CompileError
 from dslc.expand.limits import Limits
 

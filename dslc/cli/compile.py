@@ -7,17 +7,8 @@ from pathlib import Path
 import click
 
 from dslc.backend.settings import DEFAULT_OPSET, DTYPES, OPSETS, SCHEMES
-from dslc.cli.common import (
-    SET_HELP,
-    UserError,
-    debug_option,
-    guard,
-    limit_option,
-)
-from dslc.cli.output import (
-    build_model,
-    save_model,
-)
+from dslc.cli.common import SET_HELP, UserError, debug_option, guard, limit_option
+from dslc.cli.output import build_model, save_model
 from dslc.expand.limits import Limits
 
 __all__ = ["compile"]

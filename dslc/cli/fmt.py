@@ -7,14 +7,8 @@ from pathlib import Path
 
 import click
 
-from dslc.cli.common import (
-    UserError,
-    debug_option,
-    guard,
-)
-from dslc.cli.output import (
-    write_atomic,
-)
+from dslc.cli.common import UserError, debug_option, guard
+from dslc.cli.output import write_atomic
 
 __all__ = ["fmt"]
 

@@ -7,14 +7,8 @@ from pathlib import Path
 
 import click
 
-from dslc.cli.common import (
-    UserError,
-    analyse_file,
-    guard,
-)
-from dslc.cli.output import (
-    write_atomic,
-)
+from dslc.cli.common import UserError, analyse_file, guard
+from dslc.cli.output import write_atomic
 from dslc.passes import Analysis
 from dslc.report.dot import to_dot
 

@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from dslc.backend.settings import DEFAULT_OPSET, SCHEMES
-from dslc.cli.common import (
-    analyse_file,
-)
+from dslc.cli.common import analyse_file
 from dslc.expand.limits import Limits
 
 __all__ = [
+    "MAX_MODEL_BYTES",
     "atomic_file",
     "build_model",
     "compile_in_memory",

@@ -7,16 +7,8 @@ from typing import Any
 
 import click
 
-from dslc.cli.common import (
-    SET_HELP,
-    UserError,
-    analyse_file,
-    debug_option,
-    guard,
-)
-from dslc.cli.output import (
-    write_atomic,
-)
+from dslc.cli.common import SET_HELP, UserError, analyse_file, debug_option, guard
+from dslc.cli.output import write_atomic
 from dslc.ir.graph import Node
 from dslc.report.rf_text import LookupFailed, axis_pair, growth_table, path_to, target
 

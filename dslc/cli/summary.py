@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import click
 
-from dslc.cli.common import (
-    SET_HELP,
-    analyse_file,
-    debug_option,
-    guard,
-    limit_option,
-)
+from dslc.cli.common import SET_HELP, analyse_file, debug_option, guard, limit_option
 from dslc.expand.limits import Limits
 
 __all__ = ["summary"]

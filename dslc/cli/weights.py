@@ -8,16 +8,8 @@ from typing import Any
 import click
 
 from dslc.backend.settings import SCHEMES
-from dslc.cli.common import (
-    SET_HELP,
-    UserError,
-    analyse_file,
-    debug_option,
-    guard,
-)
-from dslc.cli.output import (
-    write_atomic,
-)
+from dslc.cli.common import SET_HELP, UserError, analyse_file, debug_option, guard
+from dslc.cli.output import write_atomic
 
 __all__ = ["weights"]
 

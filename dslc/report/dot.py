@@ -1,4 +1,4 @@
-"""The graph as Graphviz dot text, and rendered through Graphviz."""
+"""The graph as Graphviz dot text: one cluster per block, edges labelled with shapes."""
 
 from __future__ import annotations
 
