@@ -148,6 +148,8 @@ def _inputs(
             first = first or t
         except DiagnosticError as exc:
             sink.report(exc)
+        except AlreadyReported:
+            continue
     if first is None and not sink.errors:
         sink.error(
             "E0504",
@@ -163,6 +165,8 @@ def _dim(d: ast.Num | ast.Name, params: Mapping[str, Value]) -> Dim:
     if isinstance(d, ast.Num):
         return integer(Arg(d.value, d.span), "a dimension")
     if d.id in params:
+        if params[d.id] is POISON:
+            raise AlreadyReported  # its error is reported: the input's shape is unknown
         return integer(Arg(params[d.id], d.span), f"dimension '{d.id}'")
     return sym(d.id)
 

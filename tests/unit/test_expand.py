@@ -798,3 +798,9 @@ def test_one_program_uses_every_op_and_runs_on_onnxruntime() -> None:
     np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-5)
     for node in a.graph.nodes:
         assert a.shapes[node.id][0] == dims.sym("N")
+
+
+def test_a_parameter_without_default_in_an_input_shape_is_reported_once() -> None:
+    # the input's shape follows from the missing K: no second error about the unknown value
+    errs = _errors("network n(K)\ninput x: K x 32 x 32\nconv3x3(2 * K) -> relu\n")
+    assert [(d.code, d.message) for d in errs] == [("E0503", "parameter 'K' has no default value")]
