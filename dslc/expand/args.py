@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Final, TypeAlias
+from typing import Final, TypeAlias
 
 from dslc.diagnostics import DiagnosticError, did_you_mean
 from dslc.expand.evaluate import Value, Word, describe
-from dslc.ir.dims import Sym
+from dslc.ir.dims import Dim, Sym
 from dslc.ir.ops import Pads, Pair
 from dslc.source import Span
-from dslc.syntax import ast
 
 __all__ = [
     "REQUIRED",
     "Arg",
     "Args",
+    "Default",
     "Shape",
     "Signature",
     "bind",
@@ -37,22 +37,22 @@ class Required(Enum):
 
 
 REQUIRED: Final = Required.REQUIRED
-# a parameter's default: a value, an expression (a block's `c = 2 * w`), None (the layer works
-# it out), or REQUIRED
-Default: TypeAlias = "Value | ast.Expr | Required | None"
+# a parameter's default: a value, None (not given: the layer works it out, or a block evaluates
+# its default expression), or REQUIRED
+Default: TypeAlias = "Value | Required | None"
 
 
 @dataclass(frozen=True, slots=True)
 class Arg:
     """An evaluated argument and where it was written."""
 
-    value: Value | ast.Expr | None  # a default may be an expression or None (see Default)
+    value: Value | None  # None: not given, for a parameter whose default is None
     span: Span
     whole: Span | None = None  # `name=value` for a keyword argument
 
 
 Args = dict[str, Arg]
-Shape = tuple[Any, ...]
+Shape = tuple[Dim, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TypeAlias, assert_never
+from typing import Final, TypeAlias, assert_never
 
 from dslc.diagnostics import AlreadyReported, DiagnosticError, did_you_mean
 from dslc.ir import dims
@@ -32,13 +32,13 @@ class Word:
     """A bare name that is not a bound parameter: `same`, `bilinear`, a tap name."""
 
     text: str
-    span: Span
+    span: Span | None  # None for a default written in the layer table
 
 
 # an evaluated argument: a number (a symbolic size such as H/32 too), a flag, a word such as
 # `same`, or a tuple or list of values (kernel=[[...]])
 Value: TypeAlias = "int | float | bool | Sym | Word | tuple[Value, ...] | list[Value]"
-POISON = Word("<error>", None)  # type: ignore[arg-type]  # a value whose error was reported
+POISON: Final = Word("<error>", None)  # a value whose error was reported
 SHAPE_SYMBOLS = ("C", "H", "W")
 
 

@@ -7,7 +7,6 @@ incoming tensor's shape (C, H, W); the rules themselves live in passes/shapes.py
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from dslc.diagnostics import AlreadyReported, DiagnosticError, Sink, did_you_mean
 from dslc.expand.args import REQUIRED, Arg, Signature, bind, integer
@@ -303,22 +302,21 @@ class Expander:
     def _bind_block(
         self, d: ast.BlockDef, c: ast.Call, x: Tensor | None, frame: Frame, span: Span
     ) -> dict[str, Value]:
+        # A parameter with a default binds to None when not given (no evaluated value is None);
+        # its default is evaluated here, where the parameters before it are bound.
         sig = Signature(
-            tuple((p.name, REQUIRED if p.default is None else p.default) for p in d.params),
+            tuple((p.name, REQUIRED if p.default is None else None) for p in d.params),
             len(d.params),
         )
         bound = bind(sig, self._args(c, x, frame), f"block '{d.name}'", span, d.name)
-        names: dict[str, Any] = dict(self.params)
+        names: dict[str, Value] = dict(self.params)
         for p in d.params:
-            arg = bound[p.name]
-            if isinstance(
-                arg.value,
-                ast.Num | ast.Bool | ast.Name | ast.BinOp | ast.Neg | ast.TupleLit | ast.ListLit,
-            ):
-                arg_env = Env(names, x.shape if x else None)
-                names[p.name] = evaluate(arg.value, arg_env)
+            given = bound[p.name].value
+            if given is None:
+                assert p.default is not None
+                names[p.name] = evaluate(p.default, Env(names, x.shape if x else None))
             else:
-                names[p.name] = arg.value
+                names[p.name] = given
         return names
 
     # ---- shortcut helper ----

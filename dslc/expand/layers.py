@@ -96,7 +96,7 @@ LAYERS: Mapping[str, Layer] = {
         sig(
             ("factor", None),
             ("to", None),
-            ("mode", Word("nearest", None)),  # type: ignore[arg-type]
+            ("mode", Word("nearest", None)),
             ("align_corners", False),
             positional=1,
         ),

@@ -6,12 +6,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from dslc.diagnostics import DiagnosticError
 from dslc.expand.args import (
     Arg,
     Args,
+    Default,
     Shape,
     Signature,
     channels,
@@ -345,7 +345,7 @@ def odd(a: Arg, what: str) -> int:
     return n
 
 
-def sig(*params: tuple[str, Any], positional: int = 0) -> Signature:
+def sig(*params: tuple[str, Default], positional: int = 0) -> Signature:
     return Signature(tuple(params), positional)
 
 

@@ -804,3 +804,8 @@ def test_a_parameter_without_default_in_an_input_shape_is_reported_once() -> Non
     # the input's shape follows from the missing K: no second error about the unknown value
     errs = _errors("network n(K)\ninput x: K x 32 x 32\nconv3x3(2 * K) -> relu\n")
     assert [(d.code, d.message) for d in errs] == [("E0503", "parameter 'K' has no default value")]
+
+
+def test_block_defaults_are_evaluated_after_binding_and_see_earlier_parameters() -> None:
+    a = _compile("block b(c, d = c * 2) = conv1x1(d)\n" + IN + "b(3) -> b(2, d=5)\n")
+    assert [_shape(a, n)[0] for n in ("b1.conv1", "b2.conv1")] == [6, 5]
