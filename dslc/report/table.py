@@ -22,10 +22,13 @@ from dslc.passes.receptive_field import RF
 from dslc.report.summary import activation_total, dtype_bytes, layers, source_of, top_node
 
 __all__ = [
+    "BY_KEY",
     "COLUMNS",
     "DEFAULT_COLUMNS",
-    "HEADS",
-    "NUMERIC",
+    "NAME_HEAD",
+    "TABLE",
+    "Cell",
+    "Column",
     "Row",
     "build_rows",
     "cells",
@@ -36,22 +39,8 @@ __all__ = [
     "totals_lines",
 ]
 
-COLUMNS = ("op", "shape", "params", "macs", "flops", "memory", "rf", "jump", "line", "source")
 DEFAULT_COLUMNS = ("op", "shape", "params", "macs", "flops", "memory", "rf", "line")
-HEADS = {
-    "name": "Layer",
-    "op": "Op",
-    "shape": "Output shape",
-    "params": "Params",
-    "macs": "MACs",
-    "flops": "FLOPs",
-    "memory": "Output bytes",
-    "rf": "RF",
-    "jump": "Jump",
-    "line": "Line",
-    "source": "Source",
-}
-NUMERIC = {"params", "macs", "flops", "memory"}
+NAME_HEAD = "Layer"  # the first column, always there
 
 
 @dataclass(slots=True)
@@ -139,6 +128,65 @@ def line_of(node: Node, site: str, main: str) -> str:
     return line if path == main else f"{os.path.basename(path)}:{line}"
 
 
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """What one row's cells are computed from."""
+
+    analysis: Analysis
+    row: Row
+    dtype: str
+    sep: bool  # thousands separators in numbers
+    site: str  # the layer's, or the block's call site
+    main: str  # the main file's path
+    last: Node  # the layer, or the block's last layer
+    rf: RF | None  # the receptive field at `last`
+
+
+def _op(c: Cell) -> str:
+    r = c.row
+    return r.node.op.value if r.kind == "layer" else _block_kind(r.node, r.depth + 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column of the report: its key (--columns), heading, text, and layout."""
+
+    key: str
+    head: str
+    text: Callable[[Cell], str]
+    right: bool = False  # right-aligned: a number
+    blank_in_headers: bool = False  # a block header row (no numbers) leaves it empty
+
+
+TABLE = (
+    Column("op", "Op", _op),
+    Column(
+        "shape",
+        "Output shape",
+        lambda c: " x ".join(dims.show(d) for d in c.analysis.shapes[c.last.id]),
+        blank_in_headers=True,
+    ),
+    Column(
+        "params", "Params", lambda c: _num(c.row.params, c.sep), right=True, blank_in_headers=True
+    ),
+    Column("macs", "MACs", lambda c: _num(c.row.macs, c.sep), right=True, blank_in_headers=True),
+    Column("flops", "FLOPs", lambda c: _num(c.row.flops, c.sep), right=True, blank_in_headers=True),
+    Column(
+        "memory",
+        "Output bytes",
+        lambda c: _num(dims.mul(c.row.out_elems, dtype_bytes(c.dtype)), c.sep),
+        right=True,
+        blank_in_headers=True,
+    ),
+    Column("rf", "RF", lambda c: _rf_text(c.rf, "size"), blank_in_headers=True),
+    Column("jump", "Jump", lambda c: _rf_text(c.rf, "jump"), blank_in_headers=True),
+    Column("line", "Line", lambda c: line_of(c.row.node, c.site, c.main)),
+    Column("source", "Source", lambda c: c.site),
+)
+BY_KEY = {c.key: c for c in TABLE}
+COLUMNS = tuple(BY_KEY)
+
+
 def cells(
     analysis: Analysis, row: Row, columns: tuple[str, ...], dtype: str, sep: bool = True
 ) -> list[str]:
@@ -146,27 +194,11 @@ def cells(
     main = analysis.graph.nodes[0].span.source.path
     site = source_of(row.node) if row.kind == "layer" else _block_site(row.node, row.depth + 1)
     last = row.last or row.node
-    rf = analysis.rfs[last.id]
-    numbers = row.kind != "header"
-    value: dict[str, Callable[[], str]] = {
-        "op": lambda: (
-            row.node.op.value if row.kind == "layer" else _block_kind(row.node, row.depth + 1)
-        ),
-        "shape": lambda: " x ".join(dims.show(d) for d in analysis.shapes[last.id]),
-        "params": lambda: _num(row.params, sep),
-        "macs": lambda: _num(row.macs, sep),
-        "flops": lambda: _num(row.flops, sep),
-        "memory": lambda: _num(dims.mul(row.out_elems, dtype_bytes(dtype)), sep),
-        "rf": lambda: _rf_text(rf, "size"),
-        "jump": lambda: _rf_text(rf, "jump"),
-        "line": lambda: line_of(row.node, site, main),
-        "source": lambda: site,
-    }
-    out = []
-    for col in columns:
-        blank = not numbers and col in {*NUMERIC, "shape", "rf", "jump"}
-        out.append("" if blank else value[col]())
-    return out
+    cell = Cell(analysis, row, dtype, sep, site, main, last, analysis.rfs[last.id])
+    header = row.kind == "header"
+    return [
+        "" if header and BY_KEY[key].blank_in_headers else BY_KEY[key].text(cell) for key in columns
+    ]
 
 
 def _display_name(row: Row) -> str:
@@ -181,9 +213,9 @@ def render_table(
     markdown: bool = False,
 ) -> str:
     """Rows as an aligned text table (or a markdown table), then the totals."""
-    head = [HEADS["name"], *(HEADS[c] for c in columns)]
+    head = [NAME_HEAD, *(BY_KEY[c].head for c in columns)]
     body = [[_display_name(r), *cells(analysis, r, columns, dtype)] for r in rows]
-    right = {i + 1 for i, c in enumerate(columns) if c in NUMERIC}
+    right = {i + 1 for i, c in enumerate(columns) if BY_KEY[c].right}
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
 
     def fmt(r: list[str]) -> str:
