@@ -112,7 +112,7 @@ def limit_option(f: F) -> F:
 def model_source_options(f: F) -> F:
     """--set, --seed, --limit and --debug of the commands that take an .onnx or an .xnet
     (run, bench): how an .xnet is compiled in memory."""
-    f = click.option("--debug", is_flag=True, help="Show Python tracebacks of internal errors.")(f)
+    f = debug_option(f)
     f = limit_option(f)
     f = click.option(
         "--seed",
