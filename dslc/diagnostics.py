@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from dslc.codes import Severity, severity
-from dslc.source import Span
+from dslc.source import SourceFile, Span, UnreadableSource
 
 __all__ = [
     "AlreadyReported",
@@ -17,6 +17,7 @@ __all__ = [
     "Severity",
     "Sink",
     "did_you_mean",
+    "unreadable",
 ]
 
 
@@ -137,3 +138,12 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     if not close:
         return ""
     return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+
+
+def unreadable(path: object, exc: UnreadableSource, *hints: str) -> Diagnostic:
+    """E0402 for a file that cannot be read as .xnet text, at the bad byte when it has one."""
+    span = None
+    if exc.at is not None:
+        line, col = exc.at
+        span = Span(SourceFile(str(path), exc.text), line, col, line, col + 1)
+    return Diagnostic("E0402", f"cannot read {path}: {exc.why}", span, hints)

@@ -7,7 +7,7 @@ from typing import Any, assert_never
 import numpy as np
 from onnx import helper
 
-from dslc.backend.emitter import Emitter
+from dslc.backend.emitter import ELEM, Emitter
 from dslc.ir.dims import Dim
 from dslc.ir.graph import (
     Node,
@@ -249,11 +249,59 @@ def _adaptive(e: Emitter, node: Node, a: AdaptivePoolAttrs, x: str) -> None:
         k = [h // a.size[0], w // a.size[1]]
         e.emit("AveragePool", node, [x], kernel_shape=k, strides=k)
         return
-    assert isinstance(h, int) and isinstance(w, int)
-    rows = e.const(f"{node.name}.rows", e.floats(_averaging(h, a.size[0])))
-    cols = e.const(f"{node.name}.cols", e.floats(_averaging(w, a.size[1]).T.copy()))
+    n = node.name
+    if isinstance(h, int):
+        rows = e.const(f"{n}.rows", e.floats(_averaging(h, a.size[0])))
+    else:
+        rows = _dynamic_averaging(e, f"{n}.rows", x, 2, a.size[0])
+    if isinstance(w, int):
+        cols = e.const(f"{n}.cols", e.floats(_averaging(w, a.size[1]).T.copy()))
+    else:
+        wt = _dynamic_averaging(e, f"{n}.colsT", x, 3, a.size[1])
+        cols = f"{n}.cols"
+        e.nodes.append(helper.make_node("Transpose", [wt], [cols], name=cols, perm=[1, 0]))
     e.nodes.append(helper.make_node("MatMul", [rows, x], [f"{node.name}.r"], name=f"{node.name}.r"))
     e.emit("MatMul", node, [f"{node.name}.r", cols])
+
+
+def _dynamic_averaging(e: Emitter, name: str, x: str, axis: int, out: int) -> str:
+    """The averaging matrix of `_averaging` computed in the graph, for a size known only at
+    run time: window i covers [floor(i n / out), ceil((i + 1) n / out))."""
+
+    def node(op: str, inputs: list[str], suffix: str, **attrs: Any) -> str:
+        e.nodes.append(
+            helper.make_node(op, inputs, [f"{name}.{suffix}"], name=f"{name}.{suffix}", **attrs)
+        )
+        return f"{name}.{suffix}"
+
+    size = node("Shape", [x], "n", start=axis, end=axis + 1)  # [n]
+    i = e.const(f"{name}.i", np.arange(out, dtype=np.int64))
+    k = e.const(f"{name}.out", np.array([out], np.int64))
+    k1 = e.const(f"{name}.out1", np.array([out - 1], np.int64))
+    one = e.const(f"{name}.one", np.array([1], np.int64))
+    begin = node("Div", [node("Mul", [i, size], "in"), k], "begin")  # floor: all are >= 0
+    upper = node("Mul", [node("Add", [i, one], "i1"), size], "i1n")
+    end = node("Div", [node("Add", [upper, k1], "i1nk"), k], "end")  # ceil
+    zero = e.const(f"{name}.zero", np.array(0, np.int64))
+    step = e.const(f"{name}.step", np.array(1, np.int64))
+    axes = e.const(f"{name}.axes", np.array([1], np.int64))
+    positions = node("Range", [zero, node("Squeeze", [size], "scalar"), step], "at")  # [n]
+    inside = node(
+        "And",
+        [
+            node("GreaterOrEqual", [positions, node("Unsqueeze", [begin, axes], "b1")], "ge"),
+            node("Less", [positions, node("Unsqueeze", [end, axes], "e1")], "lt"),
+        ],
+        "in_window",
+    )
+    elem = ELEM[e.dtype]
+    count = node(
+        "Cast",
+        [node("Unsqueeze", [node("Sub", [end, begin], "len"), axes], "len1")],
+        "count",
+        to=elem,
+    )
+    return node("Div", [node("Cast", [inside], "mask", to=elem), count], "matrix")
 
 
 def _averaging(n: int, out: int) -> np.ndarray:

@@ -111,9 +111,18 @@ def build(
             "dslc.seed": str(seed),
             "dslc.optimize": str(optimize).lower(),
             "dslc.dtype": dtype,
-        },
+        }
+        | _size_props(analysis),
     )
     return model, e.arrays
+
+
+def _size_props(analysis: Analysis) -> dict[str, str]:
+    """`dslc.sizes`: the input sizes the model is valid for, which dslc_runtime enforces."""
+    import json
+
+    rules = {r.symbol: r.to_json() for r in analysis.sizes if r.restricts}
+    return {"dslc.sizes": json.dumps(rules, separators=(",", ":"))} if rules else {}
 
 
 def _output_names(analysis: Analysis) -> dict[int, str]:

@@ -22,14 +22,15 @@ def check(files: tuple[str, ...], sets: tuple[str, ...], limits: Limits, debug: 
     """Check .xnet files and report every problem (exit status 1 if any error)."""
     from dslc.compiler import compile_file, parse_overrides
     from dslc.expand.imports import check_library
+    from dslc.passes.sizes import describe as describe_sizes
 
     failed = 0
     with guard(debug):
         overrides = parse_overrides(list(sets))
         for f in files:
             try:
-                if _is_library_file(f):
-                    blocks = check_library(f)
+                if _is_library_file(f, limits.source):
+                    blocks = check_library(f, max_bytes=limits.source)
                     click.echo(
                         f"{f}: ok (block library: {len(blocks)} block"
                         f"{'s' if len(blocks) != 1 else ''})"
@@ -43,18 +44,20 @@ def check(files: tuple[str, ...], sets: tuple[str, ...], limits: Limits, debug: 
             for d in analysis.warnings:
                 click.echo(d.render() + "\n", err=True)
             n = len(analysis.graph.nodes) - len(analysis.graph.inputs)
-            click.echo(f"{f}: ok ({n} layer{'s' if n != 1 else ''})")
+            valid = describe_sizes(analysis.sizes)
+            sizes = f"; valid for {valid}" if valid else ""
+            click.echo(f"{f}: ok ({n} layer{'s' if n != 1 else ''}{sizes})")
     if failed:
         sys.exit(1)
 
 
-def _is_library_file(path: str) -> bool:
+def _is_library_file(path: str, max_bytes: int) -> bool:
     """True for a readable file of blocks only (a library to import)."""
     from dslc.expand.imports import is_library
-    from dslc.source import SourceFile
+    from dslc.source import SourceFile, UnreadableSource
     from dslc.syntax.parser import parse
 
     try:
-        return is_library(parse(SourceFile.read(path)))
-    except (OSError, UnicodeDecodeError, CompileError):
+        return is_library(parse(SourceFile.read(path, max_bytes)))
+    except (UnreadableSource, CompileError):
         return False  # compile_file reports the problem

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from dslc.cli.common import UserError, debug_option, guard
+from dslc.cli.common import debug_option, guard
 from dslc.cli.output import write_atomic
 
 __all__ = ["fmt"]
@@ -22,7 +22,8 @@ __all__ = ["fmt"]
 @debug_option
 def fmt(files: tuple[str, ...], check_only: bool, stdout: bool, debug: bool) -> None:
     """Rewrite .xnet files in the canonical layout (comments are kept)."""
-    from dslc.source import SourceFile
+    from dslc.diagnostics import CompileError, unreadable
+    from dslc.source import SourceFile, UnreadableSource
     from dslc.syntax.format import format_program
     from dslc.syntax.parser import parse
 
@@ -31,8 +32,8 @@ def fmt(files: tuple[str, ...], check_only: bool, stdout: bool, debug: bool) -> 
         for f in files:
             try:
                 source = SourceFile.read(f)
-            except OSError as exc:
-                raise UserError(f"cannot read {f}: {exc.strerror}") from None
+            except UnreadableSource as exc:
+                raise CompileError([unreadable(f, exc)]) from None
             text = format_program(parse(source))
             if stdout:
                 click.echo(text, nl=False)

@@ -18,9 +18,12 @@ CODES: tuple[CodeEntry, ...] = (
     ),
     entry(
         "E0402",
-        "file not found",
-        """A file to compile or import cannot be read: it does not exist, or it is not UTF-8
-       text. Import paths are relative to the folder of the importing file.""",
+        "file not found or not .xnet text",
+        """A file to compile or import cannot be read as .xnet text: it does not exist, it is
+       a folder, a named pipe or a device rather than a regular file, it is larger than
+       --limit source allows (1 MiB by default), it holds NUL bytes, or it is not UTF-8 (the
+       error points at the first byte that is not). Import paths are relative to the folder
+       of the importing file.""",
         'import "missing.xnet"\n' + HEAD + "relu\n",
         head=False,
     ),
@@ -44,6 +47,19 @@ CODES: tuple[CodeEntry, ...] = (
             ("net.xnet", "network other\nblock cbr(c) = conv3x3(c) -> bn -> relu\n"),
             ("blocks.xnet", "block cbr(c) = conv3x3(c) -> bn -> relu\n"),
         ),
+        head=False,
+    ),
+    entry(
+        "E0405",
+        "import outside the project",
+        """An import names a relative path to an .xnet file, resolved against the importing
+       file's folder, and it must stay inside the import root: the folder of the file being
+       compiled, unless the environment variable DSLC_IMPORT_ROOT=DIR widens it. Absolute paths, paths that climb out of
+       the root (directly or through a symbolic link) and files other than .xnet are refused,
+       so checking a file on someone's behalf never reads, or prints, files elsewhere.""",
+        'import "../blocks.xnet"\n' + HEAD + "cbr(8)\n",
+        'import "blocks.xnet"\n' + HEAD + "cbr(8)\n",
+        files=(("blocks.xnet", "block cbr(c) = conv3x3(c) -> bn -> relu\n"),),
         head=False,
     ),
     entry(
@@ -92,6 +108,17 @@ CODES: tuple[CodeEntry, ...] = (
         """A file describes one network, so it has at most one 'network' line.""",
         "network other\nrelu\n",
         "relu\n",
+    ),
+    entry(
+        "E0507",
+        "the batch axis written out",
+        """An input is declared without its batch axis: 'input image: 3 x 224 x 224' is an
+       N x 3 x 224 x 224 tensor, N chosen when the model runs. Written as PyTorch prints
+       it, '1 x 3 x 224 x 224', the input would be N x 1 x 3 x 224 x 224, which no layer
+       takes. Drop the leading 1 (or N).""",
+        "network example\ninput image: 1 x 3 x 32 x 32\nconv3x3(8)\n",
+        "network example\ninput image: 3 x 32 x 32\nconv3x3(8)\n",
+        head=False,
     ),
     entry(
         "E0601",

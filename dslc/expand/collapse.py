@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from dslc.diagnostics import Sink
+from dslc.expand.imports import ImportRoot
 from dslc.expand.limits import Limits
 from dslc.source import SourceFile
 from dslc.syntax import ast
@@ -26,6 +27,7 @@ def smallest_input_hint(
     overrides: dict[str, ast.Expr],
     sink: Sink,
     limits: Limits,
+    root: ImportRoot | None = None,
 ) -> None:
     """Add 'the smallest input that works' to the first collapse error in `sink`, if found."""
     inputs = [s for s in program.statements if isinstance(s, ast.Input)]
@@ -38,7 +40,7 @@ def smallest_input_hint(
     hw = (int(h.value), int(w.value))
 
     def works(size: tuple[int, int]) -> bool:
-        return _works(program, stmt, size, source, overrides, limits)
+        return _works(program, stmt, size, source, overrides, limits, root)
 
     best: list[int] = []
     for axis in (0, 1):
@@ -81,6 +83,7 @@ def _works(
     source: SourceFile,
     overrides: dict[str, ast.Expr],
     limits: Limits,
+    root: ImportRoot | None,
 ) -> bool:
     from dslc.expand.program import build_graph
 
@@ -90,5 +93,5 @@ def _works(
     statements = tuple(replace(s, dims=dims) if s is stmt else s for s in program.statements)
     trial = Sink()
     roomy = replace(limits, tensor=1 << 62)  # trial sizes may be huge; they are never allocated
-    build_graph(source, overrides, trial, roomy, replace(program, statements=statements))
+    build_graph(source, overrides, trial, roomy, replace(program, statements=statements), root)
     return not any(d.code in ("E0305", "E0601") for d in trial.errors)

@@ -7,6 +7,7 @@ from typing import Protocol, assert_never
 
 from dslc.diagnostics import DiagnosticError, did_you_mean
 from dslc.expand.scope import Frame, Scope, Tensor
+from dslc.expand.shortcut import project
 from dslc.ir.ops import Attrs, AxisAttrs, NoAttrs, Op
 from dslc.ir.shapes import Shape, show
 from dslc.source import Span
@@ -37,10 +38,6 @@ class Builder(Protocol):
     def chain(
         self, chain: ast.Chain, x: Tensor | None, frame: Frame, scope: Scope
     ) -> Tensor | None: ...
-
-    def project(
-        self, x: Tensor, target: Shape, scope: Scope, span: Span, label: str | None
-    ) -> Tensor: ...
 
 
 def combinator(
@@ -137,7 +134,7 @@ def _shortcut(
             raise DiagnosticError(
                 "E0105", "'project' stands alone as the shortcut", frame.env.at(first.span)
             )
-        return ex.project(x, target, scope, frame.env.at(first.span), first.label)
+        return project(ex.add, x, target, scope, frame.env.at(first.span), first.label)
     return ex.chain(branch, x, frame, scope)
 
 

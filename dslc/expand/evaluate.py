@@ -44,12 +44,15 @@ SHAPE_SYMBOLS = ("C", "H", "W")
 
 @dataclass(frozen=True, slots=True)
 class Env:
-    """What names mean while evaluating: bound parameters and the incoming tensor's shape."""
+    """What names mean while evaluating: bound parameters and the incoming tensor's shape.
+    `shape_lost`: the incoming tensor's shape is unknown because of an error already
+    reported, so C, H and W are consequences of it, not unknown names."""
 
     names: Mapping[str, Value]
     shape: tuple[Dim, ...] | None = None
     site: Span | None = None
     note: str = ""
+    shape_lost: bool = False
 
     def at(self, span: Span) -> Span:
         """A span as seen from this expansion."""
@@ -90,6 +93,8 @@ def _name(e: ast.Name, env: Env) -> Value:
             raise AlreadyReported
         return env.names[e.id]
     shape = env.shape
+    if e.id in SHAPE_SYMBOLS and env.shape_lost:
+        raise AlreadyReported
     if e.id in SHAPE_SYMBOLS and shape is not None and len(shape) >= 2:
         if e.id == "C":
             return shape[1]

@@ -9,22 +9,36 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from dslc.diagnostics import AlreadyReported, DiagnosticError, Sink, did_you_mean
-from dslc.expand.args import REQUIRED, Arg, Signature, bind, integer
+from dslc.expand.args import REQUIRED, Arg, Args, Signature, bind, integer
 from dslc.expand.combinators import COMBINATORS, combinator
 from dslc.expand.evaluate import Env, Value, Word, evaluate
-from dslc.expand.layers import Ctx, lookup
+from dslc.expand.layers import Ctx, Layer, lookup
 from dslc.expand.limits import Limits, tensor_too_large
 from dslc.expand.scope import Frame, Scope, Tensor, claim
 from dslc.ir import dims
 from dslc.ir.graph import Graph, Node
-from dslc.ir.ops import Attrs, BatchNormAttrs, ConvAttrs, InputAttrs, Op
-from dslc.ir.shapes import Shape, node_shape, show
+from dslc.ir.ops import Attrs, InputAttrs, Op, Pair
+from dslc.ir.shapes import Shape, node_shape
 from dslc.source import Span
 from dslc.syntax import ast
 
-__all__ = ["MAX_BLOCK_DEPTH", "Expander"]
+__all__ = ["MAX_BLOCK_DEPTH", "PROBES", "SHAPE_FREE", "Expander"]
 
 MAX_BLOCK_DEPTH = 50
+# codes of argument errors that do not depend on the incoming shape, and the stand-in shapes
+# a layer is built on to find them when that shape is unknown (N x C x H x W, and flat; the
+# rules need whole channel counts)
+SHAPE_FREE = frozenset({"E0104", "E0105", "E0107", "E0203"})
+PROBES: tuple[Shape, ...] = ((dims.sym("N"), 64, 64, 64), (dims.sym("N"), 64))
+
+
+def _lost(x: Tensor | None) -> bool:
+    return x is not None and x.shape is None
+
+
+def _env(frame: Frame, x: Tensor | None) -> Env:
+    shape = x.shape if x else None
+    return Env(frame.env.names, shape, frame.env.site, frame.env.note, _lost(x))
 
 
 class Expander:
@@ -36,8 +50,12 @@ class Expander:
         blocks: Mapping[str, ast.BlockDef],
         params: Mapping[str, Value],
         limits: Limits | None = None,
+        incomplete: bool = False,
     ) -> None:
+        """`incomplete`: an import failed, so a name not found may be one of its blocks (a
+        consequence of that error, not reported again)."""
         self.sink, self.blocks, self.params = sink, blocks, params
+        self.incomplete = incomplete
         self.limits = limits or Limits()
         self.steps = 0
         self.nodes: list[Node] = []
@@ -171,7 +189,7 @@ class Expander:
         return x
 
     def _count(self, e: ast.Expr, x: Tensor | None, frame: Frame) -> int:
-        env = Env(frame.env.names, x.shape if x else None, frame.env.site, frame.env.note)
+        env = _env(frame, x)
         n = integer(Arg(evaluate(e, env), frame.env.at(e.span)), "a repetition count", 0)
         if n > self.limits.repeat:
             raise DiagnosticError(
@@ -215,6 +233,8 @@ class Expander:
         args = self._args(c, x, frame)
         bound = bind(layer.sig, args, c.name, span)
         if x is None or x.shape is None:
+            if x is not None:
+                self._probe(layer, bound, span, sized, frame)
             return x
         ctx = Ctx(x.shape, span, sized, lambda w: self._tap_ref(w, frame))
         op, attrs, extra = layer.build(bound, ctx)
@@ -222,8 +242,25 @@ class Expander:
         extras = [Tensor(i, self.shapes.get(i)) for i in extra]
         return self.add(name, op, [x, *extras], attrs, span)
 
+    def _probe(
+        self, layer: Layer, bound: Args, span: Span, sized: Pair | None, frame: Frame
+    ) -> None:
+        """After an error upstream the incoming shape is unknown. An argument that is wrong
+        whatever the shape (a negative channel count, an unknown padding word) is still an
+        independent error: build the layer on stand-in shapes and report only those."""
+        seen: set[str] = set()
+        for shape in PROBES:
+            try:
+                layer.build(bound, Ctx(shape, span, sized, lambda w: self._tap_ref(w, frame)))
+            except DiagnosticError as exc:
+                if exc.code in SHAPE_FREE and exc.message not in seen:
+                    seen.add(exc.message)
+                    self.sink.error(exc.code, exc.message, exc.span or span, *exc.hints)
+            except AlreadyReported:
+                pass
+
     def _args(self, c: ast.Call, x: Tensor | None, frame: Frame) -> list[tuple[str | None, Arg]]:
-        env = Env(frame.env.names, x.shape if x else None, frame.env.site, frame.env.note)
+        env = _env(frame, x)
         return [
             (
                 a.name,
@@ -264,6 +301,8 @@ class Expander:
                 span,
                 "write residual<body | project>",
             )
+        if self.incomplete:
+            raise AlreadyReported
         known = all_names() + list(self.blocks) + list(frame.taps) + list(self.inputs)
         return DiagnosticError(
             "E0101", f"unknown layer or block '{c.name}'", span, did_you_mean(c.name, known)
@@ -314,37 +353,12 @@ class Expander:
             given = bound[p.name].value
             if given is None:
                 assert p.default is not None
-                names[p.name] = evaluate(p.default, Env(names, x.shape if x else None))
+                names[p.name] = evaluate(
+                    p.default, Env(names, x.shape if x else None, shape_lost=_lost(x))
+                )
             else:
                 names[p.name] = given
         return names
-
-    # ---- shortcut helper ----
-
-    def project(
-        self, x: Tensor, target: Shape, scope: Scope, span: Span, label: str | None
-    ) -> Tensor:
-        """torchvision's projection shortcut: conv1x1(C, stride) -> bn, or identity."""
-        assert x.shape is not None
-        if x.shape == target:
-            return x
-        stride = _stride(x.shape, target)
-        if stride is None:
-            raise DiagnosticError(
-                "E0301",
-                f"'project' cannot map {show(x.shape)} to {show(target)}",
-                span,
-                "write the shortcut out in full",
-            )
-        if label:
-            claim(scope, label, span)
-        sub = scope.unit(label, "project")
-        cin, cout = x.shape[1], target[1]
-        assert isinstance(cin, int) and isinstance(cout, int)
-        conv = ConvAttrs(cout, cin, (1, 1), stride, (0, 0, 0, 0), (1, 1), 1, False)
-        # named like torchvision's downsample = nn.Sequential(conv, bn): .0 and .1
-        y = self.add(sub.full("0"), Op.CONV, [x], conv, span)
-        return self.add(sub.full("1"), Op.BATCHNORM, [y], BatchNormAttrs(cout, 1e-5, 0.1), span)
 
     def graph(self, name: str, outputs: list[tuple[str, Tensor]], source_text: str) -> Graph:
         """The finished graph; outputs named by an `output` statement keep their names."""
@@ -359,27 +373,3 @@ def _key_span(a: ast.Arg) -> Span:
     """Where the keyword of `name=value` is written."""
     s = a.span
     return Span(s.source, s.line, s.col, s.line, s.col + len(a.name or ""))
-
-
-def _stride(x: Shape, target: Shape) -> tuple[int, int] | None:
-    """The (h, w) stride of a 1x1 conv that maps x's map to target's, if there is one."""
-    if len(x) != 4 or len(target) != 4:
-        return None
-    out = []
-    for n, t in zip(x[2:], target[2:]):
-        if n == t:
-            out.append(1)
-            continue
-        if not (isinstance(n, int) and isinstance(t, int)):
-            r = dims.ratio(n, t)  # symbolic: H/4 -> H/8 is a stride of 2
-            if r is None or r.denominator != 1 or dims.ceildiv(n, int(r)) != t:
-                return None
-            out.append(int(r))
-            continue
-        if t < 1:
-            return None
-        s = -(-n // t)  # the smallest stride giving t outputs, if any does
-        if -(-n // s) != t:
-            return None
-        out.append(s)
-    return out[0], out[1]

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, fields, replace
 
 from dslc.ir import dims
+from dslc.source import MAX_SOURCE_BYTES
 
 __all__ = [
     "LIMIT_HELP",
@@ -33,6 +34,7 @@ class Limits:
     params: int = 1_000_000_000
     channels: int = 1 << 20
     tensor: int = 1 << 31
+    source: int = MAX_SOURCE_BYTES
 
     def steps(self) -> int:
         """Chain elements the expander may visit: exponential blow-ups (blocks calling two
@@ -46,6 +48,7 @@ LIMIT_HELP = {
     "params": "trainable parameters in total (each float32: 4 bytes)",
     "channels": "channels of any tensor",
     "tensor": "elements of any tensor for one sample (C x H x W)",
+    "source": "bytes of an .xnet file, and of each file it imports",
 }
 
 

@@ -10,7 +10,7 @@ from dslc.diagnostics import AlreadyReported, DiagnosticError, Sink, did_you_mea
 from dslc.expand.args import Arg, integer
 from dslc.expand.evaluate import POISON, Env, Value, Word, evaluate
 from dslc.expand.expander import Expander
-from dslc.expand.imports import collect_blocks
+from dslc.expand.imports import ImportRoot, collect_blocks
 from dslc.expand.limits import Limits
 from dslc.expand.scope import Frame, Scope, Tensor
 from dslc.ir.dims import Dim, sym
@@ -39,14 +39,17 @@ def build_graph(
     sink: Sink,
     limits: Limits | None = None,
     program: ast.Program | None = None,
+    root: ImportRoot | None = None,
 ) -> Expansion:
     """Expand a program into an IR graph with every node's shape, reporting every independent
     problem to `sink` (after an error, some shapes are unknown: do not analyse the graph)."""
     program = program or parse(source)
-    blocks = collect_blocks(program, source, sink, (str(Path(source.path).resolve()),))
+    stack = (str(Path(source.path).resolve()),)
+    root = root or ImportRoot.of(source)
+    blocks = collect_blocks(program, source, sink, stack, root)
     header = _header(program, source, sink)
     params = _network_params(header, overrides, sink)
-    ex = Expander(sink, blocks, params, limits)
+    ex = Expander(sink, blocks, params, limits, incomplete=bool(root.failed))
     x = _inputs(program, ex, params, sink, source)
     frame = Frame(Env(params), {})
     scope = Scope("")
@@ -142,7 +145,7 @@ def _inputs(
     for stmt in (s for s in program.statements if isinstance(s, ast.Input)):
         try:
             shape: list[Dim] = [sym("N")]
-            for d in stmt.dims:
+            for d in _without_batch(stmt, sink):
                 shape.append(_dim(d, params))
             t = ex.add_input(stmt, tuple(shape))
             first = first or t
@@ -159,6 +162,33 @@ def _inputs(
             "for any size: 'input image: 3 x H x W')",
         )
     return first
+
+
+BATCH_NAMES = ("N", "B", "n", "b", "batch")
+
+
+def _without_batch(stmt: ast.Input, sink: Sink) -> tuple[ast.Num | ast.Name, ...]:
+    """The dimensions after the batch axis: a PyTorch-style `1 x 3 x H x W` is reported and
+    read as `3 x H x W`, so the rest of the program is still checked."""
+    first = stmt.dims[0] if len(stmt.dims) == 4 else None
+    if (
+        isinstance(first, ast.Num)
+        and first.value == 1
+        or (isinstance(first, ast.Name) and first.id in BATCH_NAMES)
+    ):
+        rest = " x ".join(_text(d) for d in stmt.dims[1:])
+        sink.error(
+            "E0507",
+            f"input '{stmt.name}' writes out the batch axis: inputs are declared without it",
+            stmt.span,
+            f"write 'input {stmt.name}: {rest}' (the batch N is implicit and chosen at run time)",
+        )
+        return stmt.dims[1:]
+    return stmt.dims
+
+
+def _text(d: ast.Num | ast.Name) -> str:
+    return str(d.value) if isinstance(d, ast.Num) else d.id
 
 
 def _dim(d: ast.Num | ast.Name, params: Mapping[str, Value]) -> Dim:

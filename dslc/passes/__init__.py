@@ -14,6 +14,7 @@ from dslc.passes.cost import Costs, count_costs
 from dslc.passes.limits import check_limits
 from dslc.passes.memory import Memory, activation_memory
 from dslc.passes.receptive_field import RFs, alignment_warnings, receptive_fields
+from dslc.passes.sizes import SizeRule, size_rules
 
 __all__ = ["Analysis", "analyse"]
 
@@ -29,6 +30,7 @@ class Analysis:
     memory: Memory
     params: Mapping[str, Value]
     warnings: tuple[Diagnostic, ...]
+    sizes: tuple[SizeRule, ...] = ()  # the symbolic input sizes it is valid for
 
 
 def analyse(
@@ -43,4 +45,6 @@ def analyse(
         sink.raise_if_errors()
     rfs = receptive_fields(graph, shapes)
     warnings = (*sink.items, *alignment_warnings(graph, rfs))
-    return Analysis(graph, shapes, costs, rfs, activation_memory(graph, shapes), params, warnings)
+    memory = activation_memory(graph, shapes)
+    sizes = size_rules(graph, shapes)
+    return Analysis(graph, shapes, costs, rfs, memory, params, warnings, sizes)

@@ -104,6 +104,7 @@ def summary_json(analysis: Analysis, dtype: str = "float32") -> dict[str, Any]:
             "dtype": dtype,
         },
         "receptive_field": rf.as_json() if rf else None,
+        "valid_sizes": {r.symbol: r.to_json() for r in analysis.sizes if r.restricts},
         "layers": [_layer(analysis, n, mem, b) for n in layers(analysis)],
         "receptive_field_layer": top.name if top else None,
     }

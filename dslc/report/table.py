@@ -19,6 +19,7 @@ from dslc.ir.graph import Node
 from dslc.passes import Analysis
 from dslc.passes.cost import total
 from dslc.passes.receptive_field import RF
+from dslc.passes.sizes import describe as describe_sizes
 from dslc.report.summary import activation_total, dtype_bytes, layers, source_of, top_node
 
 __all__ = [
@@ -310,6 +311,19 @@ def totals_lines(analysis: Analysis, dtype: str) -> list[str]:
         lines.append(
             f"Receptive field:   {_rf_text(rf, 'size')} (jump {_rf_text(rf, 'jump')}, "
             f"start {_pair(rf, 'start')}; at '{top.name}')"
+        )
+    valid = describe_sizes(analysis.sizes)
+    if valid:
+        lines.append(f"Valid sizes:       {valid} (other sizes fail; dslc run refuses them)")
+    inexact: dict[int, list[str]] = {}
+    for r in analysis.sizes:  # sizes that work but that the formulas shown do not fit
+        if r.exact > 1 and (r.period, r.residues) != (r.exact, (0,)):
+            inexact.setdefault(r.exact, []).append(r.symbol)
+    if inexact:
+        lines.append(
+            "Exact shapes:      for "
+            + "; ".join(f"{', '.join(names)} multiples of {m}" for m, names in inexact.items())
+            + " (other sizes round down in each strided layer)"
         )
     return lines
 

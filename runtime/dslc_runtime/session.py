@@ -11,6 +11,7 @@ import numpy as np
 from .errors import InputError, RunError, short_reason
 from .generate import random_inputs as _random_inputs
 from .providers import Opened, check_choice, open_session
+from .sizes import SizeRule, check_sizes, read_rules
 from .specs import TensorSpec, spec_from_node_arg
 from .validate import validate_feeds
 
@@ -59,6 +60,13 @@ def _open(
         raise RunError(f"cannot load model {label}: {short_reason(exc)}") from None
 
 
+def _metadata(session: Any) -> Mapping[str, str]:
+    try:
+        return dict(session.get_modelmeta().custom_metadata_map)
+    except Exception:  # noqa: BLE001 - a session without metadata: nothing to enforce
+        return {}
+
+
 class Model:
     """An ONNX model ready to run on CPU or CUDA through onnxruntime."""
 
@@ -83,6 +91,7 @@ class Model:
         self.outputs: tuple[TensorSpec, ...] = tuple(
             map(spec_from_node_arg, self.session.get_outputs())
         )
+        self.sizes: dict[str, SizeRule] = read_rules(_metadata(self.session))
 
     def __repr__(self) -> str:
         """Short description with source, provider and input specs."""
@@ -100,6 +109,7 @@ class Model:
     def validate(self, feeds: Mapping[str, Array]) -> None:
         """Raise InputError unless `feeds` match the model's inputs exactly."""
         validate_feeds(self.inputs, feeds)
+        check_sizes(self.sizes, self.inputs, feeds)
 
     def as_feeds(self, feeds: Mapping[str, Array] | Array) -> Mapping[str, Array]:
         """Turn a bare array into a feed dict for a single-input model."""
@@ -129,4 +139,6 @@ class Model:
         self, batch: int = 1, seed: int = 0, sizes: Mapping[str, int] | None = None
     ) -> dict[str, Array]:
         """Random feeds: first dim = `batch`, other symbolic dims from `sizes`."""
-        return _random_inputs(self.inputs, batch=batch, seed=seed, sizes=sizes)
+        feeds = _random_inputs(self.inputs, batch=batch, seed=seed, sizes=sizes)
+        check_sizes(self.sizes, self.inputs, feeds)
+        return feeds

@@ -30,7 +30,7 @@ CODE = re.compile(r"[EW]\d{4}")
 
 def _options(path: Path) -> tuple[list[str], list[str], list[str]]:
     """The --set, --limit and --weights values named on the case's `# args:` line."""
-    first = path.read_text(encoding="utf-8").partition("\n")[0]
+    first = path.read_bytes().decode("utf-8", errors="replace").partition("\n")[0]
     words = shlex.split(first.removeprefix("# args:")) if first.startswith("# args:") else []
     sets = [v for k, v in itertools.pairwise(words) if k == "--set"]
     limits = [v for k, v in itertools.pairwise(words) if k == "--limit"]

@@ -162,7 +162,7 @@ def test_missing_file_is_an_error_not_a_traceback(command: str, tmp_path: Path) 
     result = _invoke(command, tmp_path / "nope.xnet")
     assert result.exit_code == 1
     assert "nope.xnet" in result.stderr
-    assert "No such file" in result.stderr or "not found" in result.stderr
+    assert "no such file" in result.stderr.lower() or "not found" in result.stderr
     _no_traceback(result)
 
 
@@ -252,6 +252,7 @@ def test_summary_json_contract(tiny: Path) -> None:
         "outputs",
         "totals",
         "receptive_field",
+        "valid_sizes",
         "layers",
         "receptive_field_layer",
     ]

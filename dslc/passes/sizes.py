@@ -1,0 +1,178 @@
+"""Which input sizes a network with symbolic sizes (`input x: 3 x H x W`) is valid for.
+
+Shape formulas such as `H/2` assume that every stride divides what it strides over; for other
+sizes each layer rounds down, which is harmless in a chain but breaks a merge whose branches
+round differently (a max pool then an upsample, concatenated with the unpooled map: H must be
+even). Sizes along one axis are periodic functions of the input's size, with a period that
+divides the least common multiple of the denominators in the formulas (32 for `H/32`). So
+this pass re-runs shape inference over the expanded graph with concrete sizes, one per residue
+of that period (the others held at sizes where the formulas are exact), and keeps the residues
+that work; then it finds the smallest size that works, by bisection in each residue class.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dslc.diagnostics import DiagnosticError
+from dslc.ir import dims
+from dslc.ir.dims import Dim, Sym
+from dslc.ir.graph import Graph
+from dslc.ir.ops import InputAttrs, Op
+from dslc.ir.shapes import Shape, Shapes, node_shape
+
+__all__ = ["MAX_PERIOD", "SizeRule", "describe", "size_rules"]
+
+MAX_PERIOD = 1024  # longer periods are not searched: multiples of the period are then required
+_BIG = 1 << 12  # a size at which no layer runs out of room (inputs are at least this)
+
+
+@dataclass(frozen=True, slots=True)
+class SizeRule:
+    """The values a symbolic input size may take: `size % period in residues` and
+    `size >= minimum`. `exact`: shapes shown are exact for multiples of it (else round down)."""
+
+    symbol: str
+    period: int
+    residues: tuple[int, ...]
+    minimum: int
+    exact: int
+
+    def allows(self, n: int) -> bool:
+        """Whether the network is valid for this size."""
+        return n >= self.minimum and n % self.period in self.residues
+
+    @property
+    def restricts(self) -> bool:
+        """False where every size (from 1) works."""
+        return self.minimum > 1 or len(self.residues) < self.period
+
+    def text(self) -> str:
+        """`multiples of 16`, `even`, `odd`, `1 or 3 mod 4`; `, at least 7` when it matters."""
+        step = _step(self)
+        if step == 1:
+            what = "any size"
+        elif step == 2:
+            what = "even"
+        elif step is not None:
+            what = f"multiples of {step}"
+        elif self.period == 2:
+            what = "odd"
+        else:
+            what = " or ".join(str(r) for r in self.residues) + f" mod {self.period}"
+        first = min((r or self.period for r in self.residues), default=1)
+        if self.minimum > first:
+            return f"at least {self.minimum}" if step == 1 else f"{what}, at least {self.minimum}"
+        return what
+
+    def to_json(self) -> dict[str, object]:
+        """The rule as plain data (ONNX metadata, summary --json)."""
+        return {
+            "period": self.period,
+            "residues": list(self.residues),
+            "minimum": self.minimum,
+            "text": self.text(),
+        }
+
+
+def _step(rule: SizeRule) -> int | None:
+    """m where the valid residues are exactly the multiples of m, else None."""
+    for m in range(1, rule.period + 1):
+        if rule.period % m == 0 and rule.residues == tuple(range(0, rule.period, m)):
+            return m
+    return None
+
+
+def describe(rules: tuple[SizeRule, ...]) -> str:
+    """`H, W multiples of 16` (sizes alike are named together); '' when nothing restricts."""
+    groups: dict[str, list[str]] = {}
+    for r in rules:
+        if r.restricts:
+            groups.setdefault(r.text(), []).append(r.symbol)
+    return "; ".join(f"{', '.join(names)} {text}" for text, names in groups.items())
+
+
+def size_rules(graph: Graph, shapes: Shapes) -> tuple[SizeRule, ...]:
+    """A rule for every symbolic spatial size of the inputs (the batch N excepted)."""
+    symbols = sorted(
+        {
+            s
+            for node in graph.nodes
+            if node.op is Op.INPUT
+            for d in shapes[node.id][2:]
+            if isinstance(d, Sym)
+            for m, _ in d.terms
+            for s in m
+        }
+    )
+    if not symbols:
+        return ()
+    exact = {s: _period(shapes, s) for s in symbols}
+    base = {s: exact[s] * math.ceil(_BIG / exact[s]) for s in symbols}
+    return tuple(_rule(graph, s, exact[s], base) for s in symbols)
+
+
+def _period(shapes: Shapes, symbol: str) -> int:
+    """The lcm of the denominators of `symbol`'s coefficients in every shape."""
+    period = 1
+    for shape in shapes.values():
+        for d in shape:
+            if isinstance(d, Sym):
+                for m, c in d.terms:
+                    if symbol in m:
+                        period = math.lcm(period, c.denominator)
+    return period
+
+
+def _rule(graph: Graph, symbol: str, exact: int, base: dict[str, int]) -> SizeRule:
+    period = exact if exact <= MAX_PERIOD else 1
+    if exact > MAX_PERIOD:  # too long to search: the sizes where the formulas are exact
+        return SizeRule(symbol, exact, (0,), exact, exact)
+    sizes = dict(base)
+
+    def works(n: int) -> bool:
+        sizes[symbol] = n
+        return _works(graph, sizes)
+
+    residues = tuple(r for r in range(period) if works(base[symbol] + r))
+    minimum = min((_smallest(works, r, period, base[symbol] + r) for r in residues), default=1)
+    return SizeRule(symbol, period, residues, minimum, exact)
+
+
+def _smallest(works: Callable[[int], bool], r: int, period: int, known: int) -> int:
+    """The smallest n = r (mod period), n >= 1, for which works(n), given works(known)."""
+    lo = r if r >= 1 else period  # candidates lo, lo + period, ..., known
+    if works(lo):
+        return lo
+    bad, good = 0, (known - lo) // period  # in steps of `period` from lo
+    while good - bad > 1:
+        mid = (bad + good) // 2
+        if works(lo + mid * period):
+            good = mid
+        else:
+            bad = mid
+    return lo + good * period
+
+
+def _works(graph: Graph, sizes: dict[str, int]) -> bool:
+    """Shape inference with concrete sizes raises no error (the batch stays symbolic)."""
+    out: dict[int, Shape] = {}
+    try:
+        for node in graph.nodes:
+            if node.op is Op.INPUT:
+                assert isinstance(node.attrs, InputAttrs)
+                out[node.id] = tuple(_concrete(d, sizes) for d in node.attrs.shape)
+            else:
+                out[node.id] = node_shape(node, [out[i] for i in node.inputs])
+    except (DiagnosticError, ValueError, ZeroDivisionError):
+        return False
+    return True
+
+
+def _concrete(d: Dim, sizes: dict[str, int]) -> Dim:
+    if not isinstance(d, Sym) or any(s not in sizes for m, _ in d.terms for s in m):
+        return d
+    value = dims.substitute(d, sizes)
+    return int(value) if value.denominator == 1 else d

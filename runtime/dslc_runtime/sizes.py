@@ -1,0 +1,70 @@
+"""The input sizes a dslc model is valid for (its `dslc.sizes` metadata), enforced before a run.
+
+A model compiled from `input x: 3 x H x W` may work only for some H and W (a pool then an
+upsample, concatenated with the unpooled map, needs even sizes); dslc records which, and
+running it on other sizes is refused here with that rule instead of failing inside ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InputError
+from .specs import TensorSpec
+
+__all__ = ["SizeRule", "check_sizes", "read_rules"]
+
+
+@dataclass(frozen=True, slots=True)
+class SizeRule:
+    """`size % period in residues and size >= minimum`, and how dslc wrote it."""
+
+    period: int
+    residues: frozenset[int]
+    minimum: int
+    text: str
+
+    def allows(self, n: int) -> bool:
+        """Whether the model is valid for this size."""
+        return n >= self.minimum and n % self.period in self.residues
+
+
+def read_rules(metadata: Mapping[str, str]) -> dict[str, SizeRule]:
+    """The rules of a model's metadata map (none for models dslc did not restrict)."""
+    text = metadata.get("dslc.sizes")
+    if not text:
+        return {}
+    try:
+        data = json.loads(text)
+        return {
+            str(name): SizeRule(
+                int(r["period"]),
+                frozenset(int(x) for x in r["residues"]),
+                int(r["minimum"]),
+                str(r["text"]),
+            )
+            for name, r in data.items()
+        }
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return {}  # not written by dslc: nothing to enforce
+
+
+def check_sizes(
+    rules: Mapping[str, SizeRule], specs: Sequence[TensorSpec], feeds: Mapping[str, Any]
+) -> None:
+    """Raise InputError for a feed whose symbolic size breaks the model's rule."""
+    if not rules:
+        return
+    for spec in specs:
+        shape = getattr(feeds.get(spec.name), "shape", ())
+        for axis, (dim, n) in enumerate(zip(spec.shape, shape)):
+            rule = rules.get(dim) if isinstance(dim, str) else None
+            if rule is not None and not rule.allows(int(n)):
+                raise InputError(
+                    f"input '{spec.name}' has {dim} = {n} (axis {axis}), but this model is "
+                    f"valid only for {dim} {rule.text}: other sizes would fail inside ONNX "
+                    "Runtime"
+                )
