@@ -14,6 +14,7 @@ from dslc.diagnostics import CompileError, Diagnostic
 from dslc.expand.limits import Limits, option_help, parse_limits
 
 __all__ = [
+    "CLOSED_PIPE",
     "DEFAULT_SIZE",
     "SET_HELP",
     "UserError",
@@ -32,6 +33,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 SET_HELP = "Override a network parameter, e.g. --set classes=10 (repeatable)."
 
 DEFAULT_SIZE = 224
+CLOSED_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `yes | head -1`
 
 
 class UserError(Exception):
@@ -48,7 +50,8 @@ def print_diagnostics(diags: tuple[Diagnostic, ...]) -> None:
 
 @contextmanager
 def guard(debug: bool) -> Iterator[None]:
-    """Turn every failure into a message and an exit code."""
+    """Turn every failure into a message and an exit code; a closed stdout (the reader of a
+    pipe gone, as in `dslc weights ... | head -1`) ends the command quietly with 141."""
     try:
         yield
     except CompileError as exc:
@@ -68,6 +71,9 @@ def guard(debug: bool) -> Iterator[None]:
         sys.exit(1)
     except (click.exceptions.Exit, click.ClickException, SystemExit):
         raise
+    except BrokenPipeError:  # the reader went away (dslc ... | head): not an error of ours
+        _silence_stdout()
+        sys.exit(CLOSED_PIPE)
     except Exception:  # noqa: BLE001 - the last line of defence: no raw traceback for users
         if debug:
             import traceback
@@ -82,6 +88,18 @@ def guard(debug: bool) -> Iterator[None]:
                 err=True,
             )
         sys.exit(3)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the flush at exit meets no closed pipe again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (tests)
+        pass
 
 
 def debug_option(f: F) -> F:

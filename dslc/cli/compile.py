@@ -8,7 +8,7 @@ import click
 
 from dslc.backend.settings import DEFAULT_OPSET, DTYPES, OPSETS, SCHEMES
 from dslc.cli.common import SET_HELP, UserError, debug_option, guard, limit_option
-from dslc.cli.output import build_model, save_model
+from dslc.cli.output import build_model, check_output, save_model
 from dslc.expand.limits import Limits
 
 __all__ = ["compile"]
@@ -100,10 +100,9 @@ def compile(
     """
     with guard(debug):
         out = Path(output) if output else Path(Path(file).stem + ".onnx")
-        if out.resolve() == Path(file).resolve() or (
-            out.with_name(out.name + ".data").resolve() == Path(file).resolve()
-        ):
+        if out.with_name(out.name + ".data").resolve() == Path(file).resolve():
             raise UserError(f"refusing to write the output over the input {file}")
+        check_output(out, [file])
         if weights is not None and out.resolve() == Path(weights).resolve():
             raise UserError(f"refusing to write the output over the weights {weights}")
         analysis, model, arrays = build_model(

@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from dslc.cli.common import guard
+
 __all__ = ["explain"]
 
 
@@ -14,6 +16,11 @@ __all__ = ["explain"]
 @click.argument("code", required=False)
 def explain(code: str | None) -> None:
     """Explain a diagnostic code (e.g. E0301) with an example; without CODE, list them all."""
+    with guard(False):
+        _explain(code)
+
+
+def _explain(code: str | None) -> None:
     from dslc.report.explain import explain_text, listing
 
     if code is None:

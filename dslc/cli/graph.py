@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from dslc.cli.common import UserError, analyse_file, guard
-from dslc.cli.output import write_atomic
+from dslc.cli.output import check_output, write_atomic
 from dslc.passes import Analysis
 from dslc.report.dot import to_dot
 
@@ -36,8 +36,11 @@ __all__ = ["graph"]
 def graph(file: str, output: str | None, sets: tuple[str, ...], debug: bool) -> None:
     """Draw the network: blocks as clusters, edges labelled with tensor shapes."""
     with guard(debug):
+        out = Path(output) if output else Path(Path(file).stem + ".svg")
+        check_output(out, [file])
+        check_output(out.with_suffix(".dot"), [file])  # where it falls back without Graphviz
         analysis = analyse_file(file, sets)
-        _, message = draw(analysis, Path(output) if output else Path(Path(file).stem + ".svg"))
+        _, message = draw(analysis, out)
         click.echo(message)
 
 

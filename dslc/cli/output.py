@@ -4,22 +4,25 @@ models compiled in memory for run and bench."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+import stat
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from dslc.backend.settings import DEFAULT_OPSET, SCHEMES
-from dslc.cli.common import analyse_file
+from dslc.cli.common import UserError, analyse_file
 from dslc.expand.limits import Limits
 
 __all__ = [
     "MAX_MODEL_BYTES",
     "atomic_file",
     "build_model",
+    "check_output",
     "compile_in_memory",
     "needs_external_data",
     "save_model",
+    "writable_target",
     "write_atomic",
 ]
 
@@ -36,18 +39,85 @@ def write_atomic(path: Path, data: bytes | Callable[[BinaryIO], None]) -> None:
             f.write(data)
 
 
+def _cannot(path: Path, exc: OSError) -> UserError:
+    reason = exc.strerror or f"{exc} (is the disk full?)"  # numpy's short writes: no errno
+    return UserError(f"cannot write {path}: {reason}")
+
+
+def writable_target(path: Path) -> Path:
+    """The file that writing `path` replaces: a symlink is followed (the link is kept and its
+    target written). Refused: an existing directory, FIFO, device or socket (never opened,
+    never replaced: os.replace onto /dev/null as root would replace the device node). A
+    missing folder is no error here: atomic_file creates it."""
+    real = Path(os.path.realpath(path))
+    try:
+        st: os.stat_result | None = os.stat(real)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise _cannot(path, exc) from None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise UserError(f"cannot write {path}: it is a directory")
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise UserError(
+            f"cannot write {path}: it exists and is not a regular file ({_kind(st.st_mode)}); "
+            "dslc neither writes into nor replaces it"
+        )
+    return real
+
+
+def _kind(mode: int) -> str:
+    kinds = [
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ]
+    return next((name for test, name in kinds if test(mode)), "not a file")
+
+
+def check_output(path: Path, inputs: Iterable[str | Path | None]) -> None:
+    """Refuse, before any work, an output that cannot be written or that is one of the
+    inputs (also through a symlink or a hard link)."""
+    for given in inputs:
+        if given is not None and _same_file(path, Path(given)):
+            raise UserError(f"refusing to write the output over the input {given}")
+    writable_target(path)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 @contextmanager
 def atomic_file(path: Path) -> Iterator[BinaryIO]:
-    """A temporary file beside `path` that replaces it on success and vanishes on failure."""
+    """A temporary file beside `path` (beside a symlink's target) that replaces it on success
+    and vanishes on failure. An OSError (no space, no permission) is a UserError."""
     import tempfile  # imported here: only the commands that write files pay for it
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    real = writable_target(path)
+    try:
+        real.parent.mkdir(parents=True, exist_ok=True)  # as compile -o build/m.onnx expects
+    except OSError as exc:
+        raise _cannot(path, exc) from None
+    prefix = f".{real.name[:64]}."  # short: the longest allowed name must still get a temp
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=real.parent)
+    except OSError as exc:
+        raise _cannot(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
-        os.chmod(tmp, _mode_for(path))
-        os.replace(tmp, path)
+        os.chmod(tmp, _mode_for(real))
+        os.replace(tmp, real)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise _cannot(path, exc) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from dslc.cli.common import SET_HELP, UserError, analyse_file, debug_option, guard
-from dslc.cli.output import write_atomic
+from dslc.cli.output import check_output, write_atomic
 from dslc.ir.graph import Node
 from dslc.report.rf_text import LookupFailed, axis_pair, growth_table, path_to, target
 
@@ -143,6 +143,11 @@ def rf(
     if unit is not None and image is None:
         raise click.UsageError("--unit needs --image")
     with guard(debug):
+        out = Path(output) if output else Path(Path(image or "").stem + "_rf.png")
+        if plot_path:
+            check_output(Path(plot_path), [file, image])
+        if image:
+            check_output(out, [file, image])
         analysis = analyse_file(file, sets)
         try:
             node = target(analysis, layer)
@@ -160,10 +165,7 @@ def rf(
             write_atomic(Path(plot_path), rf_plot(analysis, nodes))
             click.echo(f"wrote {plot_path}")
         if image:
-            from dslc.report.plot import rf_on_image
-
-            out = Path(output) if output else Path(Path(image).stem + "_rf.png")
-            from dslc.report.plot import PictureError
+            from dslc.report.plot import PictureError, rf_on_image
 
             try:
                 data, text = rf_on_image(analysis, node, Path(image), where)

@@ -15,28 +15,13 @@ from dslc.cli.common import (
     model_source_options,
     parse_sizes,
 )
-from dslc.cli.output import compile_in_memory
+from dslc.cli.output import check_output, compile_in_memory, write_atomic
 from dslc.expand.limits import Limits
 
 if TYPE_CHECKING:
     import numpy as np
 
 __all__ = ["run"]
-
-
-def _load_array(path: str) -> np.ndarray:
-    import numpy as np
-
-    p = Path(path)
-    try:
-        if p.suffix == ".npy":
-            array: np.ndarray = np.load(p, allow_pickle=False)
-            return array
-        if p.suffix in (".txt", ".csv"):
-            return np.loadtxt(p, delimiter="," if p.suffix == ".csv" else None, ndmin=1)
-    except (OSError, ValueError) as exc:
-        raise UserError(f"cannot read input {path}: {exc}") from None
-    raise UserError(f"--input {path}: use a .npy file (or .txt/.csv for a plain matrix)")
 
 
 def _feeds(
@@ -55,10 +40,11 @@ def _feeds(
             name, path = next(iter(specs)), item
         if name not in specs:
             raise UserError(f"no input named '{name}'; the model's inputs are {', '.join(specs)}")
-        array = _load_array(path)
+        read = array = rt.read_array(path)
         for fix in (rt.fit_rank, rt.coerce_dtype):
             array, note = fix(array, specs[name])
             notes += [note] if note else []
+        rt.check_values(array, specs[name], read)
         given[name] = array
     missing = [n for n in specs if n not in given]
     if missing:
@@ -84,13 +70,27 @@ def _model_bytes(
     return model, f"{path} (compiled in memory)"
 
 
+def _check_output(output: str, model: str, inputs: tuple[str, ...]) -> None:
+    """Before running: only .npy/.npz (numpy would append its own suffix to any other name),
+    never over the model or an input, never onto a FIFO, device or directory."""
+    suffix = Path(output).suffix.lower()
+    if suffix not in (".npy", ".npz"):
+        raise UserError(
+            f"--output {output}: write a .npy file (one output) or an .npz file (all outputs), "
+            f"not {suffix or 'a name without a suffix'}"
+        )
+    check_output(Path(output), [model, *(item.rpartition("=")[2] for item in inputs)])
+
+
 def _save(path: str, outputs: dict[str, np.ndarray]) -> None:
+    """Write exactly `path`, atomically: .npy for one output, .npz for all of them."""
     import numpy as np
 
-    if path.endswith(".npz") or len(outputs) > 1:
-        np.savez(path, **outputs)  # type: ignore[arg-type]
+    if path.lower().endswith(".npz"):
+        write_atomic(Path(path), lambda f: np.savez(f, **outputs))  # type: ignore[arg-type]
     else:
-        np.save(path, next(iter(outputs.values())))
+        value = next(iter(outputs.values()))
+        write_atomic(Path(path), lambda f: np.save(f, value, allow_pickle=False))
 
 
 @click.command()
@@ -181,9 +181,16 @@ def _run(
     import numpy as np
 
     rt = load_runtime()
-    source, label = _model_bytes(model, sets, seed, limits, scratch)
+    if output:
+        _check_output(output, model, inputs)
     try:
+        if Path(model).exists():
+            rt.open_regular(model, "model").close()
+        source, label = _model_bytes(model, sets, seed, limits, scratch)
         m = rt.Model(source, provider=provider)
+        if output and len(m.outputs) > 1 and not output.lower().endswith(".npz"):
+            names = ", ".join(s.name for s in m.outputs)
+            raise UserError(f"--output {output}: the model has outputs {names}; use an .npz file")
         feeds, notes = _feeds(m, rt, inputs, batch, seed, parse_sizes(sizes))
         results = m.run(feeds)
     except rt.RunError as exc:

@@ -9,7 +9,7 @@ import click
 
 from dslc.backend.settings import SCHEMES
 from dslc.cli.common import SET_HELP, UserError, analyse_file, debug_option, guard
-from dslc.cli.output import write_atomic
+from dslc.cli.output import check_output, write_atomic
 
 __all__ = ["weights"]
 
@@ -69,6 +69,8 @@ def weights(
     from dslc.backend import weights as w
 
     with guard(debug):
+        if save is not None:
+            check_output(Path(save), [file, check_file])
         analysis = analyse_file(file, sets)
         tensors = w.expected(analysis)
         if check_file is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .digest import digest
 from .errors import InputError, RunError
+from .files import check_values, open_regular, read_array
 from .providers import available_providers
 from .session import Model
 from .specs import TensorSpec, coerce_dtype, fit_rank, format_shape
@@ -14,8 +15,11 @@ __all__ = [
     "RunError",
     "TensorSpec",
     "available_providers",
+    "check_values",
     "coerce_dtype",
     "digest",
     "fit_rank",
     "format_shape",
+    "open_regular",
+    "read_array",
 ]
