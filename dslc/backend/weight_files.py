@@ -1,0 +1,421 @@
+"""Reading and writing weights files: .safetensors through the `safetensors` package, .npz
+through numpy and zipfile, every malformed file a diagnostic (E0705).
+
+Hostile files are refused before they cost time or memory: the path must be a regular file
+(never opened when it is a FIFO or a device), the safetensors header is read with one bounded
+read after its length is checked against the file and MAX_HEADER, every entry is checked
+before the package maps the data, and an .npz's zip directory (member count, declared sizes)
+is checked before anything is inflated. Only tensors the network can use (right name, shape
+and float32) are read; the others are zero-memory placeholders of their shape and dtype, which
+is all the matching needs to report them. Nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import struct
+import zipfile
+import zlib
+from collections.abc import Mapping
+from pathlib import Path
+from types import ModuleType
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
+
+from dslc.diagnostics import CompileError, Diagnostic
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = [
+    "INSTALL",
+    "MAX_BYTES",
+    "MAX_HEADER",
+    "MAX_TENSORS",
+    "MissingSafetensors",
+    "Want",
+    "read",
+    "safetensors_bytes",
+    "save_safetensors",
+    "write_safetensors",
+]
+
+MAX_HEADER = 16 * 2**20  # a safetensors header (or zip directory); a ResNet-50's is 30 KiB
+MAX_TENSORS = 50_000  # tensors in one file; a large language model has a few thousand
+MAX_BYTES = 8 * 2**30  # all the data read where no network bounds it
+MOST = 8  # problems listed one by one; the rest are counted
+INSTALL = "pip install 'dslc[weights]'"
+Want = Mapping[str, tuple[int, ...]]  # the network's float32 tensors: name -> shape
+
+# safetensors dtype names -> numpy dtype strings (little-endian)
+_DTYPES = {
+    "F64": "<f8",
+    "F32": "<f4",
+    "F16": "<f2",
+    "I64": "<i8",
+    "I32": "<i4",
+    "I16": "<i2",
+    "I8": "i1",
+    "U8": "u1",
+    "BOOL": "?",
+}
+_SIZES = {"F64": 8, "F32": 4, "F16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
+_SLACK = 2**16  # an .npy member's header, beyond its data
+
+
+class MissingSafetensors(ImportError):
+    """The optional `safetensors` package is not installed."""
+
+
+def _package() -> ModuleType:
+    try:
+        import safetensors.numpy
+    except ImportError:
+        raise MissingSafetensors(
+            f".safetensors files need the safetensors package: {INSTALL}"
+        ) from None
+    return safetensors.numpy
+
+
+def _bad(path: Path, why: str, hint: str | None = None) -> CompileError:
+    message = f"cannot read weights from {path}: {why}"
+    return CompileError([Diagnostic("E0705", message, None, (hint,) if hint else ())])
+
+
+def _all_bad(path: Path, problems: list[str], hint: str | None = None) -> CompileError:
+    """One diagnostic per problem, the first MOST of them; the rest counted."""
+    shown = [_bad(path, why).diagnostics[0] for why in problems[:MOST]]
+    if len(problems) > MOST:
+        shown.append(_bad(path, f"and {len(problems) - MOST} more problems").diagnostics[0])
+    if hint:
+        last = shown[-1]
+        shown[-1] = Diagnostic(last.code, last.message, None, (hint,))
+    return CompileError(shown)
+
+
+def read(path: str | Path, want: Want | None = None) -> dict[str, np.ndarray]:
+    """The named tensors of a .safetensors or .npz file. With `want`, only the tensors the
+    network can use are read; without it every tensor is (MAX_BYTES in all)."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in (".safetensors", ".npz"):
+        raise _bad(
+            p,
+            f"unknown format '{p.suffix or p.name}'",
+            "give a .safetensors file (e.g. safetensors.torch.save_file("
+            "model.state_dict(), 'w.safetensors')) or a .npz (numpy.savez)",
+        )
+    with os.fdopen(_open(p), "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            raise _bad(p, "the file is empty")
+        if suffix == ".npz":
+            return _npz(p, f, size, want)
+        return _safetensors(p, f, size, want)
+
+
+def _open(p: Path) -> int:
+    """A descriptor of the regular file at p; a FIFO or a device is refused unopened."""
+    try:
+        _regular(p, os.stat(p).st_mode)
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except FileNotFoundError:
+        raise _bad(p, "no such file") from None
+    except OSError as exc:
+        raise _bad(p, exc.strerror or str(exc)) from None
+    try:
+        _regular(p, os.fstat(fd).st_mode)  # it may have changed since the stat
+    except CompileError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _regular(p: Path, mode: int) -> None:
+    if stat.S_ISDIR(mode):
+        raise _bad(p, "it is a directory", "give the path of a .safetensors or .npz file")
+    if not stat.S_ISREG(mode):
+        raise _bad(p, "it is not a regular file (a FIFO, a device or a socket)")
+
+
+# ---- safetensors ----
+
+
+class _Twice(ValueError):
+    pass
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _Twice(key)
+        out[key] = value
+    return out
+
+
+def _header(p: Path, f: IO[bytes], size: int) -> tuple[dict[str, Any], int]:
+    """The JSON header, read with one bounded read, and its length."""
+    if size < 8:
+        raise _bad(p, f"the file is too short to be safetensors ({size} bytes)")
+    (n,) = struct.unpack("<Q", f.read(8))
+    if n > size - 8:
+        raise _bad(
+            p,
+            f"the header length is corrupt: {n:,} bytes, but the file holds {size - 8:,} "
+            "after it (truncated, or not a safetensors file?)",
+        )
+    if n > MAX_HEADER:
+        raise _bad(p, f"the header is {n:,} bytes, more than the {MAX_HEADER:,} dslc reads")
+    raw = f.read(n)
+    try:
+        header = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique)
+    except RecursionError:
+        raise _bad(p, "the header's JSON is nested too deeply") from None
+    except _Twice as exc:
+        raise _bad(p, f"the header names '{exc}' twice") from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise _bad(p, "the header is not valid JSON (not a safetensors file?)") from None
+    if not isinstance(header, dict):
+        raise _bad(p, "the header is not a JSON object")
+    return header, n
+
+
+def _entry(info: object, body: int) -> tuple[str, tuple[str, tuple[int, ...], int, int] | None]:
+    """What is wrong with one header entry ('' for nothing), and the entry parsed."""
+    if (
+        not isinstance(info, dict)
+        or set(info) - {"dtype", "shape", "data_offsets"}
+        or len(info) < 3
+    ):
+        return "has a malformed entry (it needs dtype, shape and data_offsets)", None
+    dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+    if not isinstance(dtype, str) or dtype not in _DTYPES:
+        return f"has dtype {str(dtype)[:20]}, which dslc does not read", None
+    if not isinstance(shape, list) or len(shape) > 32 or not all(_whole(d) for d in shape):
+        return f"has a bad shape {json.dumps(shape)[:40]} (not whole numbers >= 0)", None
+    if not isinstance(offsets, list) or len(offsets) != 2 or not all(map(_whole, offsets)):
+        return f"has bad data_offsets {json.dumps(offsets)[:40]}", None
+    begin, end = offsets
+    if begin > end or end > body:
+        return f"has data at bytes {begin:,}..{end:,}, past the end of the file (truncated?)", None
+    count = 1
+    for d in shape:
+        count *= d
+    need = count * _SIZES[dtype]
+    if end - begin != need:
+        return f"has {end - begin:,} bytes of data, its shape and dtype need {need:,}", None
+    return "", (dtype, tuple(shape), begin, end)
+
+
+def _whole(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+
+def _safetensors(p: Path, f: IO[bytes], size: int, want: Want | None) -> dict[str, np.ndarray]:
+    header, n = _header(p, f, size)
+    meta = header.pop("__metadata__", {})
+    if len(header) > MAX_TENSORS:
+        raise _bad(p, f"it holds {len(header):,} tensors, more than the {MAX_TENSORS:,} dslc reads")
+    problems = []
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        problems.append("its __metadata__ is not an object of strings")
+    body = size - 8 - n
+    entries: dict[str, tuple[str, tuple[int, ...], int, int]] = {}
+    unknown = False
+    for name, info in header.items():
+        why, parsed = _entry(info, body)
+        if parsed is None:
+            problems.append(f"tensor '{name[:80]}' {why}")
+            unknown = unknown or "dtype" in why
+        else:
+            entries[name] = parsed
+    if not problems:
+        problems = _layout(entries, body)
+    if problems:
+        raise _all_bad(p, problems, "convert the weights to float32" if unknown else None)
+    return _load_safetensors(p, entries, want)
+
+
+def _layout(entries: Mapping[str, tuple[str, tuple[int, ...], int, int]], body: int) -> list[str]:
+    """The data must tile the bytes after the header: no overlap, no gap, nothing left over."""
+    problems = []
+    at, last = 0, ""
+    for begin, end, name in sorted((e[2], e[3], k) for k, e in entries.items()):
+        if begin < at:
+            problems.append(f"the data of '{last}' and '{name}' overlap")
+        elif begin > at:
+            problems.append(f"{begin - at:,} bytes before '{name}' belong to no tensor")
+        at, last = max(at, end), name
+    if not problems and at != body:
+        problems.append(f"{body - at:,} bytes after the last tensor belong to no tensor")
+    return problems
+
+
+def _load_safetensors(
+    p: Path, entries: Mapping[str, tuple[str, tuple[int, ...], int, int]], want: Want | None
+) -> dict[str, np.ndarray]:
+    try:
+        _package()
+    except MissingSafetensors as exc:
+        raise _bad(p, str(exc), "or save the weights as .npz (numpy.savez)") from None
+    from safetensors import SafetensorError, safe_open
+
+    load = [k for k, (dt, shape, _, _) in entries.items() if _wanted(k, shape, dt, want)]
+    if want is None and sum(entries[k][3] - entries[k][2] for k in load) > MAX_BYTES:
+        raise _bad(p, f"its tensors hold more than the {MAX_BYTES:,} bytes dslc reads")
+    out = {k: _placeholder(_DTYPES[dt], shape) for k, (dt, shape, _, _) in entries.items()}
+    try:
+        with safe_open(str(p), framework="numpy") as sf:
+            for name in load:
+                out[name] = sf.get_tensor(name)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise _bad(p, f"the safetensors package refuses it ({exc})") from None
+    return out
+
+
+def _wanted(name: str, shape: tuple[int, ...], dtype: str, want: Want | None) -> bool:
+    return want is None or (want.get(name) == shape and dtype in ("F32", "<f4"))
+
+
+def _placeholder(dtype: str, shape: tuple[int, ...]) -> np.ndarray:
+    """An array of the shape and dtype that holds no memory (for a tensor not read)."""
+    import numpy as np
+
+    return np.broadcast_to(np.zeros((), dtype), shape)
+
+
+# ---- npz ----
+
+
+def _zip_count(p: Path, f: IO[bytes], size: int) -> int:
+    """The member count the zip's end records declare, read without reading the directory."""
+    f.seek(max(0, size - 22 - 2**16))
+    tail = f.read()
+    i = tail.rfind(b"PK\x05\x06")
+    if i < 0 or len(tail) - i < 22:
+        raise _bad(p, "not a zip archive, as an .npz is (truncated, or another format?)")
+    count, directory = struct.unpack("<HI", tail[i + 10 : i + 16])
+    if (count == 0xFFFF or directory == 0xFFFFFFFF) and tail[i - 20 : i - 16] == b"PK\x06\x07":
+        (at,) = struct.unpack("<Q", tail[i - 12 : i - 4])
+        f.seek(at)
+        record = f.read(56)
+        if len(record) == 56 and record[:4] == b"PK\x06\x06":
+            count, directory = struct.unpack("<QQ", record[32:48])
+    if directory > MAX_HEADER:
+        raise _bad(p, f"its zip directory is {directory:,} bytes, more than {MAX_HEADER:,}")
+    return int(count)
+
+
+def _npz(p: Path, f: IO[bytes], size: int, want: Want | None) -> dict[str, np.ndarray]:
+    count = _zip_count(p, f, size)
+    if count > MAX_TENSORS:
+        raise _bad(p, f"it holds {count:,} members, more than the {MAX_TENSORS:,} dslc reads")
+    try:
+        archive = zipfile.ZipFile(f)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
+        raise _bad(p, f"not a readable .npz archive ({exc})") from None
+    with archive:
+        members = archive.infolist()
+        problems = _members(members, want)
+        if problems:
+            raise _all_bad(p, problems)
+        out: dict[str, np.ndarray] = {}
+        for m in members:
+            try:
+                with archive.open(m) as stream:
+                    found = _npy(m, stream, want)
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as exc:
+                found = f"member '{m.filename[:80]}' cannot be read ({exc})"
+            if isinstance(found, str):
+                problems.append(found)
+            else:
+                out[m.filename[:-4]] = found
+    if problems:
+        pickled = any("pickle" in why for why in problems)
+        hint = "save plain numeric arrays (numpy.savez without objects)" if pickled else None
+        raise _all_bad(p, problems, hint)
+    return out
+
+
+def _members(members: list[zipfile.ZipInfo], want: Want | None) -> list[str]:
+    """Names and declared sizes, from the zip directory alone: nothing inflated yet."""
+    problems, seen = [], set()
+    total = 0
+    for m in members:
+        name = m.filename[:80]
+        if m.filename in seen:
+            problems.append(f"the archive holds '{name}' twice")
+        seen.add(m.filename)
+        if m.is_dir() or not m.filename.endswith(".npy"):
+            problems.append(f"member '{name}' is not a .npy array")
+            continue
+        shape = None if want is None else want.get(m.filename[:-4])
+        cap = MAX_BYTES if shape is None else 8 * _count(shape) + _SLACK
+        if want is None or shape is not None:
+            total += m.file_size
+        if m.file_size > cap:
+            problems.append(
+                f"member '{name}' would inflate to {m.file_size:,} bytes, more than the "
+                f"{cap:,} its tensor can need (a zip bomb?)"
+            )
+    if total > MAX_BYTES:
+        problems.append(f"its members would inflate to {total:,} bytes, more than {MAX_BYTES:,}")
+    return problems
+
+
+def _count(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _npy(m: zipfile.ZipInfo, stream: IO[bytes], want: Want | None) -> np.ndarray | str:
+    """The member's array (a placeholder where the network cannot use it), or what is wrong."""
+    import numpy as np
+    from numpy.lib import format as npy
+
+    name = m.filename[:80]
+    version = npy.read_magic(stream)
+    reader = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+    shape, fortran, dtype = reader(stream, max_header_size=_SLACK)
+    if dtype.hasobject:
+        return (
+            f"member '{name}' holds object arrays, which only pickle can load "
+            "(refused: unpickling can run code)"
+        )
+    if dtype.kind not in "biufc":
+        return f"member '{name}' holds {dtype} data, not numbers"
+    need = _count(shape) * dtype.itemsize
+    if need > m.file_size:
+        return f"member '{name}' declares shape {shape} but holds only {m.file_size:,} bytes"
+    if want is not None and (want.get(m.filename[:-4]) != tuple(shape) or dtype != np.float32):
+        return _placeholder(dtype.str, tuple(shape))
+    data = stream.read(need)
+    if len(data) != need:
+        return f"member '{name}' is truncated"
+    return np.frombuffer(data, dtype).reshape(shape, order="F" if fortran else "C")
+
+
+# ---- writing ----
+
+
+def safetensors_bytes(tensors: Mapping[str, np.ndarray]) -> bytes:
+    """Named tensors in the safetensors format (MissingSafetensors without the package)."""
+    import numpy as np
+
+    package = _package()
+    return bytes(package.save({k: np.ascontiguousarray(v) for k, v in tensors.items()}))
+
+
+def save_safetensors(path: str | Path, tensors: Mapping[str, np.ndarray]) -> None:
+    """Write named tensors as a .safetensors file."""
+    with open(path, "wb") as f:
+        write_safetensors(f, tensors)
+
+
+def write_safetensors(f: BinaryIO, tensors: Mapping[str, np.ndarray]) -> None:
+    """Write named tensors in the safetensors format to an open binary file."""
+    f.write(safetensors_bytes(tensors))
