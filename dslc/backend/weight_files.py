@@ -16,14 +16,23 @@ import json
 import os
 import stat
 import struct
-import zipfile
-import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
-from dslc.diagnostics import CompileError, Diagnostic
+from dslc.backend.file_checks import (
+    INSTALL,
+    MAX_BYTES,
+    MAX_HEADER,
+    MAX_TENSORS,
+    Want,
+    all_bad,
+    bad,
+    placeholder,
+)
+from dslc.backend.npz_files import read_npz
+from dslc.diagnostics import CompileError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -41,12 +50,6 @@ __all__ = [
     "write_safetensors",
 ]
 
-MAX_HEADER = 16 * 2**20  # a safetensors header (or zip directory); a ResNet-50's is 30 KiB
-MAX_TENSORS = 50_000  # tensors in one file; a large language model has a few thousand
-MAX_BYTES = 8 * 2**30  # all the data read where no network bounds it
-MOST = 8  # problems listed one by one; the rest are counted
-INSTALL = "pip install 'dslc[weights]'"
-Want = Mapping[str, tuple[int, ...]]  # the network's float32 tensors: name -> shape
 
 # safetensors dtype names -> numpy dtype strings (little-endian)
 _DTYPES = {
@@ -61,7 +64,6 @@ _DTYPES = {
     "BOOL": "?",
 }
 _SIZES = {"F64": 8, "F32": 4, "F16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
-_SLACK = 2**16  # an .npy member's header, beyond its data
 
 
 class MissingSafetensors(ImportError):
@@ -78,29 +80,13 @@ def _package() -> ModuleType:
     return safetensors.numpy
 
 
-def _bad(path: Path, why: str, hint: str | None = None) -> CompileError:
-    message = f"cannot read weights from {path}: {why}"
-    return CompileError([Diagnostic("E0705", message, None, (hint,) if hint else ())])
-
-
-def _all_bad(path: Path, problems: list[str], hint: str | None = None) -> CompileError:
-    """One diagnostic per problem, the first MOST of them; the rest counted."""
-    shown = [_bad(path, why).diagnostics[0] for why in problems[:MOST]]
-    if len(problems) > MOST:
-        shown.append(_bad(path, f"and {len(problems) - MOST} more problems").diagnostics[0])
-    if hint:
-        last = shown[-1]
-        shown[-1] = Diagnostic(last.code, last.message, None, (hint,))
-    return CompileError(shown)
-
-
 def read(path: str | Path, want: Want | None = None) -> dict[str, np.ndarray]:
     """The named tensors of a .safetensors or .npz file. With `want`, only the tensors the
     network can use are read; without it every tensor is (MAX_BYTES in all)."""
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix not in (".safetensors", ".npz"):
-        raise _bad(
+        raise bad(
             p,
             f"unknown format '{p.suffix or p.name}'",
             "give a .safetensors file (e.g. safetensors.torch.save_file("
@@ -109,9 +95,9 @@ def read(path: str | Path, want: Want | None = None) -> dict[str, np.ndarray]:
     with os.fdopen(_open(p), "rb") as f:
         size = os.fstat(f.fileno()).st_size
         if size == 0:
-            raise _bad(p, "the file is empty")
+            raise bad(p, "the file is empty")
         if suffix == ".npz":
-            return _npz(p, f, size, want)
+            return read_npz(p, f, size, want)
         return _safetensors(p, f, size, want)
 
 
@@ -121,9 +107,9 @@ def _open(p: Path) -> int:
         _regular(p, os.stat(p).st_mode)
         fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     except FileNotFoundError:
-        raise _bad(p, "no such file") from None
+        raise bad(p, "no such file") from None
     except OSError as exc:
-        raise _bad(p, exc.strerror or str(exc)) from None
+        raise bad(p, exc.strerror or str(exc)) from None
     try:
         _regular(p, os.fstat(fd).st_mode)  # it may have changed since the stat
     except CompileError:
@@ -134,9 +120,9 @@ def _open(p: Path) -> int:
 
 def _regular(p: Path, mode: int) -> None:
     if stat.S_ISDIR(mode):
-        raise _bad(p, "it is a directory", "give the path of a .safetensors or .npz file")
+        raise bad(p, "it is a directory", "give the path of a .safetensors or .npz file")
     if not stat.S_ISREG(mode):
-        raise _bad(p, "it is not a regular file (a FIFO, a device or a socket)")
+        raise bad(p, "it is not a regular file (a FIFO, a device or a socket)")
 
 
 # ---- safetensors ----
@@ -158,27 +144,27 @@ def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def _header(p: Path, f: IO[bytes], size: int) -> tuple[dict[str, Any], int]:
     """The JSON header, read with one bounded read, and its length."""
     if size < 8:
-        raise _bad(p, f"the file is too short to be safetensors ({size} bytes)")
+        raise bad(p, f"the file is too short to be safetensors ({size} bytes)")
     (n,) = struct.unpack("<Q", f.read(8))
     if n > size - 8:
-        raise _bad(
+        raise bad(
             p,
             f"the header length is corrupt: {n:,} bytes, but the file holds {size - 8:,} "
             "after it (truncated, or not a safetensors file?)",
         )
     if n > MAX_HEADER:
-        raise _bad(p, f"the header is {n:,} bytes, more than the {MAX_HEADER:,} dslc reads")
+        raise bad(p, f"the header is {n:,} bytes, more than the {MAX_HEADER:,} dslc reads")
     raw = f.read(n)
     try:
         header = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique)
     except RecursionError:
-        raise _bad(p, "the header's JSON is nested too deeply") from None
+        raise bad(p, "the header's JSON is nested too deeply") from None
     except _Twice as exc:
-        raise _bad(p, f"the header names '{exc}' twice") from None
+        raise bad(p, f"the header names '{exc}' twice") from None
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise _bad(p, "the header is not valid JSON (not a safetensors file?)") from None
+        raise bad(p, "the header is not valid JSON (not a safetensors file?)") from None
     if not isinstance(header, dict):
-        raise _bad(p, "the header is not a JSON object")
+        raise bad(p, "the header is not a JSON object")
     return header, n
 
 
@@ -217,7 +203,7 @@ def _safetensors(p: Path, f: IO[bytes], size: int, want: Want | None) -> dict[st
     header, n = _header(p, f, size)
     meta = header.pop("__metadata__", {})
     if len(header) > MAX_TENSORS:
-        raise _bad(p, f"it holds {len(header):,} tensors, more than the {MAX_TENSORS:,} dslc reads")
+        raise bad(p, f"it holds {len(header):,} tensors, more than the {MAX_TENSORS:,} dslc reads")
     problems = []
     if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
         problems.append("its __metadata__ is not an object of strings")
@@ -234,7 +220,7 @@ def _safetensors(p: Path, f: IO[bytes], size: int, want: Want | None) -> dict[st
     if not problems:
         problems = _layout(entries, body)
     if problems:
-        raise _all_bad(p, problems, "convert the weights to float32" if unknown else None)
+        raise all_bad(p, problems, "convert the weights to float32" if unknown else None)
     return _load_safetensors(p, entries, want)
 
 
@@ -259,144 +245,24 @@ def _load_safetensors(
     try:
         _package()
     except MissingSafetensors as exc:
-        raise _bad(p, str(exc), "or save the weights as .npz (numpy.savez)") from None
+        raise bad(p, str(exc), "or save the weights as .npz (numpy.savez)") from None
     from safetensors import SafetensorError, safe_open
 
     load = [k for k, (dt, shape, _, _) in entries.items() if _wanted(k, shape, dt, want)]
     if want is None and sum(entries[k][3] - entries[k][2] for k in load) > MAX_BYTES:
-        raise _bad(p, f"its tensors hold more than the {MAX_BYTES:,} bytes dslc reads")
-    out = {k: _placeholder(_DTYPES[dt], shape) for k, (dt, shape, _, _) in entries.items()}
+        raise bad(p, f"its tensors hold more than the {MAX_BYTES:,} bytes dslc reads")
+    out = {k: placeholder(_DTYPES[dt], shape) for k, (dt, shape, _, _) in entries.items()}
     try:
         with safe_open(str(p), framework="numpy") as sf:
             for name in load:
                 out[name] = sf.get_tensor(name)
     except (SafetensorError, OSError, ValueError) as exc:
-        raise _bad(p, f"the safetensors package refuses it ({exc})") from None
+        raise bad(p, f"the safetensors package refuses it ({exc})") from None
     return out
 
 
 def _wanted(name: str, shape: tuple[int, ...], dtype: str, want: Want | None) -> bool:
     return want is None or (want.get(name) == shape and dtype in ("F32", "<f4"))
-
-
-def _placeholder(dtype: str, shape: tuple[int, ...]) -> np.ndarray:
-    """An array of the shape and dtype that holds no memory (for a tensor not read)."""
-    import numpy as np
-
-    return np.broadcast_to(np.zeros((), dtype), shape)
-
-
-# ---- npz ----
-
-
-def _zip_count(p: Path, f: IO[bytes], size: int) -> int:
-    """The member count the zip's end records declare, read without reading the directory."""
-    f.seek(max(0, size - 22 - 2**16))
-    tail = f.read()
-    i = tail.rfind(b"PK\x05\x06")
-    if i < 0 or len(tail) - i < 22:
-        raise _bad(p, "not a zip archive, as an .npz is (truncated, or another format?)")
-    count, directory = struct.unpack("<HI", tail[i + 10 : i + 16])
-    if (count == 0xFFFF or directory == 0xFFFFFFFF) and tail[i - 20 : i - 16] == b"PK\x06\x07":
-        (at,) = struct.unpack("<Q", tail[i - 12 : i - 4])
-        f.seek(at)
-        record = f.read(56)
-        if len(record) == 56 and record[:4] == b"PK\x06\x06":
-            count, directory = struct.unpack("<QQ", record[32:48])
-    if directory > MAX_HEADER:
-        raise _bad(p, f"its zip directory is {directory:,} bytes, more than {MAX_HEADER:,}")
-    return int(count)
-
-
-def _npz(p: Path, f: IO[bytes], size: int, want: Want | None) -> dict[str, np.ndarray]:
-    count = _zip_count(p, f, size)
-    if count > MAX_TENSORS:
-        raise _bad(p, f"it holds {count:,} members, more than the {MAX_TENSORS:,} dslc reads")
-    try:
-        archive = zipfile.ZipFile(f)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
-        raise _bad(p, f"not a readable .npz archive ({exc})") from None
-    with archive:
-        members = archive.infolist()
-        problems = _members(members, want)
-        if problems:
-            raise _all_bad(p, problems)
-        out: dict[str, np.ndarray] = {}
-        for m in members:
-            try:
-                with archive.open(m) as stream:
-                    found = _npy(m, stream, want)
-            except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as exc:
-                found = f"member '{m.filename[:80]}' cannot be read ({exc})"
-            if isinstance(found, str):
-                problems.append(found)
-            else:
-                out[m.filename[:-4]] = found
-    if problems:
-        pickled = any("pickle" in why for why in problems)
-        hint = "save plain numeric arrays (numpy.savez without objects)" if pickled else None
-        raise _all_bad(p, problems, hint)
-    return out
-
-
-def _members(members: list[zipfile.ZipInfo], want: Want | None) -> list[str]:
-    """Names and declared sizes, from the zip directory alone: nothing inflated yet."""
-    problems, seen = [], set()
-    total = 0
-    for m in members:
-        name = m.filename[:80]
-        if m.filename in seen:
-            problems.append(f"the archive holds '{name}' twice")
-        seen.add(m.filename)
-        if m.is_dir() or not m.filename.endswith(".npy"):
-            problems.append(f"member '{name}' is not a .npy array")
-            continue
-        shape = None if want is None else want.get(m.filename[:-4])
-        cap = MAX_BYTES if shape is None else 8 * _count(shape) + _SLACK
-        if want is None or shape is not None:
-            total += m.file_size
-        if m.file_size > cap:
-            problems.append(
-                f"member '{name}' would inflate to {m.file_size:,} bytes, more than the "
-                f"{cap:,} its tensor can need (a zip bomb?)"
-            )
-    if total > MAX_BYTES:
-        problems.append(f"its members would inflate to {total:,} bytes, more than {MAX_BYTES:,}")
-    return problems
-
-
-def _count(shape: tuple[int, ...]) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
-
-
-def _npy(m: zipfile.ZipInfo, stream: IO[bytes], want: Want | None) -> np.ndarray | str:
-    """The member's array (a placeholder where the network cannot use it), or what is wrong."""
-    import numpy as np
-    from numpy.lib import format as npy
-
-    name = m.filename[:80]
-    version = npy.read_magic(stream)
-    reader = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
-    shape, fortran, dtype = reader(stream, max_header_size=_SLACK)
-    if dtype.hasobject:
-        return (
-            f"member '{name}' holds object arrays, which only pickle can load "
-            "(refused: unpickling can run code)"
-        )
-    if dtype.kind not in "biufc":
-        return f"member '{name}' holds {dtype} data, not numbers"
-    need = _count(shape) * dtype.itemsize
-    if need > m.file_size:
-        return f"member '{name}' declares shape {shape} but holds only {m.file_size:,} bytes"
-    if want is not None and (want.get(m.filename[:-4]) != tuple(shape) or dtype != np.float32):
-        return _placeholder(dtype.str, tuple(shape))
-    data = stream.read(need)
-    if len(data) != need:
-        return f"member '{name}' is truncated"
-    return np.frombuffer(data, dtype).reshape(shape, order="F" if fortran else "C")
 
 
 # ---- writing ----
