@@ -48,7 +48,6 @@ __all__ = ["compile"]
 )
 @click.option(
     "--weights",
-    type=click.Path(dir_okay=False, exists=True),
     metavar="W",
     help="Load pretrained weights from a .safetensors or .npz file of named tensors "
     "(e.g. a torchvision state_dict; num_batches_tracked is ignored). Every tensor "

@@ -27,10 +27,10 @@ def _explain(code: str | None) -> None:
         click.echo(listing(), nl=False)
         return
 
-    def check_weights(analysis: Any, path: Path) -> None:
-        from dslc.backend.weights import match, read
+    def check_weights(analysis: Any, path: Path) -> tuple[Any, ...]:
+        from dslc.backend.weights import match, nonfinite, read
 
-        match(analysis, read(path), path.name)
+        return nonfinite(match(analysis, read(path), path.name), path.name)
 
     try:
         text = explain_text(code, check_weights)

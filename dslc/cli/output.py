@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import click
+
 from dslc.backend.settings import DEFAULT_OPSET, SCHEMES
 from dslc.cli.common import UserError, analyse_file
 from dslc.expand.limits import Limits
@@ -154,7 +156,9 @@ def build_model(
     if weights is not None:
         from dslc.backend import weights as w
 
-        loaded = w.match(analysis, w.read(weights), weights)
+        loaded = w.match(analysis, w.read(weights, w.wanted(analysis)), weights)
+        for d in w.nonfinite(loaded, weights):
+            click.echo(d.render() + "\n", err=True)
     model, arrays = build(
         analysis,
         opset=opset,

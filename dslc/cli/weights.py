@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from dslc.backend.settings import SCHEMES
+from dslc.backend.weight_files import MissingSafetensors
 from dslc.cli.common import SET_HELP, UserError, analyse_file, debug_option, guard
 from dslc.cli.output import check_output, write_atomic
 
@@ -25,7 +26,6 @@ __all__ = ["weights"]
 @click.option(
     "--check",
     "check_file",
-    type=click.Path(dir_okay=False, exists=True),
     metavar="W",
     help="Check a .safetensors/.npz file against the list, without "
     "compiling (exit status 1 on any mismatch).",
@@ -74,7 +74,9 @@ def weights(
         analysis = analyse_file(file, sets)
         tensors = w.expected(analysis)
         if check_file is not None:
-            w.match(analysis, w.read(check_file), check_file)
+            loaded = w.match(analysis, w.read(check_file, w.wanted(analysis)), check_file)
+            for d in w.nonfinite(loaded, check_file):
+                click.echo(d.render() + "\n", err=True)
             click.echo(f"{check_file}: ok ({len(tensors)} tensors match {file})")
             return
         if save is not None:
@@ -122,4 +124,8 @@ def _save_initial(analysis: Any, out: Path, seed: int, init: str) -> None:
         np.savez(buf, **arrays)  # type: ignore[arg-type]
         write_atomic(out, buf.getvalue())
     else:
-        write_atomic(out, lambda f: w.write_safetensors(f, arrays))
+        try:
+            data = w.safetensors_bytes(arrays)
+        except MissingSafetensors as exc:
+            raise UserError(f"{exc} (or --save OUT.npz)") from None
+        write_atomic(out, data)

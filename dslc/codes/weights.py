@@ -70,10 +70,28 @@ CODES: tuple[CodeEntry, ...] = (
         """--weights reads .safetensors files and .npz archives of plain numeric arrays.
        Other formats (PyTorch's pickled .pt/.pth), damaged files and .npz archives that
        need pickle (object arrays) are refused: nothing in a weights file is ever
-       executed.""",
+       executed. Damaged and hostile files are refused before they cost time or memory:
+       truncated files, headers that are not JSON or are absurdly large, bad offsets, shapes
+       or dtypes, more than 50,000 tensors, paths that are not regular files (a directory, a
+       FIFO, a device), .npz members that are not .npy arrays or that would inflate to more
+       than their tensor needs (zip bombs), and names given twice. Reading .safetensors needs
+       the safetensors package: pip install 'dslc[weights]'.""",
         _NET,
         _NET,
         weights=(("fc.weight", (10, 4), "object"),),
+        fixed_weights=_FITS,
+    ),
+    entry(
+        "W0706",
+        "the weights file holds NaN or infinite values",
+        """A tensor of the weights file holds NaN or an infinity, most often the trace of a
+       training run that diverged. The model is written all the same, but its outputs will be
+       NaN or infinite wherever those weights take part. The warning names every such tensor
+       (the first eight, then a count).""",
+        _NET,
+        _NET,
+        severity="warning",
+        weights=(*_FITS[:3], ("fc.bias", (10,), "float32 (all NaN)")),
         fixed_weights=_FITS,
     ),
 )

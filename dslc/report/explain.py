@@ -11,14 +11,15 @@ from pathlib import Path
 from dslc.codes import BY_CODE, ENTRIES, CodeEntry
 from dslc.codes.entry import Weights
 from dslc.compiler import compile_file, parse_overrides
-from dslc.diagnostics import CompileError, did_you_mean
+from dslc.diagnostics import CompileError, Diagnostic, did_you_mean
 from dslc.passes import Analysis
 
 __all__ = ["WeightsCheck", "explain_text", "find", "listing", "render", "run_example", "run_fix"]
 
 # Checks a weights file against a compiled network, raising CompileError as
-# `dslc compile --weights` does. Passed in, because report does not import the backend.
-WeightsCheck = Callable[[Analysis, Path], None]
+# `dslc compile --weights` does, and returns its warnings. Passed in, because report does not
+# import the backend.
+WeightsCheck = Callable[[Analysis, Path], tuple[Diagnostic, ...]]
 
 
 def listing() -> str:
@@ -107,7 +108,7 @@ def _compile(
             if weights:
                 assert check_weights is not None, f"{e.code}'s example needs a weights check"
                 _save_npz(Path(tmp) / "w.npz", weights)
-                check_weights(analysis, Path(tmp) / "w.npz")
+                diags = (*diags, *check_weights(analysis, Path(tmp) / "w.npz"))
         except CompileError as exc:
             diags = exc.diagnostics
         shown = "\n\n".join(d.render() for d in diags)
@@ -116,7 +117,8 @@ def _compile(
 
 
 def _save_npz(path: Path, ws: Weights) -> None:
-    """Write zero tensors of the given names, shapes and dtypes (object: needs pickle)."""
+    """Write zero tensors of the given names, shapes and dtypes (object: needs pickle; a dtype
+    followed by a note, as 'float32 (all NaN)', is filled with NaN)."""
     import numpy as np  # only the weights examples need it
 
     arrays = {}
@@ -124,5 +126,6 @@ def _save_npz(path: Path, ws: Weights) -> None:
         if dtype == "object":
             arrays[name] = np.array([None] * int(np.prod(shape)), dtype=object)
         else:
-            arrays[name] = np.zeros(shape, dtype)
+            kind, _, note = dtype.partition(" ")
+            arrays[name] = np.full(shape, np.nan if note else 0, kind)
     np.savez(path, **arrays)  # type: ignore[arg-type]

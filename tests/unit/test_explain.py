@@ -9,17 +9,18 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dslc.backend.weights import match, read
+from dslc.backend.weights import match, nonfinite, read
 from dslc.cli import main
 from dslc.codes import BY_CODE, ENTRIES
+from dslc.diagnostics import Diagnostic
 from dslc.passes import Analysis
 from dslc.report.explain import find, run_example, run_fix
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _check_weights(analysis: Analysis, path: Path) -> None:
-    match(analysis, read(path), path.name)
+def _check_weights(analysis: Analysis, path: Path) -> tuple[Diagnostic, ...]:
+    return nonfinite(match(analysis, read(path), path.name), path.name)
 
 
 def _codes_in_compiler() -> set[str]:

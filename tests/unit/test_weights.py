@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import struct
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -239,3 +240,20 @@ def test_npz_with_objects_is_refused_without_unpickling(net: Path, tmp_path: Pat
     result = _invoke("compile", net, "-o", tmp_path / "o.onnx", "--weights", w)
     assert result.exit_code == 1
     assert "error[E0705]" in result.stderr and "pickle" in result.stderr
+
+
+def test_without_the_safetensors_package_the_error_names_the_extra(
+    net: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = tmp_path / "w.safetensors"
+    save_safetensors(w, _random())
+    for name in ("safetensors", "safetensors.numpy"):
+        monkeypatch.setitem(sys.modules, name, None)  # import fails as if not installed
+    result = _invoke("compile", net, "-o", tmp_path / "o.onnx", "--weights", w)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "error[E0705]" in result.stderr and "pip install 'dslc[weights]'" in result.stderr
+    result = _invoke("weights", net, "--save", tmp_path / "s.safetensors")
+    assert result.exit_code == 1
+    assert "pip install 'dslc[weights]'" in result.stderr
+    assert not (tmp_path / "o.onnx").exists() and not (tmp_path / "s.safetensors").exists()
+    assert _invoke("weights", net, "--save", tmp_path / "s.npz").exit_code == 0  # npz: numpy
