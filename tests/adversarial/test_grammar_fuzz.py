@@ -116,6 +116,134 @@ def _grammar_programs() -> st.SearchStrategy[str]:
     return st.tuples(st.sampled_from(HEADERS), programs).map("".join)
 
 
+# ---- meaningful programs: real layers, real arguments ----
+
+_C = st.sampled_from(["1", "4", "8", "c", "2*c", "C", "C/2", "C//2", "16"])
+_SMALL = st.sampled_from(["1", "2", "3"])
+_ARGS: dict[str, st.SearchStrategy[str]] = {
+    "stride": _SMALL,
+    "pad": st.sampled_from(["0", "1", "2", "same", "valid", "(1, 0)", "(0, 1, 1, 0)"]),
+    "dilation": _SMALL,
+    "groups": st.sampled_from(["1", "2", "C"]),
+    "bias": st.sampled_from(["true", "false"]),
+    "ceil": st.sampled_from(["true", "false"]),
+    "k": st.sampled_from(["1", "3", "(1, 3)", "(3, 1)", "2"]),
+}
+
+
+def _kwargs(*names: str) -> st.SearchStrategy[str]:
+    picked = st.lists(st.sampled_from(names), unique=True, max_size=2)
+    return picked.flatmap(
+        lambda ks: st.tuples(*(_ARGS[k].map(lambda v, k=k: f"{k}={v}") for k in ks))
+    ).map(lambda kv: "".join(f", {a}" for a in kv))
+
+
+def _pool_call(t: tuple[str, str]) -> str:
+    name, kwargs = t
+    if name.endswith(("(2", "(3")):
+        return f"{name}{kwargs})"
+    return f"{name}({kwargs[2:]})" if kwargs else name
+
+
+def _layer() -> st.SearchStrategy[str]:
+    conv = st.tuples(
+        st.sampled_from(["conv1x1", "conv3x3", "conv5x5", "conv1x7", "conv7x1", "conv2x2"]),
+        _C,
+        _kwargs("stride", "pad", "dilation", "groups", "bias"),
+    ).map(lambda t: f"{t[0]}({t[1]}{t[2]})")
+    generic = st.tuples(_C, _kwargs("k", "stride", "pad", "dilation")).map(
+        lambda t: f"conv({t[0]}{t[1]})"
+    )
+    pool = st.tuples(
+        st.sampled_from(["maxpool2", "maxpool3", "avgpool2", "avgpool3", "maxpool(2", "avgpool(3"]),
+        _kwargs("stride", "pad", "ceil"),
+    ).map(_pool_call)
+    deconv = st.tuples(
+        _C,
+        st.sampled_from(
+            [
+                "",
+                ", k=2, stride=2",
+                ", k=3, stride=2, pad=1, output_pad=1",
+                ", k=4, stride=2, pad=1",
+            ]
+        ),
+    ).map(lambda t: f"deconv({t[0]}{t[1]})")
+    simple = st.sampled_from(
+        [
+            "relu",
+            "relu6",
+            "sigmoid",
+            "tanh",
+            "elu",
+            "leakyrelu(0.2)",
+            "softmax",
+            "bn",
+            "bn(eps=0.001)",
+            "lrn",
+            "lrn(size=3)",
+            "dropout(0.5)",
+            "identity",
+            "gap",
+            "gmp",
+            "adaptive_avgpool(2)",
+            "adaptive_avgpool((1, 3))",
+            "flatten",
+            "dense(10)",
+            "flatten -> dense(c)",
+            "upsample(2)",
+            "upsample(2, mode=bilinear)",
+            "upsample(to=x)",
+            "upsample(to=x, mode=bilinear)",
+            "conv(kernel=[[0, 1, 0], [1, -4, 1], [0, 1, 0]], bias=0)",
+            "project",
+            "t",
+            "blk(4)",
+            "blk(c, s=2)",
+        ]
+    )
+    return st.one_of(conv, generic, pool, deconv, simple)
+
+
+def _chain() -> st.SearchStrategy[str]:
+    def extend(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+        branches = st.lists(inner, min_size=1, max_size=3).map(" | ".join)
+        return st.one_of(
+            st.lists(inner, min_size=2, max_size=4).map(" -> ".join),
+            st.tuples(st.sampled_from(COMBINATORS), branches).map(lambda t: f"{t[0]}<{t[1]}>"),
+            inner.map(lambda c: f"({c})"),
+            inner.map(lambda c: f"[{c}]"),
+            st.tuples(inner, st.sampled_from(["0", "1", "2", "n", "(n - 1)"])).map(
+                lambda t: f"({t[0]}) * {t[1]}"
+            ),
+            inner.map(lambda c: f"lab: ({c})"),
+            inner.map(lambda c: f"{c} @t"),
+        )
+
+    return st.recursive(_layer(), extend, max_leaves=8)
+
+
+def _meaningful_programs() -> st.SearchStrategy[str]:
+    header = st.sampled_from(
+        [
+            "network fuzz(c = 8, n = 2)\ninput x: 3 x 16 x 16\n",
+            "network fuzz(c = 4, n = 1)\ninput x: 1 x 7 x 9\n",
+            "network fuzz(c = 4, n = 2)\ninput x: 3 x H x W\n",
+            "network fuzz(c = 2, n = 3)\ninput x: 2 x 1 x 1\n",
+        ]
+    )
+    block = st.sampled_from(
+        [
+            "",
+            "block blk(c, s = 1) = conv3x3(c, stride=s) -> bn -> relu\n",
+            "inline block blk(c, s = 1) = residual<conv3x3(c, stride=s) -> bn | project>\n",
+        ]
+    )
+    return st.tuples(header, block, _chain(), st.sampled_from(["\n", "", "\n\n"])).map(
+        lambda t: f"{t[0]}{t[1]}{t[2]}{t[3]}"
+    )
+
+
 # ---- garbage ----
 
 ODD = ["\f", "\r", "\x00", "\ufeff", "\x0b", "\x85", "\u2028", "\u2029", "\x1c", "\t", "\udcff"]
@@ -445,6 +573,13 @@ FUZZ = settings(max_examples=SCALE * 5, suppress_health_check=list(HealthCheck),
 @given(_grammar_programs())
 @_examples
 def test_grammar_programs_keep_the_contract(text: str) -> None:
+    check_all_but_known(text)
+
+
+@FUZZ
+@given(_meaningful_programs())
+@_examples
+def test_meaningful_programs_keep_the_contract(text: str) -> None:
     check_all_but_known(text)
 
 
