@@ -52,7 +52,7 @@ from dslc.syntax.parser import grammar_text, parse
 SCALE = settings().max_examples  # 40 in the ci profile, 1000 in thorough
 TIMEOUT_S = 5  # "never over a few seconds per example" (compile, format or build)
 MAX_WEIGHT_BYTES = 64 * 2**20  # larger models are compiled and built, but not run
-SYMBOLIC_SIZES = (32,)  # the value given to each symbolic input size (H, W, ...) when run
+SYMBOLIC_SIZES = (32, 33)  # values given to every symbolic input size (H, W, ...) in turn
 PATH = "<fuzz>"
 
 # ---- the vocabulary ----
@@ -294,7 +294,7 @@ TOKENS = [
 def _garbage() -> st.SearchStrategy[str]:
     soup = st.lists(st.sampled_from(TOKENS), max_size=40).map("".join)
     text = st.text(
-        st.one_of(st.sampled_from(ODD + ["\n", " ", "x", "1", "(", "->"]), st.characters()),
+        st.one_of(st.sampled_from([*ODD, "\n", " ", "x", "1", "(", ">"]), st.characters()),
         max_size=60,
     )
     raw = st.binary(max_size=80).map(lambda b: b.decode("utf-8", "surrogateescape"))
@@ -419,7 +419,7 @@ def check_runs(analysis: Analysis, sizes: tuple[int, ...] = SYMBOLIC_SIZES) -> N
     buffer = io.BytesIO()
     write(model, arrays, buffer)
     options = ort.SessionOptions()
-    options.log_severity_level = 3
+    options.log_severity_level = 4  # a failed run is reported by the exception, not on stderr
     try:
         session = ort.InferenceSession(
             buffer.getvalue(), options, providers=["CPUExecutionProvider"]
@@ -442,6 +442,8 @@ def check_runs(analysis: Analysis, sizes: tuple[int, ...] = SYMBOLIC_SIZES) -> N
             raise Violation(_ort_kind("run fails", exc), f"at {values}: {str(exc)[:800]}") from exc
         for i, got in zip(g.outputs, outs, strict=True):
             want = tuple(dims.substitute(d, values) for d in analysis.shapes[i])
+            if any(w.denominator != 1 for w in want):
+                continue  # a size that is no multiple of the strides: no exact shape promised
             _require(
                 tuple(got.shape) == want,
                 "ran to another shape than checked",
@@ -530,7 +532,31 @@ class Bug:
 # still fail the run); when a fix makes a reproducer pass, test_known_bug XPASSes, which
 # fails the run: then move the Bug from KNOWN_BUGS to FIXED, and its failures are no longer
 # tolerated.
-KNOWN_BUGS: list[Bug] = []
+KNOWN_BUGS: list[Bug] = [
+    # `dslc.backend.onnx.build` crashes on an adaptive pool over a symbolic size: the check
+    # passes (shape 2 x 2), then backend/nodes.py:_adaptive asserts `isinstance(h, int)`.
+    Bug(
+        "AssertionError in backend/nodes.py:_adaptive",
+        "network n\ninput x: 3 x H x W\nadaptive_avgpool(2)\n",
+    ),
+    # checked means will run: both branches are H/2 symbolically, but at H = W = 33 floor
+    # and ceil pooling give 16 and 17, and onnxruntime's Add fails. A fixed 33 x 33 input is
+    # refused at compile time (E0302); the symbolic check accepts it.
+    Bug(
+        "onnxruntime run fails: Add",
+        "network n\ninput x: 3 x H x W\nadd<avgpool2 | avgpool2(ceil=true)>\n",
+    ),
+    # `dslc fmt` is not idempotent: a comment between a label and its ':' makes the first
+    # pass break `[relu]` over three lines; the second pass joins it again.
+    Bug("fmt is not idempotent", "network n\ninput x: 3 x 8 x 8\n(k # c\n: [relu]) -> relu\n"),
+    # excerpts cut lines where the lexer does not: SourceFile.line uses str.splitlines, which
+    # also breaks at form feed, lone CR, VT, FS/GS/RS, NEL, U+2028/9 - so a diagnostic after
+    # a form feed (whitespace to the lexer) shows only the text before it (or a later line).
+    Bug("excerpt shows another line", "network n\ninput x: 3 x 8 x 8\nrelu\f-> bogus\n"),
+    # with CRLF line endings a syntax error at the end of a line puts its caret one column
+    # past the end of the line (col 7 of "input"): the '\r' is counted as a column.
+    Bug("E0001 column past the end of line", "input\r\n"),
+]
 
 # Reproducers of fixed defects: @examples of both properties, no longer tolerated.
 FIXED: list[Bug] = []
@@ -555,14 +581,18 @@ def _examples(test: Callable[[str], None]) -> Callable[[str], None]:
 
 @pytest.mark.parametrize(
     "bug",
-    [pytest.param(b, marks=pytest.mark.xfail(strict=True, reason=b.signature)) for b in KNOWN_BUGS],
+    [
+        pytest.param(b, marks=pytest.mark.xfail(strict=True, raises=Exception, reason=b.signature))
+        for b in KNOWN_BUGS
+    ],
     ids=[b.signature for b in KNOWN_BUGS],
 )
 def test_known_bug(bug: Bug) -> None:
     try:
         check_all(bug.text)
     except Exception as exc:
-        assert signature(exc) == bug.signature, f"fails otherwise now: {signature(exc)}"
+        if signature(exc) != bug.signature:  # pytest.fail is no Exception: not an xfail
+            pytest.fail(f"fails otherwise now: {signature(exc)}: {exc}")
         raise
 
 
