@@ -40,7 +40,7 @@ class SourceFile:
         """Return line n (1-based) without its newline, or '' past the end. Lines end at LF
         only, as the parser counts them (a form feed or vertical tab is not a line break)."""
         lines = self.text.split("\n")
-        return lines[n - 1] if 0 < n <= len(lines) else ""
+        return lines[n - 1].removesuffix("\r") if 0 < n <= len(lines) else ""
 
 
 def _read_bytes(path: Path, max_bytes: int) -> bytes:
