@@ -138,7 +138,18 @@ def _rule(graph: Graph, symbol: str, exact: int, base: dict[str, int]) -> SizeRu
 
     residues = tuple(r for r in range(period) if works(base[symbol] + r))
     minimum = min((_smallest(works, r, period, base[symbol] + r) for r in residues), default=1)
+    period, residues = _shortest(period, residues)
     return SizeRule(symbol, period, residues, minimum, exact)
+
+
+def _shortest(period: int, residues: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:
+    """The same set of sizes with the shortest period: all 32 residues of 32 are period 1."""
+    for p in range(1, period + 1):
+        if period % p == 0:
+            short = tuple(sorted({r % p for r in residues}))
+            if tuple(r for r in range(period) if r % p in short) == residues:
+                return p, short
+    return period, residues
 
 
 def _smallest(works: Callable[[int], bool], r: int, period: int, known: int) -> int:
