@@ -51,7 +51,7 @@ class SizeRule:
 
     def text(self) -> str:
         """`multiples of 16`, `even`, `odd`, `1 or 3 mod 4`; `, at least 7` when it matters."""
-        step = _step(self)
+        step = self.period if self.residues == (0,) else None  # the period is the shortest
         if step == 1:
             what = "any size"
         elif step == 2:
@@ -75,14 +75,6 @@ class SizeRule:
             "minimum": self.minimum,
             "text": self.text(),
         }
-
-
-def _step(rule: SizeRule) -> int | None:
-    """m where the valid residues are exactly the multiples of m, else None."""
-    for m in range(1, rule.period + 1):
-        if rule.period % m == 0 and rule.residues == tuple(range(0, rule.period, m)):
-            return m
-    return None
 
 
 def describe(rules: tuple[SizeRule, ...]) -> str:
@@ -127,7 +119,7 @@ def _period(shapes: Shapes, symbol: str) -> int:
 
 
 def _rule(graph: Graph, symbol: str, exact: int, base: dict[str, int]) -> SizeRule:
-    period = exact if exact <= MAX_PERIOD else 1
+    period = exact
     if exact > MAX_PERIOD:  # too long to search: the sizes where the formulas are exact
         return SizeRule(symbol, exact, (0,), exact, exact)
     sizes = dict(base)
