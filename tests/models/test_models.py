@@ -125,6 +125,7 @@ ZOO = {
     "squeezenet1_1": (1_235_496, [3, 224, 224], 1000),
     "fcn_resnet50": (32_957_013, [3, "H", "W"], 21),
     "fcn8s": (None, [3, "H", "W"], 21),
+    "mnasnet1_0": (4_383_312, [3, 224, 224], 1000),
     # issue 12: the papers' own counts where torchvision has no such model
     "inception_v2": (11_295_240, [3, 224, 224], 1000),
     "wrn28_10": (36_479_194, [3, 32, 32], 10),
@@ -160,6 +161,7 @@ def test_every_zoo_file_is_in_the_table() -> None:
         ("resnet152", 11.514),
         ("densenet121", 2.834),
         ("squeezenet1_1", 0.349),
+        ("mnasnet1_0", 0.314),
     ],
 )
 def test_macs_match_torchvision(name: str, gmacs: float) -> None:

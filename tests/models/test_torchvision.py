@@ -51,6 +51,7 @@ MODELS: dict[str, tuple[Callable[[], Any], tuple[int, int]]] = {
             "densenet201",
             "squeezenet1_0",
             "squeezenet1_1",
+            "mnasnet1_0",
         )
     },
     "googlenet": (
