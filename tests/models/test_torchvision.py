@@ -14,13 +14,14 @@ from typing import Any
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from torchvision_shim import import_torchvision
 
 from dslc.backend.weights import save_safetensors
 from dslc.cli import main
 
 torch = pytest.importorskip("torch")
-tv = pytest.importorskip("torchvision.models")
-segmentation = pytest.importorskip("torchvision.models.segmentation")
+tv = import_torchvision().models
+segmentation = tv.segmentation
 ort = pytest.importorskip("onnxruntime")
 
 ROOT = Path(__file__).resolve().parents[2]
