@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from enum import Enum
 from typing import Protocol, assert_never
 
 from dslc.diagnostics import DiagnosticError, did_you_mean
-from dslc.expand.scope import Frame, Scope, Tensor
+from dslc.expand.scope import Frame, Scope, Tensor, claim
 from dslc.expand.shortcut import project
 from dslc.ir.ops import Attrs, AxisAttrs, NoAttrs, Op
 from dslc.ir.shapes import Shape, show
@@ -26,6 +27,8 @@ class Combinator(Enum):
 
 
 COMBINATORS = tuple(c.value for c in Combinator)
+# the combinators whose branches may be numbered like an nn.ModuleList: concat[a | b]
+NUMBERED = (Combinator.CONCAT, Combinator.ADD)
 # names a block may not take: the combinators and `project`, the residual's computed shortcut
 RESERVED = (*COMBINATORS, "project")
 
@@ -55,8 +58,22 @@ def combinator(
             or "the combinators are " + ", ".join(f"{k}<...>" for k in COMBINATORS),
         )
     kind = Combinator(c.kind)
-    # In a numbered sequence a combinator takes one position, like a module of its own.
-    own = label is not None or scope.numbered
+    if c.args is not None:
+        raise DiagnosticError(
+            "E0104", f"{c.kind}<...> takes no arguments", span, f"write {c.kind}<...>"
+        )
+    if c.numbered and kind not in NUMBERED:
+        raise DiagnosticError(
+            "E0104",
+            f"{c.kind}[...] cannot number its branches",
+            span,
+            "numbered branches are for "
+            + ", ".join(f"{k.value}[...]" for k in NUMBERED)
+            + f"; write {c.kind}<...>",
+        )
+    # In a numbered sequence a combinator takes one position, like a module of its own;
+    # numbered branches (`concat[a | b]`) always live in the combinator's own scope.
+    own = label is not None or scope.numbered or c.numbered
     inner = scope.unit(label, c.kind) if own else scope
     n = len(c.branches)
     match kind:
@@ -90,7 +107,10 @@ def _merge(
     op: Op,
     keep_input: bool,
 ) -> Tensor | None:
-    outs = [ex.chain(b, x, frame, inner) for b in c.branches]
+    if c.numbered:
+        outs = [_numbered(ex, i, b, x, frame, inner) for i, b in enumerate(c.branches)]
+    else:
+        outs = [ex.chain(b, x, frame, inner) for b in c.branches]
     if keep_input:
         outs = [x, *outs]
     if any(t is None or t.shape is None for t in outs):
@@ -99,6 +119,18 @@ def _merge(
     name = inner.full(kind) if own else inner.auto(kind)
     attrs = NoAttrs() if op is Op.ADD else AxisAttrs(1)
     return ex.add(name, op, [t for t in outs if t is not None], attrs, span)
+
+
+def _numbered(
+    ex: Builder, i: int, branch: ast.Chain, x: Tensor | None, frame: Frame, scope: Scope
+) -> Tensor | None:
+    """Branch i of `concat[a | b]`, named like item i of an nn.ModuleList: a lone layer,
+    block call or combinator is item i itself; a longer branch is an nn.Sequential."""
+    (first, *rest) = branch.elements
+    if not rest and first.label is None and first.count is None and first.tap is None:
+        return ex.chain(ast.Chain((replace(first, label=str(i)),), branch.span), x, frame, scope)
+    claim(scope, str(i), frame.env.at(branch.span))
+    return ex.chain(branch, x, frame, scope.child(str(i)).sequence())
 
 
 def _residual(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Final, TypeAlias, assert_never
@@ -15,6 +15,7 @@ from dslc.source import Span
 from dslc.syntax import ast
 
 __all__ = [
+    "FUNCTIONS",
     "MAX_BITS",
     "POISON",
     "SHAPE_SYMBOLS",
@@ -24,6 +25,7 @@ __all__ = [
     "describe",
     "evaluate",
     "not_a_number",
+    "truth",
 ]
 
 
@@ -77,8 +79,22 @@ def evaluate(e: ast.Expr, env: Env) -> Value:
         case ast.Neg(operand=o):
             n = _number(evaluate(o, env), o, env)
             return dims.mul(n, -1) if isinstance(n, Sym) else -n
+        case ast.BinOp(op=op) if op in ("and", "or"):
+            left = truth(evaluate(e.left, env), e.left, env)
+            if left == (op == "or"):
+                return left  # short-circuit: the right side is not evaluated
+            return truth(evaluate(e.right, env), e.right, env)
+        case ast.BinOp(op=op) if op in _COMPARE:
+            return _compare(e, env)
         case ast.BinOp():
             return _binop(e, env)
+        case ast.Not(operand=o):
+            return not truth(evaluate(o, env), o, env)
+        case ast.IfExpr():
+            chosen = e.then if truth(evaluate(e.cond, env), e.cond, env) else e.orelse
+            return evaluate(chosen, env)
+        case ast.Func():
+            return _func(e, env)
         case ast.TupleLit(items=items):
             return tuple(evaluate(i, env) for i in items)
         case ast.ListLit(items=items):
@@ -137,6 +153,128 @@ def describe(v: object) -> str:
     if isinstance(v, list):
         return "a list"
     return str(v)
+
+
+def truth(v: Value, e: ast.Expr, env: Env) -> bool:
+    """A condition's value: only true or false count (a number is not a condition)."""
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, Word):
+        raise not_a_number(v, e.span, env)
+    raise DiagnosticError(
+        "E0105",
+        f"expected true or false, got {describe(v)}",
+        env.at(e.span),
+        "compare it: e.g. 'if t != 1 then ...'",
+    )
+
+
+_COMPARE = ("==", "!=", "<", "<=", ">", ">=")
+
+
+def _compare(e: ast.BinOp, env: Env) -> bool:
+    a, b = evaluate(e.left, env), evaluate(e.right, env)
+    if e.op in ("==", "!=") and (isinstance(a, bool | Word) or isinstance(b, bool | Word)):
+        if isinstance(a, Word) and isinstance(b, Word):
+            same = a.text == b.text
+        elif isinstance(a, Word) != isinstance(b, Word) and a not in (True, False):
+            raise not_a_number(a if isinstance(a, Word) else b, e.span, env)
+        else:
+            same = type(a) is type(b) and a == b
+        return same == (e.op == "==")
+    x, y = _number(a, e.left, env), _number(b, e.right, env)
+    if isinstance(x, Sym) or isinstance(y, Sym):
+        if e.op in ("==", "!=") and x == y:
+            return e.op == "=="
+        raise DiagnosticError(
+            "E0201",
+            f"cannot compare {describe(x)} {e.op} {describe(y)}: it depends on the input size",
+            env.at(e.span),
+            "conditions may use parameters and fixed sizes, not symbolic ones",
+        )
+    match e.op:
+        case "==":
+            return x == y
+        case "!=":
+            return x != y
+        case "<":
+            return x < y
+        case "<=":
+            return x <= y
+        case ">":
+            return x > y
+        case _:
+            return x >= y
+
+
+def _make_divisible(v: float, divisor: float, min_value: float | None = None) -> int:
+    """torchvision's `_make_divisible`: v rounded to a multiple of divisor, never more than
+    10% below v."""
+    if min_value is None:
+        min_value = divisor
+    new = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new < 0.9 * v:
+        new += divisor
+    return int(new)
+
+
+# name: (least, most arguments, the function, what it does)
+FUNCTIONS: dict[str, tuple[int, int, Callable[..., int | float], str]] = {
+    "min": (1, 64, min, "the smallest of its arguments"),
+    "max": (1, 64, max, "the largest of its arguments"),
+    "round": (1, 1, round, "to the nearest whole number (halves to even, like Python)"),
+    "floor": (1, 1, math.floor, "rounded down to a whole number"),
+    "ceil": (1, 1, math.ceil, "rounded up to a whole number"),
+    "abs": (1, 1, abs, "the magnitude"),
+    "make_divisible": (
+        2,
+        3,
+        _make_divisible,
+        (
+            "make_divisible(v, d[, least]): v to a multiple of d (at least `least`, default "
+            "d), never more than 10% below v: torchvision's width rounding"
+        ),
+    ),
+}
+
+
+def _func(e: ast.Func, env: Env) -> Value:
+    known = FUNCTIONS.get(e.name)
+    if known is None:
+        raise DiagnosticError(
+            "E0102",
+            f"unknown function '{e.name}'",
+            env.at(e.span),
+            did_you_mean(e.name, list(FUNCTIONS)) or "the functions are " + ", ".join(FUNCTIONS),
+        )
+    least, most, fn, _ = known
+    if not least <= len(e.args) <= most:
+        want = str(least) if least == most else f"{least} to {most}"
+        raise DiagnosticError(
+            "E0104",
+            f"{e.name}() takes {want} argument{'s' if most > 1 else ''}, got {len(e.args)}",
+            env.at(e.span),
+        )
+    values = []
+    for a in e.args:
+        v = _number(evaluate(a, env), a, env)
+        if isinstance(v, Sym):
+            raise DiagnosticError(
+                "E0201",
+                f"{e.name}() of a symbolic size {dims.show(v)}",
+                env.at(a.span),
+                "functions take parameters and fixed sizes, not symbolic ones",
+            )
+        values.append(v)
+    try:
+        out = fn(*values)
+    except (OverflowError, ValueError):
+        raise DiagnosticError(
+            "E0604", f"the value of {e.name}() is too large", env.at(e.span)
+        ) from None
+    if isinstance(out, int) and out.bit_length() > MAX_BITS:
+        raise DiagnosticError("E0604", f"the value of {e.name}() is too large", env.at(e.span))
+    return out
 
 
 MAX_BITS = 256  # values beyond 2**256 are refused: no network needs them, and they grow fast

@@ -10,8 +10,9 @@ from collections.abc import Mapping
 
 from dslc.diagnostics import AlreadyReported, DiagnosticError, Sink, did_you_mean
 from dslc.expand.args import REQUIRED, Arg, Args, Signature, bind, integer
+from dslc.expand.blocks import MAX_BLOCK_DEPTH, check_depth, passed_chains
 from dslc.expand.combinators import COMBINATORS, combinator
-from dslc.expand.evaluate import Env, Value, Word, evaluate
+from dslc.expand.evaluate import Env, Value, Word, evaluate, truth
 from dslc.expand.layers import Ctx, Layer, lookup
 from dslc.expand.limits import Limits, tensor_too_large
 from dslc.expand.scope import Frame, Scope, Tensor, claim
@@ -24,7 +25,6 @@ from dslc.syntax import ast
 
 __all__ = ["MAX_BLOCK_DEPTH", "PROBES", "SHAPE_FREE", "Expander"]
 
-MAX_BLOCK_DEPTH = 50
 # codes of argument errors that do not depend on the incoming shape, and the stand-in shapes
 # a layer is built on to find them when that shape is unknown (N x C x H x W, and flat; the
 # rules need whole channel counts)
@@ -211,7 +211,15 @@ class Expander:
         if isinstance(p, ast.Group):
             inner = scope if label is None else scope.child(label)
             return self.chain(p.chain, x, frame, inner.sequence() if p.numbered else inner)
+        if isinstance(p, ast.Conditional):
+            env = _env(frame, x)
+            chosen = p.then if truth(evaluate(p.cond, env), p.cond, env) else p.orelse
+            if chosen is None:
+                return x  # `(if c then ...)` without else: nothing happens
+            return self.chain(chosen, x, frame, scope if label is None else scope.child(label))
         if isinstance(p, ast.Combinator):
+            if p.kind in self.blocks:
+                return self.block(ast.Call(p.kind, p.args, p.span), x, frame, scope, label, p)
             return combinator(self, p, x, frame, scope, label)
         return self.call(p, x, frame, scope, label)
 
@@ -222,6 +230,9 @@ class Expander:
     ) -> Tensor | None:
         """A tap reference, a block, or a built-in layer."""
         span = frame.env.at(c.span)
+        if c.args is None and c.name in frame.chains:  # a chain the block's call passed in
+            chain, home = frame.chains[c.name]
+            return self.chain(chain, x, home, scope if label is None else scope.child(label))
         if c.args is None and (c.name in frame.taps or c.name in self.inputs):
             return frame.taps.get(c.name) or self.inputs[c.name]
         if c.name in self.blocks:
@@ -311,29 +322,23 @@ class Expander:
     # ---- blocks ----
 
     def block(
-        self, c: ast.Call, x: Tensor | None, frame: Frame, scope: Scope, label: str | None
+        self,
+        c: ast.Call,
+        x: Tensor | None,
+        frame: Frame,
+        scope: Scope,
+        label: str | None,
+        passed: ast.Combinator | None = None,
     ) -> Tensor | None:
-        """Expand a block call in a fresh frame and a nested naming scope."""
+        """Expand a block call in a fresh frame and a nested naming scope; `passed` holds the
+        chains of a call written `name(args)<a | b>`."""
         d = self.blocks[c.name]
         span = frame.env.at(c.span)
-        if c.name in frame.stack:
-            cycle = " -> ".join((*frame.stack[frame.stack.index(c.name) :], c.name))
-            raise DiagnosticError(
-                "E0401",
-                f"block '{c.name}' calls itself ({cycle})",
-                span,
-                "blocks may call other blocks, but not recursively",
-            )
-        if len(frame.stack) >= MAX_BLOCK_DEPTH:
-            raise DiagnosticError(
-                "E0603",
-                f"blocks call blocks more than {MAX_BLOCK_DEPTH} deep here",
-                span,
-                "flatten the block structure",
-            )
+        chains = passed_chains(d, passed, span)
+        check_depth(c.name, frame.stack, span)
         names = self._bind_block(d, c, x, frame, span)
         env = Env(names, None, span, f"in expansion of block '{c.name}'")
-        inner = Frame(env, {}, (*frame.stack, c.name))
+        inner = Frame(env, {}, (*frame.stack, c.name), {n: (b, frame) for n, b in chains})
         if d.inline and label is None:
             return self.chain(d.body, x, inner, scope)  # named as if written here
         return self.chain(d.body, x, inner, scope.unit(label, c.name))

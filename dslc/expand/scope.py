@@ -8,6 +8,7 @@ from dslc.diagnostics import DiagnosticError
 from dslc.expand.evaluate import Env
 from dslc.ir.shapes import Shape
 from dslc.source import Span
+from dslc.syntax import ast
 
 __all__ = ["Frame", "Scope", "Tensor", "claim"]
 
@@ -62,7 +63,10 @@ class Scope:
         return Scope(f"{self.prefix}.{local}" if self.prefix else local)
 
     def sequence(self) -> Scope:
-        """A numbered view of this scope, for an unlabelled `[ ... ]`."""
+        """A numbered view of this scope, for an unlabelled `[ ... ]`; inside a numbered
+        scope, a nested sequence takes one position and numbers its own layers."""
+        if self.numbered:
+            return Scope(self.auto("sequence"), numbered=True)
         return Scope(self.prefix, self.counters, self.used, True)
 
     def unit(self, label: str | None, kind: str) -> Scope:
@@ -75,11 +79,13 @@ class Scope:
 
 @dataclass(slots=True)
 class Frame:
-    """One block instance (or the top level): bound names, taps, and where it was expanded."""
+    """One block instance (or the top level): bound names, taps, where it was expanded, and
+    the chains its call passed in (`name(args)<a | b>`), each with the caller's frame."""
 
     env: Env
     taps: dict[str, Tensor]
     stack: tuple[str, ...] = ()
+    chains: dict[str, tuple[ast.Chain, Frame]] = field(default_factory=dict)
 
 
 def claim(scope: Scope, label: str, span: Span) -> None:

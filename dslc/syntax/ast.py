@@ -19,15 +19,19 @@ __all__ = [
     "ChainStmt",
     "Combinator",
     "Comment",
+    "Conditional",
     "Element",
     "Expr",
+    "Func",
     "Group",
+    "IfExpr",
     "Import",
     "Input",
     "ListLit",
     "Name",
     "Neg",
     "Network",
+    "Not",
     "Num",
     "Output",
     "Param",
@@ -66,7 +70,8 @@ class Name:
 
 @dataclass(frozen=True, slots=True)
 class BinOp:
-    """`left op right` with op one of + - * / // %."""
+    """`left op right` with op one of + - * / // %, a comparison (== != < <= > >=), `and`
+    or `or`."""
 
     op: str
     left: Expr
@@ -98,7 +103,34 @@ class ListLit:
     span: Span = field(compare=False, repr=False)
 
 
-Expr = Num | Bool | Name | BinOp | Neg | TupleLit | ListLit
+@dataclass(frozen=True, slots=True)
+class Not:
+    """`not operand`."""
+
+    operand: Expr
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class IfExpr:
+    """`if cond then a else b`."""
+
+    cond: Expr
+    then: Expr
+    orelse: Expr
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Func:
+    """A function of numbers: `min(a, b)`, `make_divisible(32 * w, 8)`."""
+
+    name: str
+    args: tuple[Expr, ...]
+    span: Span = field(compare=False, repr=False)
+
+
+Expr = Num | Bool | Name | BinOp | Neg | Not | IfExpr | Func | TupleLit | ListLit
 
 # ---- chains ----
 
@@ -123,11 +155,16 @@ class Call:
 
 @dataclass(frozen=True, slots=True)
 class Combinator:
-    """`residual<...>`, `concat<a | b>`, `add<a | b>`, `dense<...>`."""
+    """`residual<...>`, `concat<a | b>`, `add<a | b>`, `mul<a | b>`, `gate<...>`,
+    `dense<...>`, or a block with branch parameters `name(args)<a | b>`. With `numbered`
+    (`concat[a | b]`) the branches are named 0, 1, ... like an nn.ModuleList, each
+    numbering its own layers like an nn.Sequential."""
 
     kind: str
     branches: tuple[Chain, ...]
     span: Span = field(compare=False, repr=False)
+    args: tuple[Arg, ...] | None = None
+    numbered: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +177,17 @@ class Group:
     numbered: bool = False
 
 
-Primary = Call | Combinator | Group
+@dataclass(frozen=True, slots=True)
+class Conditional:
+    """`(if cond then chain else chain)`; without `else`, nothing happens when cond is false."""
+
+    cond: Expr
+    then: Chain
+    orelse: Chain | None
+    span: Span = field(compare=False, repr=False)
+
+
+Primary = Call | Combinator | Group | Conditional
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,13 +257,15 @@ class Output:
 
 @dataclass(frozen=True, slots=True)
 class BlockDef:
-    """`[inline] block name(params) = chain`; an inline block adds no naming level."""
+    """`[inline] block name(params)<branches> = chain`; an inline block adds no naming
+    level; `branches` name the chains a call passes in `name(args)<a | b>`."""
 
     name: str
     params: tuple[Param, ...]
     body: Chain
     span: Span = field(compare=False, repr=False)
     inline: bool = False
+    branches: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

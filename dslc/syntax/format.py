@@ -9,68 +9,15 @@ chain or block each stays beside the element it followed (which keeps that chain
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import dataclass, field
 
 from dslc.syntax import ast
+from dslc.syntax.format_expr import format_expr, label_text
 
 __all__ = ["INDENT", "WIDTH", "Comments", "format_expr", "format_program"]
 
 WIDTH = 88
 INDENT = 4
-
-# Binding strength: + - lowest, then * / // %, then unary minus, then atoms.
-_BINARY = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2, "%": 2}
-_UNARY = 3
-_ATOM = 4
-
-
-# ---- expressions ----
-
-
-def format_expr(expr: ast.Expr) -> str:
-    """Render an expression with the fewest parentheses that keep its structure."""
-    return _expr(expr)[0]
-
-
-def _expr(e: ast.Expr) -> tuple[str, int]:
-    """Return the text of `e` and how tightly it binds."""
-    if isinstance(e, ast.Num):
-        return _number(e.value)
-    if isinstance(e, ast.Bool):
-        return ("true" if e.value else "false"), _ATOM
-    if isinstance(e, ast.Name):
-        return e.id, _ATOM
-    if isinstance(e, ast.Neg):
-        return "-" + _wrap(e.operand, _UNARY), _UNARY
-    if isinstance(e, ast.BinOp):
-        prec = _BINARY[e.op]  # left-associative: the right operand must bind tighter
-        return f"{_wrap(e.left, prec)} {e.op} {_wrap(e.right, prec + 1)}", prec
-    items = ", ".join(format_expr(item) for item in e.items)
-    if isinstance(e, ast.TupleLit):
-        return (f"({items},)" if len(e.items) == 1 else f"({items})"), _ATOM
-    return f"[{items}]", _ATOM
-
-
-def _wrap(e: ast.Expr, prec: int) -> str:
-    """Render `e`, parenthesised if it binds looser than `prec`."""
-    text, own = _expr(e)
-    return f"({text})" if own < prec else text
-
-
-def _number(value: float) -> tuple[str, int]:
-    """Render a literal so that it re-parses to the same value and type."""
-    if isinstance(value, float):
-        if math.isinf(value):
-            text = "1e999" if value > 0 else "-1e999"
-        else:
-            text = repr(value)
-            if not any(ch in text for ch in ".eEn"):
-                text += ".0"
-    else:
-        text = str(value)
-    return text, (_UNARY if text.startswith("-") else _ATOM)
-
 
 # ---- chains, flat ----
 
@@ -99,7 +46,7 @@ def _count(count: ast.Expr) -> str:
 
 def _head(e: ast.Element) -> str:
     """The label prefix of an element, e.g. `layer1: `."""
-    return "" if e.label is None else f"{e.label}: "
+    return "" if e.label is None else f"{label_text(e.label)}: "
 
 
 def _tail(e: ast.Element) -> str:
@@ -113,14 +60,21 @@ def _flat_primary(p: ast.Primary) -> str:
     if isinstance(p, ast.Call):
         return p.name + _args(p.args)
     if isinstance(p, ast.Combinator):
-        return f"{p.kind}<" + " | ".join(_flat_chain(b) for b in p.branches) + ">"
+        left, right = _brackets(p)
+        return f"{p.kind}{_args(p.args)}{left}" + " | ".join(map(_flat_chain, p.branches)) + right
+    if isinstance(p, ast.Conditional):
+        orelse = "" if p.orelse is None else f" else {_flat_chain(p.orelse)}"
+        return f"(if {format_expr(p.cond)} then {_flat_chain(p.then)}{orelse})"
     left, right = _brackets(p)
     return f"{left}{_flat_chain(p.chain)}{right}"
 
 
-def _brackets(g: ast.Group) -> tuple[str, str]:
-    """`[` `]` for a numbered sequence, `(` `)` for a plain group."""
-    return ("[", "]") if g.numbered else ("(", ")")
+def _brackets(g: ast.Group | ast.Combinator) -> tuple[str, str]:
+    """`[` `]` for a numbered sequence or numbered branches; `(` `)` for a plain group,
+    `<` `>` for a combinator's branches."""
+    if g.numbered:
+        return ("[", "]")
+    return ("<", ">") if isinstance(g, ast.Combinator) else ("(", ")")
 
 
 def _flat_element(e: ast.Element) -> str:
@@ -233,6 +187,8 @@ def _element(e: ast.Element, col: int, ind: int, cm: Comments, last: int) -> lis
         lines = _combinator(p, _head(e), _tail(e), ind, cm)
     elif isinstance(p, ast.Group):
         lines = _group(p, _head(e), _tail(e), ind, cm)
+    elif isinstance(p, ast.Conditional):
+        lines = _conditional(p, _head(e), _tail(e), ind, cm)
     elif p.args and col + len(flat) > WIDTH:
         lines = _call(p, _head(e), _tail(e), ind)
     else:
@@ -244,7 +200,8 @@ def _element(e: ast.Element, col: int, ind: int, cm: Comments, last: int) -> lis
 def _combinator(c: ast.Combinator, head: str, tail: str, ind: int, cm: Comments) -> list[str]:
     """Branches on their own lines, later ones led by `| ` so the branch texts align."""
     col = ind + 2 * INDENT
-    lines = [f"{head}{c.kind}<"]
+    left, right = _brackets(c)
+    lines = [f"{head}{c.kind}{_args(c.args)}{left}"]
     start = c.span.line
     for i, branch in enumerate(c.branches):
         lines += _own_lines(cm, start, branch.span.line, col)
@@ -252,7 +209,18 @@ def _combinator(c: ast.Combinator, head: str, tail: str, ind: int, cm: Comments)
         lead = " " * col if i == 0 else " " * (col - 2) + "| "
         lines += [lead + sub[0], *sub[1:]]
         start = branch.span.end_line + 1
-    return [*lines, " " * (ind + INDENT) + ">" + tail]
+    return [*lines, " " * (ind + INDENT) + right + tail]
+
+
+def _conditional(c: ast.Conditional, head: str, tail: str, ind: int, cm: Comments) -> list[str]:
+    """`(if cond then`, the chain indented, `else`, the chain indented, `)`."""
+    col = ind + INDENT
+    sub = _chain(c.then, col, col, col, cm)
+    lines = [f"{head}(if {format_expr(c.cond)} then", " " * col + sub[0], *sub[1:]]
+    if c.orelse is not None:
+        sub = _chain(c.orelse, col, col, col, cm)
+        lines += [" " * ind + "else", " " * col + sub[0], *sub[1:]]
+    return [*lines, " " * ind + ")" + tail]
 
 
 def _group(g: ast.Group, head: str, tail: str, ind: int, cm: Comments) -> list[str]:
@@ -288,12 +256,13 @@ def _param(p: ast.Param) -> str:
 def _block(b: ast.BlockDef, cm: Comments) -> str:
     """`block name(params) = body`, the body moved to the next lines if too wide."""
     keyword = f"{'inline ' if b.inline else ''}block {b.name}"
-    head = f"{keyword}{_params(b.params)} ="
+    chains = f"<{' | '.join(b.branches)}>" if b.branches else ""
+    head = f"{keyword}{_params(b.params)}{chains} ="
     if len(head) > WIDTH:  # one parameter per line, each with a trailing comma
         pad = " " * INDENT
         lines = [pad + _param(p) + "," for p in b.params]
         body = _chain(b.body, INDENT, INDENT, INDENT, cm)
-        return "\n".join([f"{keyword}(", *lines, ") =", pad + body[0], *body[1:]])
+        return "\n".join([f"{keyword}(", *lines, f"){chains} =", pad + body[0], *body[1:]])
     flat = _flat_chain(b.body)
     if _fits_with(cm, b.body.span.line, b.body.span.end_line, len(head) + 1, flat):
         return f"{head} {flat}" + _trailing(cm, b.body.span.line, b.body.span.end_line)

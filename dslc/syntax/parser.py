@@ -18,6 +18,7 @@ from dslc.syntax.syntax_errors import (
     bad_shape_separator,
     later_syntax_errors,
     number_too_large,
+    quoted_label,
     syntax_error,
     too_deep,
 )
@@ -156,10 +157,16 @@ class _ToAst(Transformer[Token, ast.Program | ast.Expr]):
         inline: Token | None,
         name: Token,
         params: tuple[ast.Param, ...] | None,
+        branches: tuple[str, ...] | None,
         body: ast.Chain,
     ) -> ast.BlockDef:
         span = self._span(meta)
-        return ast.BlockDef(str(name), params or (), body, span, inline=inline is not None)
+        return ast.BlockDef(
+            str(name), params or (), body, span, inline=inline is not None, branches=branches or ()
+        )
+
+    def branch_params(self, meta: Meta, *names: Token) -> tuple[str, ...]:
+        return tuple(str(n) for n in names)
 
     def chain_stmt(self, meta: Meta, chain: ast.Chain) -> ast.ChainStmt:
         return ast.ChainStmt(chain, self._span(meta))
@@ -190,13 +197,26 @@ class _ToAst(Transformer[Token, ast.Program | ast.Expr]):
         count: ast.Expr | None,
         tap: Token | None,
     ) -> ast.Element:
-        return ast.Element(primary, count, label and str(label), tap and str(tap), self._span(meta))
+        text = None if label is None else str(label)
+        if label is not None and label.type == "STRING":
+            text = quoted_label(self.src, label)
+        return ast.Element(primary, count, text, tap and str(tap), self._span(meta))
 
     def call(self, meta: Meta, name: Token, args: tuple[ast.Arg, ...] | None) -> ast.Call:
         return ast.Call(str(name), args, self._span(meta))
 
-    def combinator(self, meta: Meta, kind: Token, *branches: ast.Chain) -> ast.Combinator:
-        return ast.Combinator(str(kind), branches, self._span(meta))
+    def combinator(
+        self, meta: Meta, kind: Token, args: tuple[ast.Arg, ...] | None, *branches: ast.Chain
+    ) -> ast.Combinator:
+        return ast.Combinator(str(kind), branches, self._span(meta), args)
+
+    def numbered(self, meta: Meta, kind: Token, *branches: ast.Chain) -> ast.Combinator:
+        return ast.Combinator(str(kind), branches, self._span(meta), numbered=True)
+
+    def conditional(
+        self, meta: Meta, cond: ast.Expr, then: ast.Chain, orelse: ast.Chain | None
+    ) -> ast.Conditional:
+        return ast.Conditional(cond, then, orelse, self._span(meta))
 
     def group(self, meta: Meta, chain: ast.Chain) -> ast.Group:
         return ast.Group(chain, self._span(meta))
@@ -235,6 +255,30 @@ class _ToAst(Transformer[Token, ast.Program | ast.Expr]):
 
     def mod(self, meta: Meta, left: ast.Expr, right: ast.Expr) -> ast.BinOp:
         return self._binop("%", meta, left, right)
+
+    def compare(self, meta: Meta, left: ast.Expr, op: Token, right: ast.Expr) -> ast.BinOp:
+        return self._binop(str(op), meta, left, right)
+
+    def less(self, meta: Meta, left: ast.Expr, right: ast.Expr) -> ast.BinOp:
+        return self._binop("<", meta, left, right)
+
+    def greater(self, meta: Meta, left: ast.Expr, right: ast.Expr) -> ast.BinOp:
+        return self._binop(">", meta, left, right)
+
+    def and_op(self, meta: Meta, left: ast.Expr, right: ast.Expr) -> ast.BinOp:
+        return self._binop("and", meta, left, right)
+
+    def or_op(self, meta: Meta, left: ast.Expr, right: ast.Expr) -> ast.BinOp:
+        return self._binop("or", meta, left, right)
+
+    def not_op(self, meta: Meta, operand: ast.Expr) -> ast.Not:
+        return ast.Not(operand, self._span(meta))
+
+    def if_expr(self, meta: Meta, cond: ast.Expr, then: ast.Expr, orelse: ast.Expr) -> ast.IfExpr:
+        return ast.IfExpr(cond, then, orelse, self._span(meta))
+
+    def func(self, meta: Meta, name: Token, *args: ast.Expr) -> ast.Func:
+        return ast.Func(str(name), args, self._span(meta))
 
     def neg(self, meta: Meta, operand: ast.Expr) -> ast.Expr:
         if isinstance(operand, ast.Num):

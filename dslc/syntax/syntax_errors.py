@@ -27,6 +27,7 @@ __all__ = [
     "bad_shape_separator",
     "later_syntax_errors",
     "number_too_large",
+    "quoted_label",
     "syntax_error",
     "too_deep",
 ]
@@ -38,15 +39,19 @@ MAX_SYNTAX_ERRORS = 20
 # (the order from before punctuation and keywords were dropped from the tree), then newline.
 TERMINAL_TEXT = {
     "$END": "end of file",
+    "_AND": "'and'",
     "_ARROW": "'->'",
     "_AT": "'@'",
     "_BLOCK": "'block'",
     "_COLON": "':'",
     "_COMMA": "','",
+    "COMPARE": "a comparison (== != <= >=)",
     "_DSLASH": "'//'",
+    "_ELSE": "'else'",
     "_EQUAL": "'='",
     "_FALSE": "'false'",
     "FLOAT": "a number",
+    "_IF": "'if'",
     "_IMPORT": "'import'",
     "INLINE": "'inline'",
     "_INPUT": "'input'",
@@ -57,6 +62,8 @@ TERMINAL_TEXT = {
     "_MINUS": "'-'",
     "NAME": "a name",
     "_NETWORK": "'network'",
+    "_NOT": "'not'",
+    "_OR": "'or'",
     "_OUTPUT": "'output'",
     "_PERCENT": "'%'",
     "_PIPE": "'|'",
@@ -66,7 +73,8 @@ TERMINAL_TEXT = {
     "_RSQB": "']'",
     "_SLASH": "'/'",
     "_STAR": "'*'",
-    "STRING": 'a quoted path like "blocks.xnet"',
+    "STRING": 'a quoted path like "blocks.xnet" or label like "block"',
+    "_THEN": "'then'",
     "_TRUE": "'true'",
     "_NL": "end of line",
 }
@@ -226,3 +234,24 @@ def _char_hints(char: str) -> tuple[str, ...]:
     if char == "'":
         return ('strings are written in double quotes: "file.xnet"',)
     return ()
+
+
+LABEL = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
+
+
+def quoted_label(source: SourceFile, tok: Token) -> str:
+    """The text of a quoted label such as "block" or "block1-0"; E0001 unless it is made of
+    letters, digits, '_' and '-' (a '.' would split the hierarchical name)."""
+    text = str(tok)[1:-1]
+    if not LABEL.match(text):
+        raise CompileError(
+            [
+                Diagnostic(
+                    "E0001",
+                    f"a label may hold letters, digits, '_' and '-', not {tok!s}",
+                    token_span(source, tok),
+                    ("labels name layers (layer1.0.conv1); '.' separates the levels",),
+                )
+            ]
+        )
+    return text

@@ -140,7 +140,40 @@ def _channels_expr(draw: Draw, cout: int, cin: int, ctx: _Ctx) -> str:
         options.append("C // 2")
     options += [name for name, v in ctx.params.items() if v == cout]
     options += [f"{name} * 2" for name, v in ctx.params.items() if 2 * v == cout]
+    # functions and conditional expressions of the same value
+    options += [f"max({cout}, 1)", f"min({cout + 3}, {cout}, 99)", f"abs(-{cout})"]
+    options += [f"if C == {cin} then {cout} else {cout + 1}", f"if C > {cin} then 1 else {cout}"]
+    if cout % 2 == 0:
+        options.append(f"make_divisible({cout} - 0.5, 2)")
+    options.append(f"round({cout}.25) + 0 * floor(0.5) + 0 * ceil(0.5)")
     return str(draw(st.sampled_from(options)))
+
+
+def _condition(draw: Draw, s: Spatial, want: bool) -> str:
+    """A condition over numbers and the incoming shape that is `want`."""
+    a, b = draw(st.integers(0, 9)), draw(st.integers(0, 9))
+    table = [
+        (f"{a} < {b}", a < b),
+        (f"{a} >= {b}", a >= b),
+        (f"C == {s.c}", True),
+        (f"H != {s.h}", False),
+        (f"not W > {s.w}", True),
+        (f"{a} == {b} or C <= {s.c}", True),
+        (f"{a} > {b} and {a} < {b}", False),
+        (f"min({a}, {b}) <= max({a}, {b})", True),
+    ]
+    return str(draw(st.sampled_from([text for text, value in table if value == want])))
+
+
+def conditional(draw: Draw, s: Spatial, ctx: _Ctx) -> str:
+    """`(if cond then chain [else chain])` that keeps the shape, either branch taken."""
+    taken = draw(st.booleans())
+    body = keep_chain(draw, s, ctx, s.c, 0)
+    other = keep_chain(draw, s, ctx, s.c, 0)
+    cond = _condition(draw, s, taken)
+    if draw(st.booleans()):
+        return f"(if {cond} then {body} else {other})"
+    return f"(if {cond} then {body})" if taken else f"(if {cond} then {other})"
 
 
 def _pair_text(a: int, b: int, draw: Draw) -> str:
@@ -173,8 +206,11 @@ def _activation(draw: Draw) -> str:
 
 def _label(draw: Draw, ctx: _Ctx, text: str) -> str:
     """Sometimes prefix an element with a fresh label."""
-    if draw(st.integers(0, 9)) == 0:
+    roll = draw(st.integers(0, 19))
+    if roll < 2:
         return f"{ctx.fresh('l')}: {text}"
+    if roll == 2:  # a quoted label: a keyword or a name with '-', as torchvision's names
+        return f'"{draw(st.sampled_from(["block", "if", "layer-"]))}{next(ctx.counter)}": {text}'
     return text
 
 
@@ -384,7 +420,8 @@ def keep_chain(draw: Draw, s: Spatial, ctx: _Ctx, target: int, depth: int) -> st
     for _ in range(draw(st.integers(1, 3))):
         choice = draw(
             st.sampled_from(
-                ["conv", "conv", "bn", "act", "pool", "group"] + (["residual"] if depth > 0 else [])
+                ["conv", "conv", "bn", "act", "pool", "group", "if", "seq"]
+                + (["residual"] if depth > 0 else [])
             )
         )
         if choice == "conv":
@@ -400,6 +437,10 @@ def keep_chain(draw: Draw, s: Spatial, ctx: _Ctx, target: int, depth: int) -> st
         elif choice == "group":
             inner = keep_chain(draw, s, ctx, s.c, 0)
             text = f"({inner})"
+        elif choice == "if":
+            text = conditional(draw, s, ctx)
+        elif choice == "seq":  # a nested sequence numbers its own layers
+            text = f"[{keep_chain(draw, s, ctx, s.c, 0)}]"
         else:
             text, s = residual(draw, s, ctx, depth - 1, keep=True)
         parts.append(text)
@@ -454,14 +495,16 @@ def concat(draw: Draw, s: Spatial, ctx: _Ctx, depth: int) -> tuple[str, Spatial]
             branches.append(keep_chain(draw, s, ctx, target, depth))
         budget -= target
         total += target
-    return f"concat<{' | '.join(branches)}>", Spatial(total, s.h, s.w)
+    left, right = draw(st.sampled_from(["<>", "[]"]))  # [] numbers the branches
+    return f"concat{left}{' | '.join(branches)}{right}", Spatial(total, s.h, s.w)
 
 
 def add(draw: Draw, s: Spatial, ctx: _Ctx, depth: int) -> tuple[str, Spatial]:
     """add<a | b (| c)> of branches with one shape."""
     target = draw(st.sampled_from([s.c, draw(st.integers(1, MAX_C))]))
     branches = [keep_chain(draw, s, ctx, target, depth) for _ in range(draw(st.integers(2, 3)))]
-    return f"add<{' | '.join(branches)}>", Spatial(target, s.h, s.w)
+    left, right = draw(st.sampled_from(["<>", "[]"]))  # [] numbers the branches
+    return f"add{left}{' | '.join(branches)}{right}", Spatial(target, s.h, s.w)
 
 
 def dense_comb(draw: Draw, s: Spatial, ctx: _Ctx, depth: int) -> tuple[str, Spatial] | None:
@@ -499,7 +542,20 @@ def repetition(draw: Draw, s: Spatial, ctx: _Ctx) -> tuple[str, Spatial]:
 
 def _block_specs(draw: Draw, name: str) -> _BlockSpec:
     act = _activation(draw)
-    kind = draw(st.sampled_from(["unit", "res", "rep", "cat"]))
+    kind = draw(st.sampled_from(["unit", "res", "rep", "cat", "chains"]))
+    if kind == "chains":  # a block that takes a chain: block name(c)<body> = ...
+
+        def call_chains(draw: Draw, s: Spatial) -> tuple[str, Spatial]:
+            c = draw(st.integers(1, MAX_C))
+            body = draw(st.sampled_from(["relu", "bn -> relu", "identity", "sigmoid -> bn"]))
+            return f"{name}({c})<{body}>", Spatial(c, s.h, s.w)
+
+        return _BlockSpec(
+            name,
+            f"block {name}(c)<body> = conv1x1(c) -> body -> "
+            f"(if c > 4 then conv3x3(c) -> body else {act})",
+            call_chains,
+        )
     if kind == "unit":
 
         def call_unit(draw: Draw, s: Spatial) -> tuple[str, Spatial]:
