@@ -13,6 +13,7 @@ from dslc.expand.args import REQUIRED, Arg, Args, Signature, bind, integer
 from dslc.expand.blocks import MAX_BLOCK_DEPTH, check_depth, passed_chains
 from dslc.expand.combinators import COMBINATORS, combinator
 from dslc.expand.evaluate import Env, Value, Word, evaluate, truth
+from dslc.expand.labels import fill, has_holes
 from dslc.expand.layers import Ctx, Layer, lookup
 from dslc.expand.limits import Limits, tensor_too_large
 from dslc.expand.scope import Frame, Scope, Tensor, claim
@@ -175,9 +176,18 @@ class Expander:
     def _element(
         self, el: ast.Element, x: Tensor | None, frame: Frame, scope: Scope
     ) -> Tensor | None:
+        span = frame.env.at(el.span)
         if el.count is None:
-            return self.primary(el.primary, x, frame, scope, el.label)
+            label = el.label
+            if label is not None and has_holes(label):
+                label = fill(label, _env(frame, x), span, None)
+            return self.primary(el.primary, x, frame, scope, label)
         n = self._count(el.count, x, frame)
+        if el.label is not None and has_holes(el.label):  # "block1-{#}": unit * n
+            for i in range(n):
+                label = fill(el.label, _env(frame, x), span, i)
+                x = self.primary(el.primary, x, frame, scope, label)
+            return x
         if el.label is not None:
             claim(scope, el.label, frame.env.at(el.span))
             outer = scope.child(el.label)

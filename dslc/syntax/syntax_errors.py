@@ -236,21 +236,26 @@ def _char_hints(char: str) -> tuple[str, ...]:
     return ()
 
 
-LABEL = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
+# letters, digits, '_' and '-', with {expression} holes: "block{i}-{# + 1}"
+LABEL = re.compile(r"^(?:[A-Za-z0-9_-]|\{[^{}]+\})+$")
 
 
 def quoted_label(source: SourceFile, tok: Token) -> str:
-    """The text of a quoted label such as "block" or "block1-0"; E0001 unless it is made of
-    letters, digits, '_' and '-' (a '.' would split the hierarchical name)."""
+    """The text of a quoted label such as "block", "block1-0" or "block{i}-{#}"; E0001 unless
+    it is made of letters, digits, '_', '-' and {expression} holes (a '.' would split the
+    hierarchical name)."""
     text = str(tok)[1:-1]
     if not LABEL.match(text):
         raise CompileError(
             [
                 Diagnostic(
                     "E0001",
-                    f"a label may hold letters, digits, '_' and '-', not {tok!s}",
+                    f"a label may hold letters, digits, '_', '-' and {{holes}}, not {tok!s}",
                     token_span(source, tok),
-                    ("labels name layers (layer1.0.conv1); '.' separates the levels",),
+                    (
+                        "labels name layers (layer1.0.conv1); '.' separates the levels",
+                        '"block{i}-{#}" fills in the value of i and the repetition\'s index',
+                    ),
                 )
             ]
         )

@@ -180,7 +180,7 @@ def test_a_quoted_label_may_not_hold_a_dot() -> None:
         parse(SourceFile("t.xnet", IN + '"a.b": conv1x1(4)\n'))
     (e,) = info.value.diagnostics
     assert e.code == "E0001" and e.span.line == 2 and e.span.col == 1
-    assert "a label may hold letters, digits, '_' and '-'" in e.message
+    assert "a label may hold letters, digits, '_', '-' and {holes}" in e.message
 
 
 def test_nested_sequences_keep_their_own_numbering() -> None:
@@ -363,3 +363,31 @@ def test_comparisons_are_not_brackets_for_line_breaks() -> None:
     once = _fmt(text)
     assert _fmt(once) == once
     assert parse(SourceFile("t.xnet", once)) == parse(SourceFile("t.xnet", text))
+
+
+# ---- labels with holes ----
+
+
+def test_label_holes_name_repeated_units_like_regnet() -> None:
+    text = IN + _src("""
+        inline block unit(c, stride = 1) = conv3x3(c, stride=stride) -> relu
+        block stage(i, c, d) = "block{i}-0": unit(c, 2) -> "block{i}-{# + 1}": unit(c) * (d - 1)
+        trunk_output: ["block1": stage(1, 4, 2) -> "block2": stage(2, 8, 3)]
+        """)
+    assert _names(text) == [
+        *("trunk_output.block1.block1-0.conv1", "trunk_output.block1.block1-0.relu1"),
+        *("trunk_output.block1.block1-1.conv1", "trunk_output.block1.block1-1.relu1"),
+        *(f"trunk_output.block2.block2-{j}.{k}" for j in range(3) for k in ("conv1", "relu1")),
+    ]
+
+
+def test_label_hole_errors() -> None:
+    errors = _errors(IN + '"a{#}": conv1x1(2) -> "b{1 / 2}": conv1x1(2) -> "c{2 * 0.5}": relu\n')
+    assert [(e.code, e.message) for e in errors] == [
+        ("E0105", "'#' in the label {#} numbers the instances of a repetition"),
+        ("E0201", "in the label's {1 / 2}: 1 / 2 is not a whole number"),
+        ("E0105", "the label's {2 * 0.5} is 1.0; a label takes whole numbers and names"),
+    ]
+    with pytest.raises(CompileError) as info:
+        parse(SourceFile("t.xnet", IN + '"a{b{c}}": relu\n'))
+    assert info.value.diagnostics[0].code == "E0001"
