@@ -15,6 +15,8 @@ exactly PyTorch's element order:
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from onnx import helper
 
@@ -29,7 +31,7 @@ def _ints(e: Emitter, name: str, values: list[int]) -> str:
     return e.const(name, np.array(values, np.int64))
 
 
-def _step(e: Emitter, op: str, inputs: list[str], name: str, **attrs: object) -> str:
+def _step(e: Emitter, op: str, inputs: list[str], name: str, **attrs: Any) -> str:
     e.nodes.append(helper.make_node(op, inputs, [name], name=name, **attrs))
     return name
 

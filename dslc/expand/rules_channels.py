@@ -80,7 +80,7 @@ def channel_range(a: Args, ctx: Ctx) -> Built:
     if lo >= hi:
         raise DiagnosticError(
             "E0321",
-            f"{written} selects no channels (it is {lo}..{hi - 1})",
+            f"{written} selects no channels: its end ({hi}) is not after its start ({lo})",
             ctx.span,
             "the second number is where the range ends, not a count: channels(a, a + n) "
             "takes n channels",

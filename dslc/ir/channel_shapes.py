@@ -11,7 +11,6 @@ from dslc.ir.dims import Dim
 from dslc.ir.ops import BlockAttrs, ChannelSliceAttrs, Op, PadChannelsAttrs, ShuffleAttrs
 
 __all__ = [
-    "block_size",
     "channel_slice",
     "depth_to_space",
     "pad_channels",
@@ -63,25 +62,27 @@ def shuffle(a: ShuffleAttrs, x: Shape) -> Shape:
     return x
 
 
-def block_size(size: Dim, b: int, axis: str) -> Dim:
-    """size / b: exact, for a fixed size that b divides or a symbolic one (whose valid
-    values dslc.passes.sizes works out)."""
-    if isinstance(size, int):
-        if size % b:
-            raise DiagnosticError(
-                "E0322",
-                f"space_to_depth({b}) needs a {axis} that divides by {b}, got {size}",
-                None,
-                f"make the {axis} a multiple of {b} (pad or crop before this layer)",
-            )
-        return size // b
-    return dims.mul(size, Fraction(1, b))
+def _blocks(size: Dim, b: int) -> Dim:
+    """size / b, exact: a fixed size is checked first; a symbolic one's valid values are
+    worked out by dslc.passes.sizes, which runs this rule on fixed sizes."""
+    return size // b if isinstance(size, int) else dims.mul(size, Fraction(1, b))
 
 
 def space_to_depth(a: BlockAttrs, x: Shape) -> Shape:
     """N x C x H x W -> N x C*b*b x H/b x W/b."""
     c, b = _map(Op.SPACE_TO_DEPTH, x), a.block
-    return (x[0], c * b * b, block_size(x[2], b, "height"), block_size(x[3], b, "width"))
+    bad = [(axis, d) for axis, d in zip(("height", "width"), x[2:]) if isinstance(d, int) and d % b]
+    if bad:
+        axes = " and ".join(axis for axis, _ in bad)
+        raise DiagnosticError(
+            "E0322",
+            f"space_to_depth({b}) needs a {axes} that divide{'s' if len(bad) == 1 else ''} by "
+            f"{b}, got {_show(x[2:])}",
+            None,
+            f"make the {axes} {'a multiple' if len(bad) == 1 else 'multiples'} of {b} "
+            "(pad or crop before this layer)",
+        )
+    return (x[0], c * b * b, _blocks(x[2], b), _blocks(x[3], b))
 
 
 def depth_to_space(a: BlockAttrs, x: Shape) -> Shape:
