@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 from torchvision_shim import import_torchvision
@@ -65,7 +66,9 @@ DTYPES = {"float32": np.float32, "float16": np.float16}
 def _model(chain: str, chw: tuple[int, int, int] | str, opset: int, dtype: str) -> bytes:
     shape = chw if isinstance(chw, str) else " x ".join(map(str, chw))
     text = f"network t\ninput x: {shape}\n{chain}\n"
-    return serialize(to_onnx(compile_source(SourceFile("t.xnet", text)), opset=opset, dtype=dtype))
+    model = to_onnx(compile_source(SourceFile("t.xnet", text)), opset=opset, dtype=dtype)
+    onnx.checker.check_model(model, full_check=True)  # strict shape inference included
+    return serialize(model)
 
 
 def _run(model: bytes, x: np.ndarray) -> np.ndarray:
