@@ -4,7 +4,6 @@ ONNX ops they become. (Their outputs against PyTorch: tests/models/test_torch_ch
 
 from __future__ import annotations
 
-import numpy as np
 import onnx
 import pytest
 
@@ -251,6 +250,4 @@ def test_option_a_shortcut() -> None:
     )
     a = _compile("basic(32, stride=2) -> basic(32) * 0", "16 x 15 x 15", head=block)
     assert _out(a) == "N x 32 x 8 x 8"
-    x = np.arange(2 * 16 * 15 * 15, dtype=np.float32).reshape(2, 16, 15, 15)
-    assert x[:, :, ::2, ::2].shape[2:] == (8, 8)
-    assert not a.warnings
+    assert not a.warnings  # the 1x1 pool's units sit on the strided conv's centres
