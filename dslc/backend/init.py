@@ -140,6 +140,8 @@ def specs(node: Node) -> list[Spec]:
             | Op.CONCAT
         ):
             return []  # nothing learned
+        case Op.CHANNELS | Op.SHUFFLE | Op.SPACE_TO_DEPTH | Op.DEPTH_TO_SPACE | Op.PAD_CHANNELS:
+            return []  # rearrangements: nothing learned
         case _:
             assert_never(node.op)
 

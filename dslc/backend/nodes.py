@@ -8,6 +8,7 @@ import numpy as np
 from onnx import helper
 
 from dslc.backend.emitter import ELEM, Emitter
+from dslc.backend.nodes_channels import emit_channel_node
 from dslc.ir.dims import Dim
 from dslc.ir.graph import (
     Node,
@@ -202,6 +203,8 @@ def emit_node(e: Emitter, node: Node) -> None:
             e.emit("Add" if len(xs) == 2 else "Sum", node, xs)
         case Op.CONCAT:
             e.emit("Concat", node, xs, axis=1)
+        case Op.CHANNELS | Op.SHUFFLE | Op.SPACE_TO_DEPTH | Op.DEPTH_TO_SPACE | Op.PAD_CHANNELS:
+            emit_channel_node(e, node, xs[0])
         case _:
             assert_never(node.op)
 

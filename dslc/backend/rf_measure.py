@@ -20,6 +20,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from dslc.backend.reach_channels import REARRANGING, constants, one_channel
 from dslc.diagnostics import DiagnosticError, Sink
 from dslc.ir.graph import Graph
 from dslc.ir.ops import DeconvAttrs, InputAttrs, Op
@@ -168,12 +169,15 @@ def _ones(model: onnx.ModelProto, name: str, kh: int, kw: int) -> None:
 def reachability_model(model: onnx.ModelProto) -> onnx.ModelProto:
     """Rewrite a compiled model into the 0/1 reachability network described above."""
     inits = {t.name: t for t in model.graph.initializer}
+    consts = constants(model)
     out = onnx.ModelProto()
     out.CopyFrom(model)
     del out.graph.initializer[:], out.graph.node[:], out.graph.value_info[:]
     for node in model.graph.node:
         n = onnx.NodeProto()
         n.CopyFrom(node)
+        if n.op_type in REARRANGING:  # channel and block moves: may become an identity or mixing
+            one_channel(n, consts, out)
         attrs = {a.name: a for a in n.attribute}
         if n.op_type in ("Conv", "ConvTranspose"):
             w = inits[n.input[1]]
@@ -285,10 +289,13 @@ def measure(
 
 
 def resampled(analysis: Analysis, node_id: int) -> bool:
-    """Whether the path to node_id upsamples or runs a strided transposed conv."""
+    """Whether the path to node_id upsamples (depth_to_space too) or runs a strided
+    transposed conv."""
     for n in analysis.graph.ancestors(analysis.graph.node(node_id)):
         a = n.attrs
-        if n.op is Op.UPSAMPLE or (isinstance(a, DeconvAttrs) and max(a.stride) > 1):
+        if n.op in (Op.UPSAMPLE, Op.DEPTH_TO_SPACE) or (
+            isinstance(a, DeconvAttrs) and max(a.stride) > 1
+        ):
             return True
     return False
 

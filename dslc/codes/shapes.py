@@ -87,6 +87,36 @@ CODES: tuple[CodeEntry, ...] = (
         head=False,
     ),
     entry(
+        "E0320",
+        "channels do not split evenly",
+        """chunk(n, i) cuts the channels into n equal chunks, shuffle(groups) into equal
+       groups, and depth_to_space(b) moves every b*b channels into one b x b block, so the
+       incoming channel count must divide by n, by groups, or by b*b. The help line lists the
+       numbers it divides by; channels(a, b) takes any range of channels.""",
+        "conv1x1(6) -> shuffle(4)\n",
+        "conv1x1(8) -> shuffle(4)\n",
+    ),
+    entry(
+        "E0321",
+        "channel range outside the input",
+        """channels(a, b) takes the channels a..b-1 (b excluded, as in a Python slice;
+       negative indices count from the end, and b defaults to C). Unlike a Python slice, a
+       range that reaches past the input's channels, or that selects no channel, is an
+       error rather than silently cut short.""",
+        "conv1x1(8) -> channels(4, 12)\n",
+        "conv1x1(8) -> channels(4, 8)\n",
+    ),
+    entry(
+        "E0322",
+        "size does not divide by the block",
+        """space_to_depth(b) (PyTorch's pixel_unshuffle) moves every b x b block of pixels
+       into the channels, so the height and the width must be multiples of b. Pad or crop
+       the map before it. For an input of any size (3 x H x W) this is not an error but a
+       condition on the input size, which check and summary state.""",
+        "maxpool3(stride=2) -> space_to_depth(2)\n",
+        "maxpool2 -> space_to_depth(2)\n",
+    ),
+    entry(
         "W0701",
         "branches merged with misaligned receptive fields",
         """add<...>, concat<...> and residual<...> combine, at each position, one unit of every

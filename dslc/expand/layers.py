@@ -27,6 +27,7 @@ from dslc.expand.rules import (
     split_name,
     upsample,
 )
+from dslc.expand.rules_channels import block, channel_range, chunk, pad_channels, shuffle
 from dslc.ir.ops import (
     AdaptivePoolAttrs,
     AxisAttrs,
@@ -103,6 +104,13 @@ LAYERS: Mapping[str, Layer] = {
         upsample,
     ),
     "identity": Layer(sig(), simple(Op.IDENTITY)),
+    # channel and block rearrangements
+    "chunk": Layer(sig(("n", REQUIRED), ("i", REQUIRED), positional=2), chunk),
+    "channels": Layer(sig(("a", REQUIRED), ("b", None), positional=2), channel_range),
+    "shuffle": Layer(sig(("groups", REQUIRED), positional=1), shuffle),
+    "space_to_depth": Layer(sig(("b", REQUIRED), positional=1), block(Op.SPACE_TO_DEPTH)),
+    "depth_to_space": Layer(sig(("b", REQUIRED), positional=1), block(Op.DEPTH_TO_SPACE)),
+    "pad_channels": Layer(sig(("before", REQUIRED), ("after", None), positional=2), pad_channels),
 }
 
 

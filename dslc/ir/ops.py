@@ -12,6 +12,8 @@ __all__ = [
     "Attrs",
     "AxisAttrs",
     "BatchNormAttrs",
+    "BlockAttrs",
+    "ChannelSliceAttrs",
     "ConvAttrs",
     "DeconvAttrs",
     "DenseAttrs",
@@ -19,10 +21,12 @@ __all__ = [
     "LrnAttrs",
     "NoAttrs",
     "Op",
+    "PadChannelsAttrs",
     "Pads",
     "Pair",
     "PoolAttrs",
     "ScalarAttrs",
+    "ShuffleAttrs",
     "UpsampleAttrs",
 ]
 
@@ -57,6 +61,12 @@ class Op(enum.Enum):
     IDENTITY = "identity"
     ADD = "add"
     CONCAT = "concat"
+    # channel and block rearrangements (no weights, no arithmetic)
+    CHANNELS = "channels"
+    SHUFFLE = "shuffle"
+    SPACE_TO_DEPTH = "space_to_depth"
+    DEPTH_TO_SPACE = "depth_to_space"
+    PAD_CHANNELS = "pad_channels"
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +183,36 @@ class NoAttrs:
     """Ops without settings."""
 
 
+@dataclass(frozen=True, slots=True)
+class ChannelSliceAttrs:
+    """Channels start..stop-1 of the input (`channels(a, b)`, and `chunk(n, i)`)."""
+
+    start: int
+    stop: int
+
+
+@dataclass(frozen=True, slots=True)
+class ShuffleAttrs:
+    """Channel shuffle in `groups` groups (ShuffleNet)."""
+
+    groups: int
+
+
+@dataclass(frozen=True, slots=True)
+class BlockAttrs:
+    """space_to_depth / depth_to_space: the side of the square block."""
+
+    block: int
+
+
+@dataclass(frozen=True, slots=True)
+class PadChannelsAttrs:
+    """Zero channels added before and after the input's channels."""
+
+    before: int
+    after: int
+
+
 Attrs = (
     InputAttrs
     | ConvAttrs
@@ -186,4 +226,8 @@ Attrs = (
     | DenseAttrs
     | UpsampleAttrs
     | NoAttrs
+    | ChannelSliceAttrs
+    | ShuffleAttrs
+    | BlockAttrs
+    | PadChannelsAttrs
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import assert_never
 
 from dslc.diagnostics import DiagnosticError
-from dslc.ir import dims
+from dslc.ir import channel_shapes, dims
 from dslc.ir.dims import Dim
 from dslc.ir.graph import (
     Graph,
@@ -15,12 +15,16 @@ from dslc.ir.ops import (
     AdaptivePoolAttrs,
     AxisAttrs,
     BatchNormAttrs,
+    BlockAttrs,
+    ChannelSliceAttrs,
     ConvAttrs,
     DeconvAttrs,
     DenseAttrs,
     InputAttrs,
     Op,
+    PadChannelsAttrs,
     PoolAttrs,
+    ShuffleAttrs,
     UpsampleAttrs,
 )
 
@@ -247,6 +251,21 @@ def node_shape(node: Node, ins: list[Shape]) -> Shape:
             return _upsample(node, a, x, ins)
         case Op.ADD | Op.CONCAT:
             return _merge(node, ins)
+        case Op.CHANNELS:
+            assert isinstance(a, ChannelSliceAttrs)
+            return channel_shapes.channel_slice(a, x)
+        case Op.SHUFFLE:
+            assert isinstance(a, ShuffleAttrs)
+            return channel_shapes.shuffle(a, x)
+        case Op.SPACE_TO_DEPTH:
+            assert isinstance(a, BlockAttrs)
+            return channel_shapes.space_to_depth(a, x)
+        case Op.DEPTH_TO_SPACE:
+            assert isinstance(a, BlockAttrs)
+            return channel_shapes.depth_to_space(a, x)
+        case Op.PAD_CHANNELS:
+            assert isinstance(a, PadChannelsAttrs)
+            return channel_shapes.pad_channels(a, x)
         case _:
             assert_never(node.op)
 

@@ -5,7 +5,9 @@ Conventions: `macs` counts the multiply-accumulates of conv, transposed conv and
 with a bias this is exact) plus, for every other op that computes, one per element: batch norm,
 activations, LRN, softmax and resize one per output element; pooling one per input element its
 windows read (k*k per output, the whole map for global pooling); an add of n inputs n-1 per
-output element. Input, identity, dropout (inference), flatten and concat compute nothing.
+output element. Input, identity, dropout (inference), flatten and concat compute nothing, and neither do the
+channel and block rearrangements (chunk, channels, shuffle, space_to_depth, depth_to_space,
+pad_channels), which only move data.
 """
 
 from __future__ import annotations
@@ -102,6 +104,8 @@ def _flops(node: Node, x: Shape, out: Shape, n_inputs: int) -> Dim:
             | Op.DENSE
         ):
             return 0
+        case Op.CHANNELS | Op.SHUFFLE | Op.SPACE_TO_DEPTH | Op.DEPTH_TO_SPACE | Op.PAD_CHANNELS:
+            return 0  # data movement only
         case _:
             assert_never(node.op)
 
@@ -153,6 +157,8 @@ def _weights_and_macs(node: Node, x: Shape, out: Shape) -> Cost:
             | Op.ADD
             | Op.CONCAT
         ):
+            return Cost()
+        case Op.CHANNELS | Op.SHUFFLE | Op.SPACE_TO_DEPTH | Op.DEPTH_TO_SPACE | Op.PAD_CHANNELS:
             return Cost()
         case _:
             assert_never(node.op)

@@ -15,7 +15,15 @@ from typing import assert_never
 from dslc.diagnostics import Diagnostic
 from dslc.ir import dims
 from dslc.ir.graph import Graph, Node
-from dslc.ir.ops import AdaptivePoolAttrs, ConvAttrs, DeconvAttrs, Op, PoolAttrs, UpsampleAttrs
+from dslc.ir.ops import (
+    AdaptivePoolAttrs,
+    BlockAttrs,
+    ConvAttrs,
+    DeconvAttrs,
+    Op,
+    PoolAttrs,
+    UpsampleAttrs,
+)
 from dslc.ir.shapes import Shape, Shapes, is_spatial
 
 __all__ = ["RF", "Axis", "Num", "RFs", "alignment_warnings", "node_rf", "receptive_fields"]
@@ -127,6 +135,15 @@ def _upsample(rf: RF, a: UpsampleAttrs, x: Shape, out: Shape) -> RF | None:
     return RF(axes[0], axes[1])
 
 
+def _depth_to_space(rf: RF, b: int) -> RF:
+    """Output pixel (y, x) holds the input unit (y // b, x // b) (one of its b*b channels):
+    over all channels, the field of a nearest upsampling by b."""
+    return RF(
+        Axis(rf.h.size, _div(rf.h.jump, b), rf.h.start),
+        Axis(rf.w.size, _div(rf.w.jump, b), rf.w.start),
+    )
+
+
 def _union(fields: list[RF]) -> RF:
     def axis(xs: list[Axis]) -> Axis:
         left = min(a.start - _div(a.size - 1, 2) for a in xs)
@@ -185,6 +202,14 @@ def node_rf(node: Node, ins: list[RF | None], in_shapes: list[Shape], out: Shape
             | Op.DENSE
         ):
             return rf
+        case Op.CHANNELS | Op.SHUFFLE | Op.PAD_CHANNELS:
+            return rf  # channels chosen, reordered or added: every position sees the same
+        case Op.SPACE_TO_DEPTH:
+            assert isinstance(a, BlockAttrs)
+            return _windows(rf, (a.block, a.block), (a.block, a.block), (1, 1), (0, 0, 0, 0))
+        case Op.DEPTH_TO_SPACE:
+            assert isinstance(a, BlockAttrs)
+            return _depth_to_space(rf, a.block)
         case _:
             assert_never(node.op)
 

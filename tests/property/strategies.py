@@ -411,6 +411,52 @@ def fixed_conv(draw: Draw, s: Spatial) -> tuple[str, Spatial]:
     return f"conv(kernel=[{', '.join(filters)}], bias={bias})", Spatial(cout, s.h, s.w)
 
 
+def channel_op(draw: Draw, s: Spatial) -> tuple[str, Spatial] | None:
+    """chunk, channels, shuffle, space_to_depth, depth_to_space or pad_channels (None where
+    the drawn one does not fit the shape)."""
+    c = s.c
+    divisors = [d for d in range(1, c + 1) if c % d == 0]
+    kind = draw(st.sampled_from(["chunk", "channels", "shuffle", "s2d", "d2s", "pad"]))
+    if kind == "chunk":
+        n = draw(st.sampled_from(divisors))
+        i = draw(st.integers(-n, n - 1))
+        return f"chunk({n}, {i})", Spatial(c // n, s.h, s.w)
+    if kind == "channels":
+        lo = draw(st.integers(0, c - 1))
+        hi = draw(st.integers(lo + 1, c))
+        a = str(lo - c) if draw(st.booleans()) else str(lo)
+        if hi == c and draw(st.booleans()):
+            return f"channels({a})", Spatial(hi - lo, s.h, s.w)
+        b = str(hi - c) if hi < c and draw(st.booleans()) else str(hi)
+        return f"channels({a}, {b})", Spatial(hi - lo, s.h, s.w)
+    if kind == "shuffle":
+        return f"shuffle({draw(st.sampled_from(divisors))})", s
+    if kind == "s2d":
+        b = draw(st.sampled_from([2, 2, 3]))
+        if s.h % b or s.w % b:
+            return None
+        if c * b * b <= MAX_C:
+            return f"space_to_depth({b})", Spatial(c * b * b, s.h // b, s.w // b)
+        k = MAX_C // (b * b)  # too many channels: keep the first k
+        return f"(channels(0, {k}) -> space_to_depth({b}))", Spatial(k * b * b, s.h // b, s.w // b)
+    if kind == "d2s":
+        b = draw(st.sampled_from([2, 2, 3]))
+        if max(s.h, s.w) * b > MAX_HW:
+            return None
+        if c % (b * b) == 0:
+            return f"depth_to_space({b})", Spatial(c // (b * b), s.h * b, s.w * b)
+        m = draw(st.integers(1, MAX_C // (b * b)))  # channels that do not divide: make some
+        text = f"(conv1x1({m * b * b}) -> depth_to_space({b}))"
+        return text, Spatial(m, s.h * b, s.w * b)
+    before = draw(st.integers(0, 3))
+    after = draw(st.integers(0, 3))
+    if c + before + after > MAX_C:
+        return None
+    if after == before and draw(st.booleans()):
+        return f"pad_channels({before})", Spatial(c + 2 * before, s.h, s.w)
+    return f"pad_channels({before}, {after})", Spatial(c + before + after, s.h, s.w)
+
+
 # ---- shape-preserving chains (bodies of combinators) ----
 
 
@@ -633,6 +679,7 @@ def element(draw: Draw, s: Spatial, ctx: _Ctx) -> tuple[str, Spatial]:
                     "group",
                     "fixed",
                     "lrn",
+                    "channel_op",
                 ]
             )
         )
@@ -670,6 +717,8 @@ def element(draw: Draw, s: Spatial, ctx: _Ctx) -> tuple[str, Spatial]:
             if ctx.blocks:
                 spec = draw(st.sampled_from(ctx.blocks))
                 got = spec.call(draw, s)
+        elif kind == "channel_op":
+            got = channel_op(draw, s)
         else:  # jump back to an earlier tap
             got = None
             if ctx.taps and draw(st.integers(0, 2)) == 0:
@@ -693,6 +742,10 @@ def _finish(draw: Draw, s: Spatial) -> tuple[list[str], State]:
         parts = [f"adaptive_avgpool({draw(st.integers(1, 3))})", "flatten"]
     else:
         parts = [kind, "flatten"]
+        if draw(st.integers(0, 3)) == 0:  # the channel ops work on N x F too
+            got = channel_op(draw, Spatial(s.c, 1, 1))
+            if got is not None and got[0].startswith(("chunk", "channels", "shuffle", "pad")):
+                parts.append(got[0])
     parts.append(f"dense({k}{bias})")
     if draw(st.integers(0, 3)) == 0:
         parts.append("softmax")
@@ -825,6 +878,12 @@ _NAMES = [
     "t1",
     "l1",
     "undefined_name",
+    "chunk",
+    "channels",
+    "shuffle",
+    "space_to_depth",
+    "depth_to_space",
+    "pad_channels",
 ]
 _NUMBERS = [
     "0",
