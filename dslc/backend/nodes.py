@@ -8,6 +8,7 @@ import numpy as np
 from onnx import helper
 
 from dslc.backend.emitter import ELEM, Emitter
+from dslc.backend.nodes_modern import emit_modern
 from dslc.ir.dims import Dim
 from dslc.ir.graph import (
     Node,
@@ -202,6 +203,19 @@ def emit_node(e: Emitter, node: Node) -> None:
             e.emit("Add" if len(xs) == 2 else "Sum", node, xs)
         case Op.CONCAT:
             e.emit("Concat", node, xs, axis=1)
+        case (
+            Op.MUL
+            | Op.SILU
+            | Op.HARDSWISH
+            | Op.HARDSIGMOID
+            | Op.GELU
+            | Op.PRELU
+            | Op.LAYERNORM
+            | Op.LINEAR
+            | Op.SCALE
+            | Op.STOCHASTIC_DEPTH
+        ):
+            emit_modern(e, node)
         case _:
             assert_never(node.op)
 

@@ -27,6 +27,14 @@ from dslc.expand.rules import (
     split_name,
     upsample,
 )
+from dslc.expand.rules_modern import (
+    gelu,
+    layernorm,
+    linear,
+    prelu,
+    scale,
+    stochastic_depth,
+)
 from dslc.ir.ops import (
     AdaptivePoolAttrs,
     AxisAttrs,
@@ -103,6 +111,17 @@ LAYERS: Mapping[str, Layer] = {
         upsample,
     ),
     "identity": Layer(sig(), simple(Op.IDENTITY)),
+    "silu": Layer(sig(), simple(Op.SILU)),
+    "hardswish": Layer(sig(), simple(Op.HARDSWISH)),
+    "hardsigmoid": Layer(sig(), simple(Op.HARDSIGMOID)),
+    "gelu": Layer(sig(("approximate", Word("none", None))), gelu),
+    "prelu": Layer(sig(("shared", False), positional=1), prelu),
+    "layernorm": Layer(sig(("eps", 1e-6), positional=1), layernorm),
+    "linear": Layer(sig(("n", REQUIRED), ("bias", True), positional=1), linear),
+    "scale": Layer(sig(("init", 1e-6), positional=1), scale),
+    "stochastic_depth": Layer(
+        sig(("p", REQUIRED), ("mode", Word("row", None)), positional=1), stochastic_depth
+    ),
 }
 
 

@@ -15,14 +15,19 @@ __all__ = [
     "ConvAttrs",
     "DeconvAttrs",
     "DenseAttrs",
+    "GeluAttrs",
     "InputAttrs",
+    "LayerNormAttrs",
     "LrnAttrs",
     "NoAttrs",
     "Op",
     "Pads",
     "Pair",
     "PoolAttrs",
+    "PreluAttrs",
     "ScalarAttrs",
+    "ScaleAttrs",
+    "StochasticDepthAttrs",
     "UpsampleAttrs",
 ]
 
@@ -57,6 +62,16 @@ class Op(enum.Enum):
     IDENTITY = "identity"
     ADD = "add"
     CONCAT = "concat"
+    MUL = "mul"
+    SILU = "silu"
+    HARDSWISH = "hardswish"
+    HARDSIGMOID = "hardsigmoid"
+    GELU = "gelu"
+    PRELU = "prelu"
+    LAYERNORM = "layernorm"
+    LINEAR = "linear"
+    SCALE = "scale"
+    STOCHASTIC_DEPTH = "stochastic_depth"
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +184,44 @@ class UpsampleAttrs:
 
 
 @dataclass(frozen=True, slots=True)
+class GeluAttrs:
+    """GELU: exact (erf) or PyTorch's tanh approximation."""
+
+    tanh: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PreluAttrs:
+    """PReLU: one learned slope per channel, or one shared by all (`slopes` == 1)."""
+
+    slopes: int
+
+
+@dataclass(frozen=True, slots=True)
+class LayerNormAttrs:
+    """Layer norm over the channels at every position (or over the features of a flat input)."""
+
+    channels: int
+    eps: float
+
+
+@dataclass(frozen=True, slots=True)
+class ScaleAttrs:
+    """A learned per-channel scale: its one tensor's shape ([C, 1, 1], or [F] when flat)."""
+
+    shape: tuple[int, ...]
+    init: float
+
+
+@dataclass(frozen=True, slots=True)
+class StochasticDepthAttrs:
+    """Stochastic depth (identity at inference): drop probability and torchvision's mode."""
+
+    p: float
+    mode: str  # "row" | "batch"
+
+
+@dataclass(frozen=True, slots=True)
 class NoAttrs:
     """Ops without settings."""
 
@@ -186,4 +239,9 @@ Attrs = (
     | DenseAttrs
     | UpsampleAttrs
     | NoAttrs
+    | GeluAttrs
+    | PreluAttrs
+    | LayerNormAttrs
+    | ScaleAttrs
+    | StochasticDepthAttrs
 )
