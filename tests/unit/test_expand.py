@@ -779,6 +779,8 @@ ALL_OPS = _src("""
     network allops
     input x: 3 x 12 x 12
     conv3x3(8) -> bn -> relu @a -> lrn(3) -> dropout(0.1) -> leakyrelu(0.2) -> relu6 -> elu
+    -> gate<gap -> conv1x1(8) -> hardsigmoid> -> mul<silu | hardswish> -> gelu -> prelu
+    -> layernorm -> linear(8) -> scale -> stochastic_depth(0.1)
     -> concat<sigmoid | tanh | identity> -> maxpool2 -> deconv2x2(8, stride=2)
     -> add<identity | a> -> avgpool2 -> upsample(2) -> upsample(to=a) -> adaptive_avgpool(5)
     -> add<gap | gmp> -> flatten -> dense(4) -> softmax
