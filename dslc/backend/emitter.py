@@ -30,6 +30,7 @@ class Emitter:
     nodes: list[onnx.NodeProto] = field(default_factory=list)
     arrays: list[tuple[str, np.ndarray]] = field(default_factory=list)
     names: dict[int, str] = field(default_factory=dict)
+    opset: int = 21  # the default opset (settings.DEFAULT_OPSET)
 
     def const(self, name: str, value: np.ndarray) -> str:
         """A constant as a Constant node (kept out of the initializers, which are parameters)."""
@@ -47,9 +48,10 @@ class Emitter:
     def params(self, node: Node, values: Mapping[str, np.ndarray] | None = None) -> list[str]:
         """Create the node's initializers (in the model's dtype); return their names."""
         values = self.values(node) if values is None else values
+        names = {s.kind: s.name for s in specs(node)}  # a layer scale is named by its layer
         out = []
         for kind, array in values.items():
-            name = f"{node.name}.{kind}"
+            name = names.get(kind, f"{node.name}.{kind}")
             self.arrays.append((name, np.ascontiguousarray(array, self.dtype)))
             out.append(name)
         return out

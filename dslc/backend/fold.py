@@ -28,7 +28,7 @@ class Plan:
     """What --optimize changes: batch norms folded into convs, nodes that pass through."""
 
     fold: dict[int, int]  # batch norm id -> conv id
-    alias: dict[int, int]  # dropout / identity id -> its input's id
+    alias: dict[int, int]  # dropout / identity / stochastic depth id -> its input's id
     folded_into: frozenset[int] = frozenset()  # the convs emitted with their batch norm
 
 
@@ -39,7 +39,7 @@ def plan_folding(analysis: Analysis) -> Plan:
     fold: dict[int, int] = {}
     alias: dict[int, int] = {}
     for node in g.nodes:
-        if node.op in (Op.DROPOUT, Op.IDENTITY) and len(node.inputs) == 1:
+        if node.op in (Op.DROPOUT, Op.IDENTITY, Op.STOCHASTIC_DEPTH) and len(node.inputs) == 1:
             alias[node.id] = node.inputs[0]
         elif node.op is Op.BATCHNORM:
             src = g.node(node.inputs[0])

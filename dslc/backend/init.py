@@ -13,7 +13,16 @@ from typing import assert_never
 import numpy as np
 
 from dslc.ir.graph import Node
-from dslc.ir.ops import BatchNormAttrs, ConvAttrs, DeconvAttrs, DenseAttrs, Op
+from dslc.ir.ops import (
+    BatchNormAttrs,
+    ConvAttrs,
+    DeconvAttrs,
+    DenseAttrs,
+    LayerNormAttrs,
+    Op,
+    PreluAttrs,
+    ScaleAttrs,
+)
 
 __all__ = [
     "AHEAD_BYTES",
@@ -142,13 +151,30 @@ def specs(node: Node) -> list[Spec]:
             return []  # nothing learned
         case Op.CHANNELS | Op.SHUFFLE | Op.SPACE_TO_DEPTH | Op.DEPTH_TO_SPACE | Op.PAD_CHANNELS:
             return []  # rearrangements: nothing learned
+        case Op.LINEAR:
+            assert isinstance(a, DenseAttrs)
+            return [
+                Spec(f"{n}.weight", "weight", (a.out_features, a.in_features)),
+                *([Spec(f"{n}.bias", "bias", (a.out_features,))] if a.bias else []),
+            ]
+        case Op.PRELU:
+            assert isinstance(a, PreluAttrs)
+            return [Spec(f"{n}.weight", "weight", (a.slopes,))]
+        case Op.LAYERNORM:
+            assert isinstance(a, LayerNormAttrs)
+            return [Spec(f"{n}.{k}", k, (a.channels,)) for k in ("weight", "bias")]
+        case Op.SCALE:  # one tensor named by the layer itself (torchvision's layer_scale)
+            assert isinstance(a, ScaleAttrs)
+            return [Spec(n, "scale", a.shape)]
+        case Op.MUL | Op.SILU | Op.HARDSWISH | Op.HARDSIGMOID | Op.GELU | Op.STOCHASTIC_DEPTH:
+            return []
         case _:
             assert_never(node.op)
 
 
 def _fans(node: Node, shape: tuple[int, ...]) -> tuple[int, int]:
     """fan_in and fan_out of a weight, as PyTorch computes them."""
-    if node.op is Op.DENSE:
+    if node.op in (Op.DENSE, Op.LINEAR):
         return shape[1], shape[0]
     rf = shape[2] * shape[3]  # conv (out, in/g, kh, kw) and deconv (in, out/g, kh, kw) alike
     return shape[1] * rf, shape[0] * rf
@@ -169,9 +195,25 @@ def initial(node: Node, s: Spec, scheme: str = "pytorch", seed: int = 0) -> np.n
     if node.op is Op.BATCHNORM:
         one = s.kind in ("weight", "running_var")
         return np.ones(s.shape, np.float32) if one else np.zeros(s.shape, np.float32)
+    fill = _filled(node, s)
+    if fill is not None:
+        return fill
     weight = specs(node)[0].shape
     fan_in, fan_out = _fans(node, weight)
     return _draw(s.name, s.shape, fan_in, fan_out, scheme, seed, s.kind == "bias")
+
+
+def _filled(node: Node, s: Spec) -> np.ndarray | None:
+    """PyTorch's constant initial values: PReLU slopes 0.25, layer norm's ones and zeros, a
+    layer scale's `init`; None for drawn tensors."""
+    a = node.attrs
+    if node.op is Op.PRELU:
+        return np.full(s.shape, 0.25, np.float32)
+    if node.op is Op.LAYERNORM:
+        return (np.ones if s.kind == "weight" else np.zeros)(s.shape, np.float32)
+    if isinstance(a, ScaleAttrs):
+        return np.full(s.shape, a.init, np.float32)
+    return None
 
 
 def draw_all(

@@ -9,6 +9,7 @@ from onnx import helper
 
 from dslc.backend.emitter import ELEM, Emitter
 from dslc.backend.nodes_channels import emit_channel_node
+from dslc.backend.nodes_modern import emit_modern
 from dslc.ir.dims import Dim
 from dslc.ir.graph import (
     Node,
@@ -205,6 +206,19 @@ def emit_node(e: Emitter, node: Node) -> None:
             e.emit("Concat", node, xs, axis=1)
         case Op.CHANNELS | Op.SHUFFLE | Op.SPACE_TO_DEPTH | Op.DEPTH_TO_SPACE | Op.PAD_CHANNELS:
             emit_channel_node(e, node, xs[0])
+        case (
+            Op.MUL
+            | Op.SILU
+            | Op.HARDSWISH
+            | Op.HARDSIGMOID
+            | Op.GELU
+            | Op.PRELU
+            | Op.LAYERNORM
+            | Op.LINEAR
+            | Op.SCALE
+            | Op.STOCHASTIC_DEPTH
+        ):
+            emit_modern(e, node)
         case _:
             assert_never(node.op)
 

@@ -49,7 +49,7 @@ def build(
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}")
     io_dtype = io_dtype or dtype
     g = analysis.graph
-    e = Emitter(analysis, Drawn(g.nodes, init, seed, weights), DTYPES[dtype])
+    e = Emitter(analysis, Drawn(g.nodes, init, seed, weights), DTYPES[dtype], opset=opset)
     out_names = _output_names(analysis)
     cast = io_dtype != dtype
     for node in g.nodes:

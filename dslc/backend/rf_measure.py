@@ -5,7 +5,9 @@ rewritten so that it only tracks *which* outputs an input pixel can reach: every
 and every bias 0, max pooling becomes average pooling, activations, normalisation and dropout
 become identities, and a Sign after every mixing op keeps values in {0, 1} (no underflow in
 deep networks, no overflow). With identical channels everywhere one channel suffices, so
-convolutions lose their channels and concat becomes a sum. Whole rows (then whole columns) of
+convolutions lose their channels and concat becomes a sum. A product becomes the sum of its
+full-size inputs: a gate's N x C x 1 x 1 factor (squeeze-and-excitation) and a layer scale
+only rescale channels, and leave the field alone as the analysis does. Whole rows (then whole columns) of
 the input are set to 1, one per batch sample; a unit's field along an axis runs from the first
 to the last row that reaches it.
 """
@@ -54,6 +56,11 @@ IDENTITIES = {
     "Dropout",
     "Identity",
     "BatchNormalization",
+    "HardSwish",
+    "HardSigmoid",
+    "Gelu",
+    "PRelu",
+    "LayerNormalization",
 }
 MIXING = {
     "Conv",
@@ -170,6 +177,7 @@ def reachability_model(model: onnx.ModelProto) -> onnx.ModelProto:
     """Rewrite a compiled model into the 0/1 reachability network described above."""
     inits = {t.name: t for t in model.graph.initializer}
     consts = constants(model)
+    gates = _channel_factors(model)
     out = onnx.ModelProto()
     out.CopyFrom(model)
     del out.graph.initializer[:], out.graph.node[:], out.graph.value_info[:]
@@ -201,6 +209,15 @@ def reachability_model(model: onnx.ModelProto) -> onnx.ModelProto:
         elif n.op_type == "Concat" and attrs["axis"].i == 1:
             n.op_type = "Sum"
             del n.attribute[:]
+        elif n.op_type == "Mul":
+            keep = (
+                [i for i in n.input if i not in gates]
+                or [i for i in n.input if i not in inits]
+                or list(n.input)
+            )
+            del n.input[:]
+            n.input.extend(keep)
+            n.op_type = "Sum"
         for i in n.input:
             if i in inits and n.op_type not in ("Conv", "ConvTranspose"):
                 out.graph.initializer.append(inits[i])
@@ -220,6 +237,18 @@ def reachability_model(model: onnx.ModelProto) -> onnx.ModelProto:
             if k > 0:
                 d.Clear()
                 d.dim_param = f"d{k}"
+    return out
+
+
+def _channel_factors(model: onnx.ModelProto) -> set[str]:
+    """Tensors that only scale channels: initializers (a layer scale) and N x C x 1 x 1
+    maps (a squeeze-and-excitation gate), by ONNX shape inference."""
+    inferred = onnx.shape_inference.infer_shapes(model)
+    out = {t.name for t in model.graph.initializer}
+    for v in inferred.graph.value_info:
+        d = v.type.tensor_type.shape.dim
+        if len(d) == 4 and d[2].dim_value == 1 and d[3].dim_value == 1:
+            out.add(v.name)
     return out
 
 

@@ -20,9 +20,12 @@ CODES: tuple[CodeEntry, ...] = (
     ),
     entry(
         "E0302",
-        "branches of add<...> disagree",
+        "branches of add<...> or mul<...> disagree",
         """add<a | b | ...> sums its branches element by element, so every branch must give
-       the same shape.""",
+       the same shape. mul<a | b | ...> and gate<body> multiply element by element: equal
+       shapes, or an N x C x H x W map times an N x C x 1 x 1 one (a squeeze-and-excitation
+       gate, gate<gap -> conv1x1(C / 4) -> relu -> conv1x1(C) -> sigmoid>), whose channels
+       must be the map's.""",
         "add<conv3x3(8) | conv3x3(16)>\n",
         "add<conv3x3(16) | conv3x3(16)>\n",
     ),

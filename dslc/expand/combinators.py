@@ -1,4 +1,5 @@
-"""Structure combinators: residual<body | shortcut>, concat<...>, add<...>, dense<body>."""
+"""Structure combinators: residual<body | shortcut>, concat<...>, add<...>, dense<body>,
+mul<...>, gate<body>."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ class Combinator(Enum):
     CONCAT = "concat"
     ADD = "add"
     DENSE = "dense"
+    MUL = "mul"
+    GATE = "gate"
 
 
 COMBINATORS = tuple(c.value for c in Combinator)
@@ -92,6 +95,13 @@ def combinator(
             return _merge(ex, c, x, frame, inner, own, span, Op.CONCAT, keep_input=False)
         case Combinator.ADD:
             return _merge(ex, c, x, frame, inner, own, span, Op.ADD, keep_input=False)
+        case Combinator.MUL:
+            return _merge(ex, c, x, frame, inner, own, span, Op.MUL, keep_input=False)
+        case Combinator.GATE:
+            if n > 1:
+                raise DiagnosticError("E0104", f"gate<...> takes one body, got {n} branches", span)
+            # gate<body> is x * body(x): squeeze-and-excitation
+            return _merge(ex, c, x, frame, inner, own, span, Op.MUL, keep_input=True)
         case _:
             assert_never(kind)
 
@@ -115,9 +125,9 @@ def _merge(
         outs = [x, *outs]
     if any(t is None or t.shape is None for t in outs):
         return None if x is None else type(x)(x.node, None)
-    kind = "add" if op is Op.ADD else "concat"
+    kind = op.value  # add, concat or mul
     name = inner.full(kind) if own else inner.auto(kind)
-    attrs = NoAttrs() if op is Op.ADD else AxisAttrs(1)
+    attrs = AxisAttrs(1) if op is Op.CONCAT else NoAttrs()
     return ex.add(name, op, [t for t in outs if t is not None], attrs, span)
 
 

@@ -28,6 +28,14 @@ from dslc.expand.rules import (
     upsample,
 )
 from dslc.expand.rules_channels import block, channel_range, chunk, pad_channels, shuffle
+from dslc.expand.rules_modern import (
+    gelu,
+    layernorm,
+    linear,
+    prelu,
+    scale,
+    stochastic_depth,
+)
 from dslc.ir.ops import (
     AdaptivePoolAttrs,
     AxisAttrs,
@@ -111,6 +119,17 @@ LAYERS: Mapping[str, Layer] = {
     "space_to_depth": Layer(sig(("b", REQUIRED), positional=1), block(Op.SPACE_TO_DEPTH)),
     "depth_to_space": Layer(sig(("b", REQUIRED), positional=1), block(Op.DEPTH_TO_SPACE)),
     "pad_channels": Layer(sig(("before", REQUIRED), ("after", None), positional=2), pad_channels),
+    "silu": Layer(sig(), simple(Op.SILU)),
+    "hardswish": Layer(sig(), simple(Op.HARDSWISH)),
+    "hardsigmoid": Layer(sig(), simple(Op.HARDSIGMOID)),
+    "gelu": Layer(sig(("approximate", Word("none", None))), gelu),
+    "prelu": Layer(sig(("shared", False), positional=1), prelu),
+    "layernorm": Layer(sig(("eps", 1e-6), positional=1), layernorm),
+    "linear": Layer(sig(("n", REQUIRED), ("bias", True), positional=1), linear),
+    "scale": Layer(sig(("init", 1e-6), positional=1), scale),
+    "stochastic_depth": Layer(
+        sig(("p", REQUIRED), ("mode", Word("row", None)), positional=1), stochastic_depth
+    ),
 }
 
 

@@ -17,7 +17,9 @@ __all__ = [
     "ConvAttrs",
     "DeconvAttrs",
     "DenseAttrs",
+    "GeluAttrs",
     "InputAttrs",
+    "LayerNormAttrs",
     "LrnAttrs",
     "NoAttrs",
     "Op",
@@ -25,8 +27,11 @@ __all__ = [
     "Pads",
     "Pair",
     "PoolAttrs",
+    "PreluAttrs",
     "ScalarAttrs",
+    "ScaleAttrs",
     "ShuffleAttrs",
+    "StochasticDepthAttrs",
     "UpsampleAttrs",
 ]
 
@@ -67,6 +72,16 @@ class Op(enum.Enum):
     SPACE_TO_DEPTH = "space_to_depth"
     DEPTH_TO_SPACE = "depth_to_space"
     PAD_CHANNELS = "pad_channels"
+    MUL = "mul"
+    SILU = "silu"
+    HARDSWISH = "hardswish"
+    HARDSIGMOID = "hardsigmoid"
+    GELU = "gelu"
+    PRELU = "prelu"
+    LAYERNORM = "layernorm"
+    LINEAR = "linear"
+    SCALE = "scale"
+    STOCHASTIC_DEPTH = "stochastic_depth"
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +194,44 @@ class UpsampleAttrs:
 
 
 @dataclass(frozen=True, slots=True)
+class GeluAttrs:
+    """GELU: exact (erf) or PyTorch's tanh approximation."""
+
+    tanh: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PreluAttrs:
+    """PReLU: one learned slope per channel, or one shared by all (`slopes` == 1)."""
+
+    slopes: int
+
+
+@dataclass(frozen=True, slots=True)
+class LayerNormAttrs:
+    """Layer norm over the channels at every position (or over the features of a flat input)."""
+
+    channels: int
+    eps: float
+
+
+@dataclass(frozen=True, slots=True)
+class ScaleAttrs:
+    """A learned per-channel scale: its one tensor's shape ([C, 1, 1], or [F] when flat)."""
+
+    shape: tuple[int, ...]
+    init: float
+
+
+@dataclass(frozen=True, slots=True)
+class StochasticDepthAttrs:
+    """Stochastic depth (identity at inference): drop probability and torchvision's mode."""
+
+    p: float
+    mode: str  # "row" | "batch"
+
+
+@dataclass(frozen=True, slots=True)
 class NoAttrs:
     """Ops without settings."""
 
@@ -230,4 +283,9 @@ Attrs = (
     | ShuffleAttrs
     | BlockAttrs
     | PadChannelsAttrs
+    | GeluAttrs
+    | PreluAttrs
+    | LayerNormAttrs
+    | ScaleAttrs
+    | StochasticDepthAttrs
 )

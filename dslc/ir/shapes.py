@@ -21,9 +21,12 @@ from dslc.ir.ops import (
     DeconvAttrs,
     DenseAttrs,
     InputAttrs,
+    LayerNormAttrs,
     Op,
     PadChannelsAttrs,
     PoolAttrs,
+    PreluAttrs,
+    ScaleAttrs,
     ShuffleAttrs,
     UpsampleAttrs,
 )
@@ -194,6 +197,64 @@ def _merge(node: Node, ins: list[Shape]) -> Shape:
     return (first[0], channels, *first[2:])
 
 
+def _is_gate(s: Shape) -> bool:
+    return len(s) == 4 and s[2:] == (1, 1)
+
+
+def _broadcast(node: Node, ins: list[Shape]) -> Shape:
+    """mul: equal shapes, or N x C x H x W maps times N x C x 1 x 1 ones (a gate)."""
+    full = [s for s in ins if not _is_gate(s)] or ins
+    out = full[0]
+    for i, s in enumerate(ins, 1):
+        if s != out and not (_is_gate(s) and len(out) == 4 and s[:2] == out[:2]):
+            raise DiagnosticError(
+                "E0302",
+                f"branches of '{node.name}' do not multiply: branch {ins.index(out) + 1} "
+                f"gives {show(out)}, branch {i} gives {show(s)}",
+                None,
+                "mul<...> multiplies equal shapes, or an N x C x H x W map by an "
+                "N x C x 1 x 1 one (e.g. gate<gap -> conv1x1(C) -> sigmoid>)",
+            )
+    return out
+
+
+def _per_channel(node: Node, x: Shape, channels: int, what: str) -> Shape:
+    """Layers with one value per channel (or per feature of a flat tensor)."""
+    if len(x) not in (2, 4):
+        raise DiagnosticError(
+            "E0307", f"{node.op.value} needs an N x C x H x W or a flat N x F input, got {show(x)}"
+        )
+    if x[1] != channels:
+        raise DiagnosticError("E0308", f"{node.op.value} expects {channels} {what}, got {show(x)}")
+    return x
+
+
+def _new_op_shape(node: Node, x: Shape, ins: list[Shape]) -> Shape:
+    """The shape rules of the ops added with issue 12."""
+    a = node.attrs
+    match node.op:
+        case Op.MUL:
+            return _broadcast(node, ins)
+        case Op.PRELU:
+            assert isinstance(a, PreluAttrs)
+            return x if a.slopes == 1 else _per_channel(node, x, a.slopes, "channels")
+        case Op.LAYERNORM:
+            assert isinstance(a, LayerNormAttrs)
+            return _per_channel(node, x, a.channels, "channels")
+        case Op.LINEAR:
+            assert isinstance(a, DenseAttrs)
+            _per_channel(node, x, a.in_features, "channels")
+            return (x[0], a.out_features, *x[2:])
+        case Op.SCALE:
+            assert isinstance(a, ScaleAttrs)
+            _per_channel(node, x, a.shape[0], "channels")
+            if len(a.shape) != len(x) - 1:
+                raise DiagnosticError("E0308", f"scale of shape {a.shape} does not fit {show(x)}")
+            return x
+        case _:  # silu, hardswish, hardsigmoid, gelu, stochastic depth
+            return x
+
+
 def node_shape(node: Node, ins: list[Shape]) -> Shape:
     """The output shape of `node` given its inputs' shapes.
 
@@ -266,6 +327,19 @@ def node_shape(node: Node, ins: list[Shape]) -> Shape:
         case Op.PAD_CHANNELS:
             assert isinstance(a, PadChannelsAttrs)
             return channel_shapes.pad_channels(a, x)
+        case (
+            Op.MUL
+            | Op.SILU
+            | Op.HARDSWISH
+            | Op.HARDSIGMOID
+            | Op.GELU
+            | Op.PRELU
+            | Op.LAYERNORM
+            | Op.LINEAR
+            | Op.SCALE
+            | Op.STOCHASTIC_DEPTH
+        ):
+            return _new_op_shape(node, x, ins)
         case _:
             assert_never(node.op)
 

@@ -3,7 +3,9 @@
 Coordinates are input pixel indices; `start` is the input coordinate of the centre of the
 first output unit's field. Where paths merge, the field is the union of the paths' fields
 (which is the largest path's field when the paths are aligned); paths that disagree on jump or
-centre are reported by `alignment_warnings` rather than silently reconciled.
+centre are reported by `alignment_warnings` rather than silently reconciled. A product's field
+is that of its full-size inputs: an N x C x 1 x 1 gate (squeeze-and-excitation) only rescales
+channels, and is left out (it would otherwise make every field the whole input).
 """
 
 from __future__ import annotations
@@ -160,6 +162,8 @@ def node_rf(node: Node, ins: list[RF | None], in_shapes: list[Shape], out: Shape
     if node.op is Op.INPUT:
         unit = Axis(1, 1, 0)
         return RF(unit, unit)
+    if node.op is Op.MUL:  # a gate's N x C x 1 x 1 input only rescales channels
+        ins = [f for f, s in zip(ins, in_shapes) if s == out] or ins
     if any(f is None for f in ins):
         return None
     fields = [f for f in ins if f is not None]
@@ -210,6 +214,20 @@ def node_rf(node: Node, ins: list[RF | None], in_shapes: list[Shape], out: Shape
         case Op.DEPTH_TO_SPACE:
             assert isinstance(a, BlockAttrs)
             return _depth_to_space(rf, a.block)
+        case Op.MUL:
+            return _union(fields)
+        case (
+            Op.SILU
+            | Op.HARDSWISH
+            | Op.HARDSIGMOID
+            | Op.GELU
+            | Op.PRELU
+            | Op.LAYERNORM
+            | Op.LINEAR
+            | Op.SCALE
+            | Op.STOCHASTIC_DEPTH
+        ):
+            return rf
         case _:
             assert_never(node.op)
 

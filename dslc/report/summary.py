@@ -44,7 +44,10 @@ def top_node(analysis: Analysis) -> Node | None:
     g = analysis.graph
     after_global: set[int] = set()
     for node in g.nodes:
-        if node.op in GLOBAL_POOLS or any(i in after_global for i in node.inputs):
+        ins = node.inputs
+        if node.op is Op.MUL:  # a gate (gap -> ... -> sigmoid) leaves the map's field alone
+            ins = tuple(i for i in ins if analysis.shapes[i] == analysis.shapes[node.id]) or ins
+        if node.op in GLOBAL_POOLS or any(i in after_global for i in ins):
             after_global.add(node.id)
     for node in reversed(g.nodes):
         if node.id in after_global or node.op is Op.INPUT:
@@ -94,6 +97,7 @@ def summary_json(analysis: Analysis, dtype: str = "float32") -> dict[str, Any]:
         "outputs": [{"name": n, "shape": _shape(shapes[i])} for n, i in zip(out_names, g.outputs)],
         "totals": {
             "params": t.params,
+            **({"constants": t.constants} if t.constants else {}),
             "buffers": t.buffers,
             "macs": dims.to_json(t.macs),
             "flops": dims.to_json(t.flops),
@@ -105,7 +109,7 @@ def summary_json(analysis: Analysis, dtype: str = "float32") -> dict[str, Any]:
         },
         "receptive_field": rf.as_json() if rf else None,
         "valid_sizes": {r.symbol: r.to_json() for r in analysis.sizes if r.restricts},
-        "layers": [_layer(analysis, n, mem, b) for n in layers(analysis)],
+        "layers": [_layer(analysis, n, mem, b, t.constants > 0) for n in layers(analysis)],
         "receptive_field_layer": top.name if top else None,
     }
 
@@ -114,7 +118,7 @@ def _shape(shape: tuple[dims.Dim, ...]) -> list[int | str]:
     return [dims.to_json(d) for d in shape]
 
 
-def _layer(analysis: Analysis, node: Node, mem: Memory, b: int) -> dict[str, Any]:
+def _layer(analysis: Analysis, node: Node, mem: Memory, b: int, constants: bool) -> dict[str, Any]:
     c, rf = analysis.costs[node.id], analysis.rfs[node.id]
     return {
         "name": node.name,
@@ -122,6 +126,8 @@ def _layer(analysis: Analysis, node: Node, mem: Memory, b: int) -> dict[str, Any
         "source": source_of(node),
         "output_shape": _shape(analysis.shapes[node.id]),
         "params": c.params,
+        # only where the network holds hand-written kernels: other summaries stay as they were
+        **({"constants": c.constants} if constants else {}),
         "macs": dims.to_json(c.macs),
         "receptive_field": rf.as_json() if rf else None,
         "flops": dims.to_json(c.flops),

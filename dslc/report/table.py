@@ -288,6 +288,11 @@ def totals_lines(analysis: Analysis, dtype: str) -> list[str]:
         f"Outputs:           {outs}",
         f"Trainable params:  {_num(t.params, True)} ({_bytes(t.params * b)} as {dtype})",
         f"Buffers:           {_num(t.buffers, True)} (batch-norm running statistics)",
+        *(
+            [f"Constants:         {_num(t.constants, True)} (hand-written kernels, not trained)"]
+            if t.constants
+            else []
+        ),
         (
             f"MACs per sample:   {_num(t.macs, True)}{_giga(t.macs)}  (conv and dense "
             "multiply-accumulates)"

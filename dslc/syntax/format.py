@@ -275,7 +275,11 @@ def _statement(s: ast.Statement, cm: Comments) -> str:
     if isinstance(s, ast.Import):
         return f'import "{s.path}"'
     if isinstance(s, ast.Network):
-        return f"network {s.name}{_params(s.params)}"
+        flat = f"network {s.name}{_params(s.params)}"
+        if len(flat) <= WIDTH:
+            return flat
+        lines = [" " * INDENT + _param(p) + "," for p in s.params]  # one per line
+        return "\n".join([f"network {s.name}(", *lines, ")"])
     if isinstance(s, ast.Input):
         return f"input {s.name}: " + " x ".join(format_expr(d) for d in s.dims)
     if isinstance(s, ast.Output):

@@ -96,6 +96,8 @@ def test_summary_matches_golden(path: str, update_golden: bool) -> None:
     # invariant: the rows add up to the totals
     layers = summary["layers"]
     assert sum(layer["params"] for layer in layers) == summary["totals"]["params"]
+    constants = summary["totals"].get("constants", 0)
+    assert sum(layer.get("constants", 0) for layer in layers) == constants
     if isinstance(summary["totals"]["macs"], int):
         assert sum(layer["macs"] for layer in layers) == summary["totals"]["macs"]
 

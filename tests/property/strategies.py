@@ -650,6 +650,74 @@ def _block_specs(draw: Draw, name: str) -> _BlockSpec:
     )
 
 
+# ---- the layers and combinators of issue 12 ----
+
+MODERN_ACTIVATIONS = [
+    "silu",
+    "hardswish",
+    "hardsigmoid",
+    "gelu",
+    "gelu(approximate=tanh)",
+    "prelu",
+    "prelu(shared=true)",
+    "stochastic_depth(0.1)",
+    "stochastic_depth(0.2, mode=batch)",
+]
+
+
+def gate(draw: Draw, s: Spatial, ctx: _Ctx) -> tuple[str, Spatial]:
+    """gate<body>: squeeze-and-excitation (gap, two 1x1 convs), or a spatial gate."""
+    squash = draw(st.sampled_from(["sigmoid", "hardsigmoid"]))
+    if draw(st.integers(0, 3)) == 0:
+        return f"gate<{keep_chain(draw, s, ctx, s.c, 0)} -> {squash}>", s
+    r = draw(st.integers(1, MAX_C))
+    act = draw(st.sampled_from(["relu", "silu", "hardswish", "prelu"]))
+    pool = draw(st.sampled_from(["gap", "gap", "gmp"]))  # (C inside the body is r, not s.c)
+    return f"gate<{pool} -> conv1x1({r}) -> {act} -> conv1x1({s.c}) -> {squash}>", s
+
+
+def mul(draw: Draw, s: Spatial, ctx: _Ctx, depth: int) -> tuple[str, Spatial]:
+    """mul<a | b (| c)>: maps of one shape, and sometimes a broadcast N x C x 1 x 1 factor."""
+    target = draw(st.sampled_from([s.c, draw(st.integers(1, MAX_C))]))
+    branches = [keep_chain(draw, s, ctx, target, depth) for _ in range(draw(st.integers(1, 2)))]
+    if len(branches) == 1 or draw(st.booleans()):
+        factor = "gap" if target == s.c and draw(st.booleans()) else f"gap -> conv1x1({target})"
+        branches.insert(draw(st.integers(0, len(branches))), f"{factor} -> sigmoid")
+    return f"mul<{' | '.join(branches)}>", Spatial(target, s.h, s.w)
+
+
+def modern(draw: Draw, s: Spatial, ctx: _Ctx) -> tuple[str, Spatial]:
+    """One of the layers of issue 12 on a map."""
+    kind = draw(st.sampled_from(["act", "act", "layernorm", "linear", "scale", "gate", "mul"]))
+    if kind == "act":
+        return str(draw(st.sampled_from(MODERN_ACTIVATIONS))), s
+    if kind == "layernorm":
+        return draw(st.sampled_from(["layernorm", "layernorm(1e-5)", "layernorm(eps=0.001)"])), s
+    if kind == "linear":
+        n = draw(st.integers(1, MAX_C))
+        return f"linear({n}{draw(st.sampled_from(['', ', bias=false']))})", Spatial(n, s.h, s.w)
+    if kind == "scale":
+        return f"scale({draw(st.sampled_from(['0.5', '1e-6', 'init=2']))})", s
+    if kind == "gate":
+        return gate(draw, s, ctx)
+    return mul(draw, s, ctx, depth=1)
+
+
+def modern_flat(draw: Draw, f: int) -> tuple[list[str], int]:
+    """Layers of issue 12 on a flat N x F tensor."""
+    parts: list[str] = []
+    for _ in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(["layernorm", "linear", "prelu", "scale", "act"]))
+        if kind == "linear":
+            f = draw(st.integers(1, MAX_C))
+            parts.append(f"linear({f})")
+        elif kind == "act":
+            parts.append(str(draw(st.sampled_from(MODERN_ACTIVATIONS))))
+        else:
+            parts.append({"layernorm": "layernorm", "prelu": "prelu", "scale": "scale(0.5)"}[kind])
+    return parts, f
+
+
 # ---- the top-level chain ----
 
 
@@ -680,6 +748,8 @@ def element(draw: Draw, s: Spatial, ctx: _Ctx) -> tuple[str, Spatial]:
                     "fixed",
                     "lrn",
                     "channel_op",
+                    "modern",
+                    "modern",
                 ]
             )
         )
@@ -719,6 +789,8 @@ def element(draw: Draw, s: Spatial, ctx: _Ctx) -> tuple[str, Spatial]:
                 got = spec.call(draw, s)
         elif kind == "channel_op":
             got = channel_op(draw, s)
+        elif kind == "modern":
+            got = modern(draw, s, ctx)
         else:  # jump back to an earlier tap
             got = None
             if ctx.taps and draw(st.integers(0, 2)) == 0:
@@ -752,6 +824,9 @@ def _finish(draw: Draw, s: Spatial) -> tuple[list[str], State]:
     if draw(st.integers(0, 4)) == 0:
         k = draw(st.integers(1, 5))
         parts += ["relu", f"dense({k})"]
+    if draw(st.integers(0, 3)) == 0:
+        extra, k = modern_flat(draw, k)
+        parts += extra
     return parts, Flat(k)
 
 
@@ -884,6 +959,14 @@ _NAMES = [
     "space_to_depth",
     "depth_to_space",
     "pad_channels",
+    "gate",
+    "mul",
+    "layernorm",
+    "linear",
+    "scale",
+    "prelu",
+    "gelu",
+    "stochastic_depth",
 ]
 _NUMBERS = [
     "0",

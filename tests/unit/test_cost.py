@@ -60,12 +60,12 @@ def test_batch_norm_params_and_buffers_are_counted_apart() -> None:
     assert (c.params, c.buffers, c.macs) == (32, 32, 0)  # gamma+beta; running mean+var
 
 
-def test_fixed_kernel_is_counted_as_its_weights() -> None:
-    # the weights are written out, not learned, but they are still parameters of the model
+def test_fixed_kernel_is_counted_as_constants() -> None:
+    # the weights are written out, not learned: constants, apart from the trainable params
     c = _one("conv(kernel=[[0, 1, 0], [1, -4, 1], [0, 1, 0]], bias=0)", "2 x 5 x 5")
-    assert c.params == 2 * 9 + 2
+    assert (c.params, c.constants, c.macs) == (0, 2 * 9 + 2, 2 * 25 * 9)
     c = _one("conv(kernel=[[0, 1, 0], [1, -4, 1], [0, 1, 0]], bias=false)", "2 x 5 x 5")
-    assert c.params == 2 * 9
+    assert (c.params, c.constants) == (0, 2 * 9)
 
 
 @pytest.mark.parametrize(

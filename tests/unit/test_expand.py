@@ -781,6 +781,8 @@ ALL_OPS = _src("""
     conv3x3(8) -> bn -> relu @a -> lrn(3) -> dropout(0.1) -> leakyrelu(0.2) -> relu6 -> elu
     -> chunk(2, 0) -> channels(0, 4) -> pad_channels(2) -> shuffle(2) -> space_to_depth(2)
     -> depth_to_space(2)
+    -> gate<gap -> conv1x1(8) -> hardsigmoid> -> mul<silu | hardswish> -> gelu -> prelu
+    -> layernorm -> linear(8) -> scale -> stochastic_depth(0.1)
     -> concat<sigmoid | tanh | identity> -> maxpool2 -> deconv2x2(8, stride=2)
     -> add<identity | a> -> avgpool2 -> upsample(2) -> upsample(to=a) -> adaptive_avgpool(5)
     -> add<gap | gmp> -> flatten -> dense(4) -> softmax

@@ -391,3 +391,10 @@ def test_label_hole_errors() -> None:
     with pytest.raises(CompileError) as info:
         parse(SourceFile("t.xnet", IN + '"a{b{c}}": relu\n'))
     assert info.value.diagnostics[0].code == "E0001"
+
+
+def test_a_long_network_header_gets_one_parameter_per_line() -> None:
+    params = ", ".join(f"parameter_{i} = {i}" for i in range(8))
+    text = _fmt(f"network n({params})\n" + IN + "relu\n")
+    assert text.splitlines()[:3] == ["network n(", "    parameter_0 = 0,", "    parameter_1 = 1,"]
+    assert _fmt(text) == text
