@@ -69,6 +69,9 @@ MODELS: dict[str, tuple[Callable[[], Any], tuple[int, int]]] = {
         ),
         (160, 240),
     ),
+    "efficientnet_b0": (_plain("efficientnet_b0"), (224, 224)),
+    "efficientnet_b1": (_plain("efficientnet_b1"), (240, 240)),
+    "efficientnet_v2_s": (_plain("efficientnet_v2_s"), (384, 384)),
 }
 
 
