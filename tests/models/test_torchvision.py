@@ -31,6 +31,49 @@ def _plain(name: str) -> Callable[[], Any]:
     return lambda: getattr(tv, name)(weights=None)
 
 
+class _BasicCifar(torch.nn.Module):
+    """He et al.'s CIFAR unit with an option-A shortcut, as akamaster/pytorch_resnet_cifar10
+    writes it (its state_dict names: conv1, bn1, conv2, bn2; the shortcut holds nothing)."""
+
+    def __init__(self, c_in: int, c: int, stride: int) -> None:
+        super().__init__()
+        nn = torch.nn
+        self.conv1 = nn.Conv2d(c_in, c, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c)
+        self.conv2 = nn.Conv2d(c, c, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c)
+        self.pad = c // 4 if stride != 1 or c_in != c else None
+
+    def forward(self, x: Any) -> Any:
+        f = torch.nn.functional
+        out = self.bn2(self.conv2(f.relu(self.bn1(self.conv1(x)))))
+        if self.pad is not None:  # subsample, then zero channels on each side
+            x = f.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad), "constant", 0)
+        return f.relu(out + x)
+
+
+class _ResNetCifar(torch.nn.Module):
+    """ResNet-(6n+2) for CIFAR-10, akamaster's ResNet: 3 stages of n units, 16/32/64 wide."""
+
+    def __init__(self, n: int, classes: int = 10) -> None:
+        super().__init__()
+        nn = torch.nn
+        self.conv1 = nn.Conv2d(3, 16, 3, stride=1, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        widths = [(16, 16, 1), (16, 32, 2), (32, 64, 2)]
+        for i, (c_in, c, stride) in enumerate(widths, 1):
+            units = [_BasicCifar(c_in, c, stride)] + [_BasicCifar(c, c, 1) for _ in range(n - 1)]
+            setattr(self, f"layer{i}", nn.Sequential(*units))
+        self.linear = nn.Linear(64, classes)
+
+    def forward(self, x: Any) -> Any:
+        f = torch.nn.functional
+        out = f.relu(self.bn1(self.conv1(x)))
+        out = self.layer3(self.layer2(self.layer1(out)))
+        out = f.avg_pool2d(out, out.size()[3])
+        return self.linear(out.view(out.size(0), -1))
+
+
 MODELS: dict[str, tuple[Callable[[], Any], tuple[int, int]]] = {
     **{
         n: (_plain(n), (224, 224))
@@ -72,6 +115,12 @@ MODELS: dict[str, tuple[Callable[[], Any], tuple[int, int]]] = {
     "efficientnet_b0": (_plain("efficientnet_b0"), (224, 224)),
     "efficientnet_b1": (_plain("efficientnet_b1"), (240, 240)),
     "efficientnet_v2_s": (_plain("efficientnet_v2_s"), (384, 384)),
+    # the CIFAR ResNet-20 has no torchvision model: the port below
+    **{
+        n: (_plain(n), (224, 224))
+        for n in ("shufflenet_v2_x1_0", "regnet_y_400mf", "regnet_x_400mf")
+    },
+    "resnet20_cifar": (lambda: _ResNetCifar(3), (32, 32)),
 }
 
 
