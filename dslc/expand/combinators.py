@@ -31,7 +31,7 @@ class Combinator(Enum):
 
 COMBINATORS = tuple(c.value for c in Combinator)
 # the combinators whose branches may be numbered like an nn.ModuleList: concat[a | b]
-NUMBERED = (Combinator.CONCAT, Combinator.ADD)
+NUMBERED = (Combinator.CONCAT, Combinator.ADD, Combinator.MUL)
 # names a block may not take: the combinators and `project`, the residual's computed shortcut
 RESERVED = (*COMBINATORS, "project")
 
