@@ -206,11 +206,15 @@ def _activation(draw: Draw) -> str:
 
 def _label(draw: Draw, ctx: _Ctx, text: str) -> str:
     """Sometimes prefix an element with a fresh label."""
+    if text.startswith('"'):
+        return text  # already labelled
     roll = draw(st.integers(0, 19))
     if roll < 2:
         return f"{ctx.fresh('l')}: {text}"
     if roll == 2:  # a quoted label: a keyword or a name with '-', as torchvision's names
         return f'"{draw(st.sampled_from(["block", "if", "layer-"]))}{next(ctx.counter)}": {text}'
+    if roll == 3:  # a label with a hole, filled in with its value
+        return f'"h{{{next(ctx.counter)} + 0}}-x": {text}'
     return text
 
 
@@ -580,6 +584,8 @@ def repetition(draw: Draw, s: Spatial, ctx: _Ctx) -> tuple[str, Spatial]:
             ]
         )
     )
+    if draw(st.integers(0, 3)) == 0:  # instances named by a label with holes: r3-0, r3-1
+        return f'"r{next(ctx.counter)}-{{# + 0}}": {body} * {count}', s
     return f"{body} * {count}", s
 
 
