@@ -200,7 +200,9 @@ def test_lraspp_macs_at_520_match_torchvision() -> None:
     assert macs == 2_086_219_688  # torchvision's conv multiply-accumulates, counted there
 
 
-@pytest.mark.parametrize(("width", "params"), [(0.5, 1_968_680), (0.75, 2_636_424), (1.4, 6_108_776)])
+@pytest.mark.parametrize(
+    ("width", "params"), [(0.5, 1_968_680), (0.75, 2_636_424), (1.4, 6_108_776)]
+)
 def test_mobilenet_v2_width_multiplier(width: float, params: int) -> None:
     # torchvision's mobilenet_v2(width_mult=...) counts: widths rounded by make_divisible
     overrides = parse_overrides([f"width={width}"])
