@@ -14,8 +14,9 @@ import pytest
 from zoo import xnet_files
 
 from dslc.backend.onnx import build, serialize, to_onnx, write
-from dslc.compiler import compile_file
+from dslc.compiler import compile_file, compile_source, parse_overrides
 from dslc.report.summary import summary_json
+from dslc.source import SourceFile
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARIES = ROOT / "models" / "lib"  # blocks imported by the zoo files, not networks
@@ -128,6 +129,10 @@ ZOO = {
     "fcn_resnet50": (32_957_013, [3, "H", "W"], 21),
     "fcn8s": (None, [3, "H", "W"], 21),
     "mnasnet1_0": (4_383_312, [3, 224, 224], 1000),
+    "mobilenet_v2": (3_504_872, [3, 224, 224], 1000),
+    "mobilenet_v3_small": (2_542_856, [3, 224, 224], 1000),
+    "mobilenet_v3_large": (5_483_032, [3, 224, 224], 1000),
+    "lraspp_mobilenet_v3_large": (3_221_538, [3, "H", "W"], 21),
     # issue 12: the papers' own counts where torchvision has no such model
     "inception_v2": (11_295_240, [3, 224, 224], 1000),
     "wrn28_10": (36_479_194, [3, 32, 32], 10),
@@ -164,6 +169,9 @@ def test_every_zoo_file_is_in_the_table() -> None:
         ("densenet121", 2.834),
         ("squeezenet1_1", 0.349),
         ("mnasnet1_0", 0.314),
+        ("mobilenet_v2", 0.301),
+        ("mobilenet_v3_small", 0.057),
+        ("mobilenet_v3_large", 0.217),
     ],
 )
 def test_macs_match_torchvision(name: str, gmacs: float) -> None:
@@ -172,7 +180,7 @@ def test_macs_match_torchvision(name: str, gmacs: float) -> None:
     assert round(macs / 1e9, decimals) == gmacs
 
 
-@pytest.mark.parametrize("name", ["fcn_resnet50", "fcn8s"])
+@pytest.mark.parametrize("name", ["fcn_resnet50", "fcn8s", "lraspp_mobilenet_v3_large"])
 def test_fcn_models_run_at_any_size(name: str, compiled: Callable[[str], Path]) -> None:
     session = ort.InferenceSession(
         str(compiled(f"models/{name}.xnet")), providers=["CPUExecutionProvider"]
@@ -182,6 +190,24 @@ def test_fcn_models_run_at_any_size(name: str, compiled: Callable[[str], Path]) 
         (out,) = session.run(None, {"image": image})
         assert out.shape == (1, 21, *size)
         assert np.isfinite(out).all()
+
+
+def test_lraspp_macs_at_520_match_torchvision() -> None:
+    # torchvision publishes 2.086 GMACs at 520 x 520, a size its stride 16 does not divide
+    path = "models/lraspp_mobilenet_v3_large.xnet"
+    text = Path(path).read_text().replace("3 x H x W", "3 x 520 x 520")
+    macs = summary_json(compile_source(SourceFile(path, text)))["totals"]["macs"]
+    assert macs == 2_086_219_688  # torchvision's conv multiply-accumulates, counted there
+
+
+@pytest.mark.parametrize(
+    ("width", "params"), [(0.5, 1_968_680), (0.75, 2_636_424), (1.4, 6_108_776)]
+)
+def test_mobilenet_v2_width_multiplier(width: float, params: int) -> None:
+    # torchvision's mobilenet_v2(width_mult=...) counts: widths rounded by make_divisible
+    overrides = parse_overrides([f"width={width}"])
+    s = summary_json(compile_file("models/mobilenet_v2.xnet", overrides))
+    assert s["totals"]["params"] == params
 
 
 def test_resnet50_bn_buffers_are_separate() -> None:

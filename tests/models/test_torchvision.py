@@ -121,6 +121,16 @@ MODELS: dict[str, tuple[Callable[[], Any], tuple[int, int]]] = {
         for n in ("shufflenet_v2_x1_0", "regnet_y_400mf", "regnet_x_400mf")
     },
     "resnet20_cifar": (lambda: _ResNetCifar(3), (32, 32)),
+    **{
+        n: (_plain(n), (224, 224))
+        for n in ("mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large")
+    },
+    "lraspp_mobilenet_v3_large": (
+        lambda: segmentation.lraspp_mobilenet_v3_large(
+            weights=None, weights_backbone=None, num_classes=21
+        ),
+        (161, 243),  # not multiples of the backbone's stride 16: any size works
+    ),
 }
 
 
