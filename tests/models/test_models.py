@@ -133,10 +133,17 @@ ZOO = {
     "mobilenet_v3_small": (2_542_856, [3, 224, 224], 1000),
     "mobilenet_v3_large": (5_483_032, [3, 224, 224], 1000),
     "lraspp_mobilenet_v3_large": (3_221_538, [3, "H", "W"], 21),
+    "efficientnet_b0": (5_288_548, [3, 224, 224], 1000),
+    "efficientnet_b1": (7_794_184, [3, 240, 240], 1000),
+    "efficientnet_v2_s": (21_458_488, [3, 384, 384], 1000),
+    "shufflenet_v2_x1_0": (2_278_604, [3, 224, 224], 1000),
+    "regnet_y_400mf": (4_344_144, [3, 224, 224], 1000),
+    "regnet_x_400mf": (5_495_976, [3, 224, 224], 1000),
     # issue 12: the papers' own counts where torchvision has no such model
     "inception_v2": (11_295_240, [3, 224, 224], 1000),
     "wrn28_10": (36_479_194, [3, 32, 32], 10),
     "unet": (31_030_658, [1, "H", "W"], 2),
+    "resnet20_cifar": (269_722, [3, 32, 32], 10),
 }
 
 
@@ -172,6 +179,12 @@ def test_every_zoo_file_is_in_the_table() -> None:
         ("mobilenet_v2", 0.301),
         ("mobilenet_v3_small", 0.057),
         ("mobilenet_v3_large", 0.217),
+        ("efficientnet_b0", 0.386),
+        ("efficientnet_b1", 0.687),
+        ("efficientnet_v2_s", 8.366),
+        ("shufflenet_v2_x1_0", 0.145),
+        ("regnet_y_400mf", 0.402),
+        ("regnet_x_400mf", 0.414),
     ],
 )
 def test_macs_match_torchvision(name: str, gmacs: float) -> None:
