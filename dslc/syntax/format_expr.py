@@ -36,6 +36,7 @@ KEYWORDS = frozenset(
         "false",
     ]
 )
+_EXPONENT = re.compile(r"e\+?(-?)0*(\d)")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -87,6 +88,7 @@ def _number(value: float) -> tuple[str, int]:
             text = repr(value)
             if not any(ch in text for ch in ".eEn"):
                 text += ".0"
+            text = _EXPONENT.sub(r"e\1\2", text)  # 1e-05 -> 1e-5, 1e+20 -> 1e20
     else:
         text = str(value)
     return text, (_UNARY if text.startswith("-") else _ATOM)
