@@ -183,14 +183,18 @@ class Expander:
                 label = fill(label, _env(frame, x), span, None)
             return self.primary(el.primary, x, frame, scope, label)
         n = self._count(el.count, x, frame)
-        if el.label is not None and has_holes(el.label):  # "block1-{#}": unit * n
-            for i in range(n):
-                label = fill(el.label, _env(frame, x), span, i)
-                x = self.primary(el.primary, x, frame, scope, label)
-            return x
-        if el.label is not None:
-            claim(scope, el.label, frame.env.at(el.span))
-            outer = scope.child(el.label)
+        label = el.label
+        if label is not None and has_holes(label):
+            if "#" in label:  # "block1-{#}": unit * n names each instance
+                for i in range(n):
+                    x = self.primary(
+                        el.primary, x, frame, scope, fill(label, _env(frame, x), span, i)
+                    )
+                return x
+            label = fill(label, _env(frame, x), span, None)
+        if label is not None:
+            claim(scope, label, frame.env.at(el.span))
+            outer = scope.child(label)
             for i in range(n):
                 x = self.primary(el.primary, x, frame, outer, str(i))
             return x

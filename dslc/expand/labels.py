@@ -20,7 +20,8 @@ _HOLE = re.compile(r"\{([^{}]*)\}")
 
 
 def has_holes(label: str) -> bool:
-    """Whether the label is a pattern to fill in."""
+    """Whether the label is a pattern to fill in (with `#` in a hole, one name per instance
+    of a repetition; without, one name for the element)."""
     return "{" in label
 
 

@@ -398,3 +398,8 @@ def test_a_long_network_header_gets_one_parameter_per_line() -> None:
     text = _fmt(f"network n({params})\n" + IN + "relu\n")
     assert text.splitlines()[:3] == ["network n(", "    parameter_0 = 0,", "    parameter_1 = 1,"]
     assert _fmt(text) == text
+
+
+def test_a_label_with_holes_but_no_index_names_the_repetition_as_a_whole() -> None:
+    text = "network n(i = 3)\n" + IN + '"s{i}": (conv1x1(4) -> relu) * 2\n'
+    assert _names(text) == ["s3.0.conv1", "s3.0.relu1", "s3.1.conv1", "s3.1.relu1"]
