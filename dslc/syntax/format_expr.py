@@ -84,7 +84,8 @@ def _number(value: float) -> tuple[str, int]:
         if math.isinf(value):
             text = "1e999" if value > 0 else "-1e999"
         else:
-            text = repr(value)
+            # repr's exponent as people write it: 1e-6, not 1e-06 (the same float)
+            text = re.sub(r"e\+?(-?)0*(\d)", r"e\1\2", repr(value))
             if not any(ch in text for ch in ".eEn"):
                 text += ".0"
     else:

@@ -64,7 +64,7 @@ CASES = {
     ),
     "literals": (
         "x -> f(-1, 2.0, 1e-5, .5, (1, 7), (3,), [], true, false, [[0,1,0],[1,-4,1]])\n",
-        "x -> f(-1, 2.0, 1e-05, 0.5, (1, 7), (3,), [], true, false, [[0, 1, 0], [1, -4, 1]])\n",
+        "x -> f(-1, 2.0, 1e-5, 0.5, (1, 7), (3,), [], true, false, [[0, 1, 0], [1, -4, 1]])\n",
     ),
     "laplacian": (
         "x -> conv(kernel=[[0,1,0],[1,-4,1],[0,1,0]], bias=0)\n",
@@ -233,7 +233,8 @@ def test_layout_fits_width(name: str) -> None:
         ("((1, 2), [3])", "((1, 2), [3])"),
         ("1e999", "1e999"),
         ("3.0e2", "300.0"),
-        ("1e20", "1e+20"),
+        ("1e20", "1e20"),
+        ("1e-6", "1e-6"),  # as people write it, not repr's 1e-06
     ],
 )
 def test_expressions(source: str, expected: str) -> None:
