@@ -88,7 +88,7 @@ def _number(value: float) -> tuple[str, int]:
             text = repr(value)
             if not any(ch in text for ch in ".eEn"):
                 text += ".0"
-            text = _EXPONENT.sub(r"e\1\2", text)  # 1e-05 -> 1e-5, 1e+20 -> 1e20
+            text = _EXPONENT.sub(r"e\1\2", text)  # as people write it: 1e-5, not 1e-05
     else:
         text = str(value)
     return text, (_UNARY if text.startswith("-") else _ATOM)

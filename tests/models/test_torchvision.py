@@ -131,11 +131,20 @@ MODELS: dict[str, tuple[Callable[[], Any], tuple[int, int]]] = {
         ),
         (161, 243),  # not multiples of the backbone's stride 16: any size works
     ),
+    "convnext_tiny": (_plain("convnext_tiny"), (224, 224)),
+    "deeplabv3_resnet50": (
+        lambda: segmentation.deeplabv3_resnet50(
+            weights=None, weights_backbone=None, aux_loss=False, num_classes=21
+        ),
+        (160, 240),
+    ),
 }
 
 
-def _randomise_batch_norm(model: Any) -> None:
-    """Give every BN non-trivial statistics and affine parameters, so their order matters."""
+def _randomise_norms(model: Any) -> None:
+    """Give every BN non-trivial statistics and affine parameters, every LayerNorm non-trivial
+    affine parameters, and ConvNeXt's layer scales values near 1 (torchvision starts them at
+    1e-6, which would hide a wrong block under the tolerance), so their order matters."""
     g = torch.Generator().manual_seed(0)
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
@@ -144,6 +153,12 @@ def _randomise_batch_norm(model: Any) -> None:
             m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
             m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
             m.bias.data.copy_(torch.randn(n, generator=g) * 0.1)
+        elif isinstance(m, torch.nn.LayerNorm):
+            m.weight.data.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+            m.bias.data.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+    for name, p in model.named_parameters():
+        if name.endswith("layer_scale"):
+            p.data.copy_(torch.rand(p.shape, generator=g) + 0.5)
 
 
 def _save(model: Any, path: Path) -> None:
@@ -161,7 +176,7 @@ def test_same_outputs_as_torchvision(name: str, tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = make().eval()
     with torch.no_grad():
-        _randomise_batch_norm(model)
+        _randomise_norms(model)
     weights = tmp_path / "w.safetensors"
     _save(model, weights)
     onnx_path = tmp_path / f"{name}.onnx"

@@ -234,6 +234,7 @@ def test_layout_fits_width(name: str) -> None:
         ("1e999", "1e999"),
         ("3.0e2", "300.0"),
         ("1e20", "1e20"),
+        ("1e-6", "1e-6"),  # as people write it, not repr's 1e-06
     ],
 )
 def test_expressions(source: str, expected: str) -> None:
