@@ -139,6 +139,8 @@ ZOO = {
     "shufflenet_v2_x1_0": (2_278_604, [3, 224, 224], 1000),
     "regnet_y_400mf": (4_344_144, [3, 224, 224], 1000),
     "regnet_x_400mf": (5_495_976, [3, 224, 224], 1000),
+    "convnext_tiny": (28_589_128, [3, 224, 224], 1000),
+    "deeplabv3_resnet50": (39_638_869, [3, "H", "W"], 21),
     # issue 12: the papers' own counts where torchvision has no such model
     "inception_v2": (11_295_240, [3, 224, 224], 1000),
     "wrn28_10": (36_479_194, [3, 32, 32], 10),
@@ -185,6 +187,7 @@ def test_every_zoo_file_is_in_the_table() -> None:
         ("shufflenet_v2_x1_0", 0.145),
         ("regnet_y_400mf", 0.402),
         ("regnet_x_400mf", 0.414),
+        ("convnext_tiny", 4.456),
     ],
 )
 def test_macs_match_torchvision(name: str, gmacs: float) -> None:
@@ -193,7 +196,9 @@ def test_macs_match_torchvision(name: str, gmacs: float) -> None:
     assert round(macs / 1e9, decimals) == gmacs
 
 
-@pytest.mark.parametrize("name", ["fcn_resnet50", "fcn8s", "lraspp_mobilenet_v3_large"])
+@pytest.mark.parametrize(
+    "name", ["fcn_resnet50", "fcn8s", "lraspp_mobilenet_v3_large", "deeplabv3_resnet50"]
+)
 def test_fcn_models_run_at_any_size(name: str, compiled: Callable[[str], Path]) -> None:
     session = ort.InferenceSession(
         str(compiled(f"models/{name}.xnet")), providers=["CPUExecutionProvider"]
