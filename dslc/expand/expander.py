@@ -185,21 +185,20 @@ class Expander:
         n = self._count(el.count, x, frame)
         label = el.label
         if label is not None and has_holes(label):
-            if "#" in label:  # "block1-{#}": unit * n names each instance
+            if "#" in label or el.index is not None:  # "block1-{#}": unit * n, one name each
                 for i in range(n):
-                    x = self.primary(
-                        el.primary, x, frame, scope, fill(label, _env(frame, x), span, i)
-                    )
+                    inst = frame.bound(el.index, i)
+                    name = fill(label, _env(inst, x), span, i)
+                    x = self.primary(el.primary, x, inst, scope, name)
                 return x
             label = fill(label, _env(frame, x), span, None)
+        outer = scope
         if label is not None:
-            claim(scope, label, frame.env.at(el.span))
+            claim(scope, label, span)
             outer = scope.child(label)
-            for i in range(n):
-                x = self.primary(el.primary, x, frame, outer, str(i))
-            return x
-        for _ in range(n):
-            x = self.primary(el.primary, x, frame, scope, None)
+        for i in range(n):
+            inst = frame.bound(el.index, i)
+            x = self.primary(el.primary, x, inst, outer, None if label is None else str(i))
         return x
 
     def _count(self, e: ast.Expr, x: Tensor | None, frame: Frame) -> int:

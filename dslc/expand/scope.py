@@ -87,6 +87,14 @@ class Frame:
     stack: tuple[str, ...] = ()
     chains: dict[str, tuple[ast.Chain, Frame]] = field(default_factory=dict)
 
+    def bound(self, name: str | None, value: int) -> Frame:
+        """This frame with `name` bound to `value` (instance i of `x * n as name`)."""
+        if name is None:
+            return self
+        e = self.env
+        env = Env({**e.names, name: value}, e.shape, e.site, e.note, e.shape_lost)
+        return Frame(env, self.taps, self.stack, self.chains)
+
 
 def claim(scope: Scope, label: str, span: Span) -> None:
     """Reserve a label in a scope; a name used twice in one scope is an error. In a numbered

@@ -192,13 +192,15 @@ Primary = Call | Combinator | Group | Conditional
 
 @dataclass(frozen=True, slots=True)
 class Element:
-    """One step of a chain: `label: primary * count @tap`."""
+    """One step of a chain: `label: primary * count as index @tap`; `index` names the
+    instance's position (0, 1, ...) while each instance of a repetition is expanded."""
 
     primary: Primary
     count: Expr | None
     label: str | None
     tap: str | None
     span: Span = field(compare=False, repr=False)
+    index: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

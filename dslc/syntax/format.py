@@ -52,6 +52,7 @@ def _head(e: ast.Element) -> str:
 def _tail(e: ast.Element) -> str:
     """The count and tap suffix of an element, e.g. ` * 3 @pool3`."""
     text = "" if e.count is None else f" * {_count(e.count)}"
+    text += "" if e.index is None else f" as {e.index}"
     return text if e.tap is None else f"{text} @{e.tap}"
 
 

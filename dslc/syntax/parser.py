@@ -195,12 +195,15 @@ class _ToAst(Transformer[Token, ast.Program | ast.Expr]):
         label: Token | None,
         primary: ast.Primary,
         count: ast.Expr | None,
+        index: Token | None,
         tap: Token | None,
     ) -> ast.Element:
         text = None if label is None else str(label)
         if label is not None and label.type == "STRING":
             text = quoted_label(self.src, label)
-        return ast.Element(primary, count, text, tap and str(tap), self._span(meta))
+        return ast.Element(
+            primary, count, text, tap and str(tap), self._span(meta), index and str(index)
+        )
 
     def call(self, meta: Meta, name: Token, args: tuple[ast.Arg, ...] | None) -> ast.Call:
         return ast.Call(str(name), args, self._span(meta))

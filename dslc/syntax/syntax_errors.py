@@ -40,6 +40,7 @@ MAX_SYNTAX_ERRORS = 20
 TERMINAL_TEXT = {
     "$END": "end of file",
     "_AND": "'and'",
+    "_AS": "'as'",
     "_ARROW": "'->'",
     "_AT": "'@'",
     "_BLOCK": "'block'",

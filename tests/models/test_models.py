@@ -273,3 +273,31 @@ def test_maxpool_of_the_lecture_matrix() -> None:
     session = ort.InferenceSession(serialize(model), providers=["CPUExecutionProvider"])
     (out,) = session.run(None, {"m": matrix[None, None]})
     assert out[0, 0].tolist() == [[3, 3, 3], [1, 1, 1]]
+
+
+@pytest.mark.parametrize(
+    ("name", "stages", "rate", "total"),
+    [
+        ("convnext_tiny", [3, 3, 9, 3], 0.1, 17),  # features.1, .3, .5, .7
+        ("efficientnet_b0", [1, 2, 2, 3, 3, 4, 1], 0.2, 16),  # features.1 .. 7
+    ],
+)
+def test_stochastic_depth_rates_are_torchvisions(
+    name: str, stages: list[int], rate: float, total: int
+) -> None:
+    # block k of the network (counted from 0 over all stages) drops its branch with
+    # probability rate * k / total, as torchvision sets it
+    from dslc.ir.ops import StochasticDepthAttrs
+
+    graph = compile_file(f"models/{name}.xnet").graph
+    got = {n.name: n.attrs.p for n in graph.nodes if isinstance(n.attrs, StochasticDepthAttrs)}
+    first = [sum(stages[:s]) for s in range(len(stages))]
+    feature = (lambda s: 2 * s + 1) if name.startswith("convnext") else (lambda s: s + 1)
+    want = {}
+    for s, n in enumerate(stages):
+        for i in range(n):
+            key = f"features.{feature(s)}.{i}.stochastic_depth"
+            if key in got:
+                want[key] = rate * (first[s] + i) / total
+    assert len(want) == len(got) >= 9
+    assert got == pytest.approx(want)

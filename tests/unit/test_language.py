@@ -403,3 +403,25 @@ def test_a_long_network_header_gets_one_parameter_per_line() -> None:
 def test_a_label_with_holes_but_no_index_names_the_repetition_as_a_whole() -> None:
     text = "network n(i = 3)\n" + IN + '"s{i}": (conv1x1(4) -> relu) * 2\n'
     assert _names(text) == ["s3.0.conv1", "s3.0.relu1", "s3.1.conv1", "s3.1.relu1"]
+
+
+# ---- the index of a repetition ----
+
+
+def test_a_repetition_index_reaches_arguments_and_labels() -> None:
+    text = "network n(base = 2)\n" + IN + (
+        'conv1x1(4) -> "u{k}": conv1x1(base + k) * 3 as k -> s: (conv1x1(4 - j)) * 2 as j\n'
+    )
+    assert _channels(text) == [4, 2, 3, 4, 4, 3]
+    assert _names(text)[1:4] == ["u0", "u1", "u2"]
+    assert _names(text)[4:] == ["s.0.conv1", "s.1.conv1"]
+
+
+def test_the_index_is_bound_only_inside_the_repetition() -> None:
+    (e,) = _errors(IN + "conv1x1(4) * 2 as k -> conv1x1(k)\n")
+    assert e.code == "E0102" and e.message == "unknown name 'k'"
+
+
+def test_the_index_formats_after_the_count() -> None:
+    text = 'block b(c, n) = "u{k}": conv1x1(c + k) * n as k\n'
+    assert _fmt(text) == text
