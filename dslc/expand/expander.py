@@ -299,6 +299,11 @@ class Expander:
 
     def _tap_ref(self, w: Word, frame: Frame) -> tuple[int, Shape]:
         t = frame.taps.get(w.text) or self.inputs.get(w.text)
+        passed = frame.chains.get(w.text)
+        if t is None and passed is not None:  # block b<skip> = upsample(to=skip), given a tap
+            (el, *rest), home = passed[0].elements, passed[1]
+            if not rest and isinstance(el.primary, ast.Call) and el.primary.args is None:
+                return self._tap_ref(Word(el.primary.name, w.span), home)
         if t is None:
             known = list(frame.taps) + list(self.inputs)
             raise DiagnosticError(

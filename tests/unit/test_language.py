@@ -409,8 +409,10 @@ def test_a_label_with_holes_but_no_index_names_the_repetition_as_a_whole() -> No
 
 
 def test_a_repetition_index_reaches_arguments_and_labels() -> None:
-    text = "network n(base = 2)\n" + IN + (
-        'conv1x1(4) -> "u{k}": conv1x1(base + k) * 3 as k -> s: (conv1x1(4 - j)) * 2 as j\n'
+    text = (
+        "network n(base = 2)\n"
+        + IN
+        + ('conv1x1(4) -> "u{k}": conv1x1(base + k) * 3 as k -> s: (conv1x1(4 - j)) * 2 as j\n')
     )
     assert _channels(text) == [4, 2, 3, 4, 4, 3]
     assert _names(text)[1:4] == ["u0", "u1", "u2"]
@@ -425,3 +427,12 @@ def test_the_index_is_bound_only_inside_the_repetition() -> None:
 def test_the_index_formats_after_the_count() -> None:
     text = 'block b(c, n) = "u{k}": conv1x1(c + k) * n as k\n'
     assert _fmt(text) == text
+
+
+def test_a_tap_passed_to_a_block_can_be_a_resize_target() -> None:
+    text = IN + _src("""
+        block up(c)<skip> = conv1x1(c) -> upsample(to=skip, mode=bilinear) -> concat<identity | skip>
+        conv1x1(4) @fine -> maxpool2 -> up(6)<fine>
+        """)
+    a = _compile(text)
+    assert tuple(a.shapes[a.graph.outputs[-1]][1:]) == (10, 8, 8)
