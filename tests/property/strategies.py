@@ -581,12 +581,16 @@ def repetition(draw: Draw, s: Spatial, ctx: _Ctx) -> tuple[str, Spatial]:
                 "relu",
                 f"conv3x3({c})",
                 f"residual<conv3x3({c}) -> bn>",
+                # the instance's index in an argument: channels unchanged all the same
+                f"conv{k}x{k}(if i >= 0 then {c} else 1) -> dropout(0.1 * i)",
             ]
         )
     )
+    index = " as i" if "i >= 0" in body or draw(st.integers(0, 3)) == 0 else ""
     if draw(st.integers(0, 3)) == 0:  # instances named by a label with holes: r3-0, r3-1
-        return f'"r{next(ctx.counter)}-{{# + 0}}": {body} * {count}', s
-    return f"{body} * {count}", s
+        hole = draw(st.sampled_from(["{# + 0}", "{i}"])) if index else "{#}"
+        return f'"r{next(ctx.counter)}-{hole}": ({body}) * {count}{index}', s
+    return f"({body}) * {count}{index}", s
 
 
 # ---- blocks ----
