@@ -123,7 +123,9 @@ def main() -> None:
     feeds = make_inputs(args.batch if MAX_BATCH > 0 else 1, args.size)
     for item in args.input:
         name, _, path = item.partition("=")
-        feeds[name] = np.load(path)
+        if name not in INPUTS:
+            raise SystemExit(f"no input {{name!r}}; the model's inputs: {{', '.join(INPUTS)}}")
+        feeds[name] = np.load(path, allow_pickle=False)
     client = httpclient.InferenceServerClient(url=args.url)
     requests = []
     for name, array in feeds.items():

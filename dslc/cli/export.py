@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from dslc.backend.settings import DTYPES
+from dslc.backend.settings import DEFAULT_OPSET, DTYPES, OPSETS
 from dslc.cli.common import UserError, guard, model_source_options
 from dslc.cli.output import atomic_dir, build_model, save_model, write_atomic
 from dslc.expand.limits import Limits
@@ -57,7 +57,7 @@ def _load(model: str, opts: dict[str, Any]) -> Source:
         _, proto, arrays = build_model(
             model,
             opts["sets"],
-            opts["opset"],
+            opts["opset"] or DEFAULT_OPSET,
             opts["seed"],
             "pytorch",
             opts["limits"],
@@ -67,7 +67,7 @@ def _load(model: str, opts: dict[str, Any]) -> Source:
             opts["io_dtype"],
         )
         return Source(proto, arrays, path, _network(proto))
-    given = [o for o in ("weights", "io_dtype") if opts[o] is not None] + (
+    given = [o for o in ("weights", "io_dtype", "opset") if opts[o] is not None] + (
         ["dtype"] if opts["dtype"] != "float32" else []
     )
     if given:
@@ -318,6 +318,13 @@ def _report(target: Path, serving: Any, files: list[str], notes: list[str]) -> N
     default=None,
     help="Type of an .xnet's inputs and outputs [default: --dtype].",
 )
+@click.option(
+    "--opset",
+    type=click.IntRange(OPSETS.start, OPSETS.stop - 1),
+    default=None,
+    help=f"ONNX opset of an .xnet [default: {DEFAULT_OPSET}]; 17 for a Triton whose ONNX "
+    "Runtime is older than 1.18.",
+)
 @model_source_options
 def export(
     model: str,
@@ -342,8 +349,6 @@ def export(
     REPO/NAME is replaced only with --force, all at once (a half-written model never
     appears).
     """
-    from dslc.backend.settings import DEFAULT_OPSET
-
     with guard(debug):
-        opts.update(sets=sets, seed=seed, limits=limits, opset=DEFAULT_OPSET)
+        opts.update(sets=sets, seed=seed, limits=limits)
         _export(model, repo, opts)

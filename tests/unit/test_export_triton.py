@@ -146,10 +146,11 @@ def test_symbolic_size_segmentation(tmp_path: Path) -> None:
 def test_float16_io_with_tensorrt_fp16(tmp_path: Path) -> None:
     r = _invoke(
         "export", MODELS / "lenet5.xnet", "--triton", tmp_path, "--dtype", "float16",
-        "--tensorrt-fp16", "--name", "lenet5_fp16",
+        "--tensorrt-fp16", "--name", "lenet5_fp16", "--opset", "17",
     )  # fmt: skip
     assert r.exit_code == 0, r.output
-    cfg, _ = _assert_matches_graph(tmp_path / "lenet5_fp16")
+    cfg, model = _assert_matches_graph(tmp_path / "lenet5_fp16")
+    assert [o.version for o in model.opset_import if o.domain == ""] == [17]
     assert cfg.input[0].data_type == mc.TYPE_FP16
     assert cfg.output[0].data_type == mc.TYPE_FP16
     (accel,) = cfg.optimization.execution_accelerators.gpu_execution_accelerator
