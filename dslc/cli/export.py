@@ -237,6 +237,7 @@ def _report(target: Path, serving: Any, files: list[str], notes: list[str]) -> N
     "--triton",
     "repo",
     required=True,
+    metavar="REPO",
     type=click.Path(file_okay=False),
     help="The Triton model repository to write the model into, as REPO/NAME/ (config.pbtxt, "
     "1/model.onnx, labels.txt, inferenceservice.yaml, client.py). REPO may hold other models.",
@@ -338,11 +339,11 @@ def export(
     """Write MODEL (.xnet, compiled in memory, or .onnx) as a Triton Inference Server model.
 
     \b
-    REPO/NAME/config.pbtxt         onnxruntime backend, dims without the batch dimension
-    REPO/NAME/1/model.onnx         the model (version 1)
-    REPO/NAME/labels.txt           class labels, when the model has them
+    REPO/NAME/config.pbtxt           onnxruntime backend, dims without the batch dimension
+    REPO/NAME/1/model.onnx           the model (version 1)
+    REPO/NAME/labels.txt             class labels, when the model has them
     REPO/NAME/inferenceservice.yaml  a KServe InferenceService for the repository
-    REPO/NAME/client.py            an example client (tritonclient[http])
+    REPO/NAME/client.py              an example client (tritonclient[http])
 
     Symbolic sizes (H, W) become -1 dims. A model whose batch dimension is a fixed number
     is written with max_batch_size 0 and its full dims; --max-batch N > 0 for it is refused.
