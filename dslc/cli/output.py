@@ -18,6 +18,7 @@ from dslc.expand.limits import Limits
 
 __all__ = [
     "MAX_MODEL_BYTES",
+    "atomic_dir",
     "atomic_file",
     "build_model",
     "check_output",
@@ -123,6 +124,63 @@ def atomic_file(path: Path) -> Iterator[BinaryIO]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def atomic_dir(path: Path, force: bool) -> Iterator[Path]:
+    """A hidden folder beside `path` to fill; on success it becomes `path` (an existing folder
+    there is replaced only with `force`), on failure it vanishes. Never replaced: a file, a
+    symlink, a FIFO or a device at `path`."""
+    import shutil
+    import tempfile
+
+    _check_dir_target(path, force)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=f".{path.name[:64]}.", dir=path.parent))
+    except OSError as exc:
+        raise _cannot(path, exc) from None
+    try:
+        yield stage
+        mode = path.stat().st_mode & 0o7777 if path.exists() else 0o777 & ~_umask()
+        os.chmod(stage, mode)  # mkdtemp's 0700 would hide the model from the server's user
+        old = None
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name[:64]}.old.", dir=path.parent))
+            os.replace(path, old / path.name)
+        os.replace(stage, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except OSError as exc:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise _cannot(path, exc) from None
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+
+
+def _check_dir_target(path: Path, force: bool) -> None:
+    parent = Path(os.path.realpath(path.parent))
+    if parent.exists() and not parent.is_dir():
+        raise UserError(f"cannot write {path}: {path.parent} is not a directory")
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise _cannot(path, exc) from None
+    if not stat.S_ISDIR(st.st_mode):
+        what = "a symlink" if stat.S_ISLNK(st.st_mode) else _kind(st.st_mode)
+        what = "a file" if stat.S_ISREG(st.st_mode) else what
+        raise UserError(f"cannot write {path}: it exists and is {what}; dslc does not replace it")
+    if not force:
+        raise UserError(f"{path} exists; pass --force to replace it (the whole folder)")
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
 
 
 def _mode_for(path: Path) -> int:
