@@ -39,8 +39,8 @@ def check(
 ) -> None:
     """Check .xnet files and report every problem (exit status 1 if any error)."""
     from dslc.compiler import compile_file, fix_sizes, parse_overrides
-    from dslc.passes.sizes import SizeError
     from dslc.expand.imports import check_library
+    from dslc.passes.sizes import SizeError
     from dslc.passes.sizes import describe as describe_sizes
 
     failed = 0

@@ -195,13 +195,11 @@ def check_given(rules: tuple[SizeRule, ...], sizes: dict[str, int], network: str
     by_name = {r.symbol: r for r in rules}
     if sizes and not by_name:
         given = ",".join(f"{k}={v}" for k, v in sizes.items())
-        raise SizeError(
-            [
-                f"--size {given}: {network}'s input sizes are fixed; --size gives values to "
-                "symbolic sizes, as in 'input image: 3 x H x W' (--set changes network "
-                "parameters)"
-            ]
+        fixed = (
+            f"--size {given}: {network}'s input sizes are fixed; --size gives values to "
+            "symbolic sizes, as in 'input image: 3 x H x W' (--set changes network parameters)"
         )
+        raise SizeError([fixed])
     problems = []
     for name, n in sizes.items():
         rule = by_name.get(name)
