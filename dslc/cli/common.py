@@ -28,6 +28,7 @@ __all__ = [
     "parse_sizes",
     "print_diagnostics",
     "size_option",
+    "with_sizes",
 ]
 
 
@@ -162,17 +163,23 @@ def analyse_file(
     sizes: dict[str, int] | None = None,
 ) -> Any:
     """Compile and analyse a file; `sizes` (from --size) give its symbolic sizes values."""
-    from dslc.compiler import compile_file, fix_sizes, parse_overrides
-    from dslc.passes.sizes import SizeError
+    from dslc.compiler import compile_file, parse_overrides
 
-    analysis = compile_file(path, parse_overrides(list(sets)), limits)
-    try:
-        analysis = fix_sizes(analysis, sizes or {}, limits)
-    except SizeError as exc:
-        raise UserError("\nerror: ".join(exc.problems)) from None
+    analysis = with_sizes(compile_file(path, parse_overrides(list(sets)), limits), sizes, limits)
     for d in analysis.warnings:
         click.echo(d.render() + "\n", err=True)
     return analysis
+
+
+def with_sizes(analysis: Any, sizes: dict[str, int] | None, limits: Limits | None = None) -> Any:
+    """The analysis at these values of its symbolic sizes; UserError for sizes it does not take."""
+    from dslc.compiler import fix_sizes
+    from dslc.passes.sizes import SizeError
+
+    try:
+        return fix_sizes(analysis, sizes or {}, limits)
+    except SizeError as exc:
+        raise UserError("\nerror: ".join(exc.problems)) from None
 
 
 def load_runtime() -> Any:
