@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
+from fractions import Fraction
 from pathlib import Path
 
-from dslc.diagnostics import CompileError, Diagnostic, Sink, unreadable
+from dslc.diagnostics import CompileError, Diagnostic, DiagnosticError, Sink, unreadable
 from dslc.expand.imports import ImportRoot
-from dslc.expand.limits import Limits
+from dslc.expand.limits import Limits, tensor_too_large
 from dslc.expand.program import build_graph
+from dslc.ir import dims
+from dslc.ir.dims import Dim, Sym
+from dslc.ir.graph import Graph
+from dslc.ir.ops import InputAttrs, Op
+from dslc.ir.shapes import Shapes, node_shape
 from dslc.passes import Analysis, analyse
+from dslc.passes.sizes import check_given
 from dslc.source import SourceFile, UnreadableSource
 from dslc.syntax import ast
 from dslc.syntax.parser import parse, parse_expr
 
-__all__ = ["compile_file", "compile_source", "parse_overrides"]
+__all__ = ["compile_file", "compile_source", "fix_sizes", "parse_overrides"]
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, ast.Expr]:
@@ -63,3 +71,49 @@ def compile_source(
         smallest_input_hint(program, source, dict(overrides or {}), sink, limits, root)
     sink.raise_if_errors()
     return analyse(expansion.graph, expansion.shapes, expansion.params, limits, sink)
+
+
+def fix_sizes(
+    analysis: Analysis, sizes: Mapping[str, int], limits: Limits | None = None
+) -> Analysis:
+    """The same network with values for symbolic input sizes (`--size H=224,W=224`): numbers
+    instead of formulas. Raise SizeError (dslc.passes.sizes) for a name the inputs lack or a
+    value the network is not valid for, CompileError for a tensor over the limits."""
+    if not sizes:
+        return analysis
+    check_given(analysis.sizes, dict(sizes), analysis.graph.name)
+    graph = _fixed_inputs(analysis.graph, sizes)
+    limits = limits or Limits()
+    sink = Sink()
+    shapes: Shapes = {}
+    for node in graph.nodes:  # the sizes are valid: shape inference succeeds (passes.sizes)
+        try:
+            shapes[node.id] = node_shape(node, [shapes[i] for i in node.inputs])
+        except DiagnosticError as exc:
+            sink.error(exc.code, exc.message, exc.span or node.span, *exc.hints)
+            break
+        too_large = tensor_too_large(node.name, shapes[node.id], limits)
+        if too_large:
+            sink.error("E0605", too_large[0], node.span, too_large[1])
+            break
+    sink.raise_if_errors()
+    fixed = analyse(graph, shapes, analysis.params, limits, sink)
+    return dataclasses.replace(fixed, given=(*analysis.given, *sorted(sizes.items())))
+
+
+def _fixed_inputs(graph: Graph, sizes: Mapping[str, int]) -> Graph:
+    """The graph with the inputs' symbolic sizes replaced by their values."""
+
+    def fixed(d: Dim) -> Dim:
+        if not isinstance(d, Sym) or any(s not in sizes for m, _ in d.terms for s in m):
+            return d
+        value: Fraction = dims.substitute(d, dict(sizes))
+        return int(value) if value.denominator == 1 else d
+
+    nodes = tuple(
+        dataclasses.replace(n, attrs=InputAttrs(tuple(fixed(d) for d in n.attrs.shape)))
+        if n.op is Op.INPUT and isinstance(n.attrs, InputAttrs)
+        else n
+        for n in graph.nodes
+    )
+    return dataclasses.replace(graph, nodes=nodes)

@@ -303,7 +303,7 @@ def measure(
     first = sub.graph.inputs[0]
     shape = sub.shapes[first]
     if not (isinstance(shape[-2], int) and isinstance(shape[-1], int)):
-        raise MeasureError("the input size is symbolic; give one with --size H,W")
+        raise MeasureError("the input size is symbolic; give one with --size H=...,W=...")
     hw = (shape[-2], shape[-1])
     model = reachability_model(to_onnx(sub))
     options = ort.SessionOptions()

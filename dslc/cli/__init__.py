@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from dslc import __version__
-from dslc.cli import bench, check, explain, export, fmt, graph, rf, run, summary, weights
+from dslc.cli import bench, check, diff, explain, export, fmt, graph, rf, run, summary, weights
 from dslc.cli import compile as compile_
 
 __all__ = ["main"]
@@ -26,6 +26,7 @@ def main() -> None:
       dslc summary models/resnet50.xnet      # shapes, params, MACs, receptive fields
       dslc compile models/resnet50.xnet      # write resnet50.onnx
       dslc run resnet50.onnx                 # run it on ONNX Runtime (CUDA, else CPU)
+      dslc diff a.xnet b.xnet                # two networks side by side
       dslc export resnet50.onnx --triton repo  # a Triton Inference Server model
       dslc explain E0301                     # what an error code means, with an example
 
@@ -35,6 +36,6 @@ def main() -> None:
     """
 
 
-COMMANDS = (compile_, check, weights, summary, fmt, explain, run, bench, rf, graph, export)
+COMMANDS = (compile_, check, weights, summary, fmt, explain, run, bench, rf, graph, diff, export)
 for module in COMMANDS:
     main.add_command(getattr(module, module.__name__.rpartition(".")[2]))

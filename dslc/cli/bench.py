@@ -17,7 +17,7 @@ from dslc.cli.common import (
     guard,
     load_runtime,
     model_source_options,
-    parse_sizes,
+    size_option,
 )
 from dslc.cli.output import compile_in_memory
 from dslc.expand.limits import Limits
@@ -271,12 +271,10 @@ def render(data: dict[str, Any]) -> str:
     default=None,
     help="ONNX Runtime's intra-op threads  [default: its own, one per physical core]",
 )
-@click.option(
-    "--size",
-    "sizes",
-    multiple=True,
-    metavar="NAME=N",
-    help=f"Value of a symbolic input size such as H or W [default: {DEFAULT_SIZE}].",
+@size_option(
+    "Values for the inputs' symbolic sizes, for random inputs, e.g. --size H=224,W=224 "
+    f"(or --size H=224 --size W=224) [default: {DEFAULT_SIZE}]; sizes the model is not "
+    "valid for are refused."
 )
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the report as JSON (schema in the README)."
@@ -295,7 +293,7 @@ def bench(
     iterations: int | None,
     seconds: float | None,
     threads: int | None,
-    sizes: tuple[str, ...],
+    sizes: dict[str, int],
     as_json: bool,
     sets: tuple[str, ...],
     seed: int,
@@ -338,7 +336,7 @@ def bench(
         default_size=DEFAULT_SIZE,
     )
     with guard(debug), tempfile.TemporaryDirectory(prefix="dslc-bench-") as scratch:
-        given = parse_sizes(sizes)
+        given = dict(sizes)
         source, label = _compile(
             model, sets, seed, limits, dtype, io_dtype, optimize, Path(scratch)
         )

@@ -6,7 +6,14 @@ import sys
 
 import click
 
-from dslc.cli.common import SET_HELP, debug_option, guard, limit_option, print_diagnostics
+from dslc.cli.common import (
+    SET_HELP,
+    debug_option,
+    guard,
+    limit_option,
+    print_diagnostics,
+    size_option,
+)
 from dslc.diagnostics import CompileError
 from dslc.expand.limits import Limits
 
@@ -16,12 +23,24 @@ __all__ = ["check"]
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help=SET_HELP)
+@size_option(
+    "Check the networks at these values of their symbolic input sizes, e.g. "
+    "--size H=224,W=224 (or --size H=224 --size W=224): a size a network is not valid for "
+    "is an error."
+)
 @limit_option
 @debug_option
-def check(files: tuple[str, ...], sets: tuple[str, ...], limits: Limits, debug: bool) -> None:
+def check(
+    files: tuple[str, ...],
+    sets: tuple[str, ...],
+    sizes: dict[str, int],
+    limits: Limits,
+    debug: bool,
+) -> None:
     """Check .xnet files and report every problem (exit status 1 if any error)."""
-    from dslc.compiler import compile_file, parse_overrides
+    from dslc.compiler import compile_file, fix_sizes, parse_overrides
     from dslc.expand.imports import check_library
+    from dslc.passes.sizes import SizeError
     from dslc.passes.sizes import describe as describe_sizes
 
     failed = 0
@@ -36,17 +55,23 @@ def check(files: tuple[str, ...], sets: tuple[str, ...], limits: Limits, debug: 
                         f"{'s' if len(blocks) != 1 else ''})"
                     )
                     continue
-                analysis = compile_file(f, overrides, limits)
+                analysis = fix_sizes(compile_file(f, overrides, limits), sizes, limits)
             except CompileError as exc:
                 print_diagnostics(exc.diagnostics)
+                failed += 1
+                continue
+            except SizeError as exc:
+                for problem in exc.problems:
+                    click.echo(f"{f}: error: {problem}", err=True)
                 failed += 1
                 continue
             for d in analysis.warnings:
                 click.echo(d.render() + "\n", err=True)
             n = len(analysis.graph.nodes) - len(analysis.graph.inputs)
             valid = describe_sizes(analysis.sizes)
-            sizes = f"; valid for {valid}" if valid else ""
-            click.echo(f"{f}: ok ({n} layer{'s' if n != 1 else ''}{sizes})")
+            given = ", ".join(f"{k}={v}" for k, v in analysis.given)
+            notes = (f"; at {given}" if given else "") + (f"; valid for {valid}" if valid else "")
+            click.echo(f"{f}: ok ({n} layer{'s' if n != 1 else ''}{notes})")
     if failed:
         sys.exit(1)
 

@@ -17,6 +17,7 @@ __all__ = [
     "CLOSED_PIPE",
     "DEFAULT_SIZE",
     "SET_HELP",
+    "SIZE_HELP",
     "UserError",
     "analyse_file",
     "debug_option",
@@ -26,11 +27,18 @@ __all__ = [
     "model_source_options",
     "parse_sizes",
     "print_diagnostics",
+    "size_option",
+    "with_sizes",
 ]
 
 
 F = TypeVar("F", bound=Callable[..., Any])
 SET_HELP = "Override a network parameter, e.g. --set classes=10 (repeatable)."
+SIZE_HELP = (
+    "Values for symbolic input sizes (input image: 3 x H x W), so that shapes and costs "
+    "are numbers instead of formulas, e.g. --size H=224,W=224 (or --size H=224 --size W=224); "
+    "sizes the network is not valid for are refused."
+)
 
 DEFAULT_SIZE = 224
 CLOSED_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `yes | head -1`
@@ -148,13 +156,30 @@ def model_source_options(f: F) -> F:
     )(f)
 
 
-def analyse_file(path: str, sets: tuple[str, ...], limits: Limits | None = None) -> Any:
+def analyse_file(
+    path: str,
+    sets: tuple[str, ...],
+    limits: Limits | None = None,
+    sizes: dict[str, int] | None = None,
+) -> Any:
+    """Compile and analyse a file; `sizes` (from --size) give its symbolic sizes values."""
     from dslc.compiler import compile_file, parse_overrides
 
-    analysis = compile_file(path, parse_overrides(list(sets)), limits)
+    analysis = with_sizes(compile_file(path, parse_overrides(list(sets)), limits), sizes, limits)
     for d in analysis.warnings:
         click.echo(d.render() + "\n", err=True)
     return analysis
+
+
+def with_sizes(analysis: Any, sizes: dict[str, int] | None, limits: Limits | None = None) -> Any:
+    """The analysis at these values of its symbolic sizes; UserError for sizes it does not take."""
+    from dslc.compiler import fix_sizes
+    from dslc.passes.sizes import SizeError
+
+    try:
+        return fix_sizes(analysis, sizes or {}, limits)
+    except SizeError as exc:
+        raise UserError("\nerror: ".join(exc.problems)) from None
 
 
 def load_runtime() -> Any:
@@ -168,11 +193,51 @@ def load_runtime() -> Any:
     return dslc_runtime
 
 
-def parse_sizes(items: tuple[str, ...]) -> dict[str, int]:
-    out = {}
+SIZE_EXAMPLE = "e.g. --size H=224,W=224 (or --size H=224 --size W=224)"
+
+
+def parse_sizes(items: tuple[str, ...], pair: bool = False) -> dict[str, int]:
+    """`H=224,W=224` items (repeatable) as {name: value}; ValueError says what is wrong. `pair`
+    also takes the older `224,224` / `224x224` / `224` for H and W (dslc rf)."""
+    out: dict[str, int] = {}
     for item in items:
-        name, _, value = item.partition("=")
-        if not value.isdigit() or int(value) < 1:
-            raise UserError(f"--size takes NAME=POSITIVE_INTEGER, got '{item}'")
-        out[name] = int(value)
+        if pair and "=" not in item:
+            parts = item.replace("x", ",").split(",")
+            parts = parts * 2 if len(parts) == 1 else parts
+            if len(parts) != 2:
+                raise ValueError(f"'{item}': give two sizes, {SIZE_EXAMPLE}")
+            item = f"H={parts[0]},W={parts[1]}"
+        for part in item.split(","):
+            name, eq, value = (p.strip() for p in part.partition("="))
+            if not eq or not name.isidentifier():
+                raise ValueError(f"'{part}' is not NAME=VALUE; {SIZE_EXAMPLE}")
+            try:
+                n = int(value)
+            except ValueError:
+                raise ValueError(f"{name}={value}: a size is a positive integer") from None
+            if n < 1:
+                raise ValueError(f"{name}={value}: a size is a positive integer")
+            if out.get(name, n) != n:
+                raise ValueError(f"{name} is given twice, as {out[name]} and {n}")
+            out[name] = n
     return out
+
+
+def size_option(help_text: str, pair: bool = False) -> Callable[[F], F]:
+    """The --size option of every command, one syntax: H=224,W=224, repeatable; the command
+    gets a dict {name: value}. `pair`: `H,W` is also taken (dslc rf, as before)."""
+
+    def to_sizes(ctx: click.Context, param: click.Parameter, items: tuple[str, ...]) -> Any:
+        try:
+            return parse_sizes(items, pair)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx, param) from None
+
+    return click.option(
+        "--size",
+        "sizes",
+        multiple=True,
+        metavar="H=N,W=N",
+        callback=to_sizes,
+        help=help_text,
+    )

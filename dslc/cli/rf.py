@@ -7,9 +7,18 @@ from typing import Any
 
 import click
 
-from dslc.cli.common import SET_HELP, UserError, analyse_file, debug_option, guard
+from dslc.cli.common import (
+    SET_HELP,
+    UserError,
+    analyse_file,
+    debug_option,
+    guard,
+    size_option,
+    with_sizes,
+)
 from dslc.cli.output import check_output, write_atomic
 from dslc.ir.graph import Node
+from dslc.ir.shapes import show as shape_text
 from dslc.report.rf_text import LookupFailed, axis_pair, growth_table, path_to, target
 
 __all__ = ["rf"]
@@ -27,11 +36,40 @@ def _pair(text: str | None, what: str) -> tuple[int, int] | None:
         ) from None
     if len(vals) == 1:
         vals = vals * 2
-    if len(vals) != 2 or (what == "--size" and min(vals) < 1) or min(vals) < 0:
+    if len(vals) != 2 or min(vals) < 0:
         raise click.BadParameter(
             f"expected two non-negative integers like 7,7, got '{text}'", param_hint=what
         )
     return vals[0], vals[1]
+
+
+def _sized(
+    analysis: Any, sizes: dict[str, int], measure: bool
+) -> tuple[Any, tuple[int, int] | None]:
+    """The analysis at the sizes given, and the input size (H, W) to measure at."""
+    if not sizes:
+        return analysis, None
+    name = analysis.graph.name
+    if analysis.sizes:  # symbolic sizes: give them values
+        analysis = with_sizes(analysis, sizes)
+        hw = analysis.shapes[analysis.graph.inputs[0]][-2:]
+        return analysis, (hw[0], hw[1]) if all(isinstance(d, int) for d in hw) else None
+    shape = analysis.shapes[analysis.graph.inputs[0]]
+    if len(shape) != 4:
+        raise UserError(f"--size: {name}'s input ({shape_text(shape)}) has no height and width")
+    h, w = shape[-2:]
+    given = ",".join(f"{k}={v}" for k, v in sizes.items())
+    if set(sizes) - {"H", "W"}:
+        raise UserError(
+            f"--size {given}: {name}'s input is fixed at {h} x {w}; --size names its height H "
+            "and width W, the input size --measure measures at"
+        )
+    if not measure:
+        raise UserError(
+            f"--size {given}: {name}'s input is fixed at {h} x {w}; for such a network --size "
+            "sets only the input size of --measure"
+        )
+    return analysis, (sizes.get("H", h), sizes.get("W", w))
 
 
 def _measure(analysis: Any, node: Node, size: tuple[int, int] | None) -> bool:
@@ -86,11 +124,13 @@ def _measure(analysis: Any, node: Node, size: tuple[int, int] | None) -> bool:
     help="Also measure the field on the compiled ONNX "
     "model with ONNX Runtime and compare; exit status 1 if they differ.",
 )
-@click.option(
-    "--size",
-    metavar="H,W",
-    help="Input size for --measure [default: the model's "
-    "own, or larger when the field does not fit; required for symbolic H x W].",
+@size_option(
+    "The input size, e.g. --size H=64,W=64 (or --size H=64 --size W=64; the older "
+    "--size 64,64 is still taken as H,W): for a network with symbolic sizes (1 x H x W) "
+    "the values of its sizes, for analysis and --measure; for a network of fixed size, "
+    "the input height H and width W that --measure measures at [default: the model's own, "
+    "or larger when the field does not fit].",
+    pair=True,
 )
 @click.option(
     "--plot",
@@ -124,7 +164,7 @@ def rf(
     file: str,
     layer: str | None,
     measure: bool,
-    size: str | None,
+    sizes: dict[str, int],
     plot_path: str | None,
     image: str | None,
     unit: str | None,
@@ -138,7 +178,6 @@ def rf(
     input pixels (fractional after upsampling), start the input coordinate of the first unit's
     centre (pixel centres at 0, 1, 2, ...). Where branches merge the field is their union.
     """
-    hw = _pair(size, "--size")
     where = _pair(unit, "--unit")
     if unit is not None and image is None:
         raise click.UsageError("--unit needs --image")
@@ -148,7 +187,7 @@ def rf(
             check_output(Path(plot_path), [file, image])
         if image:
             check_output(out, [file, image])
-        analysis = analyse_file(file, sets)
+        analysis, hw = _sized(analyse_file(file, sets), sizes, measure)
         try:
             node = target(analysis, layer)
         except LookupFailed as exc:

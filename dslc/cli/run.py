@@ -13,7 +13,7 @@ from dslc.cli.common import (
     guard,
     load_runtime,
     model_source_options,
-    parse_sizes,
+    size_option,
 )
 from dslc.cli.output import check_output, compile_in_memory, write_atomic
 from dslc.expand.limits import Limits
@@ -110,13 +110,10 @@ def _save(path: str, outputs: dict[str, np.ndarray]) -> None:
     show_default=True,
     help="Batch size for random inputs.",
 )
-@click.option(
-    "--size",
-    "sizes",
-    multiple=True,
-    metavar="NAME=N",
-    help="Value of a symbolic input size such as H or W for random inputs "
-    f"[default: {DEFAULT_SIZE}].",
+@size_option(
+    "Values for the inputs' symbolic sizes, for random inputs, e.g. --size H=224,W=224 "
+    f"(or --size H=224 --size W=224) [default: {DEFAULT_SIZE}]; sizes the model is not "
+    "valid for are refused."
 )
 @click.option(
     "--provider",
@@ -137,7 +134,7 @@ def run(
     model: str,
     inputs: tuple[str, ...],
     batch: int,
-    sizes: tuple[str, ...],
+    sizes: dict[str, int],
     provider: str,
     output: str | None,
     print_values: bool,
@@ -169,7 +166,7 @@ def _run(
     model: str,
     inputs: tuple[str, ...],
     batch: int,
-    sizes: tuple[str, ...],
+    sizes: dict[str, int],
     provider: str,
     output: str | None,
     print_values: bool,
@@ -191,7 +188,11 @@ def _run(
         if output and len(m.outputs) > 1 and not output.lower().endswith(".npz"):
             names = ", ".join(s.name for s in m.outputs)
             raise UserError(f"--output {output}: the model has outputs {names}; use an .npz file")
-        feeds, notes = _feeds(m, rt, inputs, batch, seed, parse_sizes(sizes))
+        try:
+            rt.check_size_names(m.inputs, sizes)
+        except rt.InputError as exc:
+            raise UserError(f"--size: {exc}") from None
+        feeds, notes = _feeds(m, rt, inputs, batch, seed, dict(sizes))
         results = m.run(feeds)
     except rt.RunError as exc:
         raise UserError(str(exc)) from None

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import click
 
-from dslc.cli.common import SET_HELP, analyse_file, debug_option, guard, limit_option
+from dslc.cli.common import (
+    SET_HELP,
+    SIZE_HELP,
+    analyse_file,
+    debug_option,
+    guard,
+    limit_option,
+    size_option,
+)
 from dslc.expand.limits import Limits
 
 __all__ = ["summary"]
@@ -49,6 +57,7 @@ __all__ = ["summary"]
     show_default=True,
     help="Element type for the byte counts (parameters and activations).",
 )
+@size_option(SIZE_HELP)
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help=SET_HELP)
 @limit_option
 @debug_option
@@ -59,6 +68,7 @@ def summary(
     depth: int | None,
     columns: str | None,
     dtype: str,
+    sizes: dict[str, int],
     sets: tuple[str, ...],
     limits: Limits,
     debug: bool,
@@ -72,7 +82,7 @@ def summary(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--columns") from None
     with guard(debug):
-        analysis = analyse_file(file, sets, limits)
+        analysis = analyse_file(file, sets, limits, sizes)
         if as_json or fmt_ == "json":
             import json
 

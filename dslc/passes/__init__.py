@@ -31,6 +31,7 @@ class Analysis:
     params: Mapping[str, Value]
     warnings: tuple[Diagnostic, ...]
     sizes: tuple[SizeRule, ...] = ()  # the symbolic input sizes it is valid for
+    given: tuple[tuple[str, int], ...] = ()  # symbolic sizes given values (compiler.fix_sizes)
 
 
 def analyse(

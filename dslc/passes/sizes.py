@@ -23,7 +23,7 @@ from dslc.ir.graph import Graph
 from dslc.ir.ops import InputAttrs, Op
 from dslc.ir.shapes import Shape, Shapes, node_shape
 
-__all__ = ["MAX_PERIOD", "SizeRule", "describe", "size_rules"]
+__all__ = ["MAX_PERIOD", "SizeError", "SizeRule", "check_given", "describe", "size_rules"]
 
 MAX_PERIOD = 1024  # longer periods are not searched: multiples of the period are then required
 _BIG = 1 << 12  # a size at which no layer runs out of room (inputs are at least this)
@@ -179,3 +179,58 @@ def _concrete(d: Dim, sizes: dict[str, int]) -> Dim:
         return d
     value = dims.substitute(d, sizes)
     return int(value) if value.denominator == 1 else d
+
+
+class SizeError(ValueError):
+    """Values for symbolic sizes (`summary --size H=...`) that the network does not take;
+    `problems` holds one message per size."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = tuple(problems)
+
+
+def check_given(rules: tuple[SizeRule, ...], sizes: dict[str, int], network: str) -> None:
+    """Raise SizeError unless every size names a symbolic input size the network is valid for."""
+    by_name = {r.symbol: r for r in rules}
+    if sizes and not by_name:
+        given = ",".join(f"{k}={v}" for k, v in sizes.items())
+        fixed = (
+            f"--size {given}: {network}'s input sizes are fixed; --size gives values to "
+            "symbolic sizes, as in 'input image: 3 x H x W' (--set changes network parameters)"
+        )
+        raise SizeError([fixed])
+    problems = []
+    for name, n in sizes.items():
+        rule = by_name.get(name)
+        if rule is None:
+            problems.append(_unknown(name, n, tuple(by_name), network))
+        elif not rule.allows(n):
+            near = " or ".join(str(v) for v in _nearest(rule, n))
+            problems.append(
+                f"--size {name}={n}: {network} is valid only for {name} {rule.text()}"
+                f"{f' (the nearest: {near})' if near else ''}; other sizes fail in its "
+                "layers' shapes"
+            )
+    if problems:
+        raise SizeError(problems)
+
+
+def _unknown(name: str, n: int, names: tuple[str, ...], network: str) -> str:
+    if name == "N":
+        return f"--size N={n}: N is the batch, chosen when the model runs (dslc run --batch)"
+    same = [m for m in names if m.lower() == name.lower()]  # sizes are case-sensitive
+    return (
+        f"--size {name}={n}: {network} has no symbolic size '{name}'"
+        f"{f' (did you mean {same[0]}?)' if same else ''}; its symbolic "
+        f"size{'s are' if len(names) > 1 else ' is'} {', '.join(names)}"
+    )
+
+
+def _nearest(rule: SizeRule, n: int) -> list[int]:
+    """The valid sizes next to n: the largest below it and the smallest above it."""
+    low = range(n - 1, max(rule.minimum, n - rule.period) - 1, -1)
+    start = max(n + 1, rule.minimum)
+    high = range(start, start + rule.period)
+    found = (next((m for m in r if rule.allows(m)), None) for r in (low, high))
+    return [m for m in found if m is not None]

@@ -111,6 +111,7 @@ def summary_json(analysis: Analysis, dtype: str = "float32") -> dict[str, Any]:
         "valid_sizes": {r.symbol: r.to_json() for r in analysis.sizes if r.restricts},
         "layers": [_layer(analysis, n, mem, b, t.constants > 0) for n in layers(analysis)],
         "receptive_field_layer": top.name if top else None,
+        **({"sizes_given": dict(analysis.given)} if analysis.given else {}),
     }
 
 

@@ -267,6 +267,10 @@ def _bytes(n: Dim) -> str:
     return f"{n} bytes"
 
 
+def _given(analysis: Analysis) -> str:
+    return ", ".join(f"{name}={value}" for name, value in analysis.given)
+
+
 def _giga(n: Dim) -> str:
     return f" ({n / 1e9:.3f} G)" if isinstance(n, int) and n >= 10**7 else ""
 
@@ -285,6 +289,7 @@ def totals_lines(analysis: Analysis, dtype: str) -> list[str]:
     peak_at = f" while '{g.node(mem.peak_node).name}' runs" if mem.peak_node is not None else ""
     lines = [
         f"Inputs:            {ins}",
+        *([f"Sizes given:       {_given(analysis)} (--size)"] if analysis.given else []),
         f"Outputs:           {outs}",
         f"Trainable params:  {_num(t.params, True)} ({_bytes(t.params * b)} as {dtype})",
         f"Buffers:           {_num(t.buffers, True)} (batch-norm running statistics)",

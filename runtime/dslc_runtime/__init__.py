@@ -7,6 +7,7 @@ from .errors import InputError, RunError
 from .files import check_values, open_regular, read_array
 from .providers import available_providers
 from .session import Model
+from .sizes import check_size_names
 from .specs import TensorSpec, coerce_dtype, fit_rank, format_shape
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "RunError",
     "TensorSpec",
     "available_providers",
+    "check_size_names",
     "check_values",
     "coerce_dtype",
     "digest",

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
+from .sizes import check_size_names
 from .specs import TensorSpec
 
 __all__ = ["random_inputs"]
@@ -23,6 +24,7 @@ def _check_size(what: str, value: Any) -> int:
 def _bindings(specs: Sequence[TensorSpec], batch: int, sizes: Mapping[str, int]) -> dict[str, int]:
     """Symbol sizes: explicit `sizes`, then first-dim symbols bound to `batch`."""
     bound = {name: _check_size(f"sizes[{name!r}]", v) for name, v in sizes.items()}
+    check_size_names(specs, bound)
     for spec in specs:
         if spec.shape and isinstance(spec.shape[0], str):
             bound.setdefault(spec.shape[0], batch)

@@ -15,7 +15,7 @@ from typing import Any
 from .errors import InputError
 from .specs import TensorSpec
 
-__all__ = ["SizeRule", "check_sizes", "read_rules"]
+__all__ = ["SizeRule", "check_size_names", "check_sizes", "read_rules"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,3 +68,26 @@ def check_sizes(
                     f"valid only for {dim} {rule.text}: other sizes would fail inside ONNX "
                     "Runtime"
                 )
+
+
+def check_size_names(specs: Sequence[TensorSpec], sizes: Mapping[str, int]) -> None:
+    """Raise InputError for a size that names no symbolic dim of the inputs past the batch."""
+    names = sorted({d for s in specs for d in s.shape[1:] if isinstance(d, str)})
+    batch = {s.shape[0]: s for s in specs if s.shape and isinstance(s.shape[0], str)}
+    for name in sizes:
+        if name in names:
+            continue
+        if name in batch:
+            raise InputError(
+                f"'{name}' is the batch axis of input '{batch[name].name}' "
+                f"{batch[name].shape_text}: its size is the batch size"
+            )
+        shapes = ", ".join(f"'{s.name}' {s.shape_text}" for s in specs)
+        raise InputError(
+            f"no input has a size named '{name}': "
+            + (
+                f"the inputs' symbolic sizes are {', '.join(names)}"
+                if names
+                else f"the inputs' sizes are fixed ({shapes})"
+            )
+        )

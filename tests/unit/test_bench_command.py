@@ -253,9 +253,12 @@ def test_missing_model_and_unknown_size(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.stderr == f"error: cannot load model '{tmp_path / 'none.onnx'}': file not found\n"
     result = bench(onnx_file(tmp_path), "--size", "H=x")
+    assert result.exit_code == 2
+    assert "Invalid value for '--size': H=x: a size is a positive integer" in result.stderr
+    result = bench(onnx_file(tmp_path), "--size", "H=8", "--provider", "cpu", "--iterations", "1")
     assert (result.exit_code, result.stderr) == (
         1,
-        ("error: --size takes NAME=POSITIVE_INTEGER, got 'H=x'\n"),
+        "error: no input has a size named 'H': the inputs' sizes are fixed ('x' (N, 4))\n",
     )
 
 
