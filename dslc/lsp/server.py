@@ -17,7 +17,7 @@ from dslc.lsp.convert import to_lsp
 from dslc.lsp.edits import fixes, formatted
 from dslc.lsp.hover import hover_text
 from dslc.lsp.navigate import definition, symbols
-from dslc.lsp.state import Checked, check_text, norm
+from dslc.lsp.state import Checked, check_text, norm, scope_of
 
 __all__ = ["DEBOUNCE_S", "DslcServer", "main", "make_server"]
 
@@ -145,10 +145,7 @@ def _register(server: DslcServer) -> None:  # noqa: C901 - one small handler per
     def completion(ls: DslcServer, params: lsp.CompletionParams) -> lsp.CompletionList:
         uri, pos = params.text_document.uri, params.position
         doc = ls.workspace.get_text_document(uri)
-        checked = ls.checked.get(uri)
-        if checked is None or checked.program is None or checked.version != (doc.version or 0):
-            latest = ls.fresh(uri)
-            checked = latest if latest.program is not None else checked
+        checked = scope_of(ls.path(uri), doc.source, pos.line) or ls.checked.get(uri)
         items = complete(checked, doc.source, pos.line, pos.character)
         return lsp.CompletionList(
             is_incomplete=False,

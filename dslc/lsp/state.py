@@ -15,7 +15,7 @@ from dslc.source import SourceFile
 from dslc.syntax import ast
 from dslc.syntax.parser import parse
 
-__all__ = ["Checked", "check_text", "norm"]
+__all__ = ["Checked", "check_text", "norm", "scope_of"]
 
 
 def norm(path: str) -> str:
@@ -70,3 +70,26 @@ def _imports(program: ast.Program, source: SourceFile) -> dict[str, str]:
     return {
         s.path: norm(str(here / s.path)) for s in program.statements if isinstance(s, ast.Import)
     }
+
+
+def scope_of(path: str, text: str, line: int) -> Checked | None:
+    """The names in scope of a buffer being typed (it may not parse): its syntax tree and
+    blocks, from the text as it is, else with the 0-based line cut at its last `->`, else
+    without that line. None when none of them parses."""
+    lines = text.split("\n")
+    tries = [text]
+    if 0 <= line < len(lines):
+        cut = lines[line].rpartition("->")[0]
+        tries.append("\n".join([*lines[:line], cut, *lines[line + 1 :]]))
+        tries.append("\n".join([*lines[:line], *lines[line + 1 :]]))
+    for attempt in tries:
+        source = SourceFile(norm(path), attempt)
+        try:
+            program = parse(source)
+        except CompileError:
+            continue
+        root = ImportRoot.of(source, None)
+        stack = (str(Path(source.path).resolve()),)
+        blocks = collect_blocks(program, source, Sink(), stack, root)
+        return Checked(source, -1, (), program, blocks, None, _imports(program, source))
+    return None

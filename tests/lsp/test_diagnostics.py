@@ -75,11 +75,9 @@ async def test_an_error_in_an_imported_file_is_shown_in_that_file(
     assert list(await published(client, u, lambda ds: not ds)) == []
 
 
-async def test_warnings_are_warnings(client: LanguageClient, tmp_path: Path) -> None:
-    text = (
-        "network t\ninput x: 3 x 32 x 32\n"
-        "add<conv3x3(8) | conv1x1(8, stride=1) -> conv3x3(8, dilation=2, pad=2)>\n"
-    )
+async def test_a_warning_is_published_as_a_warning(client: LanguageClient, tmp_path: Path) -> None:
+    text = "network t\ninput x: 3 x 32 x 32\nconcat<maxpool2 | conv1x1(8, stride=2)>\n"
     u = open_doc(client, tmp_path / "w.xnet", text)
-    ds = await published(client, u)
-    assert all(d.severity == lsp.DiagnosticSeverity.Warning for d in ds)
+    (d,) = await published(client, u, bool)
+    assert d.code == "W0701" and d.severity == lsp.DiagnosticSeverity.Warning
+    assert "help: branch 1 ends at 'maxpool1'" in d.message
