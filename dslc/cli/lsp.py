@@ -18,7 +18,7 @@ MISSING = (
 @click.option(
     "--debounce-ms",
     type=click.IntRange(0, 10_000),
-    default=50,
+    default=25,
     show_default=True,
     help="Check a buffer this long after the last keystroke.",
 )

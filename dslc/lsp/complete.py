@@ -12,7 +12,7 @@ from dslc.lsp.state import Checked
 from dslc.lsp.where import elements
 from dslc.syntax import ast
 
-__all__ = ["Item", "KERNEL_FORMS", "complete", "open_call"]
+__all__ = ["KERNEL_FORMS", "Item", "complete", "open_call"]
 
 # the sized forms people write most; any NxM works for the layers that take a kernel size
 KERNEL_FORMS = (
@@ -47,9 +47,8 @@ def open_call(text: str, line: int, char: int) -> str | None:
                 m = CALL.search(before[: i + 1])
                 return m.group(1) if m else None
             depth -= 1
-        elif c in "<>|=" and depth == 0 and before[i - 1 : i + 1] != "->":
-            if c != "=":
-                return None
+        elif c in "<>|" and depth == 0 and before[i - 1 : i + 1] != "->":
+            return None
     return None
 
 
@@ -71,7 +70,7 @@ def _layer_detail(name: str) -> str:
     found = lookup(name)
     if found is None:
         return "layer"
-    base, layer, size = found
+    layer = found[1]
     names = ", ".join(layer.sig.names())
     return f"{name}({names})" if names else name
 

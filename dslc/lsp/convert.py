@@ -6,8 +6,8 @@ from lsprotocol import types as lsp
 from pygls.uris import from_fs_path
 
 from dslc.diagnostics import Diagnostic
-from dslc.source import Span
 from dslc.lsp.state import norm
+from dslc.source import Span
 
 __all__ = ["location", "span_range", "to_lsp", "uri_of"]
 
@@ -42,13 +42,17 @@ def to_lsp(diagnostics: tuple[Diagnostic, ...], main: str) -> dict[str, list[lsp
             site = next((s for _, s in span.chain() if norm(s.source.path) == norm(main)), None)
             if site is not None:
                 echo = _one(d, site, f"in an imported block ({span}): ")
-                echo.related_information = [lsp.DiagnosticRelatedInformation(location(span), "here")]
+                echo.related_information = [
+                    lsp.DiagnosticRelatedInformation(location(span), "here")
+                ]
                 out[uri_of(main)].append(echo)
     return out
 
 
 def _one(d: Diagnostic, span: Span | None, prefix: str = "") -> lsp.Diagnostic:
-    where = span_range(span) if span is not None else lsp.Range(lsp.Position(0, 0), lsp.Position(0, 0))
+    where = (
+        span_range(span) if span is not None else lsp.Range(lsp.Position(0, 0), lsp.Position(0, 0))
+    )
     text = "\n".join([prefix + d.message, *(f"help: {h}" for h in d.hints)])
     related = [
         lsp.DiagnosticRelatedInformation(location(site), note)

@@ -65,10 +65,16 @@ def fixes(uri: str, text: str, diagnostics: list[lsp.Diagnostic]) -> list[lsp.Co
         start, end = d.range.start, d.range.end
         if d.code == "E0301" and "| project>" in hints and _char(lines, end, -1) == ">":
             at = lsp.Position(end.line, end.character - 1)
-            out.append(_action("Add '| project' (a projection shortcut)", uri, d, _insert(at, " | project")))
+            out.append(
+                _action(
+                    "Add '| project' (a projection shortcut)", uri, d, _insert(at, " | project")
+                )
+            )
         if d.code == "E0306" and "insert 'flatten'" in hints:
             out.append(_action("Insert 'flatten ->'", uri, d, _insert(start, "flatten -> ")))
-            out.append(_action("Insert 'gap -> flatten ->'", uri, d, _insert(start, "gap -> flatten -> ")))
+            out.append(
+                _action("Insert 'gap -> flatten ->'", uri, d, _insert(start, "gap -> flatten -> "))
+            )
         for name in DID_YOU_MEAN.findall(hints):
             word, a, b = word_at(text, start.line, start.character)
             if word and a == start.character:

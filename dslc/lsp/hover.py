@@ -51,7 +51,9 @@ def hover_text(checked: Checked, path: str, line: int, char: int) -> str | None:
     on_header = found.block is not None and found.block.name == word and found.primary is None
     if found.primary is not None and checked.analysis is not None:
         parts.append(_analysis_text(checked.analysis, found.primary))
-    if block is not None and (on_header or (isinstance(found.primary, ast.Call) and found.primary.name == word)):
+    if block is not None and (
+        on_header or (isinstance(found.primary, ast.Call) and found.primary.name == word)
+    ):
         parts.append(_block_text(block))
     parts = [p for p in parts if p]
     return "\n\n---\n\n".join(parts) if parts else None
@@ -77,7 +79,8 @@ def _program(path: str) -> ast.Program | None:
 def signature(block: ast.BlockDef) -> str:
     """`block name(c, stride = 1)<a | b>` as written in canonical form."""
     params = ", ".join(
-        p.name + (f" = {format_expr(p.default)}" if p.default is not None else "") for p in block.params
+        p.name + (f" = {format_expr(p.default)}" if p.default is not None else "")
+        for p in block.params
     )
     head = ("inline " if block.inline else "") + f"block {block.name}"
     head += f"({params})" if block.params else ""

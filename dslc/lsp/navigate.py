@@ -54,7 +54,9 @@ def symbols(checked: Checked) -> list[lsp.DocumentSymbol]:
     for e, block in elements(checked.program):
         for name, kind in ((e.label, lsp.SymbolKind.Field), (e.tap, lsp.SymbolKind.Variable)):
             if name is not None:
-                sym = _symbol(name, kind, e.span, "label" if kind is lsp.SymbolKind.Field else "tap")
+                sym = _symbol(
+                    name, kind, e.span, "label" if kind is lsp.SymbolKind.Field else "tap"
+                )
                 inner.setdefault(block.name if block else "", []).append(sym)
     for s in checked.program.statements:
         if isinstance(s, ast.Network):

@@ -21,7 +21,7 @@ from dslc.lsp.state import Checked, check_text, norm, scope_of
 
 __all__ = ["DEBOUNCE_S", "DslcServer", "main", "make_server"]
 
-DEBOUNCE_S = 0.05  # wait this long after a keystroke before checking (`dslc lsp --debounce-ms`)
+DEBOUNCE_S = 0.025  # wait this long after a keystroke before checking (`dslc lsp --debounce-ms`)
 KINDS = {
     "layer": lsp.CompletionItemKind.Function,
     "block": lsp.CompletionItemKind.Class,
@@ -72,7 +72,9 @@ class DslcServer(LanguageServer):
 
     def publish(self, uri: str, items: list[lsp.Diagnostic]) -> None:
         """Send one file's diagnostics."""
-        self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=items))
+        self.text_document_publish_diagnostics(
+            lsp.PublishDiagnosticsParams(uri=uri, diagnostics=items)
+        )
 
     def later(self, uri: str) -> None:
         """Check a buffer once the typing has paused."""
@@ -108,7 +110,7 @@ def make_server() -> DslcServer:
     return server
 
 
-def _register(server: DslcServer) -> None:  # noqa: C901 - one small handler per LSP method
+def _register(server: DslcServer) -> None:
     @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: DslcServer, params: lsp.DidOpenTextDocumentParams) -> None:
         ls.check(params.text_document.uri)
@@ -167,7 +169,9 @@ def _register(server: DslcServer) -> None:  # noqa: C901 - one small handler per
         return symbols(ls.fresh(params.text_document.uri))
 
     @server.feature(lsp.TEXT_DOCUMENT_FORMATTING)
-    def formatting(ls: DslcServer, params: lsp.DocumentFormattingParams) -> list[lsp.TextEdit] | None:
+    def formatting(
+        ls: DslcServer, params: lsp.DocumentFormattingParams
+    ) -> list[lsp.TextEdit] | None:
         uri = params.text_document.uri
         return formatted(ls.workspace.get_text_document(uri).source, ls.path(uri))
 
@@ -177,7 +181,9 @@ def _register(server: DslcServer) -> None:  # noqa: C901 - one small handler per
     )
     def actions(ls: DslcServer, params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
         uri = params.text_document.uri
-        return fixes(uri, ls.workspace.get_text_document(uri).source, list(params.context.diagnostics))
+        return fixes(
+            uri, ls.workspace.get_text_document(uri).source, list(params.context.diagnostics)
+        )
 
 
 def main(debounce_ms: int | None = None) -> None:
@@ -186,4 +192,3 @@ def main(debounce_ms: int | None = None) -> None:
     if debounce_ms is not None:
         server.debounce = debounce_ms / 1000
     server.start_io()
-

@@ -48,7 +48,9 @@ def _chains(p: ast.Primary) -> Iterator[ast.Chain]:
             pass
 
 
-def _walk(chain: ast.Chain, block: ast.BlockDef | None) -> Iterator[tuple[ast.Element, ast.BlockDef | None]]:
+def _walk(
+    chain: ast.Chain, block: ast.BlockDef | None
+) -> Iterator[tuple[ast.Element, ast.BlockDef | None]]:
     for e in chain.elements:
         yield e, block
         for c in _chains(e.primary):
@@ -82,9 +84,10 @@ def at(program: ast.Program, line: int, col: int) -> Found:
             block = s
     for e, _ in elements(program):
         p = e.primary
-        if isinstance(p, ast.Call | ast.Combinator) and contains(p.span, line, col):
-            if best is None or _inside(p.span, best[0].span):
-                best = (p, e)
+        if not isinstance(p, ast.Call | ast.Combinator) or not contains(p.span, line, col):
+            continue
+        if best is None or _inside(p.span, best[0].span):
+            best = (p, e)
     return Found(best[0] if best else None, best[1] if best else None, block)
 
 

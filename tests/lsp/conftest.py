@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @fixture(
-    config=ClientServerConfig(server_command=[sys.executable, "-m", "dslc", "lsp", "--debounce-ms", "10"]),
+    config=ClientServerConfig(
+        server_command=[sys.executable, "-m", "dslc", "lsp", "--debounce-ms", "10"]
+    ),
     scope="module",
 )
 async def client(lsp_client: LanguageClient) -> object:

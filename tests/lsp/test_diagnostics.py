@@ -22,8 +22,12 @@ async def test_a_correct_file_has_no_diagnostics(client: LanguageClient) -> None
     assert list(await published(client, u)) == []
 
 
-async def test_an_error_on_open_has_its_code_place_and_help(client: LanguageClient, tmp_path: Path) -> None:
-    u = open_doc(client, tmp_path / "flat.xnet", "network t\ninput x: 3 x 8 x 8\nconv3x3(4) -> dense(10)\n")
+async def test_an_error_on_open_has_its_code_place_and_help(
+    client: LanguageClient, tmp_path: Path
+) -> None:
+    u = open_doc(
+        client, tmp_path / "flat.xnet", "network t\ninput x: 3 x 8 x 8\nconv3x3(4) -> dense(10)\n"
+    )
     (d,) = await published(client, u, bool)
     assert d.code == "E0306" and d.source == "dslc"
     assert d.severity == lsp.DiagnosticSeverity.Error
@@ -47,7 +51,9 @@ async def test_diagnostics_follow_the_edits(client: LanguageClient, tmp_path: Pa
     assert list(await published(client, u, lambda ds: not ds)) == []
 
 
-async def test_an_error_inside_a_block_names_the_expansion(client: LanguageClient, tmp_path: Path) -> None:
+async def test_an_error_inside_a_block_names_the_expansion(
+    client: LanguageClient, tmp_path: Path
+) -> None:
     u = open_doc(client, tmp_path / "res.xnet", RESIDUAL)
     (d,) = await published(client, u, bool)
     assert d.code == "E0301" and d.range.start.line == 2
