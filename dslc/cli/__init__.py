@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from dslc import __version__
-from dslc.cli import bench, check, diff, explain, export, fmt, graph, rf, run, summary, weights
+from dslc.cli import bench, check, diff, explain, export, fmt, graph, lsp, rf, run, summary, weights
 from dslc.cli import compile as compile_
 
 __all__ = ["main"]
@@ -36,6 +36,20 @@ def main() -> None:
     """
 
 
-COMMANDS = (compile_, check, weights, summary, fmt, explain, run, bench, rf, graph, diff, export)
+COMMANDS = (
+    compile_,
+    check,
+    weights,
+    summary,
+    fmt,
+    explain,
+    run,
+    bench,
+    rf,
+    graph,
+    diff,
+    export,
+    lsp,
+)
 for module in COMMANDS:
     main.add_command(getattr(module, module.__name__.rpartition(".")[2]))
