@@ -6,16 +6,55 @@ Exit codes: 0 success, 1 the input is wrong, 2 command-line usage, 3 an internal
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 from dslc import __version__
-from dslc.cli import bench, check, explain, fmt, graph, rf, run, summary, weights
-from dslc.cli import compile as compile_
 
-__all__ = ["main"]
+__all__ = ["COMMANDS", "main"]
+
+# each command is the function of the same name in dslc.cli.<name>
+COMMANDS = (
+    "compile",
+    "check",
+    "weights",
+    "summary",
+    "fmt",
+    "explain",
+    "run",
+    "bench",
+    "rf",
+    "graph",
+)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Commands(click.Group):
+    """Imports a command's module when that command is asked for: `dslc check` does not load
+    what `dslc weights` or `dslc run` need (start-up, bench/README.md)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in COMMANDS and cmd_name not in self.commands:
+            module = importlib.import_module(f"dslc.cli.{cmd_name}")
+            self.add_command(getattr(module, cmd_name))
+        return super().get_command(ctx, cmd_name)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] not in COMMANDS:  # a typo: click suggests from every command
+            for name in COMMANDS:
+                self.get_command(ctx, name)
+        return super().resolve_command(ctx, args)
+
+
+@click.group(
+    cls=_Commands,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="dslc")
 def main() -> None:
     """dslc compiles .xnet network descriptions to ONNX and tells you everything about them.
@@ -32,8 +71,3 @@ def main() -> None:
     Exit codes: 0 success, 1 the input is wrong, 2 command-line usage,
     3 an internal error (a bug in dslc; --debug shows the traceback).
     """
-
-
-COMMANDS = (compile_, check, weights, summary, fmt, explain, run, bench, rf, graph)
-for module in COMMANDS:
-    main.add_command(getattr(module, module.__name__.rpartition(".")[2]))
