@@ -6,7 +6,7 @@ Exit codes: 0 success, 1 the input is wrong, 2 command-line usage, 3 an internal
 
 from __future__ import annotations
 
-import importlib
+from types import ModuleType
 
 import click
 
@@ -29,6 +29,50 @@ COMMANDS = (
 )
 
 
+def _module(name: str) -> ModuleType:
+    """A command's module, imported by name (statically: dslc imports nothing dynamically)."""
+    match name:
+        case "compile":
+            from dslc.cli import compile as compile_
+
+            return compile_
+        case "check":
+            from dslc.cli import check
+
+            return check
+        case "weights":
+            from dslc.cli import weights
+
+            return weights
+        case "summary":
+            from dslc.cli import summary
+
+            return summary
+        case "fmt":
+            from dslc.cli import fmt
+
+            return fmt
+        case "explain":
+            from dslc.cli import explain
+
+            return explain
+        case "run":
+            from dslc.cli import run
+
+            return run
+        case "bench":
+            from dslc.cli import bench
+
+            return bench
+        case "rf":
+            from dslc.cli import rf
+
+            return rf
+    from dslc.cli import graph
+
+    return graph
+
+
 class _Commands(click.Group):
     """Imports a command's module when that command is asked for: `dslc check` does not load
     what `dslc weights` or `dslc run` need (start-up, bench/README.md)."""
@@ -38,8 +82,7 @@ class _Commands(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in COMMANDS and cmd_name not in self.commands:
-            module = importlib.import_module(f"dslc.cli.{cmd_name}")
-            self.add_command(getattr(module, cmd_name))
+            self.add_command(getattr(_module(cmd_name), cmd_name))
         return super().get_command(ctx, cmd_name)
 
     def resolve_command(
