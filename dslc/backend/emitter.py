@@ -7,9 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
 
+from dslc.backend import proto
 from dslc.backend.init import Drawn, initial, specs
 from dslc.ir.dims import Dim
 from dslc.ir.graph import (
@@ -27,7 +26,7 @@ class Emitter:
     analysis: Analysis
     weights: Drawn  # every learned tensor, given or initialised
     dtype: type[np.floating[Any]] = np.float32
-    nodes: list[onnx.NodeProto] = field(default_factory=list)
+    nodes: list[bytes] = field(default_factory=list)
     arrays: list[tuple[str, np.ndarray]] = field(default_factory=list)
     names: dict[int, str] = field(default_factory=dict)
     opset: int = 21  # the default opset (settings.DEFAULT_OPSET)
@@ -35,9 +34,7 @@ class Emitter:
     def const(self, name: str, value: np.ndarray) -> str:
         """A constant as a Constant node (kept out of the initializers, which are parameters)."""
         self.nodes.append(
-            helper.make_node(
-                "Constant", [], [name], name=name, value=numpy_helper.from_array(value, name)
-            )
+            proto.node("Constant", [], [name], name=name, value=proto.tensor(value, name))
         )
         return name
 
@@ -62,20 +59,18 @@ class Emitter:
 
     def emit(self, op: str, node: Node, inputs: list[str], **attrs: Any) -> None:
         """Append one ONNX node computing `node`'s output."""
-        self.nodes.append(
-            helper.make_node(op, inputs, [self.names[node.id]], name=node.name, **attrs)
-        )
+        self.nodes.append(proto.node(op, inputs, [self.names[node.id]], name=node.name, **attrs))
 
 
 DTYPES: dict[str, type[np.floating[Any]]] = {"float32": np.float32, "float16": np.float16}
 
 
 ELEM: dict[type[np.floating[Any]], int] = {
-    np.float32: TensorProto.FLOAT,
-    np.float16: TensorProto.FLOAT16,
+    np.float32: proto.ELEM_FLOAT,
+    np.float16: proto.ELEM_FLOAT16,
 }
 
 
-def value_info(name: str, shape: tuple[Dim, ...], dtype: str = "float32") -> onnx.ValueInfoProto:
+def value_info(name: str, shape: tuple[Dim, ...], dtype: str = "float32") -> bytes:
     dims = [d if isinstance(d, int) else str(d) for d in shape]
-    return helper.make_tensor_value_info(name, ELEM[DTYPES[dtype]], dims)
+    return proto.value_info(name, ELEM[DTYPES[dtype]], dims)

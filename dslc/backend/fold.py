@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from onnx import helper
 
+from dslc.backend import proto
 from dslc.backend.emitter import Emitter
 from dslc.backend.nodes import conv_attrs
 from dslc.ir.graph import (
@@ -74,7 +74,7 @@ def emit_folded(e: Emitter, conv: Node, bn: Node) -> None:
     bias = (bias - bv["running_mean"]) * scale + bv["bias"]
     names = e.params(conv, {"weight": weight, "bias": bias})
     e.nodes.append(
-        helper.make_node(
+        proto.node(
             "Conv",
             [e.names[conv.inputs[0]], *names],
             [e.names[bn.id]],

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, assert_never
 
 import numpy as np
-from onnx import helper
 
+from dslc.backend import proto
 from dslc.backend.emitter import ELEM, Emitter
 from dslc.backend.nodes_channels import emit_channel_node
 from dslc.backend.nodes_modern import emit_modern
@@ -77,9 +77,7 @@ def _avgpool(e: Emitter, node: Node, a: PoolAttrs, x: str) -> None:
         return
     t, l, b, r = a.pads
     pad = e.const(f"{node.name}.pads", np.array([0, 0, t, l, 0, 0, b, r], np.int64))
-    e.nodes.append(
-        helper.make_node("Pad", [x, pad], [f"{node.name}.padded"], name=f"{node.name}.padded")
-    )
+    e.nodes.append(proto.node("Pad", [x, pad], [f"{node.name}.padded"], name=f"{node.name}.padded"))
     extra = [_extra(a, shape, axis) for axis in (0, 1)]
     e.emit(
         "AveragePool",
@@ -242,16 +240,14 @@ def _resize(e: Emitter, node: Node, a: UpsampleAttrs, xs: list[str]) -> None:
         scales = e.const(f"{n}.scales", np.array([1, 1, *a.scale], np.float32))
         e.emit("Resize", node, [xs[0], "", scales], **attrs)
         return
-    e.nodes.append(helper.make_node("Shape", [xs[0]], [f"{n}.nc"], name=f"{n}.nc", end=2))
+    e.nodes.append(proto.node("Shape", [xs[0]], [f"{n}.nc"], name=f"{n}.nc", end=2))
     if a.scale is not None:  # a fractional factor: the size is PyTorch's floor(H * factor)
         out = e.analysis.shapes[node.id]
         e.const(f"{n}.hw", np.array(out[2:], np.int64))
     else:
-        e.nodes.append(helper.make_node("Shape", [xs[1]], [f"{n}.hw"], name=f"{n}.hw", start=2))
+        e.nodes.append(proto.node("Shape", [xs[1]], [f"{n}.hw"], name=f"{n}.hw", start=2))
     e.nodes.append(
-        helper.make_node(
-            "Concat", [f"{n}.nc", f"{n}.hw"], [f"{n}.sizes"], name=f"{n}.sizes", axis=0
-        )
+        proto.node("Concat", [f"{n}.nc", f"{n}.hw"], [f"{n}.sizes"], name=f"{n}.sizes", axis=0)
     )
     e.emit("Resize", node, [xs[0], "", "", f"{n}.sizes"], **attrs)
 
@@ -276,8 +272,8 @@ def _adaptive(e: Emitter, node: Node, a: AdaptivePoolAttrs, x: str) -> None:
     else:
         wt = _dynamic_averaging(e, f"{n}.colsT", x, 3, a.size[1])
         cols = f"{n}.cols"
-        e.nodes.append(helper.make_node("Transpose", [wt], [cols], name=cols, perm=[1, 0]))
-    e.nodes.append(helper.make_node("MatMul", [rows, x], [f"{node.name}.r"], name=f"{node.name}.r"))
+        e.nodes.append(proto.node("Transpose", [wt], [cols], name=cols, perm=[1, 0]))
+    e.nodes.append(proto.node("MatMul", [rows, x], [f"{node.name}.r"], name=f"{node.name}.r"))
     e.emit("MatMul", node, [f"{node.name}.r", cols])
 
 
@@ -287,7 +283,7 @@ def _dynamic_averaging(e: Emitter, name: str, x: str, axis: int, out: int) -> st
 
     def node(op: str, inputs: list[str], suffix: str, **attrs: Any) -> str:
         e.nodes.append(
-            helper.make_node(op, inputs, [f"{name}.{suffix}"], name=f"{name}.{suffix}", **attrs)
+            proto.node(op, inputs, [f"{name}.{suffix}"], name=f"{name}.{suffix}", **attrs)
         )
         return f"{name}.{suffix}"
 

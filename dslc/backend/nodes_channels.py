@@ -18,8 +18,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from onnx import helper
 
+from dslc.backend import proto
 from dslc.backend.emitter import Emitter
 from dslc.ir.graph import Node
 from dslc.ir.ops import BlockAttrs, ChannelSliceAttrs, Op, PadChannelsAttrs, ShuffleAttrs
@@ -32,7 +32,7 @@ def _ints(e: Emitter, name: str, values: list[int]) -> str:
 
 
 def _step(e: Emitter, op: str, inputs: list[str], name: str, **attrs: Any) -> str:
-    e.nodes.append(helper.make_node(op, inputs, [name], name=name, **attrs))
+    e.nodes.append(proto.node(op, inputs, [name], name=name, **attrs))
     return name
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import math
 
-from onnx import helper
-
+from dslc.backend import proto
 from dslc.backend.emitter import Emitter
 from dslc.ir.graph import Node
 from dslc.ir.ops import DenseAttrs, GeluAttrs, LayerNormAttrs, Op, PreluAttrs
@@ -24,9 +23,7 @@ def emit_modern(e: Emitter, node: Node) -> None:
     if node.op is Op.MUL:
         _product(e, node, xs)
     elif node.op is Op.SILU:
-        e.nodes.append(
-            helper.make_node("Sigmoid", xs, [f"{node.name}.sig"], name=f"{node.name}.sig")
-        )
+        e.nodes.append(proto.node("Sigmoid", xs, [f"{node.name}.sig"], name=f"{node.name}.sig"))
         e.emit("Mul", node, [xs[0], f"{node.name}.sig"])
     elif node.op is Op.HARDSWISH:
         e.emit("HardSwish", node, xs)
@@ -60,7 +57,7 @@ def _product(e: Emitter, node: Node, xs: list[str]) -> None:
     acc = xs[0]
     for k, x in enumerate(xs[1:-1], 1):
         out = f"{node.name}.mul{k}"
-        e.nodes.append(helper.make_node("Mul", [acc, x], [out], name=out))
+        e.nodes.append(proto.node("Mul", [acc, x], [out], name=out))
         acc = out
     e.emit("Mul", node, [acc, xs[-1]])
 
@@ -72,7 +69,7 @@ def _gelu(e: Emitter, node: Node, a: GeluAttrs, x: str) -> None:
     n = node.name
 
     def op(kind: str, inputs: list[str], suffix: str) -> str:
-        e.nodes.append(helper.make_node(kind, inputs, [f"{n}.{suffix}"], name=f"{n}.{suffix}"))
+        e.nodes.append(proto.node(kind, inputs, [f"{n}.{suffix}"], name=f"{n}.{suffix}"))
         return f"{n}.{suffix}"
 
     one = e.const(f"{n}.one", e.floats(1.0))
@@ -97,11 +94,9 @@ def _layernorm(e: Emitter, node: Node, a: LayerNormAttrs, x: str, rank: int) -> 
         e.emit("LayerNormalization", node, [x, *params], axis=-1, epsilon=a.eps)
         return
     n = node.name
+    e.nodes.append(proto.node("Transpose", [x], [f"{n}.nhwc"], name=f"{n}.nhwc", perm=[0, 2, 3, 1]))
     e.nodes.append(
-        helper.make_node("Transpose", [x], [f"{n}.nhwc"], name=f"{n}.nhwc", perm=[0, 2, 3, 1])
-    )
-    e.nodes.append(
-        helper.make_node(
+        proto.node(
             "LayerNormalization",
             [f"{n}.nhwc", *params],
             [f"{n}.normed"],

@@ -1,16 +1,16 @@
-"""Graph + analysis + weights -> onnx.ModelProto: the backend's entry point (build, to_onnx),
-with the serialisers (write, write_external, serialize) beside it."""
+"""Graph + analysis + weights -> an ONNX model: the backend's entry point (build, to_onnx),
+with the serialisers (write, write_external, serialize) beside it. Building and writing
+encode the protobuf messages themselves (backend/proto.py): only to_onnx imports onnx."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnx
-from onnx import helper, numpy_helper
 
 from dslc import __version__
+from dslc.backend import proto
 from dslc.backend.emitter import DTYPES, ELEM, Emitter, value_info
 from dslc.backend.fold import Plan, emit_folded, plan_folding
 from dslc.backend.init import Drawn
@@ -21,6 +21,9 @@ from dslc.ir.ops import (
     Op,
 )
 from dslc.passes import Analysis
+
+if TYPE_CHECKING:
+    import onnx
 
 __all__ = ["DEFAULT_OPSET", "build", "serialize", "to_onnx", "write", "write_external"]
 
@@ -35,7 +38,7 @@ def build(
     optimize: bool = False,
     dtype: str = "float32",
     io_dtype: str | None = None,
-) -> tuple[onnx.ModelProto, list[tuple[str, np.ndarray]]]:
+) -> tuple[proto.Model, list[tuple[str, np.ndarray]]]:
     """The model without its initializers, and the initializers as named arrays.
 
     optimize: the inference graph — batch norm folded into the convolution before it,
@@ -61,7 +64,7 @@ def build(
     if cast:
         for i in g.inputs:
             e.nodes.append(
-                helper.make_node(
+                proto.node(
                     "Cast", [g.node(i).name], [e.names[i]], name=e.names[i], to=ELEM[DTYPES[dtype]]
                 )
             )
@@ -77,7 +80,7 @@ def build(
             continue
         if node.id in plan.alias:  # an output: keep its name
             e.nodes.append(
-                helper.make_node(
+                proto.node(
                     "Identity", [e.names[node.inputs[0]]], [e.names[node.id]], name=node.name
                 )
             )
@@ -89,31 +92,19 @@ def build(
             # the output is cast back
             op = "Cast" if cast else "Identity"
             attrs: dict[str, Any] = {"to": ELEM[DTYPES[io_dtype]]} if cast else {}
-            e.nodes.append(
-                helper.make_node(op, [e.names[i]], [out_names[i]], name=out_names[i], **attrs)
-            )
-    model = onnx.ModelProto()
-    model.ir_version = helper.find_min_ir_version_for([helper.make_opsetid("", opset)])
-    model.producer_name, model.producer_version = "dslc", __version__
-    model.opset_import.append(helper.make_opsetid("", opset))
-    graph = model.graph
-    graph.name = g.name
-    graph.node.extend(e.nodes)
-    graph.input.extend(value_info(g.node(i).name, analysis.shapes[i], io_dtype) for i in g.inputs)
-    graph.output.extend(value_info(out_names[i], analysis.shapes[i], io_dtype) for i in g.outputs)
-    helper.set_model_props(
-        model,
-        {
-            "dslc.version": __version__,
-            "dslc.source": g.source_text,
-            "dslc.network": g.name,
-            "dslc.init": init,
-            "dslc.seed": str(seed),
-            "dslc.optimize": str(optimize).lower(),
-            "dslc.dtype": dtype,
-        }
-        | _size_props(analysis),
-    )
+            e.nodes.append(proto.node(op, [e.names[i]], [out_names[i]], name=out_names[i], **attrs))
+    model = proto.Model(opset, __version__, g.name, e.nodes)
+    model.inputs.extend(value_info(g.node(i).name, analysis.shapes[i], io_dtype) for i in g.inputs)
+    model.outputs.extend(value_info(out_names[i], analysis.shapes[i], io_dtype) for i in g.outputs)
+    model.metadata = {
+        "dslc.version": __version__,
+        "dslc.source": g.source_text,
+        "dslc.network": g.name,
+        "dslc.init": init,
+        "dslc.seed": str(seed),
+        "dslc.optimize": str(optimize).lower(),
+        "dslc.dtype": dtype,
+    } | _size_props(analysis)
     return model, e.arrays
 
 
@@ -143,7 +134,12 @@ def to_onnx(
     dtype: str = "float32",
     io_dtype: str | None = None,
 ) -> onnx.ModelProto:
-    """Build the ONNX model: hierarchical names, seeded weights, the source in metadata."""
+    """The onnx.ModelProto, initializers included: hierarchical names, seeded weights, the source
+    in metadata (for in-process use: dslc compile writes build()'s model without onnx)."""
+    import io
+
+    import onnx
+
     model, arrays = build(
         analysis,
         opset=opset,
@@ -154,5 +150,7 @@ def to_onnx(
         dtype=dtype,
         io_dtype=io_dtype,
     )
-    model.graph.initializer.extend(numpy_helper.from_array(a, name) for name, a in arrays)
-    return model
+    buffer = io.BytesIO()
+    write(model, arrays, buffer)
+    model_proto: onnx.ModelProto = onnx.ModelProto.FromString(buffer.getvalue())
+    return model_proto

@@ -6,16 +6,113 @@ Exit codes: 0 success, 1 the input is wrong, 2 command-line usage, 3 an internal
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import click
 
 from dslc import __version__
-from dslc.cli import bench, check, diff, explain, export, fmt, graph, lsp, rf, run, summary, weights
-from dslc.cli import compile as compile_
 
-__all__ = ["main"]
+__all__ = ["COMMANDS", "main"]
+
+# each command is the function of the same name in dslc.cli.<name>
+COMMANDS = (
+    "compile",
+    "check",
+    "weights",
+    "summary",
+    "fmt",
+    "explain",
+    "run",
+    "bench",
+    "rf",
+    "graph",
+    "diff",
+    "export",
+    "lsp",
+)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+def _module(name: str) -> ModuleType:
+    """A command's module, imported by name (statically: dslc imports nothing dynamically)."""
+    match name:
+        case "compile":
+            from dslc.cli import compile as compile_
+
+            return compile_
+        case "check":
+            from dslc.cli import check
+
+            return check
+        case "weights":
+            from dslc.cli import weights
+
+            return weights
+        case "summary":
+            from dslc.cli import summary
+
+            return summary
+        case "fmt":
+            from dslc.cli import fmt
+
+            return fmt
+        case "explain":
+            from dslc.cli import explain
+
+            return explain
+        case "run":
+            from dslc.cli import run
+
+            return run
+        case "bench":
+            from dslc.cli import bench
+
+            return bench
+        case "rf":
+            from dslc.cli import rf
+
+            return rf
+        case "diff":
+            from dslc.cli import diff
+
+            return diff
+        case "export":
+            from dslc.cli import export
+
+            return export
+        case "lsp":
+            from dslc.cli import lsp
+
+            return lsp
+    from dslc.cli import graph
+
+    return graph
+
+
+class _Commands(click.Group):
+    """Imports a command's module when that command is asked for: `dslc check` does not load
+    what `dslc weights` or `dslc run` need (start-up, bench/README.md)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in COMMANDS and cmd_name not in self.commands:
+            self.add_command(getattr(_module(cmd_name), cmd_name))
+        return super().get_command(ctx, cmd_name)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] not in COMMANDS:  # a typo: click suggests from every command
+            for name in COMMANDS:
+                self.get_command(ctx, name)
+        return super().resolve_command(ctx, args)
+
+
+@click.group(
+    cls=_Commands,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="dslc")
 def main() -> None:
     """dslc compiles .xnet network descriptions to ONNX and tells you everything about them.
@@ -34,22 +131,3 @@ def main() -> None:
     Exit codes: 0 success, 1 the input is wrong, 2 command-line usage,
     3 an internal error (a bug in dslc; --debug shows the traceback).
     """
-
-
-COMMANDS = (
-    compile_,
-    check,
-    weights,
-    summary,
-    fmt,
-    explain,
-    run,
-    bench,
-    rf,
-    graph,
-    diff,
-    export,
-    lsp,
-)
-for module in COMMANDS:
-    main.add_command(getattr(module, module.__name__.rpartition(".")[2]))

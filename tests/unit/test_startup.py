@@ -1,5 +1,7 @@
 """Start-up: the analysis commands never import numpy, onnx or ONNX Runtime (each costs
-0.1 s or more of every `dslc summary` and `dslc check`; bench/README.md has the figures)."""
+0.1 s or more of every `dslc summary` and `dslc check`), and `dslc compile` writes its model
+without the onnx package (whose ml_dtypes took 0.6 s to import; bench/README.md has the
+figures)."""
 
 from __future__ import annotations
 
@@ -43,3 +45,18 @@ def test_analysis_commands_import_no_numerics(args: list[str]) -> None:
         check=True,
     )
     assert done.stdout.splitlines()[-1] == "imported: ", done.stdout[-300:]
+
+
+@pytest.mark.parametrize("optimize", ["--optimize", "--no-optimize"])
+def test_compile_writes_without_onnx(tmp_path: Path, optimize: str) -> None:
+    out = tmp_path / "m.onnx"
+    args = ["compile", "models/lenet5.xnet", "-o", str(out), optimize, "--dtype", "float16"]
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE.format(args=args, heavy=HEAVY)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.splitlines()[-1] == "imported: numpy", done.stdout[-300:]
+    assert out.stat().st_size > 61_706 * 2  # the float16 weights were written
