@@ -28,10 +28,11 @@ STORAGE_PLACEHOLDER = "s3://YOUR-BUCKET/PATH/TO/REPO"
 class Source:
     """The model to serve: its graph (signature), and how to write it under 1/."""
 
-    model: Any  # onnx.ModelProto (weights not loaded when read from an .onnx)
+    model: Any  # onnx.ModelProto, without weights: the signature and metadata
     arrays: list[Any] | None  # the weights of an .xnet compiled here; None: copy the file
     path: Path
     network: str  # the name the model gives itself ('' if none)
+    built: Any = None  # an .xnet's model as dslc writes it (backend/proto.py), with `arrays`
 
 
 def _regular(path: Path, what: str) -> None:
@@ -66,7 +67,10 @@ def _load(model: str, opts: dict[str, Any]) -> Source:
             opts["dtype"],
             opts["io_dtype"],
         )
-        return Source(proto, arrays, path, _network(proto))
+        import onnx
+
+        header = onnx.load_from_string(proto.SerializeToString())  # the graph, no weights
+        return Source(header, arrays, path, _network(header), proto)
     given = [o for o in ("weights", "io_dtype", "opset") if opts[o] is not None] + (
         ["dtype"] if opts["dtype"] != "float32" else []
     )
@@ -177,7 +181,7 @@ def _write(stage: Path, src: Source, texts: dict[str, str]) -> None:
     version = stage / "1"
     version.mkdir()
     if src.arrays is not None:
-        save_model(version / "model.onnx", src.model, src.arrays)
+        save_model(version / "model.onnx", src.built, src.arrays)
     else:
         _copy_onnx(src.path, version, external_files(src.model))
     for name, text in texts.items():
