@@ -1,4 +1,5 @@
-"""The emitter's state while the IR is walked: ONNX nodes, initializers and tensor names."""
+"""The emitter's state while the IR is walked: ONNX nodes, initializers, tensor names and the
+shapes of the helper tensors a layer computes on the way (written as value_info)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from dslc.ir.graph import (
 )
 from dslc.passes import Analysis
 
-__all__ = ["DTYPES", "ELEM", "Emitter", "value_info"]
+__all__ = ["DTYPES", "ELEM", "Emitter", "Shaped", "tensor_info", "value_info"]
+
+Shaped = tuple[tuple[Dim, ...], int]  # a tensor's dims and ONNX element type
 
 
 @dataclass
@@ -31,9 +34,16 @@ class Emitter:
     arrays: list[tuple[str, np.ndarray]] = field(default_factory=list)
     names: dict[int, str] = field(default_factory=dict)
     opset: int = 21  # the default opset (settings.DEFAULT_OPSET)
+    shapes: dict[str, Shaped] = field(default_factory=dict)  # helper tensors, not layers
+
+    def shaped(self, name: str, shape: tuple[Dim, ...], elem: int | None = None) -> str:
+        """Record a helper tensor's shape (element type: the model's float unless given)."""
+        self.shapes[name] = (shape, ELEM[self.dtype] if elem is None else elem)
+        return name
 
     def const(self, name: str, value: np.ndarray) -> str:
         """A constant as a Constant node (kept out of the initializers, which are parameters)."""
+        self.shapes[name] = (value.shape, _NP_ELEM[value.dtype.type])
         self.nodes.append(
             helper.make_node(
                 "Constant", [], [name], name=name, value=numpy_helper.from_array(value, name)
@@ -76,6 +86,26 @@ ELEM: dict[type[np.floating[Any]], int] = {
 }
 
 
+_NP_ELEM: dict[type[np.generic], int] = {
+    np.float32: TensorProto.FLOAT,
+    np.float16: TensorProto.FLOAT16,
+    np.int64: TensorProto.INT64,
+}
+
+
 def value_info(name: str, shape: tuple[Dim, ...], dtype: str = "float32") -> onnx.ValueInfoProto:
-    dims = [d if isinstance(d, int) else str(d) for d in shape]
-    return helper.make_tensor_value_info(name, ELEM[DTYPES[dtype]], dims)
+    return tensor_info(name, shape, ELEM[DTYPES[dtype]])
+
+
+def tensor_info(name: str, shape: tuple[Dim, ...], elem: int) -> onnx.ValueInfoProto:
+    """A tensor's type and shape; a symbolic dim is written as its text (`H/8`, `N`)."""
+    info = onnx.ValueInfoProto(name=name)
+    t = info.type.tensor_type
+    t.elem_type = elem
+    dims = t.shape.dim
+    for d in shape:
+        if isinstance(d, int):
+            dims.add().dim_value = d
+        else:
+            dims.add().dim_param = str(d)
+    return info

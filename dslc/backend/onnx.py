@@ -11,7 +11,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from dslc import __version__
-from dslc.backend.emitter import DTYPES, ELEM, Emitter, value_info
+from dslc.backend.emitter import DTYPES, ELEM, Emitter, tensor_info, value_info
 from dslc.backend.fold import Plan, emit_folded, plan_folding
 from dslc.backend.init import Drawn
 from dslc.backend.nodes import emit_node
@@ -101,6 +101,7 @@ def build(
     graph.node.extend(e.nodes)
     graph.input.extend(value_info(g.node(i).name, analysis.shapes[i], io_dtype) for i in g.inputs)
     graph.output.extend(value_info(out_names[i], analysis.shapes[i], io_dtype) for i in g.outputs)
+    graph.value_info.extend(_intermediate_shapes(e, graph, ELEM[DTYPES[dtype]]))
     helper.set_model_props(
         model,
         {
@@ -115,6 +116,22 @@ def build(
         | _size_props(analysis),
     )
     return model, e.arrays
+
+
+def _intermediate_shapes(e: Emitter, graph: onnx.GraphProto, elem: int) -> list[Any]:
+    """value_info for every tensor a node computes, bar the model's outputs, in node order:
+    each layer's output with dslc's shape (`H/8`, the batch `N`), and the helper tensors a
+    layer computes on the way where the emitter knows their shapes. Viewers show them on the
+    edges; ONNX's own inference keeps them as they are (it has no names for `H/8`)."""
+    known = {e.names[n.id]: (e.analysis.shapes[n.id], elem) for n in e.analysis.graph.nodes}
+    known |= e.shapes
+    declared = {v.name for v in graph.output}
+    infos = []
+    for node in graph.node:
+        for name in node.output:
+            if name in known and name not in declared:
+                infos.append(tensor_info(name, *known[name]))
+    return infos
 
 
 def _size_props(analysis: Analysis) -> dict[str, str]:

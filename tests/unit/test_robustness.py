@@ -158,6 +158,10 @@ def test_large_weights_go_to_external_data(tiny: Path, tmp_path: Path) -> None:
         for t in onnx.load(str(inline)).graph.initializer
     }
     np.testing.assert_array_equal(_run_onnx(out), _run_onnx(inline))
+    # the shapes of the edges (issue 14) are written on this path too
+    shapes = onnx.load(str(out), load_external_data=False).graph.value_info
+    assert [v.name for v in shapes] == ["bn1", "relu1", "maxpool1", "flatten1"]  # conv1 folded
+    assert shapes == onnx.load(str(inline)).graph.value_info
 
 
 @pytest.mark.usefixtures("small_threshold")
