@@ -292,7 +292,14 @@ def _dynamic_averaging(e: Emitter, name: str, x: str, axis: int, out: int, n: Di
     run time: window i covers [floor(i n / out), ceil((i + 1) n / out))."""
     int64, boolean, elem = TensorProto.INT64, TensorProto.BOOL, ELEM[e.dtype]
 
-    def node(op: str, inputs: list[str], suffix: str, shape: Any, kind: int, **attrs: Any) -> str:
+    def node(
+        op: str,
+        inputs: list[str],
+        suffix: str,
+        shape: tuple[Dim | None, ...],
+        kind: int,
+        **attrs: Any,
+    ) -> str:
         e.nodes.append(
             helper.make_node(op, inputs, [f"{name}.{suffix}"], name=f"{name}.{suffix}", **attrs)
         )
