@@ -1,4 +1,5 @@
-"""The emitter's state while the IR is walked: ONNX nodes, initializers and tensor names."""
+"""The emitter's state while the IR is walked: ONNX nodes, initializers, tensor names and the
+shapes of the helper tensors a layer computes on the way (written as value_info)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ import numpy as np
 from dslc.backend import proto
 from dslc.backend.init import Drawn, initial, specs
 from dslc.ir.dims import Dim
-from dslc.ir.graph import (
-    Node,
-)
+from dslc.ir.graph import Node
 from dslc.passes import Analysis
 
-__all__ = ["DTYPES", "ELEM", "Emitter", "value_info"]
+__all__ = ["DTYPES", "ELEM", "Emitter", "Shaped", "tensor_info", "value_info"]
+
+Shaped = tuple[tuple[Dim, ...], int]  # a tensor's dims and ONNX element type
 
 
 @dataclass
@@ -26,13 +27,20 @@ class Emitter:
     analysis: Analysis
     weights: Drawn  # every learned tensor, given or initialised
     dtype: type[np.floating[Any]] = np.float32
-    nodes: list[bytes] = field(default_factory=list)
+    nodes: list[proto.Node] = field(default_factory=list)
     arrays: list[tuple[str, np.ndarray]] = field(default_factory=list)
     names: dict[int, str] = field(default_factory=dict)
     opset: int = 21  # the default opset (settings.DEFAULT_OPSET)
+    shapes: dict[str, Shaped] = field(default_factory=dict)  # helper tensors, not layers
+
+    def shaped(self, name: str, shape: tuple[Dim, ...], elem: int | None = None) -> str:
+        """Record a helper tensor's shape (element type: the model's float unless given)."""
+        self.shapes[name] = (shape, ELEM[self.dtype] if elem is None else elem)
+        return name
 
     def const(self, name: str, value: np.ndarray) -> str:
         """A constant as a Constant node (kept out of the initializers, which are parameters)."""
+        self.shapes[name] = (value.shape, _NP_ELEM[value.dtype.type])
         self.nodes.append(
             proto.node("Constant", [], [name], name=name, value=proto.tensor(value, name))
         )
@@ -71,6 +79,19 @@ ELEM: dict[type[np.floating[Any]], int] = {
 }
 
 
+_NP_ELEM: dict[type[np.generic], int] = {
+    np.float32: proto.ELEM_FLOAT,
+    np.float16: proto.ELEM_FLOAT16,
+    np.int64: proto.ELEM_INT64,
+    np.bool_: proto.ELEM_BOOL,
+}
+
+
 def value_info(name: str, shape: tuple[Dim, ...], dtype: str = "float32") -> bytes:
-    dims = [d if isinstance(d, int) else str(d) for d in shape]
-    return proto.value_info(name, ELEM[DTYPES[dtype]], dims)
+    """A float tensor's type and shape in the model's dtype."""
+    return tensor_info(name, shape, ELEM[DTYPES[dtype]])
+
+
+def tensor_info(name: str, shape: tuple[Dim, ...], elem: int) -> bytes:
+    """A tensor's type and shape; a symbolic dim is written as its text (`H/8`, `N`)."""
+    return proto.value_info(name, elem, [d if isinstance(d, int) else str(d) for d in shape])

@@ -10,7 +10,7 @@ from dslc.backend import proto
 from dslc.backend.emitter import ELEM, Emitter
 from dslc.backend.nodes_channels import emit_channel_node
 from dslc.backend.nodes_modern import emit_modern
-from dslc.ir.dims import Dim
+from dslc.ir.dims import Dim, add
 from dslc.ir.graph import (
     Node,
 )
@@ -77,6 +77,7 @@ def _avgpool(e: Emitter, node: Node, a: PoolAttrs, x: str) -> None:
         return
     t, l, b, r = a.pads
     pad = e.const(f"{node.name}.pads", np.array([0, 0, t, l, 0, 0, b, r], np.int64))
+    e.shaped(f"{node.name}.padded", (*shape[:2], add(shape[2], t + b), add(shape[3], l + r)))
     e.nodes.append(proto.node("Pad", [x, pad], [f"{node.name}.padded"], name=f"{node.name}.padded"))
     extra = [_extra(a, shape, axis) for axis in (0, 1)]
     e.emit(
@@ -236,11 +237,15 @@ def _resize(e: Emitter, node: Node, a: UpsampleAttrs, xs: list[str]) -> None:
             else "pytorch_half_pixel",
         }
     n = node.name
+    int64 = proto.ELEM_INT64
     if a.scale is not None and all(float(f).is_integer() for f in a.scale):
         scales = e.const(f"{n}.scales", np.array([1, 1, *a.scale], np.float32))
         e.emit("Resize", node, [xs[0], "", scales], **attrs)
         return
     e.nodes.append(proto.node("Shape", [xs[0]], [f"{n}.nc"], name=f"{n}.nc", end=2))
+    e.shaped(f"{n}.nc", (2,), int64)
+    e.shaped(f"{n}.hw", (2,), int64)
+    e.shaped(f"{n}.sizes", (4,), int64)
     if a.scale is not None:  # a fractional factor: the size is PyTorch's floor(H * factor)
         out = e.analysis.shapes[node.id]
         e.const(f"{n}.hw", np.array(out[2:], np.int64))
@@ -266,55 +271,81 @@ def _adaptive(e: Emitter, node: Node, a: AdaptivePoolAttrs, x: str) -> None:
     if isinstance(h, int):
         rows = e.const(f"{n}.rows", e.floats(_averaging(h, a.size[0])))
     else:
-        rows = _dynamic_averaging(e, f"{n}.rows", x, 2, a.size[0])
+        rows = _dynamic_averaging(e, f"{n}.rows", x, 2, a.size[0], h)
     if isinstance(w, int):
         cols = e.const(f"{n}.cols", e.floats(_averaging(w, a.size[1]).T.copy()))
     else:
-        wt = _dynamic_averaging(e, f"{n}.colsT", x, 3, a.size[1])
-        cols = f"{n}.cols"
+        wt = _dynamic_averaging(e, f"{n}.colsT", x, 3, a.size[1], w)
+        cols = e.shaped(f"{n}.cols", (w, a.size[1]))
         e.nodes.append(proto.node("Transpose", [wt], [cols], name=cols, perm=[1, 0]))
+    e.shaped(f"{n}.r", (*shape[:2], a.size[0], w))
     e.nodes.append(proto.node("MatMul", [rows, x], [f"{node.name}.r"], name=f"{node.name}.r"))
     e.emit("MatMul", node, [f"{node.name}.r", cols])
 
 
-def _dynamic_averaging(e: Emitter, name: str, x: str, axis: int, out: int) -> str:
+def _dynamic_averaging(e: Emitter, name: str, x: str, axis: int, out: int, n: Dim) -> str:
     """The averaging matrix of `_averaging` computed in the graph, for a size known only at
     run time: window i covers [floor(i n / out), ceil((i + 1) n / out))."""
+    int64, boolean, elem = proto.ELEM_INT64, proto.ELEM_BOOL, ELEM[e.dtype]
 
-    def node(op: str, inputs: list[str], suffix: str, **attrs: Any) -> str:
+    def node(
+        op: str,
+        inputs: list[str],
+        suffix: str,
+        shape: tuple[Dim | None, ...],
+        kind: int,
+        **attrs: Any,
+    ) -> str:
         e.nodes.append(
             proto.node(op, inputs, [f"{name}.{suffix}"], name=f"{name}.{suffix}", **attrs)
         )
+        e.shaped(f"{name}.{suffix}", tuple(n if d is None else d for d in shape), kind)
         return f"{name}.{suffix}"
 
-    size = node("Shape", [x], "n", start=axis, end=axis + 1)  # [n]
+    size = node("Shape", [x], "n", (1,), int64, start=axis, end=axis + 1)  # [n]
     i = e.const(f"{name}.i", np.arange(out, dtype=np.int64))
     k = e.const(f"{name}.out", np.array([out], np.int64))
     k1 = e.const(f"{name}.out1", np.array([out - 1], np.int64))
     one = e.const(f"{name}.one", np.array([1], np.int64))
-    begin = node("Div", [node("Mul", [i, size], "in"), k], "begin")  # floor: all are >= 0
-    upper = node("Mul", [node("Add", [i, one], "i1"), size], "i1n")
-    end = node("Div", [node("Add", [upper, k1], "i1nk"), k], "end")  # ceil
+    o = (out,)
+    begin = node("Div", [node("Mul", [i, size], "in", o, int64), k], "begin", o, int64)  # floor
+    upper = node("Mul", [node("Add", [i, one], "i1", o, int64), size], "i1n", o, int64)
+    end = node("Div", [node("Add", [upper, k1], "i1nk", o, int64), k], "end", o, int64)  # ceil
     zero = e.const(f"{name}.zero", np.array(0, np.int64))
     step = e.const(f"{name}.step", np.array(1, np.int64))
     axes = e.const(f"{name}.axes", np.array([1], np.int64))
-    positions = node("Range", [zero, node("Squeeze", [size], "scalar"), step], "at")  # [n]
+    scalar = node("Squeeze", [size], "scalar", (), int64)
+    positions = node("Range", [zero, scalar, step], "at", (None,), int64)  # [n]
+    col = (out, 1)
+    grid = (out, None)
     inside = node(
         "And",
         [
-            node("GreaterOrEqual", [positions, node("Unsqueeze", [begin, axes], "b1")], "ge"),
-            node("Less", [positions, node("Unsqueeze", [end, axes], "e1")], "lt"),
+            node(
+                "GreaterOrEqual",
+                [positions, node("Unsqueeze", [begin, axes], "b1", col, int64)],
+                "ge",
+                grid,
+                boolean,
+            ),
+            node(
+                "Less",
+                [positions, node("Unsqueeze", [end, axes], "e1", col, int64)],
+                "lt",
+                grid,
+                boolean,
+            ),
         ],
         "in_window",
+        grid,
+        boolean,
     )
-    elem = ELEM[e.dtype]
+    length = node("Sub", [end, begin], "len", o, int64)
     count = node(
-        "Cast",
-        [node("Unsqueeze", [node("Sub", [end, begin], "len"), axes], "len1")],
-        "count",
-        to=elem,
+        "Cast", [node("Unsqueeze", [length, axes], "len1", col, int64)], "count", col, elem, to=elem
     )
-    return node("Div", [node("Cast", [inside], "mask", to=elem), count], "matrix")
+    mask = node("Cast", [inside], "mask", grid, elem, to=elem)
+    return node("Div", [mask, count], "matrix", grid, elem)
 
 
 def _averaging(n: int, out: int) -> np.ndarray:

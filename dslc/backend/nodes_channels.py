@@ -21,6 +21,7 @@ import numpy as np
 
 from dslc.backend import proto
 from dslc.backend.emitter import Emitter
+from dslc.ir.dims import Dim, mul
 from dslc.ir.graph import Node
 from dslc.ir.ops import BlockAttrs, ChannelSliceAttrs, Op, PadChannelsAttrs, ShuffleAttrs
 
@@ -31,9 +32,11 @@ def _ints(e: Emitter, name: str, values: list[int]) -> str:
     return e.const(name, np.array(values, np.int64))
 
 
-def _step(e: Emitter, op: str, inputs: list[str], name: str, **attrs: Any) -> str:
+def _step(
+    e: Emitter, op: str, inputs: list[str], name: str, shape: tuple[Dim, ...], **attrs: Any
+) -> str:
     e.nodes.append(proto.node(op, inputs, [name], name=name, **attrs))
-    return name
+    return e.shaped(name, shape, proto.ELEM_INT64 if op == "Shape" else None)
 
 
 def _channels_of(e: Emitter, node: Node) -> int:
@@ -45,20 +48,34 @@ def _channels_of(e: Emitter, node: Node) -> int:
 def emit_channel_node(e: Emitter, node: Node, x: str) -> None:
     """Emit one of the rearrangement ops (Op.CHANNELS ... Op.PAD_CHANNELS)."""
     a, n = node.attrs, node.name
+    x_shape, y_shape = e.analysis.shapes[node.inputs[0]], e.analysis.shapes[node.id]
     if isinstance(a, ChannelSliceAttrs):
         starts, ends = _ints(e, f"{n}.starts", [a.start]), _ints(e, f"{n}.ends", [a.stop])
         e.emit("Slice", node, [x, starts, ends, _ints(e, f"{n}.axes", [1])])
     elif isinstance(a, ShuffleAttrs):
         c = _channels_of(e, node)
-        shape = _step(e, "Shape", [x], f"{n}.shape")
-        grouped = _ints(e, f"{n}.grouped", [0, a.groups, c // a.groups, -1])
-        y = _step(e, "Reshape", [x, grouped], f"{n}.groups")
-        t = _step(e, "Transpose", [y], f"{n}.swapped", perm=[0, 2, 1, 3])
+        g, per, rest = a.groups, c // a.groups, _product(x_shape[2:])
+        shape = _step(e, "Shape", [x], f"{n}.shape", (len(x_shape),))
+        grouped = _ints(e, f"{n}.grouped", [0, g, per, -1])
+        y = _step(e, "Reshape", [x, grouped], f"{n}.groups", (x_shape[0], g, per, rest))
+        t = _step(
+            e, "Transpose", [y], f"{n}.swapped", (x_shape[0], per, g, rest), perm=[0, 2, 1, 3]
+        )
         e.emit("Reshape", node, [t, shape])
     elif isinstance(a, BlockAttrs) and node.op is Op.SPACE_TO_DEPTH:
         c, b = _channels_of(e, node), a.block
-        one = _step(e, "Reshape", [x, _ints(e, f"{n}.split", [-1, 1, 0, 0])], f"{n}.per_channel")
-        blocks = _step(e, "SpaceToDepth", [one], f"{n}.blocks", blocksize=b)
+        split = _ints(e, f"{n}.split", [-1, 1, 0, 0])
+        one = _step(
+            e, "Reshape", [x, split], f"{n}.per_channel", (mul(x_shape[0], c), 1, *x_shape[2:])
+        )
+        blocks = _step(
+            e,
+            "SpaceToDepth",
+            [one],
+            f"{n}.blocks",
+            (mul(x_shape[0], c), b * b, *y_shape[2:]),
+            blocksize=b,
+        )
         e.emit("Reshape", node, [blocks, _ints(e, f"{n}.joined", [-1, c * b * b, 0, 0])])
     elif isinstance(a, BlockAttrs):
         e.emit("DepthToSpace", node, [x], blocksize=a.block, mode="CRD")
@@ -68,3 +85,10 @@ def emit_channel_node(e: Emitter, node: Node, x: str) -> None:
         pads = [0] * (2 * rank)
         pads[1], pads[rank + 1] = a.before, a.after
         e.emit("Pad", node, [x, _ints(e, f"{n}.pads", pads)])
+
+
+def _product(dims: tuple[Dim, ...]) -> Dim:
+    out: Dim = 1
+    for d in dims:
+        out = mul(out, d)
+    return out

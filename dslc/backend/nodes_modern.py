@@ -24,6 +24,7 @@ def emit_modern(e: Emitter, node: Node) -> None:
         _product(e, node, xs)
     elif node.op is Op.SILU:
         e.nodes.append(proto.node("Sigmoid", xs, [f"{node.name}.sig"], name=f"{node.name}.sig"))
+        e.shaped(f"{node.name}.sig", e.analysis.shapes[node.id])
         e.emit("Mul", node, [xs[0], f"{node.name}.sig"])
     elif node.op is Op.HARDSWISH:
         e.emit("HardSwish", node, xs)
@@ -54,11 +55,13 @@ def emit_modern(e: Emitter, node: Node) -> None:
 
 def _product(e: Emitter, node: Node, xs: list[str]) -> None:
     """Mul broadcasts a gate's N x C x 1 x 1 over H x W; more branches multiply in turn."""
-    acc = xs[0]
+    acc, shape = xs[0], e.analysis.shapes[node.inputs[0]]
     for k, x in enumerate(xs[1:-1], 1):
         out = f"{node.name}.mul{k}"
         e.nodes.append(proto.node("Mul", [acc, x], [out], name=out))
-        acc = out
+        other = e.analysis.shapes[node.inputs[k]]  # broadcast: a 1 takes the other's size
+        shape = tuple(b if a == 1 else a for a, b in zip(shape, other, strict=True))
+        acc = e.shaped(out, shape)
     e.emit("Mul", node, [acc, xs[-1]])
 
 
@@ -70,7 +73,7 @@ def _gelu(e: Emitter, node: Node, a: GeluAttrs, x: str) -> None:
 
     def op(kind: str, inputs: list[str], suffix: str) -> str:
         e.nodes.append(proto.node(kind, inputs, [f"{n}.{suffix}"], name=f"{n}.{suffix}"))
-        return f"{n}.{suffix}"
+        return e.shaped(f"{n}.{suffix}", e.analysis.shapes[node.id])  # all elementwise
 
     one = e.const(f"{n}.one", e.floats(1.0))
     half = e.const(f"{n}.half", e.floats(0.5))
@@ -95,6 +98,9 @@ def _layernorm(e: Emitter, node: Node, a: LayerNormAttrs, x: str, rank: int) -> 
         return
     n = node.name
     e.nodes.append(proto.node("Transpose", [x], [f"{n}.nhwc"], name=f"{n}.nhwc", perm=[0, 2, 3, 1]))
+    s = e.analysis.shapes[node.id]
+    e.shaped(f"{n}.nhwc", (s[0], s[2], s[3], s[1]))
+    e.shaped(f"{n}.normed", (s[0], s[2], s[3], s[1]))
     e.nodes.append(
         proto.node(
             "LayerNormalization",

@@ -11,7 +11,7 @@ import numpy as np
 
 from dslc import __version__
 from dslc.backend import proto
-from dslc.backend.emitter import DTYPES, ELEM, Emitter, value_info
+from dslc.backend.emitter import DTYPES, ELEM, Emitter, tensor_info, value_info
 from dslc.backend.fold import Plan, emit_folded, plan_folding
 from dslc.backend.init import Drawn
 from dslc.backend.nodes import emit_node
@@ -96,6 +96,8 @@ def build(
     model = proto.Model(opset, __version__, g.name, e.nodes)
     model.inputs.extend(value_info(g.node(i).name, analysis.shapes[i], io_dtype) for i in g.inputs)
     model.outputs.extend(value_info(out_names[i], analysis.shapes[i], io_dtype) for i in g.outputs)
+    declared = {out_names[i] for i in g.outputs}
+    model.value_info.extend(_intermediate_shapes(e, declared, ELEM[DTYPES[dtype]]))
     model.metadata = {
         "dslc.version": __version__,
         "dslc.source": g.source_text,
@@ -106,6 +108,21 @@ def build(
         "dslc.dtype": dtype,
     } | _size_props(analysis)
     return model, e.arrays
+
+
+def _intermediate_shapes(e: Emitter, declared: set[str], elem: int) -> list[bytes]:
+    """value_info for every tensor a node computes, bar the model's outputs, in node order:
+    each layer's output with dslc's shape (`H/8`, the batch `N`), and the helper tensors a
+    layer computes on the way where the emitter knows their shapes. Viewers show them on the
+    edges; ONNX's own inference keeps them as they are (it has no names for `H/8`)."""
+    known = {e.names[n.id]: (e.analysis.shapes[n.id], elem) for n in e.analysis.graph.nodes}
+    known |= e.shapes
+    return [
+        tensor_info(name, *known[name])
+        for node in e.nodes
+        for name in node.outputs
+        if name in known and name not in declared
+    ]
 
 
 def _size_props(analysis: Analysis) -> dict[str, str]:

@@ -17,11 +17,14 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "ELEM_BOOL",
     "ELEM_FLOAT",
     "ELEM_FLOAT16",
+    "ELEM_INT64",
     "EXTERNAL",
     "IR_VERSIONS",
     "Model",
+    "Node",
     "Tensor",
     "external_tensor",
     "key",
@@ -31,7 +34,7 @@ __all__ = [
     "value_info",
 ]
 
-ELEM_FLOAT, ELEM_FLOAT16 = 1, 10  # TensorProto.DataType
+ELEM_FLOAT, ELEM_FLOAT16, ELEM_INT64, ELEM_BOOL = 1, 10, 7, 9  # TensorProto.DataType
 EXTERNAL = 1  # TensorProto.DataLocation
 # onnx.helper.find_min_ir_version_for, for the opsets the emitter supports
 IR_VERSIONS = {17: 8, 18: 8, 19: 9, 20: 9, 21: 10, 22: 10, 23: 11, 24: 12, 25: 13, 26: 13}
@@ -85,6 +88,12 @@ class Tensor(bytes):
     """An encoded TensorProto (so that an attribute holding one is not taken for a string)."""
 
 
+class Node(bytes):
+    """An encoded NodeProto that remembers the names of its outputs."""
+
+    outputs: tuple[str, ...] = ()
+
+
 def _attribute(name: str, value: Any) -> bytes:
     """onnx.helper.make_attribute for the values the emitter uses."""
     out = _str(1, name)
@@ -109,14 +118,17 @@ def _attribute(name: str, value: Any) -> bytes:
 
 def node(
     op_type: str, inputs: Iterable[str], outputs: Iterable[str], name: str = "", **attrs: Any
-) -> bytes:
+) -> Node:
     """A NodeProto (onnx.helper.make_node): attributes sorted by name, None ones left out."""
+    outputs = tuple(outputs)
     out = b"".join(_str(1, i) for i in inputs) + b"".join(_str(2, o) for o in outputs)
     out += (_str(3, name) if name else b"") + _str(4, op_type)
     for k, v in sorted(attrs.items()):
         if v is not None:
             out += _bytes(5, _attribute(k, v))
-    return out
+    encoded = Node(out)
+    encoded.outputs = outputs
+    return encoded
 
 
 def tensor_header(name: str, dims: Sequence[int], elem: int) -> bytes:
@@ -154,9 +166,10 @@ class Model:
     opset: int
     producer_version: str
     graph_name: str
-    nodes: list[bytes] = field(default_factory=list)
+    nodes: list[Node] = field(default_factory=list)
     inputs: list[bytes] = field(default_factory=list)
     outputs: list[bytes] = field(default_factory=list)
+    value_info: list[bytes] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)
 
     def head(self, graph: bytes | None = None) -> bytes:
@@ -175,6 +188,7 @@ class Model:
             out
             + b"".join(_bytes(11, i) for i in self.inputs)
             + b"".join(_bytes(12, o) for o in self.outputs)
+            + b"".join(_bytes(13, v) for v in self.value_info)
         )
 
     def SerializeToString(self, deterministic: bool = True) -> bytes:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import onnx
 import pytest
+from value_info import assert_value_info
 from zoo import xnet_files
 
 from dslc.backend.onnx import build, serialize, to_onnx, write
@@ -101,6 +102,38 @@ def test_summary_matches_golden(path: str, update_golden: bool) -> None:
     assert sum(layer.get("constants", 0) for layer in layers) == constants
     if isinstance(summary["totals"]["macs"], int):
         assert sum(layer["macs"] for layer in layers) == summary["totals"]["macs"]
+
+
+def _fixed(model: onnx.ModelProto) -> bool:
+    """Whether every input's size is fixed but the batch's."""
+    dims = [d for v in model.graph.input for d in v.type.tensor_type.shape.dim[1:]]
+    return all(d.HasField("dim_value") for d in dims)
+
+
+@pytest.mark.parametrize("path", MODELS)
+def test_every_tensor_carries_its_shape(path: str, compiled: Callable[[str], Path]) -> None:
+    # issue 14: the shape of every edge, as a viewer (Netron) shows it, in the file as written
+    plain = onnx.load(str(compiled(path)))
+    assert_value_info(plain, fixed=_fixed(plain))
+    # folded, in float16 with float32 inputs, at the lowest opset (GELU written out)
+    model, arrays = build(
+        compile_file(path), optimize=True, dtype="float16", io_dtype="float32", opset=17
+    )
+    for name, array in arrays:  # inference needs the weights' dims, not their bytes
+        model.graph.initializer.add(name=name, data_type=onnx.TensorProto.FLOAT16, dims=array.shape)
+    assert_value_info(model, fixed=_fixed(model))
+
+
+def test_shapes_inside_an_fcn_are_dslcs() -> None:
+    model, _ = build(compile_file("models/fcn_resnet50.xnet"), optimize=True)
+    shapes = {
+        v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
+        for v in model.graph.value_info
+    }
+    assert shapes["backbone.bn1"] == ["N", 64, "H/2", "W/2"]  # the folded conv's output
+    assert "backbone.conv1" not in shapes
+    assert shapes["backbone.maxpool"] == ["N", 64, "H/4", "W/4"]
+    assert shapes["classifier.4"] == ["N", 21, "H/8", "W/8"]
 
 
 # The zoo as issue 3 lists it: torchvision's parameter counts, inputs and outputs.

@@ -96,6 +96,7 @@ def _reference(model: proto.Model, initializers: list[onnx.TensorProto]) -> onnx
     ref.graph.initializer.extend(initializers)
     ref.graph.input.extend(onnx.ValueInfoProto.FromString(i) for i in model.inputs)
     ref.graph.output.extend(onnx.ValueInfoProto.FromString(o) for o in model.outputs)
+    ref.graph.value_info.extend(onnx.ValueInfoProto.FromString(v) for v in model.value_info)
     helper.set_model_props(ref, model.metadata)
     return ref
 
@@ -112,6 +113,7 @@ def _tiny() -> tuple[proto.Model, list[tuple[str, np.ndarray]]]:
 
 def test_written_model_is_onnx_model() -> None:
     model, arrays = _tiny()
+    assert len(model.value_info) >= 4  # the layers' outputs and the Cast's float16 input
     buffer = io.BytesIO()
     write(model, arrays, buffer)
     read = onnx.ModelProto.FromString(buffer.getvalue())

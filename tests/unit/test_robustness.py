@@ -158,6 +158,10 @@ def test_large_weights_go_to_external_data(tiny: Path, tmp_path: Path) -> None:
         for t in onnx.load(str(inline)).graph.initializer
     }
     np.testing.assert_array_equal(_run_onnx(out), _run_onnx(inline))
+    # the shapes of the edges (issue 14) are written on this path too
+    shapes = onnx.load(str(out), load_external_data=False).graph.value_info
+    assert [v.name for v in shapes] == ["bn1", "relu1", "maxpool1", "flatten1"]  # conv1 folded
+    assert shapes == onnx.load(str(inline)).graph.value_info
 
 
 @pytest.mark.usefixtures("small_threshold")
@@ -202,6 +206,13 @@ def test_a_real_model_over_2_gib(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / "big.onnx.data").stat().st_size > 2**31
     assert out.stat().st_size < 2**20
+    shapes = onnx.load(str(out), load_external_data=False).graph.value_info  # issue 14
+    assert [
+        (v.name, [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]) for v in shapes
+    ] == [
+        ("flatten1", ["N", 1]),
+        ("dense1", ["N", 24000]),
+    ]
     result = _invoke("run", out)
     assert result.exit_code == 0, result.stderr
     assert "shape (1, 24000)" in result.stdout
