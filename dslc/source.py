@@ -24,10 +24,16 @@ class UnreadableSource(Exception):
 
 @dataclass(frozen=True, slots=True)
 class SourceFile:
-    """A piece of .xnet text and the name it is reported under."""
+    """A piece of .xnet text and the name it is reported under. The text is kept as a file
+    read from disk gives it, whether it came from one or from the API: a leading BOM is
+    dropped and CR LF and lone CR become LF, so columns and excerpts never count a CR."""
 
     path: str
     text: str
+
+    def __post_init__(self) -> None:
+        if "\r" in self.text or self.text.startswith("\ufeff"):
+            object.__setattr__(self, "text", _newlines(self.text.removeprefix("\ufeff")))
 
     @classmethod
     def read(cls, path: str | Path, max_bytes: int = MAX_SOURCE_BYTES) -> SourceFile:

@@ -1,7 +1,8 @@
 """The `dslc` command line: the command group and its commands, one module each.
 
 Exit codes: 0 success, 1 the input is wrong, 2 command-line usage, 3 an internal error,
-130 interrupted, 141 stdout closed by its reader (`dslc ... | head`; nothing is printed).
+130 interrupted (Ctrl-C), 143 terminated (SIGTERM), 141 stdout closed by its reader
+(`dslc ... | head`; nothing is printed).
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@ the shared options, and the compilation of a file to a checked analysis."""
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +19,8 @@ __all__ = [
     "DEFAULT_SIZE",
     "SET_HELP",
     "SIZE_HELP",
+    "TERMINATED",
+    "Terminated",
     "UserError",
     "analyse_file",
     "debug_option",
@@ -42,6 +45,8 @@ SIZE_HELP = (
 
 DEFAULT_SIZE = 224
 CLOSED_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `yes | head -1`
+INTERRUPTED = 130  # 128 + SIGINT (Ctrl-C)
+TERMINATED = 143  # 128 + SIGTERM (`kill`, a service manager, a CI timeout)
 
 
 class UserError(Exception):
@@ -56,12 +61,38 @@ def print_diagnostics(diags: tuple[Diagnostic, ...]) -> None:
         click.echo(f"{errors} error{'s' if errors != 1 else ''} found", err=True)
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived. Like KeyboardInterrupt it unwinds the command, so a write in
+    progress removes its temporary file and leaves an existing output as it was."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the clean-up
+    raise Terminated
+
+
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """While the command runs, SIGTERM raises Terminated instead of killing the process."""
+    try:
+        old = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (an embedding program): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 @contextmanager
 def guard(debug: bool) -> Iterator[None]:
     """Turn every failure into a message and an exit code; a closed stdout (the reader of a
-    pipe gone, as in `dslc weights ... | head -1`) ends the command quietly with 141."""
+    pipe gone, as in `dslc weights ... | head -1`) ends the command quietly with 141, Ctrl-C
+    with 130 and SIGTERM with 143, after any output being written is cleaned up."""
     try:
-        yield
+        with _sigterm_unwinds():
+            yield
     except CompileError as exc:
         print_diagnostics(exc.diagnostics)
         sys.exit(1)
@@ -70,7 +101,10 @@ def guard(debug: bool) -> Iterator[None]:
         sys.exit(1)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        sys.exit(130)
+        sys.exit(INTERRUPTED)
+    except Terminated:
+        click.echo("terminated", err=True)
+        sys.exit(TERMINATED)
     except MemoryError:
         click.echo(
             "error: out of memory; use smaller inputs or a smaller network (see --limit in --help)",

@@ -4,6 +4,7 @@ models compiled in memory for run and bench."""
 from __future__ import annotations
 
 import os
+import signal
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -109,20 +110,19 @@ def atomic_file(path: Path) -> Iterator[BinaryIO]:
     except OSError as exc:
         raise _cannot(path, exc) from None
     prefix = f".{real.name[:64]}."  # short: the longest allowed name must still get a temp
+    tmp: str | None = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=real.parent)
-    except OSError as exc:
-        raise _cannot(path, exc) from None
-    try:
+        with _signals_held():  # Ctrl-C or SIGTERM: never a temporary file without its name
+            fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=real.parent)
         with os.fdopen(fd, "wb") as f:
             yield f
         os.chmod(tmp, _mode_for(real))
         os.replace(tmp, real)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
+        _remove(tmp)
         raise _cannot(path, exc) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException:  # an error, Ctrl-C (KeyboardInterrupt) or SIGTERM (Terminated)
+        _remove(tmp)
         raise
 
 
@@ -181,6 +181,25 @@ def _umask() -> int:
     umask = os.umask(0)
     os.umask(umask)
     return umask
+
+
+def _remove(tmp: str | None) -> None:
+    if tmp is not None:
+        with _signals_held():  # a second signal must not leave the file half cleaned up
+            Path(tmp).unlink(missing_ok=True)
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back until the block is done (they arrive after it)."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _mode_for(path: Path) -> int:

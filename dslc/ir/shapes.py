@@ -58,14 +58,12 @@ def conv_out(
     span = dilation * (k - 1) + 1
     room = dims.add(size, pad_begin + pad_end - span)
     out = dims.add(dims.ceildiv(room, stride) if ceil else dims.floordiv(room, stride), 1)
-    # PyTorch's ceil mode: the last window must start inside the input (or its left padding)
-    if (
-        ceil
-        and isinstance(out, int)
-        and isinstance(size, int)
-        and (out - 1) * stride >= size + pad_begin
-    ):
-        out -= 1
+    # PyTorch's ceil mode: the last window must start inside the input (or its left padding);
+    # on a symbolic size (divisible, as above) the symbols cancel and the test is as exact
+    if ceil:
+        past = dims.sub(dims.mul(dims.add(out, -1), stride), dims.add(size, pad_begin))
+        if isinstance(past, int) and past >= 0:
+            out = dims.add(out, -1)
     return out
 
 

@@ -9,6 +9,7 @@ chain or block each stays beside the element it followed (which keeps that chain
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from dslc.syntax import ast
@@ -322,14 +323,54 @@ def format_program(program: ast.Program) -> str:
             inside.append(comments.pop(0))
         if isinstance(stmt, ast.BlockDef | ast.ChainStmt) and first != last:
             cm = {c.line: c for c in inside}
+            above = _lift_head_comments(
+                stmt.body if isinstance(stmt, ast.BlockDef) else stmt.chain, cm
+            )
             text = _statement(stmt, cm)
-            inside = [c for c in inside if c.line in cm]  # what no element took goes above
+            # what no element took goes above
+            inside = sorted([*above, *cm.values()], key=lambda c: c.line)
         else:
             text = _statement(stmt, {})
         out.add(first, last, _with_comments(text, inside, first == last))
     for comment in comments:
         out.add(comment.line, comment.line, comment.text.rstrip())
     return "\n".join(out.lines) + "\n" if out.lines else ""
+
+
+def _elements(chain: ast.Chain) -> Iterator[ast.Element]:
+    """Every element of a chain, nested ones included."""
+    for e in chain.elements:
+        yield e
+        p = e.primary
+        if isinstance(p, ast.Group):
+            yield from _elements(p.chain)
+        elif isinstance(p, ast.Combinator):
+            for branch in p.branches:
+                yield from _elements(branch)
+        elif isinstance(p, ast.Conditional):
+            yield from _elements(p.then)
+            if p.orelse is not None:
+                yield from _elements(p.orelse)
+
+
+def _lift_head_comments(chain: ast.Chain, cm: Comments) -> list[ast.Comment]:
+    """Move the comments between a label and its primary (`(k  # c` newline `: [relu])`),
+    where no layout can keep them, to where the formatted text will have them: an
+    end-of-line one to the primary's first line, an own-line one above the statement
+    (returned). Else the first layout would break for them and the second would not."""
+    above = []
+    for e in _elements(chain):
+        start = e.primary.span.line
+        for line in _within(cm, e.span.line, start - 1):
+            comment = cm.pop(line)
+            if comment.own_line:
+                above.append(comment)
+            elif start in cm:  # join the primary line's own comment: `# a  # b`
+                text = f"{comment.text.rstrip()}  {cm[start].text}"
+                cm[start] = ast.Comment(text=text, line=start, own_line=False)
+            else:
+                cm[start] = ast.Comment(text=comment.text, line=start, own_line=False)
+    return above
 
 
 def _with_comments(text: str, inside: list[ast.Comment], one_line: bool) -> str:

@@ -303,6 +303,31 @@ def test_crlf_source() -> None:
     assert fmt("network net  # n\r\nx -> y\r\n") == "network net  # n\nx -> y\n"
 
 
+# A comment between a label and its primary has no place in any layout: an end-of-line one
+# trails the element, an own-line one goes above the statement, in one pass (fmt checks
+# that a second pass changes nothing; the first pass used to break `[relu]` over 3 lines).
+HEAD_COMMENTS = {
+    "before ':'": ("(k # c\n: [relu]) -> relu\n", "(k: [relu]) -> relu  # c\n"),
+    "after ':'": ("(k: # c\n[relu]) -> relu\n", "(k: [relu]) -> relu  # c\n"),
+    "own line before ':'": ("(k\n# c\n: [relu]) -> relu\n", "# c\n(k: [relu]) -> relu\n"),
+    "own line after ':'": ("(k:\n# c\n[relu]) -> relu\n", "# c\n(k: [relu]) -> relu\n"),
+    "joins the primary's comment": (
+        "(k # a\n: [relu] # b\n) -> relu\n",
+        "(\n    k: [relu]  # a  # b\n)\n    -> relu\n",
+    ),
+    "inside a branch": (
+        "(k # a\n: add<relu\n| relu>) -> relu\n",
+        "(\n    k: add<\n            relu  # a\n          | relu\n        >\n)\n    -> relu\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HEAD_COMMENTS))
+def test_comment_between_label_and_primary(case: str) -> None:
+    source, expected = HEAD_COMMENTS[case]
+    assert fmt("network n\n" + source) == "network n\n" + expected
+
+
 # ---- models in the repository ----
 
 MODELS = xnet_files(ROOT / "models")

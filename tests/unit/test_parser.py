@@ -120,6 +120,18 @@ def test_windows_line_endings() -> None:
     assert _chains("a -> b\r\n-> c\r\nd\r\n") == [["a", "b", "c"], ["d"]]
 
 
+@pytest.mark.parametrize("end", ["\r\n", "\r"])
+@pytest.mark.parametrize(
+    "text", ["input\n", "network n\ninput x: 3 x 8 x 8\na ->\n", "network\n# c\na -> $\n"]
+)
+def test_other_line_endings_report_as_lf_does(text: str, end: str) -> None:
+    # the API takes text with CRs as the CLI reads it: a caret never stands on the '\r'
+    want = _error(text)
+    got = _error("\ufeff" + text.replace("\n", end))
+    assert (got.code, got.message, got.span) == (want.code, want.message, want.span)
+    assert got.render() == want.render()
+
+
 def test_file_without_final_newline() -> None:
     assert _chains("a -> b") == [["a", "b"]]
 

@@ -11,6 +11,8 @@ import pytest
 
 from dslc.backend.onnx import serialize, to_onnx
 from dslc.compiler import compile_source
+from dslc.ir import dims
+from dslc.ir.shapes import conv_out
 from dslc.source import SourceFile
 
 ort = pytest.importorskip("onnxruntime")
@@ -60,3 +62,16 @@ def test_ceil_mode_matches_pytorch(kind: str, opset: int) -> None:
         want = _reference(x[0, 0, :, 0].astype(np.float64), k, s, p, kind[:3], cip)
         assert y.shape[2] == want.shape[0], (n, k, s, p)
         np.testing.assert_allclose(y[0, 0, :, 0], want, atol=1e-6, err_msg=str((n, k, s, p)))
+
+
+@pytest.mark.parametrize(
+    ("k", "s", "p"), [(2, 3, 0), (1, 2, 0), (3, 2, 1), (3, 3, 1), (2, 2, 0), (3, 4, 1), (5, 3, 2)]
+)
+def test_symbolic_ceil_size_drops_the_last_window_as_a_fixed_size_does(
+    k: int, s: int, p: int
+) -> None:
+    # `maxpool2(stride=3, ceil=true)` on 3 x H x W said H/3+1, but at H = 33 PyTorch and
+    # ONNX Runtime give 11: the last window would start past the input (found by the fuzzer)
+    sym = conv_out(dims.sym("H"), k, s, 1, p, p, ceil=True)
+    for h in range(s, 60, s):  # where the formula is exact: H a multiple of s
+        assert dims.substitute(sym, {"H": h}) == conv_out(h, k, s, 1, p, p, ceil=True), h

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -268,6 +270,32 @@ def test_an_interrupt_mid_write_leaves_no_partial_file(
     assert result.exit_code == 130
     assert "interrupted" in result.stderr
     assert sorted(os.listdir(tmp_path)) == ["tiny.xnet"]
+
+
+@pytest.mark.parametrize("external", [False, True])
+def test_sigterm_mid_write_leaves_the_old_output_and_exits_143(
+    tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, external: bool
+) -> None:
+    # the handler exists only while the command runs: the old one is back afterwards
+    out = tmp_path / "m.onnx"
+    if external:
+        monkeypatch.setattr(output, "MAX_MODEL_BYTES", 1000)
+    assert _invoke("compile", tiny, "-o", out).exit_code == 0
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def write(model: Any, arrays: Any, f: BinaryIO, *more: Any) -> None:
+        f.write(b"partial")
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the signal ends this at once
+
+    monkeypatch.setattr(serialize, "write", write)
+    monkeypatch.setattr(serialize, "write_external", write)
+    handler = signal.getsignal(signal.SIGTERM)
+    result = CliRunner().invoke(main, ["compile", str(tiny), "-o", str(out)])
+    assert result.exit_code == 143 and result.stderr == "terminated\n"
+    assert "wrote" not in result.stdout
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    assert signal.getsignal(signal.SIGTERM) is handler
 
 
 def test_refuses_to_write_the_weights_file_over_the_input(tmp_path: Path) -> None:
