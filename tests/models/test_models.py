@@ -116,16 +116,18 @@ def test_every_tensor_carries_its_shape(path: str, compiled: Callable[[str], Pat
     plain = onnx.load(str(compiled(path)))
     assert_value_info(plain, fixed=_fixed(plain))
     # folded, in float16 with float32 inputs, at the lowest opset (GELU written out)
-    model, arrays = build(
+    built, arrays = build(
         compile_file(path), optimize=True, dtype="float16", io_dtype="float32", opset=17
     )
+    model = onnx.ModelProto.FromString(built.SerializeToString())  # the graph, no weights
     for name, array in arrays:  # inference needs the weights' dims, not their bytes
         model.graph.initializer.add(name=name, data_type=onnx.TensorProto.FLOAT16, dims=array.shape)
     assert_value_info(model, fixed=_fixed(model))
 
 
 def test_shapes_inside_an_fcn_are_dslcs() -> None:
-    model, _ = build(compile_file("models/fcn_resnet50.xnet"), optimize=True)
+    built, _ = build(compile_file("models/fcn_resnet50.xnet"), optimize=True)
+    model = onnx.ModelProto.FromString(built.SerializeToString())
     shapes = {
         v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
         for v in model.graph.value_info
