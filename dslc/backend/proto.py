@@ -73,7 +73,9 @@ def _bytes(number: int, value: bytes) -> bytes:
 
 
 def _str(number: int, value: str) -> bytes:
-    return _bytes(number, value.encode())
+    # names are ASCII; only text given through the API (the source kept in the metadata) can
+    # hold a lone surrogate, which UTF-8 cannot encode: it is written as '?'
+    return _bytes(number, value.encode("utf-8", "replace"))
 
 
 def _int(number: int, value: int) -> bytes:
