@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dslc.diagnostics import AlreadyReported, DiagnosticError, Sink, did_you_mean
 from dslc.expand.args import REQUIRED, Arg, Args, Signature, bind, integer
 from dslc.expand.blocks import MAX_BLOCK_DEPTH, check_depth, passed_chains
+from dslc.expand.budget import Budget
 from dslc.expand.combinators import COMBINATORS, combinator
 from dslc.expand.evaluate import Env, Value, Word, evaluate, truth
 from dslc.expand.labels import fill, has_holes
@@ -58,7 +59,7 @@ class Expander:
         self.sink, self.blocks, self.params = sink, blocks, params
         self.incomplete = incomplete
         self.limits = limits or Limits()
-        self.steps = 0
+        self.budget = Budget(self.limits)
         self.nodes: list[Node] = []
         self.shapes: dict[int, Shape] = {}
         self.inputs: dict[str, Tensor] = {}
@@ -121,16 +122,7 @@ class Expander:
         self, el: ast.Element, x: Tensor | None, frame: Frame, scope: Scope
     ) -> Tensor | None:
         """One step: label, repetition and tap around a primary."""
-        self.steps += 1
-        if self.steps > self.limits.steps():
-            raise DiagnosticError(
-                "E0601",
-                f"expanding the network takes more than {self.limits.steps():,} steps",
-                frame.env.at(el.span),
-                "blocks that call blocks several times grow exponentially; if "
-                f"this is intended, raise --limit layers={2 * self.limits.layers}",
-                fatal=True,
-            )
+        self.budget.charge(1, el.span, frame.env)
         try:
             out = self._element(el, x, frame, scope)
         except DiagnosticError as exc:
@@ -203,6 +195,7 @@ class Expander:
 
     def _count(self, e: ast.Expr, x: Tensor | None, frame: Frame) -> int:
         env = _env(frame, x)
+        self.budget.expr(e, frame.env)
         n = integer(Arg(evaluate(e, env), frame.env.at(e.span)), "a repetition count", 0)
         if n > self.limits.repeat:
             raise DiagnosticError(
@@ -226,6 +219,7 @@ class Expander:
             return self.chain(p.chain, x, frame, inner.sequence() if p.numbered else inner)
         if isinstance(p, ast.Conditional):
             env = _env(frame, x)
+            self.budget.expr(p.cond, frame.env)
             chosen = p.then if truth(evaluate(p.cond, env), p.cond, env) else p.orelse
             if chosen is None:
                 return x  # `(if c then ...)` without else: nothing happens
@@ -285,6 +279,8 @@ class Expander:
 
     def _args(self, c: ast.Call, x: Tensor | None, frame: Frame) -> list[tuple[str | None, Arg]]:
         env = _env(frame, x)
+        for a in c.args or ():
+            self.budget.expr(a.value, frame.env)
         return [
             (
                 a.name,
@@ -376,6 +372,7 @@ class Expander:
             given = bound[p.name].value
             if given is None:
                 assert p.default is not None
+                self.budget.expr(p.default, frame.env, c.span)
                 names[p.name] = evaluate(
                     p.default, Env(names, x.shape if x else None, shape_lost=_lost(x))
                 )

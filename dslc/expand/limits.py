@@ -37,8 +37,10 @@ class Limits:
     source: int = MAX_SOURCE_BYTES
 
     def steps(self) -> int:
-        """Chain elements the expander may visit: exponential blow-ups (blocks calling two
-        blocks calling two blocks ...) stop here even when they create no layer."""
+        """Work the expander may do: one step per chain element visited and per node of
+        every expression evaluated, so exponential blow-ups (blocks calling two blocks
+        calling two blocks ...) stop here even when they create no layer or pass large
+        arguments. The model zoo needs at most 8.7 steps per layer."""
         return 10 * self.layers
 
 
