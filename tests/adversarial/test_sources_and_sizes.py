@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from dslc.cli import main
+from dslc.syntax import ast
 
 HEAD = "network n\ninput x: 3 x 8 x 8\n"
 
@@ -208,3 +209,56 @@ def test_closed_pipe_is_not_a_bug(tmp_path: Path) -> None:
         cmd, check=False, shell=True, capture_output=True, text=True, env=env, timeout=60
     )
     assert "internal error" not in r.stderr
+
+
+def _exponential(arg: str) -> str:
+    """Blocks calling a block twice, 40 deep (2**40 calls), passing `arg` as the argument:
+    no layer is ever made, so only the expander's step budget can stop it."""
+    lines = [HEAD, "block b0(a) = relu * 0\n"]
+    lines += [f"block b{i}(a) = b{i - 1}({arg}) -> b{i - 1}({arg})\n" for i in range(1, 41)]
+    return "".join(lines) + "b40(1)\n"
+
+
+# ~500 nodes whose value stays `a`, nested well under the expression depth limit
+HEAVY = " + ".join(["(" + " + ".join(["a"] + ["0"] * 49) + ")"] * 10) + " - 9 * a"
+
+
+def test_heavy_arguments_are_charged_to_the_step_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dslc.expand.evaluate as ev
+    import dslc.expand.expander as ex
+
+    counted = [0]
+    original = ev.evaluate
+
+    def counting(e: ast.Expr, env: ev.Env) -> ev.Value:
+        counted[0] += 1
+        return original(e, env)
+
+    monkeypatch.setattr(ev, "evaluate", counting)
+    monkeypatch.setattr(ex, "evaluate", counting)
+    work: dict[str, int] = {}
+    for name, arg in [("trivial", "a"), ("heavy", HEAVY)]:
+        counted[0] = 0
+        p = _file(tmp_path, f"{name}.xnet", _exponential(arg))
+        code, _, err = _dslc("check", "--limit", "layers=2000", p)
+        assert code == 1 and "error[E0601]" in err and "20,000 steps" in err, err
+        assert f"{name}.xnet:" in err.splitlines()[0]  # located in the file
+        assert "--limit layers=4000" in err
+        work[name] = counted[0]
+    # each argument node evaluated is paid for: heavy arguments mean fewer calls, not more work
+    assert 5_000 < work["trivial"] <= 20_000
+    assert work["heavy"] <= 2 * work["trivial"]
+
+
+def test_heavy_exponential_blocks_stop_at_default_limits(tmp_path: Path) -> None:
+    p = _file(tmp_path, "heavy.xnet", _exponential(HEAVY))
+    r = subprocess.run(
+        [sys.executable, "-m", "dslc", "check", str(p)],
+        capture_output=True,
+        text=True,
+        timeout=10,  # generous: it takes about 4 s on a busy 2-core machine
+        check=False,
+    )
+    assert r.returncode == 1 and "error[E0601]" in r.stderr and "--limit layers=" in r.stderr
