@@ -358,19 +358,39 @@ def _lift_head_comments(chain: ast.Chain, cm: Comments) -> list[ast.Comment]:
     where no layout can keep them, to where the formatted text will have them: an
     end-of-line one to the primary's first line, an own-line one above the statement
     (returned). Else the first layout would break for them and the second would not."""
-    above = []
+    above: list[ast.Comment] = []
     for e in _elements(chain):
-        start = e.primary.span.line
-        for line in _within(cm, e.span.line, start - 1):
-            comment = cm.pop(line)
-            if comment.own_line:
-                above.append(comment)
-            elif start in cm:  # join the primary line's own comment: `# a  # b`
-                text = f"{comment.text.rstrip()}  {cm[start].text}"
-                cm[start] = ast.Comment(text=text, line=start, own_line=False)
-            else:
-                cm[start] = ast.Comment(text=comment.text, line=start, own_line=False)
+        _lift(cm, e.span.line, e.primary.span.line, above)
+        inner = _opened(e.primary)
+        if inner is not None:  # `(  # c` newline `relu)`: onto the first inner line
+            _lift(cm, e.primary.span.line, inner.span.line, None)
     return above
+
+
+def _opened(p: ast.Primary) -> ast.Chain | None:
+    """The chain right after a primary's opening bracket, if it has one."""
+    if isinstance(p, ast.Group):
+        return p.chain
+    if isinstance(p, ast.Combinator):
+        return p.branches[0] if p.branches else None
+    return p.then if isinstance(p, ast.Conditional) else None
+
+
+def _lift(cm: Comments, first: int, start: int, above: list[ast.Comment] | None) -> None:
+    """Move the comments on lines first..start-1 to line `start`: own-line ones to `above`
+    (left in place when it is None), end-of-line ones to the end of line `start`."""
+    for line in _within(cm, first, start - 1):
+        comment = cm[line]
+        if comment.own_line:
+            if above is not None:
+                above.append(cm.pop(line))
+            continue
+        del cm[line]
+        if start in cm:  # join the line's own comment: `# a  # b`
+            text = f"{comment.text.rstrip()}  {cm[start].text}"
+            cm[start] = ast.Comment(text=text, line=start, own_line=cm[start].own_line)
+        else:
+            cm[start] = ast.Comment(text=comment.text, line=start, own_line=False)
 
 
 def _with_comments(text: str, inside: list[ast.Comment], one_line: bool) -> str:

@@ -328,6 +328,26 @@ def test_comment_between_label_and_primary(case: str) -> None:
     assert fmt("network n\n" + source) == "network n\n" + expected
 
 
+# An end-of-line comment right after an opening bracket goes to the first line inside it, in
+# one pass (the first pass used to open the group and the second to close it again).
+BRACKET_COMMENTS = {
+    "group": ("( # note\nadaptive_avgpool )\n", "(adaptive_avgpool)  # note\n"),
+    "combinator": ("residual< # a\nrelu | identity>\n", "residual<relu | identity>  # a\n"),
+    "conditional": ("(if true then # c\nrelu else relu)\n", "(if true then relu else relu)  # c\n"),
+    "labelled": ("x: ( # a\nrelu )\n", "x: (relu)  # a\n"),
+    "joins the first line's comment": (
+        "( # a\nrelu # b\n-> relu)\n",
+        "(\n    relu  # a  # b\n    -> relu\n)\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BRACKET_COMMENTS))
+def test_comment_after_an_opening_bracket(case: str) -> None:
+    source, expected = BRACKET_COMMENTS[case]
+    assert fmt("network n\n" + source) == "network n\n" + expected
+
+
 # ---- models in the repository ----
 
 MODELS = xnet_files(ROOT / "models")
