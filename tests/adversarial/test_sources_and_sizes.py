@@ -56,8 +56,8 @@ IMPORTS = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(IMPORTS))
-def test_hostile_imports_are_located_errors(case: str, tmp_path: Path) -> None:
+def _hostile_tree(tmp_path: Path) -> None:
+    """The files the IMPORTS cases name."""
     (tmp_path / "dir.xnet").mkdir()
     os.mkfifo(tmp_path / "pipe.xnet")
     (tmp_path / "zero.xnet").symlink_to("/dev/zero")
@@ -68,6 +68,11 @@ def test_hostile_imports_are_located_errors(case: str, tmp_path: Path) -> None:
     _file(tmp_path, "latin.xnet", "block caf\xe9 = relu\n".encode("latin-1"))
     with open(tmp_path / "huge.xnet", "wb") as f:
         f.truncate(3 * 2**30)
+
+
+@pytest.mark.parametrize("case", sorted(IMPORTS))
+def test_hostile_imports_are_located_errors(case: str, tmp_path: Path) -> None:
+    _hostile_tree(tmp_path)
     path, code_, words = IMPORTS[case]
     top = _file(tmp_path, "top.xnet", f"import {path}\n" + HEAD + "relu\n")
     code, _, err = _dslc("check", top)
@@ -254,11 +259,66 @@ def test_heavy_arguments_are_charged_to_the_step_budget(
 
 def test_heavy_exponential_blocks_stop_at_default_limits(tmp_path: Path) -> None:
     p = _file(tmp_path, "heavy.xnet", _exponential(HEAVY))
+    code, err = _bounded_check(p)  # about 4 s on a busy 2-core machine
+    assert code == 1 and "error[E0601]" in err and "--limit layers=" in err
+
+
+# Runs `python -m dslc ARGS` in a child it forks from this small launcher, and reports that
+# child's peak RSS: a child forked from pytest itself would start its high-water mark at
+# pytest's size (fork copies it; exec keeps the maximum).
+LAUNCHER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.executable, [sys.executable, "-m", "dslc", *sys.argv[1:]])
+_, status, usage = os.wait4(pid, 0)
+sys.stderr.write(f"\\npeak-rss-kib={usage.ru_maxrss}\\n")
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+MAX_RSS_MIB = 400  # `dslc check` of a one-layer file peaks at about 30 MiB
+MAX_SECONDS = 10
+
+
+def _bounded_check(path: Path) -> tuple[int, str]:
+    """`dslc check path` in a subprocess; assert it ends within MAX_SECONDS and its peak
+    memory stays under MAX_RSS_MIB. Returns the exit code and stderr (without the report)."""
     r = subprocess.run(
-        [sys.executable, "-m", "dslc", "check", str(p)],
+        [sys.executable, "-c", LAUNCHER, "check", str(path)],
         capture_output=True,
         text=True,
-        timeout=10,  # generous: it takes about 4 s on a busy 2-core machine
+        timeout=MAX_SECONDS,
         check=False,
     )
-    assert r.returncode == 1 and "error[E0601]" in r.stderr and "--limit layers=" in r.stderr
+    err, _, report = r.stderr.rpartition("\npeak-rss-kib=")
+    assert report, r.stderr
+    assert int(report) < MAX_RSS_MIB * 1024, f"peak RSS {int(report) // 1024} MiB"
+    return r.returncode, err
+
+
+@pytest.mark.parametrize("case", sorted(IMPORTS))
+def test_hostile_imports_in_bounded_time_and_memory(case: str, tmp_path: Path) -> None:
+    _hostile_tree(tmp_path)
+    top = _file(tmp_path, "top.xnet", f"import {IMPORTS[case][0]}\n" + HEAD + "relu\n")
+    code, err = _bounded_check(top)
+    assert code == 1 and f"error[{IMPORTS[case][1]}]" in err
+
+
+SOURCES = {
+    "5 MB one-line chain": (HEAD + " -> ".join(["relu"] * 700_000) + "\n", 1, "--limit source="),
+    "nested groups": (HEAD + "(" * 20_000 + "relu" + ")" * 20_000 + "\n", 1, "error[E0603]"),
+    "nested expression": (
+        HEAD + "conv1x1(" + "(" * 20_000 + "1" + ")" * 20_000 + ")\n",
+        1,
+        "error[E0603]",
+    ),
+    "long expression": (HEAD + "conv1x1(" + " + ".join(["1"] * 200_000) + ")\n", 1, "error[E0603]"),
+    "many blocks": ("".join(f"block b{i}=relu\n" for i in range(10_000)) + HEAD + "b1\n", 0, ""),
+    "binary": (b"network n\n\x00" * 50_000, 1, "binary file"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SOURCES))
+def test_hostile_sources_in_bounded_time_and_memory(case: str, tmp_path: Path) -> None:
+    text, expected, words = SOURCES[case]
+    code, err = _bounded_check(_file(tmp_path, "top.xnet", text))
+    assert code == expected and words in err, err
