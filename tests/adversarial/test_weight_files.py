@@ -11,7 +11,6 @@ import os
 import struct
 import subprocess
 import sys
-import threading
 import time
 import zipfile
 from collections.abc import Callable
@@ -52,29 +51,38 @@ class Run:
         self.seconds, self.rss = seconds, rss
 
 
+# The child is forked from a small launcher, not from pytest: a child forked from pytest starts
+# its peak-RSS high-water mark at pytest's size (fork copies it; exec keeps the maximum).
+LAUNCHER = """
+import os, sys, threading
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.executable, [sys.executable, "-m", "dslc", *sys.argv[1:]])
+timer = threading.Timer(60, os.kill, (pid, 9))  # a blocked child fails the case, not the run
+timer.start()
+_, status, usage = os.wait4(pid, 0)
+timer.cancel()
+sys.stderr.write(f"\\npeak-rss-kib={usage.ru_maxrss}\\n")
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def _dslc(*args: str | Path, cwd: Path) -> Run:
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'runtime'}"}
-    out, err = cwd / ".stdout", cwd / ".stderr"
     start = time.monotonic()
-    with open(out, "w") as o, open(err, "w") as e:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "dslc", *map(str, args)],
-            cwd=cwd,
-            env=env,
-            stdout=o,
-            stderr=e,
-            stdin=subprocess.DEVNULL,
-        )
-        timer = threading.Timer(60, child.kill)  # a blocked child fails the case, not the run
-        timer.start()
-        _, status, usage = os.wait4(child.pid, 0)
-        timer.cancel()
-        child.returncode = os.waitstatus_to_exitcode(status)  # Popen must not reap it again
+    r = subprocess.run(
+        [sys.executable, "-c", LAUNCHER, *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
     seconds = time.monotonic() - start
-    run = Run(child.returncode, out.read_text(), err.read_text(), seconds, usage.ru_maxrss * 1024)
-    out.unlink()
-    err.unlink()
-    return run
+    err, _, report = r.stderr.rpartition("\npeak-rss-kib=")
+    assert report, r.stderr
+    return Run(r.returncode, r.stdout, err, seconds, int(report) * 1024)
 
 
 def _compile(weights: Path, tmp: Path) -> Run:
