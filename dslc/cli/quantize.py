@@ -92,15 +92,15 @@ def _names(ctx: click.Context, param: click.Parameter, items: tuple[str, ...]) -
     "--mean",
     metavar="M[,M,M]",
     callback=_floats,
-    help="Per-channel mean subtracted from pixels in [0, 1] [default: ImageNet's "
-    "0.485,0.456,0.406 for 3 channels, 0 for 1].",
+    help="Per-channel mean subtracted from pixels in [0, 1] [default: the model's declared "
+    "preprocessing, else ImageNet's 0.485,0.456,0.406 for 3 channels, 0 for 1].",
 )
 @click.option(
     "--std",
     metavar="S[,S,S]",
     callback=_floats,
-    help="Per-channel std pixels are divided by [default: ImageNet's 0.229,0.224,0.225 "
-    "for 3 channels, 1 for 1].",
+    help="Per-channel std pixels are divided by [default: the model's declared "
+    "preprocessing, else ImageNet's 0.229,0.224,0.225 for 3 channels, 1 for 1].",
 )
 @size_option(
     "Values for the input's symbolic sizes (images are resized to them), e.g. H=224,W=224."
@@ -170,15 +170,17 @@ def _quantize(model: str, output: str | None, **opts: Any) -> None:
         check_output(out, [model, source.path or None])
         proto = q.load_float_model(model)
         spec = _input_spec(proto)
+        metadata = {p.key: p.value for p in proto.metadata_props}
         pixels = cal.Pixels(opts["mean"], opts["std"])
-        samples = cal.load_samples(
-            source, spec, opts["samples"], opts["seed"], pixels, opts["sizes"]
+        samples, plan = cal.load_samples(
+            source, spec, opts["samples"], opts["seed"], pixels, opts["sizes"], metadata
         )
         data, report = q.quantize(model, samples, _settings(q, opts))
         agreement = _compare(model, data, samples[:_CHECKED])
     except rt.RunError as exc:
         raise UserError(str(exc)) from None
-    _print(model, source, spec, pixels, report, agreement, opts)
+    how = plan.describe() if plan else "the npz samples as they are"
+    _print(model, source, spec, how, report, agreement, opts)
     write_atomic(out, data)
     click.echo(f"wrote {out} ({len(data) / 2**20:.1f} MiB, from {_mib(model)} MiB)")
 
@@ -197,16 +199,20 @@ def _input_spec(proto: Any) -> Any:
 
 
 def _compare(model: str, data: bytes, samples: Any) -> tuple[int, int, float]:
-    """(top-1 agreements, samples, largest |difference|) of the two models' first outputs."""
+    """(top-1 agreements, samples, largest |difference|) of the two models' first outputs,
+    one sample at a time (images a graph resizes keep their own sizes)."""
     import numpy as np
     from dslc_runtime import Model
 
-    ref = Model(model, provider="cpu")
+    ref, int8 = Model(model, provider="cpu"), Model(data, provider="cpu")
     name = ref.inputs[0].name
-    a = next(iter(ref.run({name: samples}).values()))
-    b = next(iter(Model(data, provider="cpu").run({name: samples}).values()))
-    top = a.reshape(len(a), -1).argmax(1) == b.reshape(len(b), -1).argmax(1)
-    return int(top.sum()), len(a), float(np.max(np.abs(a - b)))
+    same, diff = 0, 0.0
+    for x in samples:
+        a = next(iter(ref.run({name: x}).values())).reshape(-1)
+        b = next(iter(int8.run({name: x}).values())).reshape(-1)
+        same += int(a.argmax() == b.argmax())
+        diff = max(diff, float(np.max(np.abs(a - b))))
+    return same, len(samples), diff
 
 
 def _mib(path: str) -> str:
@@ -217,16 +223,11 @@ def _print(
     model: str,
     source: Any,
     spec: Any,
-    pixels: Any,
+    how: str,
     report: Any,
     agreement: tuple[int, int, float],
     opts: dict[str, Any],
 ) -> None:
-    from dslc_runtime import calibrate as cal
-
-    how = "npz samples as given"
-    if source.kind != "npz":
-        how = cal.describe_pixels(pixels, spec, cal.input_size(spec, opts["sizes"])[0])
     click.echo(f"model:       {model} (input {spec.describe()})")
     click.echo(f"calibration: {source.describe()}, {report.samples} samples, {opts['method']}")
     click.echo(f"             {how}")

@@ -16,7 +16,7 @@ import logging
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -137,10 +137,10 @@ def _targets(model: Any, settings: Settings) -> tuple[list[str], list[str], dict
 
 
 class _Reader:
-    """onnxruntime's CalibrationDataReader over an array of samples, one at a time, in ranges
+    """onnxruntime's CalibrationDataReader over samples (batches of one), in ranges
     (set_range) so that only a few samples' activations are held at once."""
 
-    def __init__(self, name: str, samples: Array) -> None:
+    def __init__(self, name: str, samples: Sequence[Array]) -> None:
         self.name, self.samples = name, samples
         self.start, self.end = 0, len(samples)
 
@@ -154,7 +154,7 @@ class _Reader:
         if self.start >= self.end:
             return None
         self.start += 1
-        return {self.name: self.samples[self.start - 1 : self.start]}
+        return {self.name: self.samples[self.start - 1]}
 
 
 def _stride(n: int) -> int:
@@ -207,7 +207,11 @@ def _method(settings: Settings) -> Any:
 
 
 def _run_quantizer(
-    model: Any, samples: Array, settings: Settings, targets: tuple[list[str], list[str]], out: Path
+    model: Any,
+    samples: Sequence[Array],
+    settings: Settings,
+    targets: tuple[list[str], list[str]],
+    out: Path,
 ) -> None:
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
@@ -263,9 +267,11 @@ def _stamp(model: Any, settings: Settings, samples: int) -> None:
     entry.key, entry.value = "dslc.quantized", json.dumps(note, sort_keys=True)
 
 
-def quantize(path: str, samples: Array, settings: Settings | None = None) -> tuple[bytes, Report]:
-    """The INT8 QDQ model of the float32 model at `path`, calibrated on `samples` (N, ...),
-    serialised, and a report of what was quantized."""
+def quantize(
+    path: str, samples: Sequence[Array], settings: Settings | None = None
+) -> tuple[bytes, Report]:
+    """The INT8 QDQ model of the float32 model at `path`, calibrated on `samples` (each a
+    batch of one), serialised, and a report of what was quantized."""
     import onnx
 
     settings = settings or Settings()

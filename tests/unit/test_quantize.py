@@ -152,12 +152,79 @@ def test_a_folder_of_images_of_any_size_and_mode(lenet: Path, tmp_path: Path) ->
 def test_images_are_resized_cropped_and_normalised_for_three_channels(tmp_path: Path) -> None:
     Image.new("RGB", (60, 30), (255, 255, 255)).save(tmp_path / "white.jpg")
     spec = TensorSpec("image", ("N", 3, "H", "W"), np.dtype("float32"))
-    x = load_samples(Source("folder", str(tmp_path)), spec, 10, sizes={"H": 16, "W": 24})
+    source = Source("folder", str(tmp_path))
+    (x,), plan = load_samples(source, spec, 10, sizes={"H": 16, "W": 24})
     assert x.shape == (1, 3, 16, 24)
     want = (1 - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
     np.testing.assert_allclose(x[0, :, 8, 12], want, atol=0.02)
-    raw = TensorSpec("image", ("N", 3, 16, 24), np.dtype("uint8"))  # preprocessing in-graph
-    assert load_samples(Source("folder", str(tmp_path)), raw, 1, pixels=Pixels()).max() == 255
+    assert plan is not None and "resized to cover 16x24" in plan.describe()
+    raw = TensorSpec("image", ("N", 3, 16, 24), np.dtype("uint8"))
+    (x,), _ = load_samples(source, raw, 1, pixels=Pixels())
+    assert x.dtype == np.uint8 and x.max() == 255
+
+
+def test_a_declared_preprocessing_is_followed(tmp_path: Path) -> None:
+    """A model compiled with its pipeline in the metadata only (dslc.preprocess, in_graph
+    false) gets that pipeline: resize of the short side, centre crop, its mean and std."""
+    image = np.zeros((20, 40, 3), np.uint8)
+    image[:, 20:] = 255  # left half black, right half white
+    Image.fromarray(image).save(tmp_path / "half.png")
+    meta = {
+        "dslc.preprocess": '[{"input":"image","channels":3,"dtype":"float32","layout":"chw",'
+        '"resize":[10],"interpolation":"bilinear","crop":[8,8],"bgr":false,'
+        '"mean":[0.5,0.5,0.5],"std":[0.25,0.25,0.25],"in_graph":false}]'
+    }
+    spec = TensorSpec("image", ("N", 3, 8, 8), np.dtype("float32"))
+    (x,), plan = load_samples(Source("folder", str(tmp_path)), spec, 1, metadata=meta)
+    assert plan is not None and plan.declared
+    assert plan.describe().startswith("short side resized to 10, centre-cropped to 8x8")
+    # resized to 10 x 20 and the middle 8 x 8 kept: black left of the centre, white right of it
+    assert x[0, 0, 4, 0] == pytest.approx(-2.0) and x[0, 0, 4, 7] == pytest.approx(2.0)
+
+
+def _graph_preprocessing_model(path: Path) -> None:
+    """uint8 N x height x width x 3 in, preprocessed in the graph (cast, to CHW), then
+    conv -> relu -> gap -> dense(2): images of any size."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    inits = [
+        numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "w"),
+        numpy_helper.from_array(rng.standard_normal((2, 4)).astype(np.float32), "fc"),
+    ]
+    nodes = [
+        helper.make_node("Cast", ["image"], ["f"], to=TensorProto.FLOAT, name="image.pre.float"),
+        helper.make_node("Transpose", ["f"], ["chw"], perm=[0, 3, 1, 2], name="image.pre.chw"),
+        helper.make_node("Conv", ["chw", "w"], ["c"], name="conv"),
+        helper.make_node("Relu", ["c"], ["r"], name="relu"),
+        helper.make_node("GlobalAveragePool", ["r"], ["g"], name="gap"),
+        helper.make_node("Flatten", ["g"], ["flat"], name="flatten"),
+        helper.make_node("Gemm", ["flat", "fc"], ["y"], transB=1, name="fc"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("image", TensorProto.UINT8, ["N", "height", "width", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)], ir_version=10)
+    path.write_bytes(model.SerializeToString())
+
+
+def test_a_graph_that_preprocesses_gets_raw_images_of_their_own_size(tmp_path: Path) -> None:
+    model = tmp_path / "pre.onnx"
+    _graph_preprocessing_model(model)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i, size in enumerate([(30, 20), (17, 41), (64, 64)]):
+        Image.new("RGB", size, (10 * i, 100, 200)).save(folder / f"{i}.png")
+    r = dslc("quantize", model, "--calibrate", f"folder:{folder}", "-o", tmp_path / "q.onnx")
+    assert r.exit_code == 0, r.output
+    assert "at their own size, raw 0..255 as uint8" in r.output
+    assert "3/3 calibration samples" in r.output
+    assert "Conv, Flatten, Gemm, GlobalAveragePool, Relu, Transpose" in r.output
+    assert "float:       Cast x1" in r.output
 
 
 def test_npz_samples(lenet: Path, tmp_path: Path) -> None:
