@@ -129,8 +129,8 @@ def quantize(model: str, output: str | None, **opts: Any) -> None:
       dslc quantize net.onnx --calibrate npz:samples.npz --method entropy --exclude Gemm
 
     Ops that ONNX Runtime's CPU provider has no int8 kernel for (Tanh, LayerNormalization,
-    Gelu, ConvTranspose, HardSigmoid) stay in float; Q/DQ pairs around them would only add
-    work.
+    Gelu, ConvTranspose, HardSigmoid) stay in float: it would run them in float between a
+    dequantize and a quantize anyway, and their weights would only be dequantized at every run.
     """
     with guard(opts.pop("debug")):
         _quantize(model, output, **opts)
@@ -166,6 +166,7 @@ def _quantize(model: str, output: str | None, **opts: Any) -> None:
     _check_input(model)
     out = Path(output) if output else default_output(model)
     try:
+        rt.open_regular(model, "model").close()  # a FIFO or a device is refused, not read
         source = cal.parse_source(opts["source"])
         check_output(out, [model, source.path or None])
         proto = q.load_float_model(model)

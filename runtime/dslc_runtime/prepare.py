@@ -79,7 +79,12 @@ class Plan:
                 "exact": f"resized to {h}x{w}",
                 "cover": f"resized to cover {h}x{w}",
             }[kind]
-        steps = [size] + ([f"centre-cropped to {self.crop[0]}x{self.crop[1]}"] if self.crop else [])
+        cover = self.resize is not None and self.resize == ("cover", *(self.crop or (0, 0)))
+        if cover:
+            size += " and centre-cropped"
+        elif self.crop:
+            size += f", centre-cropped to {self.crop[0]}x{self.crop[1]}"
+        steps = [size]
         steps += ["BGR"] if self.bgr else []
         steps.append("scaled to [0, 1]" if self.unit else f"raw 0..255 as {self.dtype}")
         if self.mean is not None and self.std is not None:

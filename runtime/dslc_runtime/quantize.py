@@ -2,9 +2,10 @@
 uint8 activations and int8 weights (U8S8, x86's fast path), weights per channel.
 
 Only ops that ONNX Runtime's CPU provider runs in int8 once the QuantizeLinear/DequantizeLinear
-pairs are fused (QLinearConv, QGemm, QLinearAdd, …) get Q/DQ pairs by default: around any other
-op (Tanh, LayerNormalization, Gelu, ConvTranspose, HardSigmoid) a pair only adds work, since
-ONNX Runtime dequantizes, runs the op in float and quantizes again (bench/README.md).
+pairs are fused (QLinearConv, QGemm, QLinearAdd, …) get Q/DQ pairs by default. Any other op
+(Tanh, LayerNormalization, Gelu, ConvTranspose, HardSigmoid) runs in float between a dequantize
+and a quantize either way, and its quantized weights would only be dequantized at every run
+(bench/README.md).
 """
 
 from __future__ import annotations

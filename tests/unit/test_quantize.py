@@ -225,6 +225,7 @@ def test_a_graph_that_preprocesses_gets_raw_images_of_their_own_size(tmp_path: P
     assert "3/3 calibration samples" in r.output
     assert "Conv, Flatten, Gemm, GlobalAveragePool, Relu, Transpose" in r.output
     assert "float:       Cast x1" in r.output
+    assert "pre-processed (quant_pre_process)" in r.output  # not a dslc-optimised graph
 
 
 def test_npz_samples(lenet: Path, tmp_path: Path) -> None:
