@@ -130,7 +130,8 @@ def plan_for(
 ) -> Plan:
     """The plan for this input; PrepareError where images cannot feed it."""
     declared = _declared(metadata, spec.name) or {}
-    hwc = declared.get("layout") == "hwc" or (
+    in_graph = bool(declared.get("in_graph"))
+    hwc = (in_graph and declared.get("layout") == "hwc") or (
         spec.rank == 4 and spec.shape[3] in (1, 3) and spec.shape[1] not in (1, 3)
     )
     if spec.rank != 4 or (hwc and spec.shape[3] not in (1, 3)):
@@ -138,7 +139,7 @@ def plan_for(
             f"input {spec.describe()} is not N x C x H x W (or N x H x W x C): images cannot "
             "feed it; give the samples as npz:PATH with an array 'x' of the input's shape"
         )
-    if hwc or declared.get("in_graph"):
+    if hwc or in_graph:
         return _graph_plan(spec, sizes)
     c, h, w = _fixed(spec, (1, 2, 3), sizes)
     if c not in (1, 3) or h is None or w is None:

@@ -170,7 +170,9 @@ def test_a_declared_preprocessing_is_followed(tmp_path: Path) -> None:
     image[:, 20:] = 255  # left half black, right half white
     Image.fromarray(image).save(tmp_path / "half.png")
     meta = {
-        "dslc.preprocess": '[{"input":"image","channels":3,"dtype":"float32","layout":"chw",'
+        # as `dslc compile --no-preprocess` records it: the layout and dtype of the images the
+        # pipeline starts from, which the float N x C x H x W input does not take as they are
+        "dslc.preprocess": '[{"input":"image","channels":3,"dtype":"uint8","layout":"hwc",'
         '"resize":[10],"interpolation":"bilinear","crop":[8,8],"bgr":false,'
         '"mean":[0.5,0.5,0.5],"std":[0.25,0.25,0.25],"in_graph":false}]'
     }
