@@ -12,7 +12,8 @@ Images: there is no ImageNet here and nothing is downloaded. The "natural" image
 square crops (side 120..420 px, random position and flip) of the two photographs scikit-learn
 bundles (china.jpg, flower.jpg), written as PNGs: one set to calibrate on, another to compare
 on. ResNet-50 has dslc's seeded weights (no pretrained weights are reachable offline).
-The LeNet-5 is trained here with a few lines of PyTorch (`dslc train` had not landed).
+The LeNet-5 is trained here with a few lines of PyTorch, or given as `dslc train`'s weights
+(--lenet-weights).
 
 Latency: batch 1, intra-op threads 2, ORT_ENABLE_ALL unless a row says otherwise; the models
 are timed in interleaved rounds (A, B, C, A, B, C, ...) so that a busy machine slows all of
@@ -259,23 +260,33 @@ def train_lenet(folder: Path, x: Array, y: Array, epochs: int) -> Path:
 
 
 def lenet(tmp: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """LeNet-5 on the digits, float32 against INT8, on the validation split `dslc train`
+    holds out (--val-fraction 0.2, --seed 0: the first 359 of a seeded permutation)."""
     from dslc_runtime.calibrate import digits
 
     x, y = digits(1, 32, 32)
     order = np.random.default_rng(0).permutation(len(x))
-    train, test = order[: len(x) * 4 // 5], order[len(x) * 4 // 5 :]
-    fp32 = train_lenet(tmp, x[train], y[train], args.epochs)
+    n_val = round(len(x) * 0.2)
+    val, train = order[:n_val], order[n_val:]
+    if args.lenet_weights:
+        fp32 = tmp / "lenet5.onnx"
+        dslc("compile", "models/lenet5.xnet", "--weights", args.lenet_weights, "-o", fp32)
+        trained = f"dslc train ({args.lenet_weights.name})"
+    else:
+        fp32 = train_lenet(tmp, x[train], y[train], args.epochs)
+        trained = f"PyTorch in this script, {args.epochs} epochs"
     np.savez(tmp / "train.npz", x=x[train])
-    out: dict[str, Any] = {"train": len(train), "test": len(test), "epochs": args.epochs}
-    ref = logits(fp32, x[test]).argmax(1)
-    out["float32_accuracy"] = float((ref == y[test]).mean())
-    for method in ("minmax", "entropy", "percentile"):
+    out: dict[str, Any] = {"trained": trained, "train": len(train), "validation": len(val)}
+    ref = logits(fp32, x[val]).argmax(1)
+    out["float32_accuracy"] = float((ref == y[val]).mean())
+    runs = [(m, f"npz:{tmp / 'train.npz'}") for m in ("minmax", "entropy", "percentile")]
+    for method, source in [*runs, ("minmax", "digits")]:
         q = tmp / f"lenet5_{method}.onnx"
-        dslc("quantize", fp32, "--calibrate", f"npz:{tmp / 'train.npz'}", "--method", method,
-             "-o", q)  # fmt: skip
-        pred = logits(q, x[test]).argmax(1)
-        out[f"int8_{method}_accuracy"] = float((pred == y[test]).mean())
-        out[f"int8_{method}_agreement"] = float((pred == ref).mean())
+        dslc("quantize", fp32, "--calibrate", source, "--method", method, "-o", q)
+        pred = logits(q, x[val]).argmax(1)
+        key = f"int8_{method}" + ("_digits" if source == "digits" else "")
+        out[f"{key}_accuracy"] = float((pred == y[val]).mean())
+        out[f"{key}_agreement"] = float((pred == ref).mean())
     return out
 
 
@@ -306,6 +317,12 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=32, help="calibration images")
     parser.add_argument("--images", type=int, default=64, help="images to compare on")
     parser.add_argument("--epochs", type=int, default=30, help="LeNet-5 training epochs")
+    parser.add_argument(
+        "--lenet-weights",
+        type=Path,
+        help="LeNet-5 weights from `dslc train models/lenet5.xnet --data digits` (default "
+        "split and seed) instead of training here with PyTorch",
+    )
     parser.add_argument("--only", default="resnet50,convnext_tiny,lenet5_digits")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
