@@ -195,7 +195,10 @@ def _input_spec(proto: Any) -> Any:
     inits = {t.name for t in proto.graph.initializer}
     arg = next(i for i in proto.graph.input if i.name not in inits)
     dims = tuple(d.dim_param or (d.dim_value or None) for d in arg.type.tensor_type.shape.dim)
-    dtype = np.dtype(helper.tensor_dtype_to_np_dtype(arg.type.tensor_type.elem_type))
+    try:
+        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(arg.type.tensor_type.elem_type))
+    except (KeyError, TypeError, ValueError):
+        raise UserError(f"the model's input '{arg.name}' is not a tensor of numbers") from None
     return TensorSpec(arg.name, dims, dtype)
 
 

@@ -292,6 +292,11 @@ def quantize(
             )
         _run_quantizer(model, samples, settings, (op_types, excluded), scratch / "int8.onnx")
         result = onnx.load(str(scratch / "int8.onnx"))
+    if not any(n.op_type == "QuantizeLinear" for n in result.graph.node):
+        raise QuantizeError(
+            "nothing was quantized: no op of the model runs in int8 on ONNX Runtime's CPU "
+            f"provider (its ops: {', '.join(sorted({n.op_type for n in model.graph.node}))})"
+        )
     _stamp(result, settings, len(samples))
     data: bytes = result.SerializeToString()
     per_channel, weights = _per_channel(result)

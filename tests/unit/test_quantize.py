@@ -279,5 +279,7 @@ def test_model_errors(lenet: Path, int8: Any, tmp_path: Path) -> None:
         assert "Traceback" not in r.output
     r = dslc("quantize", lenet, "--calibrate", "digits", "--exclude", "conv9")
     assert r.exit_code == 1 and "conv9: no op type or node of that name" in r.output
+    r = dslc("quantize", lenet, "--calibrate", "digits", "--exclude", "Conv,Gemm,AveragePool")
+    assert r.exit_code == 1 and "nothing was quantized" in r.output
     r = dslc("quantize", lenet, "--calibrate", "digits", "-o", lenet)
     assert r.exit_code == 1 and "refusing to write the output over the input" in r.output
