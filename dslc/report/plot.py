@@ -87,10 +87,11 @@ def _plain_log(ax: Axes, values: list[float], ratio: float, base: int) -> None:
 
 
 def _lines(
-    ax: Axes, c: Curve, values: tuple[tuple[float, float], ...], colour: str, what: str
+    ax: Axes, c: Curve, values: tuple[tuple[float, float], ...], colour: str, what: str, lw: float
 ) -> None:
     """One line when height and width agree everywhere, else height solid and width dashed
-    with hollow markers, so neither hides the other. Each line's SVG id is `what:network`
+    with hollow markers, so neither hides the other (and earlier networks' lines are wider, so
+    a later one on top of them leaves them visible). Each line's SVG id is `what:network`
     (`:height`, `:width`)."""
     xs = list(range(len(values)))
     hs, ws = [v[0] for v in values], [v[1] for v in values]
@@ -98,12 +99,26 @@ def _lines(
     name = f"{c.network} ({c.params:,} params)"
     if hs == ws:
         ax.plot(
-            xs, hs, color=colour, marker=mark, ms=4, lw=2, label=name, gid=f"{what}:{c.network}"
+            xs,
+            hs,
+            color=colour,
+            marker=mark,
+            ms=3 + lw,
+            lw=lw,
+            label=name,
+            gid=f"{what}:{c.network}",
         )
         return
     gid = f"{what}:{c.network}"
     ax.plot(
-        xs, hs, color=colour, marker=mark, ms=4, lw=2, label=f"{name}, height", gid=gid + ":height"
+        xs,
+        hs,
+        color=colour,
+        marker=mark,
+        ms=3 + lw,
+        lw=lw,
+        label=f"{name}, height",
+        gid=gid + ":height",
     )
     ax.plot(
         xs,
@@ -111,9 +126,9 @@ def _lines(
         color=colour,
         ls="--",
         marker="s" if mark else None,
-        ms=6,
+        ms=5 + lw,
         mfc="none",
-        lw=1.5,
+        lw=lw * 0.75,
         label=f"{name}, width",
         gid=gid + ":width",
     )
@@ -147,8 +162,9 @@ def _figure(curves: list[Curve]) -> Any:
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": (3, 2)})
     for k, c in enumerate(curves):
         colour = COLOURS[k % len(COLOURS)]
-        _lines(top, c, c.size, colour, "size")
-        _lines(bottom, c, c.jump, colour, "jump")
+        lw = 1.8 + 1.2 * (len(curves) - 1 - k)
+        _lines(top, c, c.size, colour, "size", lw)
+        _lines(bottom, c, c.jump, colour, "jump", lw)
         _boundaries([top, bottom], c, colour, k)
     _plain_log(top, [v for c in curves for s in c.size for v in s], 20, 10)
     _plain_log(bottom, [v for c in curves for s in c.jump for v in s], 8, 2)
