@@ -146,17 +146,22 @@ def _silence_stdout() -> None:
 
 
 @contextmanager
-def progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
-    """A progress bar on stderr for long work, only when stderr is a terminal (None when not):
-    call it with (done, total)."""
+def progress(label: str, delay: float = 1.0) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr for long work, only when stderr is a terminal (None when not)
+    and only once the work has taken `delay` seconds: call it with (done, total)."""
     if not sys.stderr.isatty():
         yield None
         return
+    import time
+
     bar: Any = None
+    start = time.monotonic()
 
     def update(done: int, total: int) -> None:
         nonlocal bar
         if bar is None:
+            if time.monotonic() - start < delay:
+                return
             bar = click.progressbar(length=total, label=label, file=sys.stderr)
             bar.__enter__()
         bar.update(done - bar.pos)

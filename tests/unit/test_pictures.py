@@ -235,14 +235,31 @@ class _Terminal(io.StringIO):
 def test_progress_is_drawn_on_a_terminal_only(monkeypatch: pytest.MonkeyPatch) -> None:
     term = _Terminal()
     monkeypatch.setattr(sys, "stderr", term)
-    with progress("measuring") as tick:
+    with progress("measuring", delay=0) as tick:
         assert tick is not None
         for k in range(1, 5):
             tick(k, 4)
     assert "measuring" in term.getvalue() and "100%" in term.getvalue()
+    quick = _Terminal()
+    monkeypatch.setattr(sys, "stderr", quick)
+    with progress("measuring", delay=60) as tick:  # work that ends before the delay: no bar
+        assert tick is not None
+        tick(4, 4)
+    assert quick.getvalue() == ""
     monkeypatch.setattr(sys, "stderr", io.StringIO())
     with progress("measuring") as tick:
         assert tick is None
+
+
+def test_building_a_model_reports_its_layers() -> None:
+    from dslc.backend.onnx import build
+    from dslc.compiler import compile_file
+
+    analysis = compile_file(str(ROOT / "models" / "lenet5.xnet"), {})
+    seen: list[tuple[int, int]] = []
+    build(analysis, progress=lambda d, t: seen.append((d, t)))
+    n = len(analysis.graph.nodes)
+    assert seen[-1] == (n, n) and [d for d, _ in seen] == sorted(d for d, _ in seen)
 
 
 def test_measure_reports_its_runs() -> None:
