@@ -152,16 +152,40 @@ def _analyse(
     sizes: dict[str, int],
     measure: bool,
     layer: str | None,
+    image_hw: tuple[int, int] | None = None,
 ) -> list[tuple[Any, tuple[int, int] | None, Node]]:
-    """Each file's analysis, the input size to measure at, and the layer asked for."""
+    """Each file's analysis, the input size to measure at, and the layer asked for. A
+    network of symbolic size drawn on an image without --size is analysed at the image's."""
     done = []
     for file in files:
-        analysis, hw = _sized(analyse_file(file, sets), sizes, measure)
+        analysis = analyse_file(file, sets)
+        given = sizes or (_image_sizes(analysis, image_hw) if image_hw else {})
+        try:
+            analysis, hw = _sized(analysis, given, measure)
+        except UserError as exc:
+            if sizes or not given:
+                raise
+            raise UserError(f"{exc}\n(the sizes are the image's; choose others with --size)")
         try:
             done.append((analysis, hw, target(analysis, layer)))
         except LookupFailed as exc:
             raise UserError(f"{file}: {exc}" if len(files) > 1 else str(exc)) from None
+        if given and not sizes:
+            click.echo(
+                f"note: sizes from the image: {', '.join(f'{k}={v}' for k, v in given.items())}"
+            )
     return done
+
+
+def _image_sizes(analysis: Any, image_hw: tuple[int, int]) -> dict[str, int]:
+    """{H: rows, W: columns} of the image, for an input of plain symbolic height and width."""
+    symbols = {r.symbol for r in analysis.sizes}
+    names = [shape_text((d,)) for d in analysis.shapes[analysis.graph.inputs[0]][-2:]]
+    if len(names) != 2 or not set(names) <= symbols:
+        return {}
+    if names[0] == names[1] and image_hw[0] != image_hw[1]:
+        return {}
+    return {names[0]: image_hw[0], names[1]: image_hw[1]}
 
 
 def _image_note(analysis: Any, img: Any) -> str | None:
@@ -268,7 +292,9 @@ def rf(
         if image:
             check_output(out, [*files, image])
         img = _read_image(image) if image else None
-        done = _analyse(files, sets, sizes, measure, layer)
+        done = _analyse(
+            files, sets, sizes, measure, layer, img.shape[:2] if img is not None else None
+        )
         if img is not None:
             from dslc.report.picture import PictureError
             from dslc.report.rf_image import unit_of

@@ -271,3 +271,21 @@ def test_measure_reports_its_runs() -> None:
     seen: list[tuple[int, int]] = []
     measure(analysis, node.id, (64, 64), chunk=16, progress=lambda d, t: seen.append((d, t)))
     assert seen == [(k, 8) for k in range(1, 9)]  # 64 rows and 64 columns, 16 at a time
+
+
+def test_a_network_of_any_size_is_analysed_at_the_images_size(tmp_path: Path) -> None:
+    net = tmp_path / "fcn.xnet"
+    net.write_text("input x: 1 x H x W\nconv3x3(2, stride=2) -> conv3x3(2)\n")
+    img = tmp_path / "wide.png"
+    Image.fromarray(np.zeros((48, 64), np.uint8)).save(img)
+    result = _invoke("rf", net, "--image", img, "-o", tmp_path / "o.png")
+    assert result.exit_code == 0, result.stderr
+    assert "note: sizes from the image: H=48, W=64" in result.stdout
+    assert "conv2  conv   24 x 32" in result.stdout
+    assert "unit (12, 16) of 'conv2'" in result.stdout  # the map's centre by default
+    odd = tmp_path / "odd.png"
+    Image.fromarray(np.zeros((40, 40), np.uint8)).save(odd)
+    bad = _invoke("rf", ROOT / "models" / "unet.xnet", "--image", odd, "-o", tmp_path / "o.png")
+    assert bad.exit_code == 1 and bad.stdout == ""
+    assert "unet is valid only for H multiples of 16 (the nearest: 32 or 48)" in bad.stderr
+    assert "the sizes are the image's; choose others with --size" in bad.stderr
