@@ -303,7 +303,7 @@ def rf(
                 where = unit_of(done[0][0], done[0][2], where)
             except PictureError as exc:
                 raise UserError(str(exc)) from None
-        _report(done, measure, plot_path, plot_fmt)
+        ok = _report(done, measure, plot_path, plot_fmt)
         if img is not None and image_fmt and where is not None:
             from dslc.report.rf_image import rf_on_image
 
@@ -314,6 +314,8 @@ def rf(
             data, text = rf_on_image(analysis, node, img, where, image_fmt)
             write_atomic(out, data)
             click.echo(f"wrote {out}: {text}")
+    if not ok:  # measured and analysed fields differ
+        raise SystemExit(1)
 
 
 def _report(
@@ -321,17 +323,19 @@ def _report(
     measure: bool,
     plot_path: str | None,
     plot_fmt: str | None,
-) -> None:
-    """Print the tables (and the measurement), then draw the plot."""
+) -> bool:
+    """Print the tables (and the measurement), then draw the plot; False when a measurement
+    disagrees with the analysis."""
     curves = []
+    ok = True
     for k, (analysis, hw, node) in enumerate(done):
         nodes = path_to(analysis, node)
         if k:
             click.echo()
         click.echo(f"Receptive field of '{node.name}' in network {analysis.graph.name}")
         click.echo(growth_table(analysis, nodes), nl=False)
-        if measure and not _measure(analysis, node, hw):
-            raise SystemExit(1)
+        if measure:
+            ok = _measure(analysis, node, hw) and ok
         if plot_fmt:
             from dslc.report.plot import curve
 
@@ -341,3 +345,4 @@ def _report(
 
         write_atomic(Path(plot_path), rf_plot(curves, plot_fmt))
         click.echo(f"wrote {plot_path}")
+    return ok

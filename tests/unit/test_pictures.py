@@ -289,3 +289,13 @@ def test_a_network_of_any_size_is_analysed_at_the_images_size(tmp_path: Path) ->
     assert bad.exit_code == 1 and bad.stdout == ""
     assert "unet is valid only for H multiples of 16 (the nearest: 32 or 48)" in bad.stderr
     assert "the sizes are the image's; choose others with --size" in bad.stderr
+
+
+def test_several_files_take_neither_image_nor_measure(tmp_path: Path) -> None:
+    a, b = LECTURE / "stacked_3x3.xnet", LECTURE / "single_5x5.xnet"
+    result = _invoke("rf", a, b, "--measure")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "--measure takes one file; several files are compared with --plot" in result.stderr
+    both = _invoke("rf", a, b, "--layer", "conv1")
+    assert both.exit_code == 0
+    assert both.stdout.count("Receptive field of 'conv1'") == 2
