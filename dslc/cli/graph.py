@@ -77,6 +77,7 @@ def _format(ctx: click.Context, param: click.Parameter, value: str | None) -> st
 @click.option(
     "--rankdir",
     type=click.Choice(RANKDIRS, case_sensitive=False),
+    metavar="TB|LR|BT|RL",
     default="TB",
     show_default=True,
     help="Direction of the flow: top to bottom, left to right, ...",

@@ -238,7 +238,8 @@ def _image_note(analysis: Any, img: Any) -> str | None:
     metavar="IMG",
     help="Draw one unit's field on this image: PNG, JPEG or any image Pillow reads (any "
     "mode, 16-bit too), or .npy (H x W or H x W x 3); small images are drawn enlarged with "
-    "their pixel grid and the neighbouring units' fields.",
+    "their pixel grid and the neighbouring units' fields; a network of any size (3 x H x W) "
+    "is analysed at the image's size unless --size is given.",
 )
 @click.option(
     "--unit",

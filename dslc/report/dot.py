@@ -267,8 +267,8 @@ def to_dot(analysis: Analysis, opts: DotOptions | None = None) -> str:
 
 
 def default_depth(analysis: Analysis) -> int | None:
-    """None when every layer fits in MAX_NODES nodes, else the deepest collapse that fits
-    (at least 1)."""
+    """None when every layer fits in MAX_NODES nodes (or collapsing would not help: a network
+    without blocks), else the deepest collapse that fits, or 1."""
     names = [n.name for n in layers(analysis)]
     if len(names) <= MAX_NODES:
         return None
@@ -276,4 +276,4 @@ def default_depth(analysis: Analysis) -> int | None:
     for depth in range(deepest, 0, -1):
         if len({".".join(n.split(".")[:depth]) for n in names}) <= MAX_NODES:
             return depth
-    return 1
+    return 1 if len({n.split(".")[0] for n in names}) < len(names) else None
