@@ -236,6 +236,7 @@ network every(a = 1, b = 2.5e-3, f = .5, g = 1e6, h = 3.)
 input x: 3 x H x W
 inline block twice(n)<body | other> = body -> other * n as i
 block pool(k = 1) = (if a < 2 and not b >= 1 or true then relu else bn)
+(if if a > 1 then b < 2 else false then residual<relu> else bn)
 {" -> ".join([*LAYERS, *KERNEL_FORMS, "conv1x7", "maxpool5", "project"])}
 {" -> ".join(f"{c}<relu | bn>" for c in COMBINATORS)} -> concat[relu | bn]
 "stage{{i}}-{{#}}": relu * 2 as i @t -> label: relu * (a - 1) -> [relu] @u
