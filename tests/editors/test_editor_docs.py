@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import tomllib
 
-from conftest import ROOT
+from textmate import ROOT
 
 DOC = (ROOT / "editors" / "README.md").read_text(encoding="utf-8")
 

@@ -8,32 +8,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import lark
 import pytest
-from conftest import ROOT, Token
+from textmate import ROOT, WORDS, Token, innermost, mismatches, parser
 from zoo import xnet_files
 
 from dslc.expand.combinators import COMBINATORS
-from dslc.expand.evaluate import FUNCTIONS, SHAPE_SYMBOLS
-from dslc.expand.layers import LAYERS, lookup
+from dslc.expand.evaluate import FUNCTIONS
+from dslc.expand.layers import LAYERS
 from dslc.lsp.complete import KERNEL_FORMS
-from dslc.syntax.lexing import Newlines
-from dslc.syntax.parser import grammar_text
 
 GOLDEN = Path(__file__).parent / "golden"
 ZOO = xnet_files(ROOT / "models")
 Tokenize = Callable[[Sequence[Path]], dict[Path, list[Token]]]
-
-# every word an argument may take (pad=same, mode=bilinear, ...), as the layers check them
-WORDS = ("same", "valid", "nearest", "bilinear", "row", "batch", "none", "tanh")
-
-
-def innermost(scopes: list[str]) -> str | None:
-    """The scope that says what a token is: the innermost one that is not a region (meta.*)."""
-    for s in reversed(scopes):
-        if s != "source.xnet" and not s.startswith(("meta.", "source.xnet.")):
-            return s.removesuffix(".xnet")
-    return None
 
 
 def render(tokens: list[Token]) -> str:
@@ -77,159 +63,6 @@ def test_no_text_is_left_unscoped(zoo: dict[Path, list[Token]]) -> None:
     assert sum(len(t) for t in zoo.values()) > 10_000  # the zoo was tokenised, not skipped
 
 
-# ---- every token of grammars/xnet.lark, by its role in the parse tree ----
-
-_BY_TYPE = {
-    "_IMPORT": "keyword.control.import",
-    "_NETWORK": "storage.type.network",
-    "_INPUT": "keyword.other.input",
-    "_OUTPUT": "keyword.other.output",
-    "_BLOCK": "storage.type.block",
-    "INLINE": "storage.modifier.inline",
-    "_IF": "keyword.control.conditional",
-    "_THEN": "keyword.control.conditional",
-    "_ELSE": "keyword.control.conditional",
-    "_AND": "keyword.operator.logical",
-    "_OR": "keyword.operator.logical",
-    "_NOT": "keyword.operator.logical",
-    "_AS": "keyword.other.as",
-    "_TRUE": "constant.language.boolean",
-    "_FALSE": "constant.language.boolean",
-    "FLOAT": "constant.numeric.float",
-    "INT": "constant.numeric.integer",
-    "_ARROW": "keyword.operator.arrow",
-    "_PIPE": "keyword.operator.branch",
-    "COMPARE": "keyword.operator.comparison",
-    "_EQUAL": "keyword.operator.assignment",
-    "_COMMA": "punctuation.separator.comma",
-    "_AT": "punctuation.definition.tap",
-    "_DSLASH": "keyword.operator.arithmetic",
-    "_SLASH": "keyword.operator.arithmetic",
-    "_PERCENT": "keyword.operator.arithmetic",
-    "_PLUS": "keyword.operator.arithmetic",
-    "_MINUS": "keyword.operator.arithmetic",
-    "COMMENT": "punctuation.definition.comment",
-}
-_BRACKETS = {"_LPAR": "begin", "_RPAR": "end", "_LSQB": "begin", "_RSQB": "end"}
-_PARENS = {
-    "param_list": "parameters",
-    "args": "arguments",
-    "func": "arguments",
-    "group": "parens",
-    "conditional": "parens",
-    "paren": "parens",
-    "tuple_lit": "parens",
-    "sequence": "brackets",
-    "numbered": "brackets",
-    "list_lit": "brackets",
-}
-_NAMES = {
-    "network_stmt": "entity.name.type.network",
-    "input_stmt": "variable.other.input",
-    "shape": "keyword.operator.shape",
-    "output_stmt": "variable.other.output",
-    "block_def": "entity.name.function.block",
-    "branch_params": "variable.parameter.branch",
-    "param": "variable.parameter",
-    "keyword": "variable.parameter.keyword",
-}
-
-
-def _name(value: str, rule: str, above: str, prev: str) -> str:
-    if rule in _NAMES:
-        return _NAMES[rule]
-    if rule == "element":  # a label, the index after `as`, or a tap after `@`
-        return {"_AS": "variable.parameter.index", "_AT": "variable.other.tap"}.get(
-            prev, "entity.name.label"
-        )
-    if rule == "call":
-        layer = lookup(value) is not None or value == "project"
-        return "support.function.layer" if layer else "entity.name.function.call"
-    if rule in ("combinator", "numbered"):
-        known = value in COMBINATORS
-        return "keyword.control.combinator" if known else "entity.name.function.call"
-    if rule == "func":
-        return "support.function.builtin" if value in FUNCTIONS else "entity.name.function.call"
-    assert rule == "name", rule
-    if above == "shape":
-        return "variable.other.dimension"
-    if value in SHAPE_SYMBOLS:
-        return "variable.language.shape"
-    return "constant.language.word" if value in WORDS else "variable.other"
-
-
-def expected(tok: lark.Token, rule: str, above: str, prev: str) -> str:
-    """The scope a token of the .lark grammar should get where it stands."""
-    t = tok.type
-    if t in _BY_TYPE:
-        return _BY_TYPE[t]
-    if t == "NAME":
-        return _name(tok.value, rule, above, prev)
-    if t == "STRING":
-        return "punctuation.definition.string.begin"
-    if t == "_STAR":
-        return "keyword.operator.repeat" if rule == "element" else "keyword.operator.arithmetic"
-    if t == "_COLON":
-        return (
-            "punctuation.separator.colon" if rule == "input_stmt" else "punctuation.separator.label"
-        )
-    if t in ("_LANGLE", "_RANGLE"):
-        if rule in ("less", "greater"):
-            return "keyword.operator.comparison"
-        return "punctuation.section.branches." + ("begin" if t == "_LANGLE" else "end")
-    assert t in _BRACKETS, t
-    return f"punctuation.section.{_PARENS[rule]}.{_BRACKETS[t]}"
-
-
-def _parser() -> lark.Lark:
-    return lark.Lark(
-        grammar_text(),
-        parser="lalr",
-        lexer="basic",
-        postlex=Newlines(),
-        maybe_placeholders=True,
-        keep_all_tokens=True,  # the brackets and keywords too, under the rule they belong to
-        start="start",
-    )
-
-
-def _roles(tree: lark.Tree, above: str = "") -> list[tuple[lark.Token, str, str, str]]:
-    out: list[tuple[lark.Token, str, str, str]] = []
-    prev = ""
-    for child in tree.children:
-        if isinstance(child, lark.Tree):
-            out += _roles(child, tree.data)
-        elif isinstance(child, lark.Token):
-            if child.type != "_NL":
-                out.append((child, tree.data, above, prev))
-            prev = child.type
-    return out
-
-
-def _scopes_at(tokens: list[Token], line: int, col: int) -> list[str]:
-    for n, start, text, scopes in tokens:
-        if n == line and start <= col < start + len(text):
-            return scopes
-    raise AssertionError(f"no token at {line + 1}:{col + 1}")
-
-
-def _mismatches(parser: lark.Lark, path: Path, tokens: list[Token]) -> tuple[list[str], set[str]]:
-    text = path.read_text(encoding="utf-8")
-    roles = _roles(parser.parse(text))
-    roles += [(c, "", "", "") for c in parser.lex(text, dont_ignore=True) if c.type == "COMMENT"]
-    bad, seen = [], set()
-    for tok, rule, above, prev in roles:
-        assert tok.line is not None and tok.column is not None
-        scopes = _scopes_at(tokens, tok.line - 1, tok.column - 1)
-        want, got = expected(tok, rule, above, prev), innermost(scopes)
-        if got != want:
-            bad.append(
-                f"{path.name}:{tok.line}:{tok.column} {tok.value!r} in {rule}: {got} != {want}"
-            )
-        seen.add(tok.type)
-    return bad, seen
-
-
 ALL_TOKENS = f"""\
 import "lib/resnet.xnet"  # a comment
 network every(a = 1, b = 2.5e-3, f = .5, g = 1e6, h = 3.)
@@ -237,6 +70,7 @@ input x: 3 x H x W
 inline block twice(n)<body | other> = body -> other * n as i
 block pool(k = 1) = (if a < 2 and not b >= 1 or true then relu else bn)
 (if if a > 1 then b < 2 else false then residual<relu> else bn)
+(if not (a > 1) then relu else (bn -> relu)) -> (if a then [relu] else concat<bn>)
 {" -> ".join([*LAYERS, *KERNEL_FORMS, "conv1x7", "maxpool5", "project"])}
 {" -> ".join(f"{c}<relu | bn>" for c in COMBINATORS)} -> concat[relu | bn]
 "stage{{i}}-{{#}}": relu * 2 as i @t -> label: relu * (a - 1) -> [relu] @u
@@ -252,11 +86,11 @@ def test_every_token_of_the_grammar_gets_the_scope_of_its_role(
 ) -> None:
     every = tmp_path / "every.xnet"
     every.write_text(ALL_TOKENS, encoding="utf-8")
-    parser = _parser()
-    bad, seen = _mismatches(parser, every, tokenize([every])[every])
+    lark_parser = parser()
+    bad, seen = mismatches(lark_parser, every.name, ALL_TOKENS, tokenize([every])[every])
     for path in ZOO:
-        found, kinds = _mismatches(parser, path, zoo[path])
+        found, kinds = mismatches(lark_parser, path.name, path.read_text("utf-8"), zoo[path])
         bad, seen = bad + found, seen | kinds
     assert bad == []
-    terminals = {t.name for t in parser.terminals} - {"_NL", "WS"}
+    terminals = {t.name for t in lark_parser.terminals} - {"_NL", "WS"}
     assert seen == terminals  # every terminal of the grammar was written and checked

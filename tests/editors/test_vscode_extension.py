@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import VSCODE, run_node
+from textmate import VSCODE, run_node
 
 from dslc.syntax.parser import grammar_text
 
