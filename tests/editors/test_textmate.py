@@ -5,11 +5,13 @@ scope of its role, no text is left unscoped, and each file's scopes match a gold
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
-from textmate import ROOT, WORDS, Token, innermost, mismatches, parser
+from textmate import ROOT, VSCODE, WORDS, Token, innermost, mismatches, parser
 from zoo import xnet_files
 
 from dslc.expand.combinators import COMBINATORS
@@ -94,3 +96,9 @@ def test_every_token_of_the_grammar_gets_the_scope_of_its_role(
     assert bad == []
     terminals = {t.name for t in lark_parser.terminals} - {"_NL", "WS"}
     assert seen == terminals  # every terminal of the grammar was written and checked
+
+
+def test_every_include_names_a_rule_and_every_rule_is_used() -> None:
+    grammar = json.loads((VSCODE / "syntaxes" / "xnet.tmLanguage.json").read_text("utf-8"))
+    included = set(re.findall(r'"include": "#([\w-]+)"', json.dumps(grammar)))
+    assert included == set(grammar["repository"])
