@@ -52,13 +52,15 @@ def node_ready() -> str | None:
     if not marker.is_file() or marker.stat().st_mtime < lock.stat().st_mtime:
         npm = shutil.which("npm")
         assert npm is not None, "node is installed without npm"
-        subprocess.run(
+        done = subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
             cwd=VSCODE,
-            check=True,
             capture_output=True,
+            text=True,
             timeout=300,
+            check=False,
         )
+        assert done.returncode == 0, f"npm ci in {VSCODE} failed:\n{done.stderr}"
     return node
 
 
