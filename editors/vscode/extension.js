@@ -17,14 +17,9 @@ function serverOptions(config) {
   return { run, debug: run };
 }
 
+// the server reads imported files from disk at each check, so no file watcher is needed
 function clientOptions() {
-  return {
-    documentSelector: [{ language: "xnet" }],
-    synchronize: {
-      // imported libraries changed on disk (or by git) are re-read
-      fileEvents: vscode.workspace.createFileSystemWatcher("**/*.xnet"),
-    },
-  };
+  return { documentSelector: [{ language: "xnet" }] };
 }
 
 async function start() {

@@ -43,7 +43,6 @@ async function activation(serverPath) {
   const vscode = {
     workspace: {
       getConfiguration: (section) => ({ get: (key) => (section === "xnet" ? settings[key] : undefined) }),
-      createFileSystemWatcher: (glob) => ({ glob }),
       onDidChangeConfiguration: () => ({ dispose() {} }),
     },
     commands: {
