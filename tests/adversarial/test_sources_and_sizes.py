@@ -4,6 +4,7 @@ inputs: every case through the real CLI, generated in tmp_path."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -282,17 +283,25 @@ MAX_SECONDS = 10
 def _bounded_check(path: Path) -> tuple[int, str]:
     """`dslc check path` in a subprocess; assert it ends within MAX_SECONDS and its peak
     memory stays under MAX_RSS_MIB. Returns the exit code and stderr (without the report)."""
-    r = subprocess.run(
+    # its own process group, so a hung dslc (not only the launcher) is killed at the time limit:
+    # a surviving grandchild would hold the pipes open and hang the test run instead of failing it
+    child = subprocess.Popen(
         [sys.executable, "-c", LAUNCHER, "check", str(path)],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=MAX_SECONDS,
-        check=False,
+        start_new_session=True,
     )
-    err, _, report = r.stderr.rpartition("\npeak-rss-kib=")
-    assert report, r.stderr
+    try:
+        _, stderr = child.communicate(timeout=MAX_SECONDS)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.communicate()
+        pytest.fail(f"dslc check {path.name} took over {MAX_SECONDS} s")
+    err, _, report = stderr.rpartition("\npeak-rss-kib=")
+    assert report, stderr
     assert int(report) < MAX_RSS_MIB * 1024, f"peak RSS {int(report) // 1024} MiB"
-    return r.returncode, err
+    return child.returncode, err
 
 
 @pytest.mark.parametrize("case", sorted(IMPORTS))
