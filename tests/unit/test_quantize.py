@@ -5,7 +5,8 @@ The LeNet-5 here classifies digits for real: its convolutions keep their seeded 
 last layer is fitted to the features of the first 1,200 digits by ridge regression (numpy, no
 training), so top-1 agreement and accuracy mean something (the seeded network alone calls
 almost every digit a 5). Measured (2-core CPU): float32 91.1% on the 597 held-out digits,
-INT8 89.6%, top-1 agreement 97.3% on all 1,797.
+INT8 89.9%, top-1 agreement 96.9% on all 1,797. This ridge-fitted layer amplifies small
+feature errors; a LeNet-5 trained end to end loses nothing (bench/README.md).
 """
 
 from __future__ import annotations
@@ -107,10 +108,10 @@ def test_the_int8_model_has_qdq_nodes_and_per_channel_weight_scales(int8: Any) -
 def test_the_int8_model_agrees_with_float32_on_the_digits(lenet: Path, int8: Any) -> None:
     x, y = digits(1, 32, 32)
     a, b = outputs(lenet, x).argmax(1), outputs(int8[0], x).argmax(1)
-    assert (a == b).mean() >= 0.95  # measured 0.973
+    assert (a == b).mean() >= 0.95  # measured 0.969
     float_acc, int8_acc = (a == y)[TRAIN:].mean(), (b == y)[TRAIN:].mean()
     assert float_acc >= 0.85  # the fitted network does classify (measured 0.911)
-    assert int8_acc >= float_acc - 0.03  # measured 0.896
+    assert int8_acc >= float_acc - 0.03  # measured 0.899
 
 
 def test_the_metadata_says_how_it_was_quantized(int8: Any) -> None:
