@@ -4,6 +4,10 @@ with random weights and batch-norm statistics."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -11,7 +15,7 @@ from dslc.backend.onnx import serialize, to_onnx
 from dslc.backend.weights import expected
 from dslc.compiler import compile_source
 from dslc.ir.ops import Op
-from dslc.pytorch import module_of
+from dslc.pytorch import analysis_source, module_of
 from dslc.source import SourceFile
 
 torch = pytest.importorskip("torch")
@@ -92,3 +96,19 @@ def test_op_computes_what_onnxruntime_computes(op: Op) -> None:
         (want,) = session.run(None, {"x": x})
         scale = max(1.0, float(np.abs(want).max()))
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * scale)
+
+
+def test_every_op_case_writes_a_ruff_clean_formatted_file(tmp_path: Path) -> None:
+    for op, chain in CASES.items():
+        analysis = compile_source(
+            SourceFile("t.xnet", f"network t\ninput x: 6 x 9 x 10\n{chain}\n")
+        )
+        (tmp_path / f"{op.value}.py").write_text(analysis_source(analysis, "t.xnet"))
+    for args in (["check"], ["format", "--diff"]):
+        run = subprocess.run(
+            [sys.executable, "-m", "ruff", *args, "--isolated", "--no-cache", str(tmp_path)],
+            check=False,
+            capture_output=True,
+            text=True,
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
