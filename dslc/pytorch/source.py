@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dslc.ir.dims import Dim
 from dslc.passes import Analysis
+from dslc.pytorch.classes import merge_classes
 from dslc.pytorch.helpers import HELPERS, helper_source
 from dslc.pytorch.naming import class_name
 from dslc.pytorch.scopes import scope_tree
@@ -48,8 +49,9 @@ def model_text(analysis: Analysis, source: str, init: str = "pytorch") -> str:
     folder = source.rsplit("/", 1)[0] + "/" if "/" in source else ""
     c = Classes(graph, analysis.shapes, top, folder)
     write_scope(scope_tree(graph), c, graph.name)
-    top_text = c.text.pop(top)
-    classes = list(c.text.values())
+    merged = merge_classes(c.text, top)
+    top_text = merged.pop(top)
+    classes = list(merged.values())
     top_text = _with_init(top_text, init)
     ins = ", ".join(f"{graph.node(i).name}: {_shape(analysis.shapes[i])}" for i in graph.inputs)
     outs = ", ".join(_shape(analysis.shapes[o]) for o in graph.outputs)
