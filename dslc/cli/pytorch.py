@@ -51,7 +51,7 @@ def torch(file: str, output: str | None, sets: tuple[str, ...], init: str, debug
     \b
     Its state_dict() keys, shapes and dtypes are those 'dslc weights FILE' lists, so
       dslc torch models/resnet18.xnet -o resnet18.py
-      python -c "import resnet18; m = resnet18.Resnet18(); print(m(torch.zeros(1, 3, 224, 224)).shape)"
+      python -c "import torch, resnet18; print(resnet18.Resnet18()(torch.zeros(1, 3, 224, 224)).shape)"
     and a trained state_dict saved with safetensors loads into 'dslc compile --weights'.
     The file needs only torch; in eval mode it computes what the compiled ONNX model does.
     """

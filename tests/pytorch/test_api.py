@@ -116,3 +116,29 @@ def test_train_mode_uses_batch_statistics_and_the_stated_momentum(tmp_path: Path
         state["n.running_var"][None, :, None, None] + 1e-5
     )
     torch.testing.assert_close(net(x), normed.mean(dim=(2, 3)))
+
+
+@pytest.mark.parametrize(
+    ("init", "std"),
+    [
+        ("he", lambda fan_in, fan_out: (2 / fan_in) ** 0.5),
+        ("xavier", lambda fan_in, fan_out: (2 / (fan_in + fan_out)) ** 0.5),
+        ("pytorch", lambda fan_in, fan_out: (1 / (3 * fan_in)) ** 0.5),
+    ],
+)
+def test_the_file_initialises_itself_with_the_init_scheme(
+    init: str, std: object, tmp_path: Path
+) -> None:
+    path = tmp_path / "w.xnet"
+    path.write_text(
+        "network w\ninput x: 64 x 8 x 8\nc: conv3x3(128) -> gap -> flatten -> d: dense(96)\n"
+    )
+    space: dict[str, object] = {}
+    exec(compile(module_source(path, init=init), "w.py", "exec"), space)  # noqa: S102
+    torch.manual_seed(0)
+    state = space["W"]().state_dict()  # type: ignore[operator]
+    for name, fan_in, fan_out in (("c", 64 * 9, 128 * 9), ("d", 128, 96)):
+        want = std(fan_in, fan_out)  # type: ignore[operator]
+        assert abs(float(state[f"{name}.weight"].std()) - want) < 0.05 * want, (name, init)
+        bias = state[f"{name}.bias"]
+        assert (bias == 0).all() if init != "pytorch" else bias.abs().max() <= fan_in**-0.5
