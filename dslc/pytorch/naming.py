@@ -6,11 +6,11 @@ import keyword
 import re
 from collections.abc import Container
 
-from dslc.ir.graph import Graph
+from dslc.ir.graph import Graph, Node
 from dslc.pytorch.scopes import Scope
 from dslc.source import Span
 
-__all__ = ["block_of", "class_name", "ident"]
+__all__ = ["block_header", "block_of", "class_name", "ident"]
 
 _NOTE = re.compile(r"block '([A-Za-z_][A-Za-z0-9_]*)'")
 
@@ -70,3 +70,17 @@ def _shared(chains: list[list[tuple[str, str]]]) -> list[tuple[str, str]]:
             k += 1
         out = out[:k]
     return out
+
+
+def block_header(node: Node, block: str, base: str) -> str | None:
+    """`Block 'name' (lib/resnet.xnet:20).` for a class expanding a block defined in the file
+    holding `node`'s layer; None when the definition is elsewhere."""
+    source = node.span.source
+    found = re.search(
+        rf"^[ \t]*(?:inline[ \t]+)?block[ \t]+{re.escape(block)}\b", source.text, re.MULTILINE
+    )
+    if found is None:
+        return None
+    line = source.text.count("\n", 0, found.start()) + 1
+    path = source.path[len(base) :] if base and source.path.startswith(base) else source.path
+    return f"Block '{block}' ({path}:{line})."

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from dslc.ir.graph import Graph, Node
 from dslc.pytorch.layers import Code, Shapes, code_of
 from dslc.pytorch.layout import WIDTH, fit, split_top
-from dslc.pytorch.naming import block_of, class_name, ident
+from dslc.pytorch.naming import block_header, block_of, class_name, ident
 from dslc.pytorch.scopes import Scope, Step, steps
 
 __all__ = ["Classes", "Written", "imports_for", "write_scope"]
@@ -109,6 +109,9 @@ def write_scope(scope: Scope, c: Classes, block: str, depth: int = 0) -> Written
     if scope.path and _sequential(scope, order, c):
         return Written(_seq_lines(order, children, c))
     body = _class_body(scope, order, children, c)
+    header = block_header(c.graph.node(scope.nodes[0]), block, c.base) if block else None
+    if header and scope.path:
+        body = f'{INDENT}"""{header}"""\n\n{body}'
     name = c.by_body.get(body) if scope.path else None
     if name is None:
         base = block or scope.path.rsplit(".", 1)[-1]
