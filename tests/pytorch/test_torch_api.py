@@ -3,6 +3,8 @@ weights `dslc compile` draws, computing what the compiled ONNX model computes.""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -142,3 +144,22 @@ def test_the_file_initialises_itself_with_the_init_scheme(
         assert abs(float(state[f"{name}.weight"].std()) - want) < 0.05 * want, (name, init)
         bias = state[f"{name}.bias"]
         assert (bias == 0).all() if init != "pytorch" else bias.abs().max() <= fan_in**-0.5
+
+
+def test_build_module_without_torch_says_what_to_install() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['torch'] = None\n"
+        "from pathlib import Path\n"
+        "from dslc.pytorch import build_module, module_source\n"
+        "assert 'class Lenet5(nn.Module):' in module_source(Path(sys.argv[1]))\n"
+        "try:\n"
+        "    build_module(Path(sys.argv[1]))\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(LENET)], check=False, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    assert "needs torch" in run.stdout and "pip install" in run.stdout
