@@ -31,6 +31,8 @@ def class_name(base: str, taken: Container[str]) -> str:
     camel = "".join(p[:1].upper() + p[1:] for p in parts) or "Block"
     if camel[0].isdigit():
         camel = f"Block{camel}"
+    if keyword.iskeyword(camel):  # None, True, False
+        camel += "Net"
     name, k = camel, 1
     while name in taken or name in _RESERVED:
         k += 1

@@ -109,8 +109,10 @@ def write_scope(scope: Scope, c: Classes, block: str, depth: int = 0) -> Written
     if scope.path and _sequential(scope, order, c):
         return Written(_seq_lines(order, children, c))
     body = _class_body(scope, order, children, c)
-    header = block_header(c.graph.node(scope.nodes[0]), block, c.base) if block else None
-    if header and scope.path:
+    header = None
+    if block and scope.path and scope.nodes:
+        header = block_header(c.graph.node(scope.nodes[0]), block, c.base)
+    if header:
         body = f'{INDENT}"""{header}"""\n\n{body}'
     name = c.by_body.get(body) if scope.path else None
     if name is None:

@@ -56,7 +56,12 @@ def test_random_program_state_dict_and_outputs(program: Program) -> None:
     x = np.random.default_rng(0).standard_normal((2, *program.input_shape), np.float32)
     with torch.no_grad():
         got = net(torch.from_numpy(x)).numpy()
+        exact = net.double()(torch.from_numpy(x).double()).numpy()
+    # deep random programs cancel: float32's own rounding (torch's, measured against float64)
+    # can pass 1e-5 of the largest output, so the bound is that or three times the rounding
+    rounding = float(np.abs(got - exact).max())
     for optimize in (False, True):
         ref = _run_ort(analysis, weights, x, optimize)
         scale = max(float(np.abs(ref).max()), 1.0)
-        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5 * scale, err_msg=program.text)
+        bound = max(1e-5 * scale, 3 * rounding)
+        np.testing.assert_allclose(got, ref, rtol=0, atol=bound, err_msg=program.text)

@@ -163,3 +163,11 @@ def test_build_module_without_torch_says_what_to_install() -> None:
     )
     assert run.returncode == 0, run.stderr
     assert "needs torch" in run.stdout and "pip install" in run.stdout
+
+
+def test_a_network_without_layers_returns_its_input(tmp_path: Path) -> None:
+    path = tmp_path / "none.xnet"
+    path.write_text('network none\ninput image: 2 x 8 x 8\n"r{i}": (conv3x3(C) -> relu) * 0 as i\n')
+    net = build_module(path)
+    x = torch.randn(1, 2, 8, 8)
+    assert torch.equal(net(x), x) and not net.state_dict()
