@@ -31,6 +31,7 @@ COMMANDS = (
     "export",
     "lsp",
     "quantize",
+    "torch",
 )
 
 
@@ -89,6 +90,10 @@ def _module(name: str) -> ModuleType:
             from dslc.cli import quantize
 
             return quantize
+        case "torch":
+            from dslc.cli import pytorch
+
+            return pytorch
     from dslc.cli import graph
 
     return graph
@@ -132,6 +137,7 @@ def main() -> None:
       dslc diff a.xnet b.xnet                # two networks side by side
       dslc export resnet50.onnx --triton repo  # a Triton Inference Server model
       dslc quantize resnet50.onnx --calibrate folder:imgs/  # INT8 for ONNX Runtime
+      dslc torch models/resnet50.xnet -o resnet50.py  # the network as a PyTorch module
       dslc explain E0301                     # what an error code means, with an example
 
     \b
