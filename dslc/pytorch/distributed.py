@@ -41,6 +41,14 @@ class World:
         ids = [torch.device(device).index] if device.startswith("cuda") else None
         return DistributedDataParallel(module, device_ids=ids)
 
+    def share_buffers(self, module: nn.Module) -> None:
+        """Give every process rank 0's buffers (batch norm's running statistics, which each
+        process updated on its own batches), so all evaluate the same model and agree on
+        early stopping."""
+        if self.size > 1:
+            for b in module.buffers():
+                dist.broadcast(b, 0)
+
     def sum(self, t: torch.Tensor) -> None:
         """Sum `t` in place across processes (all of them get the total)."""
         if self.size > 1:

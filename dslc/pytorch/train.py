@@ -185,6 +185,7 @@ def fit(
         if isinstance(loader.sampler, DistributedSampler):
             loader.sampler.set_epoch(epoch)
         train_loss, train_acc, norms = _train_epoch(model, loader, opt, loss, s, bar, world, epoch)
+        world.share_buffers(module)
         val_loss, val_acc = evaluate(module, val, loss, s.device)
         record = Epoch(
             epoch, train_loss, train_acc, val_loss, val_acc, time.perf_counter() - t0, norms
