@@ -1,0 +1,92 @@
+"""dslc.pytorch's library calls: the model.py text and the module built from it, with the
+weights `dslc compile` draws, computing what the compiled ONNX model computes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dslc.backend.onnx import serialize, to_onnx
+from dslc.backend.weights import expected
+from dslc.compiler import compile_file
+from dslc.diagnostics import CompileError
+from dslc.pytorch import build_module, module_source
+
+torch = pytest.importorskip("torch")
+ort = pytest.importorskip("onnxruntime")
+
+ROOT = Path(__file__).resolve().parents[2]
+LENET = ROOT / "models" / "lenet5.xnet"
+CHAIN = (
+    "network chain(width = 8)\ninput x: 3 x 16 x 16\n"
+    "conv3x3(width) -> bn -> relu -> maxpool2 -> conv3x3(4, stride=2) -> relu -> gap\n"
+    "-> flatten -> fc: dense(10)\n"
+)
+
+
+def _ort(path: Path, batch: int, **kw: object) -> tuple[np.ndarray, np.ndarray]:
+    analysis = compile_file(path)
+    model = to_onnx(analysis, **kw)  # type: ignore[arg-type]
+    session = ort.InferenceSession(serialize(model), providers=["CPUExecutionProvider"])
+    (i,) = analysis.graph.inputs
+    shape = (batch, *(int(d) for d in analysis.shapes[i][1:]))
+    x = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
+    (y,) = session.run(None, {analysis.graph.node(i).name: x})
+    return x, y
+
+
+@pytest.fixture
+def chain(tmp_path: Path) -> Path:
+    path = tmp_path / "chain.xnet"
+    path.write_text(CHAIN)
+    return path
+
+
+@pytest.mark.parametrize("init", ["pytorch", "he", "xavier"])
+def test_lenet5_state_dict_and_outputs_match_the_compiler(init: str) -> None:
+    net = build_module(LENET, init=init, seed=7).eval()
+    state = net.state_dict()
+    want = expected(compile_file(LENET))
+    assert [(k, tuple(v.shape), str(v.dtype)) for k, v in state.items()] == [
+        (e.name, e.shape, "torch.float32") for e in want
+    ]
+    x, y = _ort(LENET, 2, seed=7, init=init)
+    with torch.no_grad():
+        got = net(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(got, y, rtol=0, atol=1e-5 * float(np.abs(y).max()))
+
+
+def test_a_chain_with_batch_norm_matches_folded_and_plain(chain: Path) -> None:
+    net = build_module(chain).eval()
+    assert list(net.state_dict()) == [e.name for e in expected(compile_file(chain))]
+    assert "bn1.running_var" in net.state_dict()
+    for optimize in (True, False):
+        x, y = _ort(chain, 2, optimize=optimize)
+        with torch.no_grad():
+            got = net(torch.from_numpy(x)).numpy()
+        np.testing.assert_allclose(got, y, rtol=0, atol=1e-5 * float(np.abs(y).max()))
+
+
+def test_sets_change_the_module(chain: Path) -> None:
+    net = build_module(chain, {"width": "5"})
+    assert tuple(net.state_dict()["conv1.weight"].shape) == (5, 3, 3, 3)
+    assert "nn.Conv2d(3, 5, 3, padding=1)" in module_source(chain, {"width": "5"})
+
+
+def test_the_text_stands_alone_and_runs(chain: Path, tmp_path: Path) -> None:
+    text = module_source(chain)
+    assert not [line for line in text.splitlines() if "import" in line and "dslc" in line]
+    space: dict[str, object] = {}
+    exec(compile(text, "model.py", "exec"), space)  # noqa: S102 - the text under test
+    net = space["Chain"]()  # type: ignore[operator]
+    assert net(torch.zeros(2, 3, 16, 16)).shape == (2, 10)
+
+
+def test_a_file_that_does_not_check_raises_its_diagnostics(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.xnet"
+    bad.write_text("network bad\ninput x: 3 x 8 x 8\nconv3x3(4) -> dense(10)\n")
+    with pytest.raises(CompileError) as info:
+        build_module(bad)
+    assert info.value.diagnostics[0].code.startswith("E")
