@@ -30,6 +30,7 @@ COMMANDS = (
     "diff",
     "export",
     "lsp",
+    "train",
 )
 
 
@@ -84,6 +85,10 @@ def _module(name: str) -> ModuleType:
             from dslc.cli import lsp
 
             return lsp
+        case "train":
+            from dslc.cli import train
+
+            return train
     from dslc.cli import graph
 
     return graph
@@ -126,6 +131,7 @@ def main() -> None:
       dslc run resnet50.onnx                 # run it on ONNX Runtime (CUDA, else CPU)
       dslc diff a.xnet b.xnet                # two networks side by side
       dslc export resnet50.onnx --triton repo  # a Triton Inference Server model
+      dslc train models/lenet5.xnet --data digits  # train it with PyTorch
       dslc explain E0301                     # what an error code means, with an example
 
     \b
