@@ -35,6 +35,8 @@ def test_the_page_shows_every_lesson() -> None:
     for flag in ("--grad-norms", "--init xavier", "--init he", "--set p=0.5", "--weight-decay",
                  "--patience", "--set bn=1"):  # fmt: skip
         assert any(flag in c for c in commands), flag
+    net = (ROOT / "docs" / "training" / "deep_mlp.xnet").read_text(encoding="utf-8")
+    assert net[net.index("network ") :] in text  # the page shows the file as it is
     assert "![" in text and (ROOT / "docs" / "training" / "gradient_norms.png").is_file()
 
 
