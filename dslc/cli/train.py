@@ -20,7 +20,8 @@ OPTIMIZERS = ("sgd", "adam", "adamw")  # dslc.pytorch.train.OPTIMIZERS (no torch
 DATA_HELP = (
     "digits (scikit-learn's 1,797 8x8 handwritten digits, bundled; nothing is downloaded), "
     "folder:PATH (one sub-folder of images per class, as torchvision's ImageFolder) or "
-    "npz:PATH (arrays x: N x H x W or N x C x H x W, y: N integer labels). Images are "
+    "npz:PATH (arrays x: N x H x W or N x C x H x W, y: N integer labels; uint8 images are "
+    "scaled to [0, 1]). Images are "
     "resized bilinearly to the network's input, one channel copied if it wants 3."
 )
 
@@ -148,8 +149,20 @@ def _save(paths: list[Path], result: Any, about: dict[str, Any], settings: Any) 
     show_default=True,
     help="Part of the data held out for validation (a seeded random split).",
 )
-@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adam", show_default=True)
-@click.option("--lr", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True)
+@click.option(
+    "--optimizer",
+    type=click.Choice(OPTIMIZERS),
+    default="adam",
+    show_default=True,
+    help="SGD with momentum, Adam or AdamW (PyTorch's).",
+)
+@click.option(
+    "--lr",
+    type=click.FloatRange(0, min_open=True),
+    default=1e-3,
+    show_default=True,
+    help="Learning rate.",
+)
 @click.option(
     "--momentum",
     type=click.FloatRange(0, 1),
@@ -171,7 +184,9 @@ def _save(paths: list[Path], result: Any, about: dict[str, Any], settings: Any) 
     show_default=True,
     help="Images per step, in all processes together (torchrun: each takes its share).",
 )
-@click.option("--epochs", type=click.IntRange(1), default=20, show_default=True)
+@click.option(
+    "--epochs", type=click.IntRange(1), default=20, show_default=True, help="Most epochs to run."
+)
 @click.option(
     "--patience",
     type=click.IntRange(1),
@@ -191,7 +206,13 @@ def _save(paths: list[Path], result: Any, about: dict[str, Any], settings: Any) 
     show_default=True,
     help="Seed of the initial weights, the split, the shuffling and dropout.",
 )
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda"]),
+    default="cpu",
+    show_default=True,
+    help="Where to train; cuda: one GPU per process (torchrun: one per local rank).",
+)
 @click.option(
     "--threads",
     type=click.IntRange(1),

@@ -130,3 +130,10 @@ def test_same_seed_same_training(optimizer: str) -> None:
         runs.append(fit(Tiny(), train, val, s, World()))
     assert runs[0].epochs[0].val_loss == runs[1].epochs[0].val_loss
     assert np.array_equal(runs[0].best_state["fc.weight"], runs[1].best_state["fc.weight"])
+
+
+def test_the_command_offers_the_loop_s_optimizers() -> None:
+    from dslc.cli.train import OPTIMIZERS as OFFERED
+    from dslc.pytorch.train import OPTIMIZERS
+
+    assert OFFERED == OPTIMIZERS
