@@ -30,6 +30,7 @@ COMMANDS = (
     "diff",
     "export",
     "lsp",
+    "torch",
     "train",
 )
 
@@ -85,6 +86,10 @@ def _module(name: str) -> ModuleType:
             from dslc.cli import lsp
 
             return lsp
+        case "torch":
+            from dslc.cli import pytorch
+
+            return pytorch
         case "train":
             from dslc.cli import train
 
@@ -131,6 +136,7 @@ def main() -> None:
       dslc run resnet50.onnx                 # run it on ONNX Runtime (CUDA, else CPU)
       dslc diff a.xnet b.xnet                # two networks side by side
       dslc export resnet50.onnx --triton repo  # a Triton Inference Server model
+      dslc torch models/resnet50.xnet -o resnet50.py  # the network as a PyTorch module
       dslc train models/lenet5.xnet --data digits  # train it with PyTorch
       dslc explain E0301                     # what an error code means, with an example
 

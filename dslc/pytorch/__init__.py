@@ -16,7 +16,14 @@ from dslc.backend.settings import SCHEMES
 if TYPE_CHECKING:
     from dslc.passes import Analysis
 
-__all__ = ["TORCH_HINT", "analysis_source", "build_module", "module_source", "torch_or_error"]
+__all__ = [
+    "TORCH_HINT",
+    "analysis_source",
+    "build_module",
+    "module_of",
+    "module_source",
+    "torch_or_error",
+]
 
 TORCH_HINT = "pip install 'dslc[train]' (or: pip install torch)"
 

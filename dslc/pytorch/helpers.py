@@ -43,9 +43,9 @@ class ChannelShuffle(nn.Module):
         self.groups = groups
 
     def forward(self, x: Tensor) -> Tensor:
-        n, c, h, w = x.shape
-        x = x.view(n, self.groups, c // self.groups, h, w).transpose(1, 2)
-        return x.reshape(n, c, h, w)
+        n, c, *rest = x.shape
+        grouped = x.view(n, self.groups, c // self.groups, *rest).transpose(1, 2)
+        return grouped.reshape(x.shape)
 ''',
     "PadChannels": '''
 class PadChannels(nn.Module):

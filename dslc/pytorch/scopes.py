@@ -60,19 +60,20 @@ def scope_tree(graph: Graph) -> Scope:
 
 
 def _borders(graph: Graph, root: Scope, owner: dict[int, list[Scope]]) -> None:
-    """Fill each scope's inputs and outputs, and whether it is one call."""
+    """Fill each scope's inputs (outside values its layers read, in order of first use) and
+    outputs (its values read outside it, or the network's outputs), and whether it is one
+    call."""
     members = {id(s): set(s.nodes) for chain in owner.values() for s in chain}
     for node in graph.nodes:
         if node.op is Op.INPUT:
             continue
-        for scope in owner[node.id]:
-            inside = members[id(scope)]
-            for i in node.inputs:
-                if i not in inside and i not in scope.inputs:
+        for i in node.inputs:
+            for scope in owner[node.id]:
+                if i not in members[id(scope)] and i not in scope.inputs:
                     scope.inputs.append(i)
-                    for outer in owner.get(i, []):
-                        if node.id not in members[id(outer)] and i not in outer.outputs:
-                            outer.outputs.append(i)
+            for scope in owner.get(i, []):
+                if node.id not in members[id(scope)] and i not in scope.outputs:
+                    scope.outputs.append(i)
     for out in graph.outputs:
         for scope in owner.get(out, []):
             if out not in scope.outputs:
@@ -93,15 +94,14 @@ def _mark_callable(graph: Graph, scope: Scope, members: dict[int, set[int]]) -> 
 
 
 def _reads_back(graph: Graph, scope: Scope, inside: set[int]) -> bool:
-    """Whether a layer inside reads an outside value that depends on a layer inside."""
-    depends: set[int] = set()
+    """Whether a layer inside reads an outside value computed from a layer inside."""
+    tainted: set[int] = set()  # outside values that depend on the scope's layers
     for node in graph.nodes[scope.nodes[0] : scope.nodes[-1] + 1]:
         if node.id in inside:
-            if any(i in depends for i in node.inputs):
+            if any(i in tainted for i in node.inputs):
                 return True
-            depends.add(node.id)
-        elif any(i in depends for i in node.inputs):
-            depends.add(node.id)
+        elif any(i in inside or i in tainted for i in node.inputs):
+            tainted.add(node.id)
     return False
 
 

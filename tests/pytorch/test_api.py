@@ -90,3 +90,29 @@ def test_a_file_that_does_not_check_raises_its_diagnostics(tmp_path: Path) -> No
     with pytest.raises(CompileError) as info:
         build_module(bad)
     assert info.value.diagnostics[0].code.startswith("E")
+
+
+def test_train_mode_uses_batch_statistics_and_the_stated_momentum(tmp_path: Path) -> None:
+    path = tmp_path / "t.xnet"
+    path.write_text(
+        "network t\ninput x: 2 x 4 x 4\n"
+        "n: bn(momentum=0.3) -> dropout(0.5) -> stochastic_depth(0.5) -> gap -> flatten\n"
+    )
+    net = build_module(path)
+    assert net.training
+    x = torch.randn(8, 2, 4, 4) * 3 + 1
+    torch.manual_seed(0)
+    y = net(x)
+    mean = x.mean(dim=(0, 2, 3))
+    var = x.var(dim=(0, 2, 3), unbiased=True)
+    state = net.state_dict()
+    torch.testing.assert_close(state["n.running_mean"], 0.3 * mean)
+    torch.testing.assert_close(state["n.running_var"], 0.7 + 0.3 * var)
+    assert "n.num_batches_tracked" not in state
+    # dropout zeroes elements and stochastic depth whole samples (scaled by 1 / (1 - p))
+    assert (y == 0).all(dim=1).any() and not (y == 0).all()
+    net.eval()
+    normed = (x - state["n.running_mean"][None, :, None, None]) / torch.sqrt(
+        state["n.running_var"][None, :, None, None] + 1e-5
+    )
+    torch.testing.assert_close(net(x), normed.mean(dim=(2, 3)))
