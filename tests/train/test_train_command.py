@@ -161,3 +161,26 @@ def test_torchrun_two_processes_write_one_weights_file(
     two = json.loads((tmp_path / "w.json").read_text())
     assert two["processes"] == 2 and len(two["epochs"]) == 2
     assert abs(two["best_val_accuracy"] - one["best_val_accuracy"]) < 0.1
+
+
+def test_an_image_folder_trains(tmp_path: Path) -> None:
+    """folder:PATH end to end: class names from the sub-folders, RGB images made grey and
+    resized to the network's 8 x 8, two classes a small network tells apart."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label, name in enumerate(("dark", "light")):
+        (tmp_path / "imgs" / name).mkdir(parents=True)
+        for i in range(12):
+            value = rng.integers(0, 100) + 155 * label
+            image = Image.new("RGB", (12, 10), (int(value), int(value), int(value)))
+            image.save(tmp_path / "imgs" / name / f"{i}.png")
+    out = tmp_path / "w.safetensors"
+    net = str(ROOT / "docs" / "training" / "deep_mlp.xnet")
+    result = dslc("train", net, "--set", "depth=1", "--set", "sigmoid=0", "--set", "classes=2",
+                  "--data", f"folder:{tmp_path / 'imgs'}", "-o", str(out), "--epochs", "30",
+                  "--lr", "0.01", "--val-fraction", "0.25", "--threads", "1")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "18 training and 6 validation images" in result.stdout
+    assert "converted to L and resized bilinearly to 8x8" in result.stdout
+    assert json.loads(out.with_suffix(".json").read_text())["best_val_accuracy"] == 1.0
