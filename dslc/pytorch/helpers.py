@@ -16,7 +16,8 @@ class {name}(nn.{name}):
         self.register_buffer("num_batches_tracked", counter, persistent=False)
 
     def _load_from_state_dict(self, state_dict: Any, prefix: str, *args: Any) -> None:
-        state_dict.pop(prefix + "num_batches_tracked", None)  # torchvision's files have it
+        # torchvision's files hold the counter: it is dropped here
+        state_dict.pop(prefix + "num_batches_tracked", None)
         nn.Module._load_from_state_dict(self, state_dict, prefix, *args)
 '''
 
@@ -86,7 +87,9 @@ class StochasticDepth(nn.Module):
         if not self.training or self.p == 0.0:
             return x
         survival = 1.0 - self.p
-        size = [x.shape[0]] + [1] * (x.dim() - 1) if self.mode == "row" else [1] * x.dim()
+        size = [1] * x.dim()
+        if self.mode == "row":
+            size[0] = x.shape[0]
         noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(survival)
         if survival > 0.0:
             noise.div_(survival)
@@ -108,7 +111,9 @@ class Resize(nn.Module):
 class PadConv2d(nn.Conv2d):
     """nn.Conv2d with padding that differs between the two sides (top, left, bottom, right)."""
 
-    def __init__(self, *args: Any, pads: tuple[int, int, int, int], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, pads: tuple[int, int, int, int], **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.pads = (pads[1], pads[3], pads[0], pads[2])
 
@@ -119,7 +124,9 @@ class PadConv2d(nn.Conv2d):
 class PadConvTranspose2d(nn.ConvTranspose2d):
     """nn.ConvTranspose2d whose output is cropped unequally (top, left, bottom, right)."""
 
-    def __init__(self, *args: Any, pads: tuple[int, int, int, int], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, pads: tuple[int, int, int, int], **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.pads = pads
 
@@ -132,7 +139,9 @@ class PadConvTranspose2d(nn.ConvTranspose2d):
 class PadMaxPool2d(nn.MaxPool2d):
     """nn.MaxPool2d with padding that differs between the sides (top, left, bottom, right)."""
 
-    def __init__(self, *args: Any, pads: tuple[int, int, int, int], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, pads: tuple[int, int, int, int], **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.pads = (pads[1], pads[3], pads[0], pads[2])
 
@@ -144,10 +153,15 @@ class PadAvgPool2d(nn.AvgPool2d):
     """nn.AvgPool2d with padding that differs between the sides (top, left, bottom, right)."""
 
     def __init__(
-        self, *args: Any, pads: tuple[int, int, int, int], count_include_pad: bool = True, **kwargs: Any
+        self,
+        *args: Any,
+        pads: tuple[int, int, int, int],
+        count_include_pad: bool = True,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.pads, self.counted = (pads[1], pads[3], pads[0], pads[2]), count_include_pad
+        self.pads = (pads[1], pads[3], pads[0], pads[2])
+        self.counted = count_include_pad
 
     def forward(self, x: Tensor) -> Tensor:
         y = super().forward(F.pad(x, self.pads))
@@ -184,7 +198,8 @@ class FixedConv2d(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = F.pad(x, self.pads)
-        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        w, b = self.weight, self.bias
+        return F.conv2d(x, w, b, self.stride, 0, self.dilation, self.groups)
 ''',
 }
 

@@ -172,8 +172,8 @@ def code_of(node: Node, shapes: Shapes) -> Code:
             return Code(f"{kind}({args})", helpers=helpers)
         case Op.SCALE:
             assert isinstance(a, ScaleAttrs)
-            shape = ", ".join(str(d) for d in a.shape)
-            init = f"nn.Parameter(torch.full(({shape},), {num(a.init)}))"
+            shape = ", ".join(str(d) for d in a.shape) + ("," if len(a.shape) == 1 else "")
+            init = f"nn.Parameter(torch.full(({shape}), {num(a.init)}))"
             return Code(expr="{0} * {p}", param=init)
         case Op.STOCHASTIC_DEPTH:
             assert isinstance(a, StochasticDepthAttrs)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from dslc.ir.graph import Graph, Node
 from dslc.pytorch.layers import Code, Shapes, code_of
+from dslc.pytorch.layout import WIDTH, fit, split_top
 from dslc.pytorch.naming import block_of, class_name, ident
 from dslc.pytorch.scopes import Scope, Step, steps
 
@@ -23,6 +24,7 @@ class Classes:
     graph: Graph
     shapes: Shapes
     top: str  # the network's class name, kept for the top scope
+    base: str = ""  # the compiled file's folder, left out of the paths in comments
     text: dict[str, str] = field(default_factory=dict)
     by_body: dict[str, str] = field(default_factory=dict)
     helpers: set[str] = field(default_factory=set)
@@ -80,12 +82,19 @@ def _uses(order: list[Step], outputs: list[int]) -> dict[int, int]:
     return uses
 
 
-def _comment(node: Node) -> str:
+def _comment(node: Node, base: str, pad: str) -> str:
+    """`# lib/resnet.xnet:12: the source line`, the path relative to the compiled file's
+    folder, cut to fit 88 columns."""
     span = node.span
+    path = span.source.path
+    if base and path.startswith(base):
+        path = path[len(base) :]
     text = span.source.line(span.line).strip()
-    if len(text) > 60:
-        text = text[:57] + "..."
-    return f"# {span.source.path}:{span.line}: {text}"
+    head = f"# {path}:{span.line}: "
+    room = 88 - len(pad) - len(head)
+    if len(text) > room:
+        text = text[: max(room - 3, 0)].rstrip() + "..."
+    return head + text
 
 
 def _first_node(step: Step, graph: Graph) -> Node:
@@ -121,12 +130,16 @@ def _seq_lines(order: list[Step], children: dict[str, Written | Code], c: Classe
     lines = ["nn.Sequential("]
     last = ""
     for s in order:
-        comment = _comment(_first_node(s, c.graph))
+        comment = _comment(_first_node(s, c.graph), c.base, INDENT * 3)
         if comment != last and isinstance(s.target, Node):
             lines.append(INDENT + comment)
             last = comment
-        lines.extend(INDENT + line for line in _construct(children[s.child]))
-        lines[-1] += ","
+        built = _construct(children[s.child])
+        if len(built) == 1:
+            lines.extend(line[len(INDENT * 3) :] for line in fit(INDENT * 4, built[0], ","))
+        else:
+            lines.extend(INDENT + line for line in built)
+            lines[-1] += ","
     lines.append(")")
     return lines
 
@@ -166,13 +179,70 @@ def _assign(path: str, value: list[str], param: bool = False) -> list[str]:
     owner = _path(".".join(owners)) if owners else "self"
     pad = INDENT * 2
     if ident(leaf) == leaf:
-        first = f"{pad}{owner}.{leaf} = {value[0]}"
-        return [first, *(pad + v for v in value[1:])]
+        if len(value) == 1:
+            return fit(pad, f"{owner}.{leaf} = {value[0]}")
+        return [f"{pad}{owner}.{leaf} = {value[0]}", *(pad + v for v in value[1:])]
     call = "register_parameter" if param else "add_module"
-    first = f'{pad}{owner}.{call}("{leaf}", {value[0]}'
-    lines = [first, *(pad + v for v in value[1:])]
-    lines[-1] += ")"
-    return lines
+    if len(value) == 1:
+        return fit(pad, f'{owner}.{call}("{leaf}", {value[0]})')
+    inner = pad + INDENT
+    return [
+        f"{pad}{owner}.{call}(",
+        f'{inner}"{leaf}",',
+        f"{inner}{value[0]}",
+        *(inner + v for v in value[1:-1]),
+        f"{inner}{value[-1]},",
+        f"{pad})",
+    ]
+
+
+@dataclass(slots=True)
+class _Stmt:
+    """A forward statement: a step, with the single-use calls merged into it (in `inner`)."""
+
+    step: Step
+    inner: dict[int, Step] = field(default_factory=dict)  # value -> the call computing it
+
+    @property
+    def reads(self) -> list[int]:
+        out: list[int] = []
+        for i in self.step.inputs:
+            out.extend(self.inner[i].inputs if i in self.inner else (i,))
+        return out
+
+
+def _statements(
+    order: list[Step], children: dict[str, Written | Code], outputs: list[int]
+) -> list[_Stmt]:
+    """The steps, a single-use call feeding a sum, product or concat written inside it
+    (`out = out + self.downsample(x)`, `torch.cat([self.branch1(x), ...], dim=1)`)."""
+    uses = _uses(order, outputs)
+    made = {s.outputs[0]: k for k, s in enumerate(order) if len(s.outputs) == 1}
+    merged: dict[int, int] = {}  # step index -> the step it is written into
+    for k, s in enumerate(order):
+        w = children[s.child]
+        if not (isinstance(w, Code) and w.expr is not None and w.param is None):
+            continue
+        if "interpolate" in w.expr:
+            continue
+        for i in s.inputs:
+            j = made.get(i)
+            if j is None or uses.get(i) != 1 or j in merged:
+                continue
+            made_by = children[order[j].child]
+            if isinstance(made_by, Code) and made_by.expr is not None:
+                continue  # only module calls
+            merged[j] = k
+    out: list[_Stmt] = []
+    at: dict[int, _Stmt] = {}
+    for k, s in enumerate(order):
+        if k in merged:
+            continue
+        at[k] = _Stmt(s)
+        out.append(at[k])
+    for j, k in merged.items():
+        at[k].inner[order[j].outputs[0]] = order[j]
+    return out
 
 
 def _forward(
@@ -180,39 +250,83 @@ def _forward(
 ) -> list[str]:
     inputs = list(c.graph.inputs) if not scope.path else list(scope.inputs)
     outputs = list(c.graph.outputs) if not scope.path else list(scope.outputs)
-    names = _value_names(scope, order, inputs, outputs, c.graph)
+    stmts = _statements(order, children, outputs)
+    names = _value_names(scope, stmts, inputs, outputs, c.graph)
     args = ", ".join(f"{names[i]}: Tensor" for i in inputs)
-    ret = "Tensor" if len(outputs) == 1 else f"tuple[{', '.join(['Tensor'] * len(outputs))}]"
+    if not outputs:
+        ret = "None"
+    elif len(outputs) == 1:
+        ret = "Tensor"
+    else:
+        ret = f"tuple[{', '.join(['Tensor'] * len(outputs))}]"
     lines = [f"{INDENT}def forward(self, {args}) -> {ret}:"]
     last = ""
-    for s in order:
-        comment = _comment(_first_node(s, c.graph))
-        if comment != last and isinstance(s.target, Node):
+    read = {i for st in stmts for i in st.reads} | set(outputs)
+    for st in stmts:
+        s = st.step
+        comment = _comment(_first_node(s, c.graph), c.base, INDENT * 2)
+        if comment != last:
             lines.append(INDENT * 2 + comment)
             last = comment
-        xs = [names[i] for i in s.inputs]
+        xs = [_call(st.inner[i], names) if i in st.inner else names[i] for i in s.inputs]
         w = children[s.child]
         if isinstance(w, Code) and w.expr is not None:
             call = w.expr.format(*xs, p=_path(s.child))
         else:
             call = f"{_path(s.child)}({', '.join(xs)})"
-        target = ", ".join(names[o] for o in s.outputs)
-        lines.append(f"{INDENT * 2}{target} = {call}")
-    lines.append(f"{INDENT * 2}return {', '.join(names[o] for o in outputs)}")
+        if any(o in read for o in s.outputs):
+            target = ", ".join(names[o] if o in read else "_" for o in s.outputs) + " = "
+        else:
+            target = ""
+        lines.extend(_wrap(f"{INDENT * 2}{target}{call}"))
+    if outputs:
+        lines.append(f"{INDENT * 2}return {', '.join(names[o] for o in outputs)}")
     return lines
 
 
+def _call(step: Step, names: dict[int, str]) -> str:
+    return f"{_path(step.child)}({', '.join(names[i] for i in step.inputs)})"
+
+
+def _wrap(line: str) -> list[str]:
+    """A statement too long for one line: a concat's list or a sum's terms one a line, or
+    black's layout of a call."""
+    if len(line) <= WIDTH:
+        return [line]
+    pad = line[: len(line) - len(line.lstrip())]
+    head, eq, expr = line.strip().partition(" = ")
+    if not eq:
+        return fit(pad, line.strip())
+    start = f"{pad}{head} = "
+    if expr.startswith("torch.cat([") and expr.endswith("], dim=1)"):
+        items = split_top(expr[len("torch.cat([") : -len("], dim=1)")], ", ")
+        return [
+            f"{start}torch.cat(",
+            f"{pad}    [",
+            *(f"{pad}        {item}," for item in items),
+            f"{pad}    ],",
+            f"{pad}    dim=1,",
+            f"{pad})",
+        ]
+    for op in (" + ", " * "):
+        terms = split_top(expr, op)
+        if len(terms) > 1:
+            body = [f"{pad}    {terms[0]}", *(f"{pad}    {op.strip()} {t}" for t in terms[1:])]
+            return [f"{start}(", *body, f"{pad})"]
+    return fit(pad, f"{head} = {expr}")
+
+
 def _value_names(
-    scope: Scope, order: list[Step], inputs: list[int], outputs: list[int], graph: Graph
+    scope: Scope, stmts: list[_Stmt], inputs: list[int], outputs: list[int], graph: Graph
 ) -> dict[int, str]:
     """`x` (or `out`) for a value read once, by the next statement; others their layer's name."""
     reads: dict[int, list[int]] = {}
-    for k, s in enumerate(order):
-        for i in s.inputs:
+    for k, st in enumerate(stmts):
+        for i in st.reads:
             reads.setdefault(i, []).append(k)
     for o in outputs:
-        reads.setdefault(o, []).append(len(order))
-    taken: set[str] = {"self", "x", "out", "F", "nn", "torch", "Tensor"}
+        reads.setdefault(o, []).append(len(stmts))
+    taken: set[str] = {"self", "F", "nn", "torch", "Tensor", "_"}
     names: dict[int, str] = {}
 
     def own(value: int) -> str:
@@ -229,23 +343,25 @@ def _value_names(
 
     chain = "x"
     if not scope.path:
-        taken -= {"x", "out"}
         for i in inputs:
             names[i] = own(i)
         if any(names[i] == "x" and reads.get(i) != [0] for i in inputs):
             chain = "out"
-        taken |= {"x", "out"}
     else:
         for k, i in enumerate(inputs):
             if k == 0 and (reads.get(i) == [0] or len(inputs) == 1):
                 names[i] = "x"
+                taken.add("x")
                 if reads.get(i) != [0]:
                     chain = "out"
             else:
                 names[i] = own(i)
-    for k, s in enumerate(order):
-        for o in s.outputs:
-            once = reads.get(o) == [k + 1] and len(s.outputs) == 1
+    taken |= {"x", "out"}
+    for k, st in enumerate(stmts):
+        for value, inner in st.inner.items():
+            names[value] = f"<{inner.child}>"  # written inside the statement, never named
+        for o in st.step.outputs:
+            once = reads.get(o) == [k + 1] and len(st.step.outputs) == 1
             names[o] = chain if once else own(o)
     return names
 

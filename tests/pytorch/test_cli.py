@@ -14,20 +14,34 @@ from dslc.cli import main
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_writes_a_module_that_ruff_accepts_and_torch_runs(tmp_path: Path) -> None:
+def _ruff(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ruff", *args, "--isolated", "--no-cache"],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize("model", ["googlenet", "deeplabv3_resnet50", "convnext_tiny"])
+def test_zoo_modules_are_ruff_clean_and_formatted(model: str, tmp_path: Path) -> None:
+    out = tmp_path / f"{model}.py"
+    result = CliRunner().invoke(main, ["torch", str(ROOT / f"models/{model}.xnet"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    lint = _ruff("check", str(out))
+    assert lint.returncode == 0, lint.stdout
+    layout = _ruff("format", "--diff", str(out))
+    assert layout.returncode == 0, layout.stdout
+
+
+def test_writes_a_module_that_torch_runs(tmp_path: Path) -> None:
     out = tmp_path / "model.py"
     result = CliRunner().invoke(main, ["torch", str(ROOT / "models/resnet18.xnet"), "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert result.output.startswith(f"wrote {out} (class Resnet18,")
     text = out.read_text()
     assert "class Resnet18(nn.Module):" in text
-    ruff = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--isolated", "--no-cache", str(out)],
-        check=False,
-        capture_output=True,
-        text=True,
-    )
-    assert ruff.returncode == 0, ruff.stdout
+    assert "out = self.bn2(out) + self.downsample(x)" in text  # reads like the residual
     torch = pytest.importorskip("torch")
     space: dict[str, object] = {}
     exec(compile(text, str(out), "exec"), space)  # noqa: S102 - the file under test
