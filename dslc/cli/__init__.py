@@ -32,6 +32,7 @@ COMMANDS = (
     "lsp",
     "quantize",
     "torch",
+    "train",
 )
 
 
@@ -94,6 +95,10 @@ def _module(name: str) -> ModuleType:
             from dslc.cli import pytorch
 
             return pytorch
+        case "train":
+            from dslc.cli import train
+
+            return train
     from dslc.cli import graph
 
     return graph
@@ -138,6 +143,7 @@ def main() -> None:
       dslc export resnet50.onnx --triton repo  # a Triton Inference Server model
       dslc quantize resnet50.onnx --calibrate folder:imgs/  # INT8 for ONNX Runtime
       dslc torch models/resnet50.xnet -o resnet50.py  # the network as a PyTorch module
+      dslc train models/lenet5.xnet --data digits  # train it with PyTorch
       dslc explain E0301                     # what an error code means, with an example
 
     \b
