@@ -93,13 +93,14 @@ def module_of(analysis: Analysis, source: str, init: str | None, seed: int | Non
     import numpy as np
 
     from dslc.backend.init import draw_all
+    from dslc.pytorch.naming import comment_text
     from dslc.pytorch.source import top_class
 
     torch = torch_or_error()
     scheme = _scheme(init)
     text = analysis_source(analysis, source, scheme)
     module = types.ModuleType(f"dslc_model_{analysis.graph.name}")
-    module.__file__ = f"<dslc torch {source}>"
+    module.__file__ = f"<dslc torch {comment_text(source)}>"
     exec(compile(text, module.__file__, "exec"), module.__dict__)  # noqa: S102 - our own text
     net = getattr(module, top_class(analysis))()
     weights = draw_all(analysis.graph.nodes, scheme, 0 if seed is None else seed)

@@ -10,7 +10,7 @@ from dslc.ir.graph import Graph, Node
 from dslc.pytorch.scopes import Scope
 from dslc.source import Span
 
-__all__ = ["block_header", "block_of", "class_name", "ident"]
+__all__ = ["block_header", "block_of", "class_name", "comment_text", "doc_text", "ident"]
 
 _NOTE = re.compile(r"block '([A-Za-z_][A-Za-z0-9_]*)'")
 
@@ -23,6 +23,27 @@ def ident(name: str) -> str:
     if keyword.iskeyword(out) or keyword.issoftkeyword(out):
         out += "_"
     return out
+
+
+def comment_text(text: str) -> str:
+    """Text from a file name or a source line, safe after `#`: control characters (a newline
+    in a file name would end the comment and start code) written as escapes."""
+    return "".join(_escape(ch) if _unsafe(ch) else ch for ch in text)
+
+
+def _unsafe(ch: str) -> bool:
+    """A control character, or half of a surrogate pair (an undecodable byte of a file name)."""
+    return ord(ch) < 0x20 or ord(ch) == 0x7F or 0xD800 <= ord(ch) <= 0xDFFF
+
+
+def _escape(ch: str) -> str:
+    return f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}"
+
+
+def doc_text(text: str) -> str:
+    """Text from a file name, safe inside a triple-quoted docstring: backslashes and quotes
+    escaped too, so no name can close the string."""
+    return comment_text(text.replace("\\", "\\\\").replace('"', '\\"'))
 
 
 def class_name(base: str, taken: Container[str]) -> str:
@@ -85,4 +106,4 @@ def block_header(node: Node, block: str, base: str) -> str | None:
         return None
     line = source.text.count("\n", 0, found.start()) + 1
     path = source.path[len(base) :] if base and source.path.startswith(base) else source.path
-    return f"Block '{block}' ({path}:{line})."
+    return f"Block '{block}' ({doc_text(path)}:{line})."

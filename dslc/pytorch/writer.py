@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from dslc.ir.graph import Graph, Node
 from dslc.pytorch.layers import Code, Shapes, code_of
 from dslc.pytorch.layout import WIDTH, fit, split_top
-from dslc.pytorch.naming import block_header, block_of, class_name, ident
+from dslc.pytorch.naming import block_header, block_of, class_name, comment_text, ident
 from dslc.pytorch.scopes import Scope, Step, steps
 
 __all__ = ["Classes", "Written", "imports_for", "write_scope"]
@@ -89,8 +89,8 @@ def _comment(node: Node, base: str, pad: str) -> str:
     path = span.source.path
     if base and path.startswith(base):
         path = path[len(base) :]
-    text = span.source.line(span.line).strip()
-    head = f"# {path}:{span.line}: "
+    text = comment_text(span.source.line(span.line).strip())
+    head = f"# {comment_text(path)}:{span.line}: "
     room = 88 - len(pad) - len(head)
     if len(text) > room:
         text = text[: max(room - 3, 0)].rstrip() + "..."

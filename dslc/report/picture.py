@@ -7,6 +7,7 @@ matplotlib (Agg, no pyplot and so no global figure state) and Pillow are the `pl
 
 from __future__ import annotations
 
+import importlib.util
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,11 +51,9 @@ class MissingExtra(Exception):
 def need_plotting() -> None:
     """Raise MissingExtra naming the package and the extra when one is missing."""
     for name in ("matplotlib", "PIL"):
-        try:
-            __import__(name)
-        except ImportError:
+        if importlib.util.find_spec(name) is None:
             package = "Pillow" if name == "PIL" else name
-            raise MissingExtra(f"needs {package}: pip install 'dslc[plot]'") from None
+            raise MissingExtra(f"needs {package}: pip install 'dslc[plot]'")
 
 
 def format_of(path: str | Path) -> str:

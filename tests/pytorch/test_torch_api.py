@@ -171,3 +171,30 @@ def test_a_network_without_layers_returns_its_input(tmp_path: Path) -> None:
     net = build_module(path)
     x = torch.randn(1, 2, 8, 8)
     assert torch.equal(net(x), x) and not net.state_dict()
+
+
+def test_a_file_name_cannot_inject_code_into_the_module(tmp_path: Path) -> None:
+    marker = tmp_path / "RAN"
+    escape = f'"""\nopen({str(marker)!r}, "w")\n#\\'
+    folder = tmp_path / f'x"""\nopen({str(marker)!r}, "w")\n"""'.replace("/", "_")
+    folder.mkdir()
+    path = folder / f"{escape.replace('/', '_')}.xnet"
+    path.write_text(
+        "# a block, so the class docstring names the file too\n"
+        "block b = conv3x3(4) -> relu\n"
+        "network n\ninput x: 3 x 8 x 8\nconv3x3(4) -> b -> flatten -> dense(2)\n"
+    )
+    text = module_source(path)
+    compile(text, "model.py", "exec")  # still valid Python
+    net = build_module(path)
+    assert list(net.state_dict())[:2] == ["conv1.weight", "conv1.bias"]
+    out = tmp_path / "model.py"
+    r = subprocess.run(
+        [sys.executable, "-m", "dslc", "torch", str(path), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    subprocess.run([sys.executable, str(out)], check=True)
+    assert not marker.exists()

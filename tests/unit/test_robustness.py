@@ -230,12 +230,12 @@ class Boom(Exception):
 def _explode_mid_write(monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> None:
     real_write, real_external = serialize.write, serialize.write_external
 
-    def write(model: Any, arrays: Any, out: BinaryIO) -> None:
+    def write(model: Any, arrays: Any, out: BinaryIO, *_: Any, **__: Any) -> None:
         out.write(b"partial model bytes")
         raise exc
 
     def write_external(
-        model: Any, arrays: Any, out: BinaryIO, data: BinaryIO, location: str
+        model: Any, arrays: Any, out: BinaryIO, data: BinaryIO, location: str, *_: Any, **__: Any
     ) -> None:
         data.write(b"partial weights")
         out.write(b"partial model")
@@ -357,6 +357,17 @@ output logits, stem
 # ---- nothing in a model file can execute code ----
 
 
+# The one exec: dslc.pytorch.build_module runs the model.py text dslc itself generates (names
+# are identifiers, labels hold only [A-Za-z0-9_-], file names are escaped in comments and
+# docstrings; tests/pytorch/test_torch_api.py tries a file name that would run code).
+OWN_TEXT = {
+    (
+        "dslc/pytorch/__init__.py",
+        'exec(compile(text, module.__file__, "exec"), module.__dict__)  # noqa: S102 - our own text',
+    )
+}
+
+
 def test_no_eval_exec_or_pickle_anywhere_in_the_code() -> None:
     pattern = re.compile(
         r"(?<![\w.])(eval|exec)\(|\bimport pickle\b|allow_pickle=True|"
@@ -367,6 +378,8 @@ def test_no_eval_exec_or_pickle_anywhere_in_the_code() -> None:
         for path in (ROOT / folder).rglob("*.py"):
             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
                 if pattern.search(line) and not line.lstrip().startswith("def "):
+                    if (path.relative_to(ROOT).as_posix(), line.strip()) in OWN_TEXT:
+                        continue
                     offenders.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
     assert offenders == []
 
