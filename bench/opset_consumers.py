@@ -1,6 +1,6 @@
 """Which consumers accept dslc's models at which opset: every zoo model at every opset.
 
-    PYTHONPATH=$PWD:$PWD/runtime python3 bench/opset_consumers.py \
+    PYTHONPATH=$PWD:$PWD/runtime python3 bench/opset_consumers.py --jobs 2 \
         --json bench/results/opset_consumers.json
 
 Each model (models/*.xnet, the inference graph `dslc compile` writes, seed 0) is compiled at
@@ -9,10 +9,14 @@ output), its ORT-format conversion for mobile builds (the .ort file then run), o
 ReferenceEvaluator, onnx2torch, OpenVINO (read, compiled and run on the CPU), onnxsim and
 onnxoptimizer (their output run in ONNX Runtime). A consumer passes when it converts the model
 and its output matches ONNX Runtime's (max |diff| <= 1e-3 * max |ref| + 1e-4); otherwise
-the cell names the first op it failed on where its message names one. Symbolic input sizes
+the cell names the ops it failed on where its messages name them. The ORT-format conversion,
+the reference evaluator, onnxsim and onnxoptimizer run on a cover of the zoo (the smallest
+models that together use every layer kind), the others on every model. Symbolic input sizes
 are the smallest the network allows from --size up; the batch is 1. Each model runs in a
-fresh process, so one consumer's crash costs one model, not the run. --markdown prints the
-table for bench/README.md from a --json file without running anything.
+fresh process, so one consumer's crash costs one model, not the run; --jobs runs several.
+A run split over processes (--only, --models in another order, each with its own --json)
+is put together with --merge A.partial B.partial --json OUT. --markdown prints the table for
+bench/README.md from a --json file without running anything.
 """
 
 from __future__ import annotations
@@ -21,13 +25,11 @@ import argparse
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -38,189 +40,11 @@ CONSUMERS = ["ort", "ort-format", "reference", "onnx2torch", "openvino", "onnxsi
 # run on the cover (the fewest small models that use every layer kind the zoo has), not on
 # every model: on a shared 2-core machine the whole matrix of these would take hours
 COVERED = ["ort-format", "reference", "onnxsim", "onnxoptimizer"]
-RTOL, ATOL = 1e-3, 1e-4
 REFERENCE_MAX_GMACS = 5.0  # onnx's ReferenceEvaluator is numpy: larger models are left out
-# op names as consumers' messages give them: onnx2torch's OperationDescription, OpenVINO's
-# "not supported ... ONNX operations: Flatten-21", ORT's "op_type:X", onnx's "No Op registered"
-OP_PATTERNS = [
-    r"operation_type='(\w+)', version=(\d+)",
-    r"ONNX operations?:?\s*(?:\w+\.)?(\w+)-(\d+)",
-    r"op_type:\s*(\w+)",
-    r"for (\w+) with domain_version of (\d+)",
-    r"No Op registered for (\w+)",
-    r"Unable to find a (?:valid )?(?:converter|implementation) for (\w+)",
-]
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-def first_op(message: str) -> str:
-    """The op a consumer's message names, as Name-version where it gives the version."""
-    for pattern in OP_PATTERNS:
-        m = re.search(pattern, message)
-        if m:
-            return "-".join(g for g in m.groups() if g)
-    return ""
-
-
-def import_torch() -> Any:
-    """torch, with torchvision importable (onnx2torch imports it) beside a CPU torch build:
-    the CUDA wheel's two C schemas are declared, as tests/torchvision_shim.py does."""
-    import torch
-
-    try:
-        import torchvision
-    except RuntimeError:
-        for name in [m for m in sys.modules if m.split(".")[0] == "torchvision"]:
-            del sys.modules[name]
-        lib = torch.library.Library("torchvision", "DEF")
-        for op in ("nms", "qnms"):
-            lib.define(f"{op}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-        sys.modules["_opset_consumers_torchvision_lib"] = lib  # type: ignore[assignment]
-        import torchvision  # noqa: F401
-    return torch
-
-
-def close(out: Any, ref: Any) -> bool:
-    """Whether a consumer's output matches ONNX Runtime's."""
-    import numpy as np
-
-    out = np.asarray(out, dtype=np.float64).reshape(ref.shape)
-    return bool(np.abs(out - ref).max() <= RTOL * np.abs(ref).max() + ATOL)
-
-
-def gap(out: Any, ref: Any) -> str:
-    """The largest difference, relative to the reference's largest value."""
-    import numpy as np
-
-    diff = np.abs(np.asarray(out, dtype=np.float64).reshape(ref.shape) - ref).max()
-    return f"{diff / np.abs(ref).max():.1e} of its largest value"
-
-
-def run_ort(path: Path, feeds: dict[str, Any]) -> Any:
-    """ONNX Runtime's CPU session's first output."""
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    return session.run(None, feeds)[0]
-
-
-def c_ort_format(path: Path, feeds: dict[str, Any], scratch: Path) -> Any:
-    """ORT's mobile conversion (tools.convert_onnx_models_to_ort), then the .ort file run."""
-    from onnxruntime.tools.convert_onnx_models_to_ort import (
-        OptimizationStyle,
-        convert_onnx_models_to_ort,
-    )
-
-    out = scratch / "ort"
-    out.mkdir(exist_ok=True)
-    convert_onnx_models_to_ort(path, out, [OptimizationStyle.Fixed])
-    (ort_file,) = out.glob("*.ort")
-    return run_ort(ort_file, feeds)
-
-
-def c_reference(path: Path, feeds: dict[str, Any], scratch: Path) -> Any:
-    """onnx.reference.ReferenceEvaluator, numpy's implementation of the specification."""
-    from onnx.reference import ReferenceEvaluator
-
-    return ReferenceEvaluator(str(path)).run(None, feeds)[0]
-
-
-def c_onnx2torch(path: Path, feeds: dict[str, Any], scratch: Path) -> Any:
-    """onnx2torch.convert, then the torch module run."""
-    torch = import_torch()
-    from onnx2torch import convert
-
-    module = convert(str(path)).eval()
-    with torch.no_grad():
-        out = module(*(torch.from_numpy(v) for v in feeds.values()))
-    return (out[0] if isinstance(out, (list, tuple)) else out).numpy()
-
-
-def c_openvino(path: Path, feeds: dict[str, Any], scratch: Path) -> Any:
-    """OpenVINO's ONNX frontend (read_model), compiled for and run on the CPU."""
-    import openvino as ov
-
-    core = ov.Core()
-    compiled = core.compile_model(
-        core.read_model(str(path)),
-        "CPU",
-        {"INFERENCE_NUM_THREADS": 1, "INFERENCE_PRECISION_HINT": "f32"},
-    )
-    return compiled(list(feeds.values()))[compiled.output(0)]
-
-
-def c_onnxsim(path: Path, feeds: dict[str, Any], scratch: Path) -> Any:
-    """onnxsim.simplify at the inputs' sizes (its own check on), the result run in ORT."""
-    import onnx
-    import onnxsim
-
-    shapes = {k: list(v.shape) for k, v in feeds.items()}
-    model, ok = onnxsim.simplify(str(path), check_n=1, overwrite_input_shapes=shapes)
-    if not ok:
-        raise RuntimeError("onnxsim: its check of the simplified model failed")
-    out = scratch / "sim.onnx"
-    onnx.save(model, str(out))
-    return run_ort(out, feeds)
-
-
-def c_onnxoptimizer(path: Path, feeds: dict[str, Any], scratch: Path) -> Any:
-    """onnxoptimizer.optimize with its default passes, the result checked and run in ORT."""
-    import onnx
-    import onnxoptimizer
-
-    model = onnxoptimizer.optimize(onnx.load(str(path)))
-    onnx.checker.check_model(model)
-    out = scratch / "opt.onnx"
-    onnx.save(model, str(out))
-    return run_ort(out, feeds)
-
-
-RUNNERS: dict[str, Callable[[Path, dict[str, Any], Path], Any]] = {
-    "ort-format": c_ort_format,
-    "reference": c_reference,
-    "onnx2torch": c_onnx2torch,
-    "openvino": c_openvino,
-    "onnxsim": c_onnxsim,
-    "onnxoptimizer": c_onnxoptimizer,
-}
-
-
-def feeds_for(analysis: Any, path: Path, size: int) -> dict[str, Any]:
-    """A random input of each model input's shape: batch 1, each symbolic size the smallest
-    the network allows from `size` up."""
-    import numpy as np
-    import onnx
-
-    rules = {r.symbol: r for r in analysis.sizes}
-    rng = np.random.default_rng(0)
-    feeds = {}
-    for inp in onnx.load(str(path), load_external_data=False).graph.input:
-        dims = []
-        for i, d in enumerate(inp.type.tensor_type.shape.dim):
-            if d.HasField("dim_value"):
-                dims.append(d.dim_value)
-            elif i == 0:
-                dims.append(1)
-            else:
-                rule = rules.get(d.dim_param)
-                n = size
-                while rule is not None and not rule.allows(n):
-                    n += 1
-                dims.append(n)
-        feeds[inp.name] = rng.standard_normal(dims).astype(np.float32)
-    return feeds
-
-
-def gmacs(analysis: Any, feeds: dict[str, Any]) -> float:
-    """The model's multiply-adds at the fed sizes, in billions."""
-    from dslc.report.summary import summary_json
-
-    macs = summary_json(analysis)["totals"]["macs"]
-    if isinstance(macs, str):  # symbolic: `733888*H*W`
-        shape = next(iter(feeds.values())).shape
-        macs = eval(macs, {"__builtins__": {}}, {"H": shape[-2], "W": shape[-1]})
-    return float(macs) / 1e9
+from opset_runners import RUNNERS, close, feeds_for, first_op, gap, gmacs, run_ort
 
 
 def one_model(xnet: Path, opsets: list[int], consumers: list[str], size: int) -> None:
@@ -374,13 +198,15 @@ def run_all(
             took = time.perf_counter() - t0
             print(f"{xnet.stem}: {len(got) - bad}/{len(got)} pass, {took:.0f} s", file=sys.stderr)
 
+    only = set(args.only.split(",")) if args.only else {m.stem for m in models}
     with ThreadPoolExecutor(args.jobs) as pool:
-        list(pool.map(one, [m for m in models if m.stem not in done]))
+        list(pool.map(one, [m for m in models if m.stem in only - done]))
     return rows
 
 
 def cell(rows: list[dict[str, Any]]) -> str:
-    """One consumer at one opset over every model: ✓, or ✗ with the op failing most often."""
+    """One consumer at one opset over every model: ✓, or ✗ with the ops it failed on, most
+    frequent first (three at most), and how many models failed."""
     rows = [r for r in rows if r["ok"] is not None]  # skipped
     bad = [r for r in rows if not r["ok"]]
     if not bad:
@@ -388,24 +214,29 @@ def cell(rows: list[dict[str, Any]]) -> str:
     ops: dict[str, int] = {}
     for r in bad:
         ops[r["op"] or "?"] = ops.get(r["op"] or "?", 0) + 1
-    op = max(ops, key=lambda k: (ops[k], k != "?"))
-    return f"✗ {op} ({len(bad)}/{len(rows)})"
+    named = sorted(ops, key=lambda k: (-ops[k], k == "?", k))[:3]
+    return f"✗ {', '.join(named)} ({len(bad)}/{len(rows)})"
 
 
 def markdown(result: dict[str, Any]) -> str:
-    """The table: a row per consumer, a column per opset."""
+    """The table: a row per consumer, a column per opset; neighbouring opsets whose column is
+    the same are one column (`22-26`)."""
     rows, opsets = result["rows"], result["opsets"]
     consumers = list(dict.fromkeys(r["consumer"] for r in rows))
-    lines = [
-        "| consumer | " + " | ".join(map(str, opsets)) + " |",
-        "| --- |" + " :-: |" * len(opsets),
-    ]
+    columns: list[tuple[list[int], list[str]]] = []
+    for o in opsets:
+        col = [cell([r for r in rows if r["consumer"] == c and r["opset"] == o]) for c in consumers]
+        if columns and columns[-1][1] == col and columns[-1][0][-1] == o - 1:
+            columns[-1][0].append(o)
+        else:
+            columns.append(([o], col))
+    heads = [f"{g[0]}" if len(g) == 1 else f"{g[0]}–{g[-1]}" for g, _ in columns]
+    lines = ["| consumer | " + " | ".join(heads) + " |", "| --- |" + " :-: |" * len(heads)]
     models = len({r["model"] for r in rows})
-    for c in consumers:
+    for i, c in enumerate(consumers):
         ran = len({r["model"] for r in rows if r["consumer"] == c and r["ok"] is not None})
         label = c if ran == models else f"{c} ({ran} of {models} models)"
-        cells = [cell([r for r in rows if r["consumer"] == c and r["opset"] == o]) for o in opsets]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines.append(f"| {label} | " + " | ".join(col[i] for _, col in columns) + " |")
     return "\n".join(lines)
 
 
@@ -418,9 +249,13 @@ def main() -> int:
     ap.add_argument("--size", type=int, default=64, help="symbolic sizes from this up")
     ap.add_argument("--timeout", type=int, default=1800, help="seconds per model")
     ap.add_argument("--jobs", type=int, default=1, help="models at a time, each a process")
+    ap.add_argument("--only", help="run these models (names, by commas) of --models")
     ap.add_argument("--resume", action="store_true", help="keep the models of --json.partial")
     ap.add_argument("--json", help="write the rows here (or, with --markdown, read them)")
     ap.add_argument("--markdown", action="store_true", help="print the table of --json")
+    ap.add_argument(
+        "--merge", nargs="+", metavar="PARTIAL", help="write --json from runs' .partial files"
+    )
     ap.add_argument("--one", help=argparse.SUPPRESS)
     args = ap.parse_args()
     opsets = [int(o) for o in args.opsets.split(",")]
@@ -436,14 +271,20 @@ def main() -> int:
     )
     t0 = time.perf_counter()
     partial = Path(args.json + ".partial") if args.json else None
-    rows = run_all(models, opsets, consumers, args, partial)
+    if args.merge:  # a run split over processes: each (model, opset, consumer) once
+        found = [json.loads(ln) for p in args.merge for ln in Path(p).read_text().splitlines()]
+        # a cell a process measured wins over one a runner filled in for a killed process
+        found.sort(key=lambda r: "seconds" in r)
+        rows = list({(r["model"], r["opset"], r["consumer"]): r for r in found}.values())
+    else:
+        rows = run_all(models, opsets, consumers, args, partial)
     result = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {platform.processor() or '?'}",
         "versions": versions(),
         "size": args.size,
         "opsets": opsets,
-        "seconds": round(time.perf_counter() - t0),
+        "seconds": None if args.merge else round(time.perf_counter() - t0),
         "rows": rows,
     }
     if args.json:
