@@ -11,6 +11,7 @@ import numpy as np
 
 from dslc.backend import proto
 from dslc.backend.init import Drawn, initial, specs
+from dslc.backend.settings import DEFAULT_OPSET
 from dslc.ir.dims import Dim
 from dslc.ir.graph import Node
 from dslc.passes import Analysis
@@ -30,7 +31,7 @@ class Emitter:
     nodes: list[proto.Node] = field(default_factory=list)
     arrays: list[tuple[str, np.ndarray]] = field(default_factory=list)
     names: dict[int, str] = field(default_factory=dict)
-    opset: int = 21  # the default opset (settings.DEFAULT_OPSET)
+    opset: int = DEFAULT_OPSET
     shapes: dict[str, Shaped] = field(default_factory=dict)  # helper tensors, not layers
 
     def shaped(self, name: str, shape: tuple[Dim, ...], elem: int | None = None) -> str:

@@ -33,6 +33,7 @@ from dslc.passes.receptive_field import RF, Axis
 
 __all__ = [
     "IDENTITIES",
+    "MEASURE_OPSET",
     "MIXING",
     "AxisMeasure",
     "MeasureError",
@@ -46,6 +47,9 @@ __all__ = [
     "resampled",
 ]
 
+# the measured model's opset, whatever the default: max pooling becomes average pooling, which
+# takes `dilations` from opset 19, and GELU is one Gelu node (an identity here) from 20
+MEASURE_OPSET = 21
 IDENTITIES = {
     "Relu",
     "Sigmoid",
@@ -321,7 +325,7 @@ def measure(
     if not (isinstance(shape[-2], int) and isinstance(shape[-1], int)):
         raise MeasureError("the input size is symbolic; give one with --size H=...,W=...")
     hw = (shape[-2], shape[-1])
-    model = reachability_model(to_onnx(sub))
+    model = reachability_model(to_onnx(sub, opset=MEASURE_OPSET))
     options = ort.SessionOptions()
     options.log_severity_level = 3
     session = ort.InferenceSession(serialize(model), options, providers=["CPUExecutionProvider"])

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
+from dslc.backend.settings import DEFAULT_OPSET, OPSETS, TARGETS
 from dslc.diagnostics import CompileError, Diagnostic
 from dslc.expand.limits import Limits, option_help, parse_limits
 
@@ -23,11 +24,13 @@ __all__ = [
     "Terminated",
     "UserError",
     "analyse_file",
+    "chosen_opset",
     "debug_option",
     "guard",
     "limit_option",
     "load_runtime",
     "model_source_options",
+    "opset_options",
     "parse_sizes",
     "print_diagnostics",
     "progress",
@@ -196,6 +199,37 @@ def limit_option(f: F) -> F:
         callback=_to_limits,
         help=option_help(),
     )(f)
+
+
+def opset_options(f: F) -> F:
+    """--opset and --target, which chosen_opset() turns into one opset."""
+    targets = ", ".join(f"{name} {opset}" for name, opset in TARGETS.items())
+    f = click.option(
+        "--target",
+        type=click.Choice(tuple(TARGETS)),
+        default=None,
+        help=f"Compile for a consumer, at the opset it accepts ({targets}); see README "
+        "'Which opset'. A --opset given as well must agree with it.",
+    )(f)
+    return click.option(
+        "--opset",
+        type=click.IntRange(OPSETS.start, OPSETS.stop - 1),
+        default=None,
+        help=f"ONNX opset ({OPSETS.start}-{OPSETS.stop - 1}) [default: {DEFAULT_OPSET}, which "
+        "every consumer measured accepts]; the IR version follows from it.",
+    )(f)
+
+
+def chosen_opset(opset: int | None, target: str | None) -> int:
+    """--opset, else --target's opset, else the default; both, differing, is a usage error."""
+    if target is None:
+        return DEFAULT_OPSET if opset is None else opset
+    if opset is not None and opset != TARGETS[target]:
+        raise click.UsageError(
+            f"--opset {opset} conflicts with --target {target} (opset {TARGETS[target]}); "
+            "give one of them"
+        )
+    return TARGETS[target]
 
 
 def model_source_options(f: F) -> F:

@@ -6,8 +6,16 @@ from pathlib import Path
 
 import click
 
-from dslc.backend.settings import DEFAULT_OPSET, DTYPES, OPSETS, SCHEMES
-from dslc.cli.common import SET_HELP, UserError, debug_option, guard, limit_option
+from dslc.backend.settings import DTYPES, SCHEMES
+from dslc.cli.common import (
+    SET_HELP,
+    UserError,
+    chosen_opset,
+    debug_option,
+    guard,
+    limit_option,
+    opset_options,
+)
 from dslc.cli.output import build_model, check_output, save_model
 from dslc.expand.limits import Limits
 
@@ -24,13 +32,7 @@ __all__ = ["compile"]
     "current directory].",
 )
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help=SET_HELP)
-@click.option(
-    "--opset",
-    type=click.IntRange(OPSETS.start, OPSETS.stop - 1),
-    default=DEFAULT_OPSET,
-    show_default=True,
-    help=f"ONNX opset ({OPSETS.start}-{OPSETS.stop - 1}); the IR version follows from it.",
-)
+@opset_options
 @click.option(
     "--seed",
     type=int,
@@ -82,7 +84,8 @@ def compile(
     file: str,
     output: str | None,
     sets: tuple[str, ...],
-    opset: int,
+    opset: int | None,
+    target: str | None,
     seed: int,
     init: str,
     weights: str | None,
@@ -97,6 +100,7 @@ def compile(
     Past 2 GiB of weights the weights go to OUT.onnx.data beside the model (ONNX external
     data); keep the two files together.
     """
+    opset = chosen_opset(opset, target)
     with guard(debug):
         out = Path(output) if output else Path(Path(file).stem + ".onnx")
         if out.with_name(out.name + ".data").resolve() == Path(file).resolve():

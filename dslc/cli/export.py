@@ -12,8 +12,8 @@ from typing import Any
 
 import click
 
-from dslc.backend.settings import DEFAULT_OPSET, DTYPES, OPSETS
-from dslc.cli.common import UserError, guard, model_source_options
+from dslc.backend.settings import DTYPES
+from dslc.cli.common import UserError, chosen_opset, guard, model_source_options, opset_options
 from dslc.cli.output import atomic_dir, build_model, save_model, write_atomic
 from dslc.expand.limits import Limits
 
@@ -58,7 +58,7 @@ def _load(model: str, opts: dict[str, Any]) -> Source:
         _, proto, arrays = build_model(
             model,
             opts["sets"],
-            opts["opset"] or DEFAULT_OPSET,
+            chosen_opset(opts["opset"], opts["target"]),
             opts["seed"],
             "pytorch",
             opts["limits"],
@@ -71,7 +71,7 @@ def _load(model: str, opts: dict[str, Any]) -> Source:
 
         header = onnx.load_from_string(proto.SerializeToString())  # the graph, no weights
         return Source(header, arrays, path, _network(header), proto)
-    given = [o for o in ("weights", "io_dtype", "opset") if opts[o] is not None] + (
+    given = [o for o in ("weights", "io_dtype", "opset", "target") if opts[o] is not None] + (
         ["dtype"] if opts["dtype"] != "float32" else []
     )
     if given:
@@ -323,13 +323,7 @@ def _report(target: Path, serving: Any, files: list[str], notes: list[str]) -> N
     default=None,
     help="Type of an .xnet's inputs and outputs [default: --dtype].",
 )
-@click.option(
-    "--opset",
-    type=click.IntRange(OPSETS.start, OPSETS.stop - 1),
-    default=None,
-    help=f"ONNX opset of an .xnet [default: {DEFAULT_OPSET}]; 17 for a Triton whose ONNX "
-    "Runtime is older than 1.18.",
-)
+@opset_options
 @model_source_options
 def export(
     model: str,
@@ -354,6 +348,7 @@ def export(
     REPO/NAME is replaced only with --force, all at once (a half-written model never
     appears).
     """
+    chosen_opset(opts["opset"], opts["target"])  # a conflict is a usage error, as click's
     with guard(debug):
         opts.update(sets=sets, seed=seed, limits=limits)
         _export(model, repo, opts)

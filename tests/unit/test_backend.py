@@ -120,9 +120,9 @@ def test_every_supported_opset_checks_and_runs(opset: int) -> None:
     assert y.shape == (2, 5)
 
 
-def test_default_opset_is_21() -> None:
-    assert DEFAULT_OPSET == 21
-    assert _model(SMALL).opset_import[0].version == 21
+def test_default_opset_is_17() -> None:
+    assert DEFAULT_OPSET == 17  # the opset every consumer accepts: README "Which opset"
+    assert _model(SMALL).opset_import[0].version == 17
 
 
 @pytest.mark.parametrize("opset", [16, 27])
