@@ -1,0 +1,123 @@
+"""Issue 14: `dslc summary MODEL.onnx`. torchvision's counterparts of zoo models, exported
+with torch.onnx.export, give the zoo .xnet's params, MACs, output shapes and receptive field;
+and what `dslc compile` writes comes back with the source's summary.
+
+The torchvision part is a representative subset, each exporter at least once (CI time);
+bench/onnx_import.py checks every model with every exporter (bench/README.md).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from dslc.cli import main
+from dslc.compiler import compile_file
+from dslc.report.summary import summary_json
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench"))
+
+SUBSET = [
+    ("resnet18", "ts17"),
+    ("mobilenet_v2", "ts18"),
+    ("googlenet", "ts18"),
+    ("squeezenet1_0", "dynamo"),
+    ("shufflenet_v2_x1_0", "ts17"),
+    ("efficientnet_b0", "ts17"),
+]  # densenet121 and the dynamo exports of the larger models: bench/onnx_import.py
+
+
+def _figures(analysis: Any) -> dict[str, Any]:
+    s = summary_json(analysis)
+    return {
+        "params": s["totals"]["params"],
+        "buffers": s["totals"]["buffers"],
+        "macs": s["totals"]["macs"],
+        "outputs": [o["shape"] for o in s["outputs"]],
+        "rf": s["receptive_field"],
+    }
+
+
+def _export(name: str, exporter: str, folder: Path) -> Path:
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnxscript" if exporter == "dynamo" else "onnx")
+    from onnx_export import export
+    from test_torchvision import MODELS
+
+    path = folder / f"{name}.{exporter}.onnx"
+    if not path.exists():
+        make, size = MODELS[name]
+        torch.manual_seed(0)
+        export(make().eval(), size, exporter, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("exports")
+
+
+@pytest.mark.parametrize(("name", "exporter"), SUBSET, ids=[f"{n}-{e}" for n, e in SUBSET])
+def test_torchvision_export_has_the_zoo_figures(name: str, exporter: str, exports: Path) -> None:
+    path = _export(name, exporter, exports)
+    analysis = compile_file(path)
+    assert analysis.warnings == ()
+    assert _figures(analysis) == _figures(compile_file(ROOT / "models" / f"{name}.xnet"))
+
+
+def test_torchscript_scopes_become_the_module_tree(exports: Path) -> None:
+    path = _export("resnet18", "ts17", exports)
+    result = CliRunner().invoke(main, ["summary", str(path), "--depth", "1"])
+    assert result.exit_code == 0, result.output
+    rows = [line.split()[0] for line in result.stdout.splitlines()[4:15]]
+    assert rows == [
+        "conv1",
+        "bn1",
+        "relu",
+        "maxpool",
+        "layer1",
+        "layer2",
+        "layer3",
+        "layer4",
+        "avgpool",
+        "flatten",
+        "fc",
+    ]
+    names = [n.name for n in compile_file(path).graph.nodes]
+    assert "layer2.0.downsample.0" in names and "layer1.0.add" in names
+
+
+def _strip(analysis: Any) -> dict[str, Any]:
+    d: dict[str, Any] = json.loads(json.dumps(summary_json(analysis)))
+    d.pop("network")
+    for layer in d["layers"]:
+        layer.pop("source")
+    return d
+
+
+# What compiling changes, so that the file read back cannot say it: adaptive pools written as
+# AveragePool or nothing, stochastic depth as nothing, a channel shuffle as dslc writes it
+# (a 4-D Reshape), ConvNeXt's linear layers as 1x1 convs, and deeplab's peak (ASPP's resize
+# written with the Shape it reads, which keeps a tensor alive longer).
+CHANGED_BY_COMPILE = {
+    "alexnet", "vgg11", "vgg16", "vgg16_bn", "vgg19", "squeezenet1_0", "squeezenet1_1",
+    "efficientnet_b0", "efficientnet_b1", "efficientnet_v2_s", "shufflenet_v2_x1_0",
+    "convnext_tiny", "deeplabv3_resnet50",
+}  # fmt: skip
+ZOO = sorted(p.stem for p in (ROOT / "models").glob("*.xnet"))
+
+
+@pytest.mark.parametrize("name", [n for n in ZOO if n not in CHANGED_BY_COMPILE])
+def test_compiled_zoo_model_reads_back_with_the_same_summary(name: str, tmp_path: Path) -> None:
+    out = tmp_path / f"{name}.onnx"
+    result = CliRunner().invoke(
+        main, ["compile", str(ROOT / "models" / f"{name}.xnet"), "-o", str(out), "--no-optimize"]
+    )
+    assert result.exit_code == 0, result.output
+    assert _strip(compile_file(out)) == _strip(compile_file(ROOT / "models" / f"{name}.xnet"))
