@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import warnings
 from pathlib import Path
 from typing import Any
@@ -23,20 +24,33 @@ def export(model: Any, size: tuple[int, int], exporter: str, path: Path) -> None
     import torch
 
     x = torch.randn(1, 3, *size)
+    logging.getLogger("torch").setLevel(logging.CRITICAL)
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         if exporter == "dynamo":
             batch = torch.export.Dim("N", min=1, max=1024)
-            torch.onnx.export(
-                model,
-                (x,),
-                str(path),
-                dynamo=True,
-                optimize=False,
-                input_names=["image"],
-                dynamic_shapes=({0: batch},),
-                verbose=False,
-            )
+            try:
+                torch.onnx.export(
+                    model,
+                    (x,),
+                    str(path),
+                    dynamo=True,
+                    optimize=False,
+                    input_names=["image"],
+                    dynamic_shapes=({0: batch},),
+                    verbose=False,
+                )
+            except Exception:  # noqa: BLE001 - torch.export cannot keep the batch dynamic
+                # (ConvNeXt): a batch of 1, which dslc reads as N anyway
+                torch.onnx.export(
+                    model,
+                    (x,),
+                    str(path),
+                    dynamo=True,
+                    optimize=False,
+                    input_names=["image"],
+                    verbose=False,
+                )
         else:
             torch.onnx.export(
                 model,

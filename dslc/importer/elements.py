@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dslc.importer.patterns import gelu_step
 from dslc.importer.state import State, Unsupported
 from dslc.importer.wire import Node
 from dslc.ir import dims
@@ -97,6 +98,8 @@ def clip(st: State, node: Node, span: Span) -> None:
 
 
 def add(st: State, node: Node, span: Span) -> None:
+    if gelu_step(st, node, span):
+        return
     consts = [n for n in node.inputs if st.is_const(n)]
     if len(consts) == 1 and len(node.inputs) == 2:
         _bias(st, node, span, consts[0])
@@ -139,6 +142,8 @@ def _bias(st: State, node: Node, span: Span, const: str) -> None:
 
 
 def mul(st: State, node: Node, span: Span) -> None:
+    if gelu_step(st, node, span):
+        return
     a_name, b_name = node.inputs[0], node.inputs[1]
     if st.is_const(b_name) or st.is_const(a_name):
         x_name, c_name = (a_name, b_name) if st.is_const(b_name) else (b_name, a_name)

@@ -8,7 +8,10 @@ listed one node a line (the `source` a diagnostic or a summary row points into).
 from __future__ import annotations
 
 import dataclasses
+import mmap
+import os
 import re
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +23,7 @@ from dslc.importer.elements import ELEMENT_OPS
 from dslc.importer.layers import WINDOW_OPS
 from dslc.importer.names import module_path, weight_owner
 from dslc.importer.opaque import opaque, prune
+from dslc.importer.patterns import PATTERN_OPS
 from dslc.importer.state import State, Unsupported
 from dslc.importer.wire import Model, Node, ValueInfo, WireError, read_model
 from dslc.ir.dims import Dim, sym
@@ -31,7 +35,7 @@ from dslc.source import SourceFile, Span, UnreadableSource
 __all__ = ["ONNX_SUFFIXES", "import_onnx", "is_onnx", "read_onnx"]
 
 ONNX_SUFFIXES = (".onnx", ".onnxtxt")
-OPS = {**WINDOW_OPS, **ELEMENT_OPS}
+OPS = {**WINDOW_OPS, **ELEMENT_OPS, **PATTERN_OPS}
 
 
 def is_onnx(path: str | Path) -> bool:
@@ -39,15 +43,28 @@ def is_onnx(path: str | Path) -> bool:
     return str(path).lower().endswith(ONNX_SUFFIXES)
 
 
-def read_onnx(path: str | Path) -> tuple[Model, bytes]:
-    """The model in an .onnx file (or ONNX text syntax in an .onnxtxt) and its bytes;
-    CompileError when it cannot be read or is not one."""
+def _load(path: str | Path) -> bytes | mmap.mmap:
+    """The file's bytes, mapped: a model's weights are never read, only skipped over."""
     try:
-        data = Path(path).read_bytes()
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise UnreadableSource("it is not a regular file")
+        if info.st_size == 0:
+            return b""
+        with open(path, "rb") as f:
+            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     except OSError as exc:
         raise CompileError([unreadable(path, UnreadableSource(exc.strerror or str(exc)))]) from None
+    except UnreadableSource as exc:
+        raise CompileError([unreadable(path, exc)]) from None
+
+
+def read_onnx(path: str | Path) -> tuple[Model, bytes | mmap.mmap]:
+    """The model in an .onnx file (or ONNX text syntax in an .onnxtxt) and its bytes;
+    CompileError when it cannot be read or is not one."""
+    data = _load(path)
     if str(path).lower().endswith(".onnxtxt"):
-        data = _from_text(path, data)
+        data = _from_text(path, bytes(data))
     try:
         return read_model(data), data
     except WireError as exc:

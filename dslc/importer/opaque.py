@@ -71,7 +71,7 @@ def _inference(st: State, model: Model) -> dict[str, ValueInfo]:
             import onnx
 
             proto = onnx.ModelProto()
-            proto.ParseFromString(st.raw)
+            proto.ParseFromString(bytes(st.raw))
             inferred = onnx.shape_inference.infer_shapes(proto)
         except Exception:  # noqa: BLE001 - inference is a best effort: no shape, then
             return st.inferred

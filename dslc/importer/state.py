@@ -4,6 +4,7 @@ constants known, and the views exporters build on the way to one layer (a channe
 
 from __future__ import annotations
 
+import mmap
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +44,8 @@ class State:
     counts: dict[str, int] = field(default_factory=dict)
     views: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # kind, node id, n
     pads: dict[str, tuple[int, tuple[int, int, int, int]]] = field(default_factory=dict)
-    raw: bytes = b""  # the model's bytes, for ONNX shape inference of an opaque node
+    sequences: dict[str, tuple[int, list[tuple[int, int]]]] = field(default_factory=dict)
+    raw: bytes | mmap.mmap = b""  # the model's bytes, for ONNX shape inference of an opaque node
     inferred: dict[str, ValueInfo] | None = None
     unknown: dict[str, str] = field(default_factory=dict)  # tensor -> the opaque output behind it
     left_out: dict[str, int] = field(default_factory=dict)  # opaque output -> nodes left out

@@ -7,6 +7,7 @@ Only the fields an analysis uses are read; every other field is skipped by its w
 
 from __future__ import annotations
 
+import mmap
 import struct
 from dataclasses import dataclass, field
 
@@ -304,7 +305,7 @@ def _graph(b: memoryview) -> Graph:
     return g
 
 
-def read_model(data: bytes | memoryview) -> Model:
+def read_model(data: bytes | memoryview | mmap.mmap) -> Model:
     """Decode a serialised ModelProto; WireError for bytes that are not one."""
     m = Model()
     try:
