@@ -174,6 +174,7 @@ def mul(st: State, node: Node, span: Span) -> None:
         if gate.inputs == (x,) and gate.op in (Op.SIGMOID, Op.HARDSIGMOID):
             op = Op.SILU if gate.op is Op.SIGMOID else Op.HARDSWISH
             st.emit(op, NoAttrs(), [x], node, span)
+            st.absorbed.add(g)
             return
     st.emit(Op.MUL, NoAttrs(), [ia, ib], node, span)
 
@@ -235,13 +236,22 @@ def reshape(st: State, node: Node, span: Span) -> None:
     if items is None:
         raise Unsupported("its target shape is computed at run time")
     view = st.views.get(name)
-    if view is not None and view[0] == "shuffled" and len(items) == 4:
+    if view is not None and view[0] == "shuffled":
+        if len(items) != len(st.shapes[view[1]]):
+            raise Unsupported("a channel shuffle must end in the input's shape")
         st.emit(Op.SHUFFLE, ShuffleAttrs(view[2]), [view[1]], node, span)
+        return
+    if view is not None and view[0] == "s2d" and len(items) == 4:
+        st.emit(Op.SPACE_TO_DEPTH, BlockAttrs(view[2]), [view[1]], node, span)
         return
     src = st.node_of(name)
     x = st.shapes[src]
-    if len(items) == 5 and len(x) == 4 and isinstance(items[1], int) and items[1] > 0:
-        st.views[node.outputs[0]] = ("grouped", src, items[1])  # a shuffle's first step
+    if len(x) == 4 and items == [-1, 1, 0, 0]:  # dslc's pixel_unshuffle: each channel alone
+        st.views[node.outputs[0]] = ("per_channel", src, 0)
+        return
+    g, per = (items[1], items[2]) if len(items) in (4, 5) else (0, 0)
+    if isinstance(g, int) and isinstance(per, int) and g > 0 and x[1:2] == (g * per,):
+        st.views[node.outputs[0]] = ("grouped", src, g)  # a shuffle's first step
         return
     filled = [x[i] if d == 0 and i < len(x) else d for i, d in enumerate(items)]
     if list(x) == filled:
@@ -261,7 +271,16 @@ def transpose(st: State, node: Node, span: Span) -> None:
     perm = list(node.attrs["perm"].ints) if "perm" in node.attrs else []
     name = node.inputs[0]
     view = st.views.get(name)
-    if view is not None and view[0] == "grouped" and perm == [0, 2, 1, 3, 4]:
+    if (
+        view is not None
+        and view[0] == "grouped"
+        and perm[:3] == [0, 2, 1]
+        and perm[3:]
+        in (
+            [3],
+            [3, 4],
+        )
+    ):
         st.views[node.outputs[0]] = ("shuffled", view[1], view[2])
     elif view is not None and view[0] == "nhwc" and perm == [0, 3, 1, 2]:
         st.alias(node.outputs[0], view[1])
@@ -310,6 +329,10 @@ def blocks(st: State, node: Node, span: Span) -> None:
     mode = node.attrs["mode"].s.decode() if "mode" in node.attrs else "DCR"
     if node.op_type == "DepthToSpace" and mode != "CRD":
         raise Unsupported("only DepthToSpace in CRD mode (PyTorch's pixel_shuffle) is supported")
+    view = st.views.get(node.inputs[0])
+    if view is not None and view[0] == "per_channel" and node.op_type == "SpaceToDepth":
+        st.views[node.outputs[0]] = ("s2d", view[1], b)
+        return
     op = Op.DEPTH_TO_SPACE if node.op_type == "DepthToSpace" else Op.SPACE_TO_DEPTH
     st.emit(op, BlockAttrs(b), [st.node_of(node.inputs[0])], node, span)
 

@@ -3,10 +3,13 @@ norm, LRN, Gemm / MatMul (+ Add), LayerNormalization, and a zero Pad before a wi
 
 from __future__ import annotations
 
+import numpy as np
+
 from dslc.importer.state import State, Unsupported
 from dslc.importer.wire import Node
 from dslc.ir.dims import Dim
 from dslc.ir.ops import (
+    AdaptivePoolAttrs,
     BatchNormAttrs,
     ConvAttrs,
     DeconvAttrs,
@@ -196,7 +199,25 @@ def gemm(st: State, node: Node, span: Span) -> None:
     st.emit(Op.DENSE, attrs, [st.node_of(node.inputs[0])], node, span, node.inputs[1])
 
 
+def _averaging(st: State, name: str, axis: int) -> bool:
+    """True for dslc's adaptive-pool matrix: non-negative, each window summing to 1."""
+    v = st.value(name)
+    if not isinstance(v, np.ndarray) or v.ndim != 2:
+        return False
+    return bool((v >= 0).all() and np.allclose(v.sum(axis=axis), 1, atol=1e-5))
+
+
 def matmul(st: State, node: Node, span: Span) -> None:
+    a, b = node.inputs[0], node.inputs[1]
+    if st.is_const(a) and _averaging(st, a, 1) and len(st.shape_of(b)) == 4:
+        rows = st.const_dims(a)[0]  # dslc's adaptive pool: rows, then columns
+        st.views[node.outputs[0]] = ("rows", st.node_of(b), rows)
+        return
+    view = st.views.get(a)
+    if view is not None and view[0] == "rows" and st.is_const(b) and _averaging(st, b, 0):
+        size = (view[2], st.const_dims(b)[1])
+        st.emit(Op.ADAPTIVE_AVGPOOL, AdaptivePoolAttrs(size), [view[1]], node, span)
+        return
     w = st.const_dims(node.inputs[1])
     if len(w) != 2:
         raise Unsupported("only a MatMul by a constant matrix is supported")

@@ -121,10 +121,12 @@ def prune(st: State, model: Model, name: str) -> tuple[Graph, Shapes]:
             "its stored tensors count as its parameters; receptive fields past it are unknown",
         )
     outs = [st.tensors[vi.name] for vi in model.graph.outputs if vi.name in st.tensors]
-    keep = set(outs) | {i for i, n in enumerate(st.nodes) if n.op is Op.INPUT}
+    live = set(outs)
     for n in reversed(st.nodes):
-        if n.id in keep:
-            keep.update(n.inputs)
+        if n.id in live:
+            live.update(n.inputs)
+    # every layer stays, even one nothing reads, but a gate a SiLU took in
+    keep = {n.id for n in st.nodes if n.id in live or n.id not in st.absorbed}
     new_id = {old: k for k, old in enumerate(sorted(keep))}
     used: dict[str, int] = {}
     nodes: list[IRNode] = []

@@ -45,6 +45,7 @@ class State:
     views: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # kind, node id, n
     pads: dict[str, tuple[int, tuple[int, int, int, int]]] = field(default_factory=dict)
     sequences: dict[str, tuple[int, list[tuple[int, int]]]] = field(default_factory=dict)
+    absorbed: set[int] = field(default_factory=set)  # layers a later pattern took in (SiLU's gate)
     raw: bytes | mmap.mmap = b""  # the model's bytes, for ONNX shape inference of an opaque node
     inferred: dict[str, ValueInfo] | None = None
     unknown: dict[str, str] = field(default_factory=dict)  # tensor -> the opaque output behind it
