@@ -135,6 +135,7 @@ def _bias(st: State, node: Node, span: Span, const: str) -> None:
         raise Unsupported("the constant added after the MatMul is not a bias of its outputs")
     a = prev.attrs
     st.replace(nid, DenseAttrs(a.out_features, a.in_features, True))
+    st.sources[nid].append(("bias", const, False))
     if view is not None:
         st.views[node.outputs[0]] = view
     else:
@@ -352,20 +353,6 @@ def identity(st: State, node: Node, span: Span) -> None:
         st.emit(Op.IDENTITY, NoAttrs(), [st.node_of(name)], node, span)
 
 
-def reduce_mean(st: State, node: Node, span: Span) -> None:
-    src = st.node_of(node.inputs[0])
-    axes = st.ints(node.inputs[1]) if len(node.inputs) > 1 else list(node.attrs["axes"].ints)
-    rank = len(st.shapes[src])
-    if rank != 4 or sorted(a % 4 for a in axes) != [2, 3]:
-        raise Unsupported(f"only a ReduceMean over height and width is supported (axes {axes})")
-    keep = node.attrs["keepdims"].i if "keepdims" in node.attrs else 1
-    if keep:
-        st.emit(Op.GLOBAL_AVGPOOL, NoAttrs(), [src], node, span)
-        return
-    gap = st.emit(Op.GLOBAL_AVGPOOL, NoAttrs(), [src], node, span, out="")
-    st.emit(Op.FLATTEN, AxisAttrs(1), [gap], node, span)
-
-
 ELEMENT_OPS = {
     **dict.fromkeys(
         (
@@ -398,5 +385,4 @@ ELEMENT_OPS = {
     "SpaceToDepth": blocks,
     "Dropout": dropout,
     "Identity": identity,
-    "ReduceMean": reduce_mean,
 }

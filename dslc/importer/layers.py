@@ -10,6 +10,7 @@ from dslc.importer.wire import Node
 from dslc.ir.dims import Dim
 from dslc.ir.ops import (
     AdaptivePoolAttrs,
+    AxisAttrs,
     BatchNormAttrs,
     ConvAttrs,
     DeconvAttrs,
@@ -250,6 +251,20 @@ def global_pool(st: State, node: Node, span: Span) -> None:
     st.emit(op, NoAttrs(), [st.node_of(node.inputs[0])], node, span)
 
 
+def reduce_mean(st: State, node: Node, span: Span) -> None:
+    src = st.node_of(node.inputs[0])
+    axes = st.ints(node.inputs[1]) if len(node.inputs) > 1 else list(node.attrs["axes"].ints)
+    rank = len(st.shapes[src])
+    if rank != 4 or sorted(a % 4 for a in axes) != [2, 3]:
+        raise Unsupported(f"only a ReduceMean over height and width is supported (axes {axes})")
+    keep = node.attrs["keepdims"].i if "keepdims" in node.attrs else 1
+    if keep:
+        st.emit(Op.GLOBAL_AVGPOOL, NoAttrs(), [src], node, span)
+        return
+    gap = st.emit(Op.GLOBAL_AVGPOOL, NoAttrs(), [src], node, span, out="")
+    st.emit(Op.FLATTEN, AxisAttrs(1), [gap], node, span)
+
+
 WINDOW_OPS = {
     "Conv": conv,
     "ConvTranspose": deconv,
@@ -263,4 +278,5 @@ WINDOW_OPS = {
     "LayerNormalization": layernorm,
     "GlobalAveragePool": global_pool,
     "GlobalMaxPool": global_pool,
+    "ReduceMean": reduce_mean,
 }

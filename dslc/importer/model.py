@@ -27,12 +27,14 @@ from dslc.importer.patterns import PATTERN_OPS
 from dslc.importer.state import State, Unsupported
 from dslc.importer.wire import Model, Node, ValueInfo, WireError, read_model
 from dslc.ir.dims import Dim, sym
+from dslc.ir.graph import Graph as IRGraph
 from dslc.ir.graph import Node as IRNode
 from dslc.ir.ops import InputAttrs, Op
+from dslc.ir.shapes import Shapes
 from dslc.passes import Analysis, analyse
 from dslc.source import SourceFile, Span, UnreadableSource
 
-__all__ = ["ONNX_SUFFIXES", "import_onnx", "is_onnx", "read_onnx"]
+__all__ = ["ONNX_SUFFIXES", "import_onnx", "is_onnx", "onnx_weights", "read_onnx"]
 
 ONNX_SUFFIXES = (".onnx", ".onnxtxt")
 OPS = {**WINDOW_OPS, **ELEMENT_OPS, **PATTERN_OPS}
@@ -155,11 +157,29 @@ def _input_dims(vi: ValueInfo) -> tuple[Dim, ...] | None:
 def import_onnx(path: str | Path, limits: Limits | None = None) -> Analysis:
     """Read an ONNX model and analyse it as dslc analyses a network; CompileError when
     nothing can be analysed, else an Analysis whose warnings hold every node left opaque."""
+    st, graph, shapes = _build(path)
+    analysis = analyse(graph, shapes, {}, limits or Limits(), Sink())
+    # E0802s ride with the warnings: the analysis of everything else is still worth showing
+    return dataclasses.replace(analysis, warnings=(*st.sink.items, *analysis.warnings))
+
+
+def onnx_weights(path: str | Path) -> dict[str, np.ndarray]:
+    """The model's stored weights under the names its layers have in dslc (MatMul and
+    Gemm weights turned to dslc's out x in), for `dslc weights MODEL.onnx --save W`."""
+    st, _, _ = _build(path)
+    out: dict[str, np.ndarray] = {}
+    for name, (tensor, transposed) in st.weight_names.items():
+        v = st.value(tensor)
+        if isinstance(v, np.ndarray):
+            out[name] = np.ascontiguousarray(v.T if transposed else v, dtype=np.float32)
+    return out
+
+
+def _build(path: str | Path) -> tuple[State, IRGraph, Shapes]:
     model, raw = read_onnx(path)
     lines, first = _listing(model)
     source = SourceFile(str(path), "\n".join(lines) + "\n")
-    sink = Sink()
-    st = State(source, Path(path).parent, sink, {t.name: t for t in model.graph.initializers})
+    st = State(source, Path(path).parent, Sink(), {t.name: t for t in model.graph.initializers})
     st.containers, st.raw = _containers(model), raw
     for k, vi in enumerate(_inputs(model)):
         shape = _input_dims(vi)
@@ -181,9 +201,7 @@ def import_onnx(path: str | Path, limits: Limits | None = None) -> Analysis:
     for k, node in enumerate(model.graph.nodes):
         _convert(st, model, node, _span(source, first + k))
     graph, shapes = prune(st, model, Path(path).stem)
-    analysis = analyse(graph, shapes, {}, limits or Limits(), Sink())
-    # E0802s ride with the warnings: the analysis of everything else is still worth showing
-    return dataclasses.replace(analysis, warnings=(*sink.items, *analysis.warnings))
+    return st, graph, shapes
 
 
 def _renamed(node: IRNode, name: str) -> IRNode:

@@ -134,6 +134,8 @@ def prune(st: State, model: Model, name: str) -> tuple[Graph, Shapes]:
     for old in sorted(keep):
         n = st.nodes[old]
         unique = _unique(n.name, used)
+        for suffix, tensor, transposed in st.sources.get(old, []):
+            st.weight_names[f"{unique}.{suffix}" if suffix else unique] = (tensor, transposed)
         nodes.append(
             dataclasses.replace(
                 n,

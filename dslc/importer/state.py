@@ -46,6 +46,9 @@ class State:
     pads: dict[str, tuple[int, tuple[int, int, int, int]]] = field(default_factory=dict)
     sequences: dict[str, tuple[int, list[tuple[int, int]]]] = field(default_factory=dict)
     absorbed: set[int] = field(default_factory=set)  # layers a later pattern took in (SiLU's gate)
+    # IR node -> its tensors: (suffix, ONNX tensor, transposed), for `dslc weights --save`
+    sources: dict[int, list[tuple[str, str, bool]]] = field(default_factory=dict)
+    weight_names: dict[str, tuple[str, bool]] = field(default_factory=dict)  # final names
     raw: bytes | mmap.mmap = b""  # the model's bytes, for ONNX shape inference of an opaque node
     inferred: dict[str, ValueInfo] | None = None
     unknown: dict[str, str] = field(default_factory=dict)  # tensor -> the opaque output behind it
@@ -127,6 +130,10 @@ class State:
             raise Unsupported(f"as dslc's {op.value} it does not fit: {exc.message}") from None
         self.nodes.append(ir)
         self.shapes.append(shape)
+        found = _sources(op, node, weight)
+        if getattr(attrs, "bias", True) is False:  # an exporter's zeros: no bias
+            found = [s for s in found if s[0] != "bias"]
+        self.sources[ir.id] = found
         if out != "":  # "": a channels-last view stands for it, not the ONNX tensor
             self.tensors[out if out is not None else node.outputs[0]] = ir.id
         return ir.id
@@ -156,6 +163,35 @@ class State:
         n = self.counts.get(kind, 0) + 1
         self.counts[kind] = n
         return f"{kind}{n}"
+
+
+_SUFFIXES = {
+    Op.CONV: ("weight", "bias"),
+    Op.DECONV: ("weight", "bias"),
+    Op.BATCHNORM: ("weight", "bias", "running_mean", "running_var"),
+    Op.DENSE: ("weight", "bias"),
+    Op.LINEAR: ("weight",),
+    Op.LAYERNORM: ("weight", "bias"),
+    Op.PRELU: ("weight",),
+}
+
+
+def _sources(op: Op, node: Node, weight: str) -> list[tuple[str, str, bool]]:
+    """Where a layer's tensors lie in the ONNX model (MatMul weights are stored in x out)."""
+    if op is Op.SCALE:
+        return [("", weight, False)]
+    names = _SUFFIXES.get(op, ())
+    if not names or not weight:
+        return []
+    at = node.inputs.index(weight)
+    transposed = node.op_type == "MatMul" or (
+        node.op_type == "Gemm" and not (node.attrs["transB"].i if "transB" in node.attrs else 0)
+    )
+    out = []
+    for k, suffix in enumerate(names):
+        if at + k < len(node.inputs) and node.inputs[at + k]:
+            out.append((suffix, node.inputs[at + k], transposed and suffix == "weight"))
+    return out
 
 
 def batch_first(dims_: tuple[Dim, ...]) -> bool:

@@ -122,3 +122,52 @@ def test_compiled_zoo_model_reads_back_with_the_same_summary(name: str, tmp_path
     )
     assert result.exit_code == 0, result.output
     assert _strip(compile_file(out)) == _strip(compile_file(ROOT / "models" / f"{name}.xnet"))
+
+
+def test_weights_of_an_onnx_model_compile_back_to_its_outputs(exports: Path) -> None:
+    """`dslc weights MODEL.onnx --save W` writes the model's own weights under dslc's names;
+    compiling the model with them computes what the exported model computes."""
+    np = pytest.importorskip("numpy")
+    ort = pytest.importorskip("onnxruntime")
+    path = _export("resnet18", "ts17", exports)
+    w, out = exports / "resnet18.safetensors", exports / "resnet18.dslc.onnx"
+    runner = CliRunner()
+    result = runner.invoke(main, ["weights", str(path), "--save", str(w)])
+    assert result.exit_code == 0, result.output
+    assert "wrote" in result.stdout and "(102 tensors)" in result.stdout
+    result = runner.invoke(main, ["compile", str(path), "--weights", str(w), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    x = np.random.default_rng(0).standard_normal((2, 3, 224, 224)).astype(np.float32)
+    ys = [
+        ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+        for p in (path, out)
+    ]
+    assert ys[0].shape == ys[1].shape == (2, 1000)
+    np.testing.assert_allclose(ys[1], ys[0], rtol=1e-4, atol=1e-4)
+
+
+def test_an_op_without_a_layer_is_named_and_the_rest_analysed(tmp_path: Path) -> None:
+    pytest.importorskip("onnx")
+    path = tmp_path / "odd.onnxtxt"
+    path.write_text(
+        '<ir_version: 8, opset_import: ["" : 17]>\n'
+        "odd (float[N,3,16,16] image) => (float[N,4] out)\n"
+        "<float[4,3,3,3] conv_w = {"
+        + ", ".join(["1"] * 108)
+        + "}, float[4] conv_b = {0, 0, 0, 0}>\n"
+        "{\n    c = Conv <pads = [1, 1, 1, 1]> (image, conv_w, conv_b)\n"
+        "    s = Sin (c)\n    g = GlobalAveragePool (s)\n    out = Flatten (g)\n}\n"
+    )
+    result = CliRunner().invoke(main, ["summary", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "error[E0802]: 's' (ai.onnx Sin) is not analysed: dslc has no layer for this op" in (
+        result.stderr
+    )
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()[4:8]}
+    assert rows["conv1"][2:9] == ["N", "x", "4", "x", "16", "x", "16"]
+    assert rows["sin1"][1] == "onnx_op" and rows["sin1"][-2] == "-"  # its field is unknown
+    assert "Trainable params:  112" in result.stdout
+    check = CliRunner().invoke(main, ["check", str(path)])
+    assert check.exit_code == 1
+    compiled = CliRunner().invoke(main, ["compile", str(path), "-o", str(tmp_path / "o.onnx")])
+    assert compiled.exit_code == 1 and "E0802" in compiled.stderr
