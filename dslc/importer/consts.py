@@ -211,9 +211,20 @@ def _fold_array(node: Node, a: list[np.ndarray]) -> np.ndarray | None:
         return out.astype(a[0].dtype) if a[0].dtype.kind in "iu" else out
     if op == "Transpose":
         return np.asarray(np.transpose(a[0], _attr_ints(node, "perm")))
+    if op == "Slice" and len(a) >= 3:
+        return _slice(a)
     if op == "Sqrt":
         return np.asarray(np.sqrt(a[0]))
     return None
+
+
+def _slice(a: list[np.ndarray]) -> np.ndarray:
+    axes = [int(x) for x in a[3]] if len(a) > 3 else list(range(len(a[1])))
+    steps = [int(x) for x in a[4]] if len(a) > 4 else [1] * len(axes)
+    index = [slice(None)] * a[0].ndim
+    for axis, b, e, k in zip(axes, a[1], a[2], steps):
+        index[axis] = slice(int(b), int(max(min(int(e), 2**62), -(2**62))), k)
+    return np.asarray(a[0][tuple(index)])
 
 
 def _target(x: np.ndarray, shape: list[int]) -> tuple[int, ...]:

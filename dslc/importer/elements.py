@@ -13,7 +13,6 @@ from dslc.ir import dims
 from dslc.ir.ops import (
     AxisAttrs,
     BlockAttrs,
-    ChannelSliceAttrs,
     DenseAttrs,
     GeluAttrs,
     NoAttrs,
@@ -188,38 +187,6 @@ def concat(st: State, node: Node, span: Span) -> None:
     st.emit(Op.CONCAT, AxisAttrs(1), srcs, node, span)
 
 
-def split(st: State, node: Node, span: Span) -> None:
-    src = st.node_of(node.inputs[0])
-    x = st.shapes[src]
-    axis = node.attrs["axis"].i if "axis" in node.attrs else 0
-    if axis % len(x) != 1 or not isinstance(x[1], int):
-        raise Unsupported("only a Split of the channels is supported")
-    if len(node.inputs) > 1 and node.inputs[1]:
-        sizes = st.ints(node.inputs[1])
-    elif "split" in node.attrs:
-        sizes = list(node.attrs["split"].ints)
-    else:
-        n = len(node.outputs)
-        sizes = [-(-x[1] // n)] * (n - 1) + [x[1] - -(-x[1] // n) * (n - 1)]
-    start = 0
-    for out, size in zip(node.outputs, sizes):
-        st.emit(Op.CHANNELS, ChannelSliceAttrs(start, start + size), [src], node, span, out=out)
-        start += size
-
-
-def slice_(st: State, node: Node, span: Span) -> None:
-    src = st.node_of(node.inputs[0])
-    x = st.shapes[src]
-    starts, ends = st.ints(node.inputs[1]), st.ints(node.inputs[2])
-    axes = st.ints(node.inputs[3]) if len(node.inputs) > 3 and node.inputs[3] else [0]
-    steps = st.ints(node.inputs[4]) if len(node.inputs) > 4 and node.inputs[4] else [1]
-    if len(axes) != 1 or axes[0] % len(x) != 1 or steps != [1] or not isinstance(x[1], int):
-        raise Unsupported("only a Slice of the channels with step 1 is supported")
-    c = x[1]
-    lo, hi = (min(max(v + c if v < 0 else v, 0), c) for v in (starts[0], ends[0]))
-    st.emit(Op.CHANNELS, ChannelSliceAttrs(lo, hi), [src], node, span)
-
-
 def flatten(st: State, node: Node, span: Span) -> None:
     if (node.attrs["axis"].i if "axis" in node.attrs else 1) != 1:
         raise Unsupported("only Flatten(axis=1) is supported")
@@ -374,8 +341,6 @@ ELEMENT_OPS = {
     "Sum": add,
     "Mul": mul,
     "Concat": concat,
-    "Split": split,
-    "Slice": slice_,
     "Flatten": flatten,
     "Reshape": reshape,
     "Transpose": transpose,

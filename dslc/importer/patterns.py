@@ -1,6 +1,7 @@
-"""Layers exporters spell as several nodes: GELU as x * 0.5 * (1 + erf(x / sqrt 2)) (the
-TorchScript exporter below opset 20), and a channel split as SplitToSequence + SequenceAt (the
-dynamo exporter's `chunk`). The steps between are views, not layers."""
+"""Layers exporters spell as several nodes, and the slices: GELU as x * 0.5 * (1 + erf(x /
+sqrt 2)) (the TorchScript exporter below opset 20); channel splits (Split, Slice, and the
+dynamo exporter's SplitToSequence + SequenceAt); x[:, :, ::s, ::s] as a 1x1 average pool of
+stride s. The steps between are views, not layers."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import math
 
 from dslc.importer.state import State, Unsupported
 from dslc.importer.wire import Node
-from dslc.ir.ops import ChannelSliceAttrs, GeluAttrs, Op
+from dslc.ir.ops import ChannelSliceAttrs, GeluAttrs, Op, PoolAttrs
 from dslc.source import Span
 
 __all__ = ["PATTERN_OPS", "gelu_step"]
@@ -102,9 +103,74 @@ def sequence_at(st: State, node: Node, span: Span) -> None:
     st.emit(Op.CHANNELS, ChannelSliceAttrs(lo, hi), [src], node, span)
 
 
+def split(st: State, node: Node, span: Span) -> None:
+    src = st.node_of(node.inputs[0])
+    x = st.shapes[src]
+    axis = node.attrs["axis"].i if "axis" in node.attrs else 0
+    if axis % len(x) != 1 or not isinstance(x[1], int):
+        raise Unsupported("only a Split of the channels is supported")
+    if len(node.inputs) > 1 and node.inputs[1]:
+        sizes = st.ints(node.inputs[1])
+    elif "split" in node.attrs:
+        sizes = list(node.attrs["split"].ints)
+    else:
+        n = len(node.outputs)
+        sizes = [-(-x[1] // n)] * (n - 1) + [x[1] - -(-x[1] // n) * (n - 1)]
+    start = 0
+    for out, size in zip(node.outputs, sizes):
+        st.emit(Op.CHANNELS, ChannelSliceAttrs(start, start + size), [src], node, span, out=out)
+        start += size
+
+
+def slice_(st: State, node: Node, span: Span) -> None:
+    view = st.views.get(node.inputs[0])
+    src = view[1] if view is not None and view[0] == "rows_step" else st.node_of(node.inputs[0])
+    x = st.shapes[src]
+    starts, ends = st.ints(node.inputs[1]), st.ints(node.inputs[2])
+    axes = st.ints(node.inputs[3]) if len(node.inputs) > 3 and node.inputs[3] else [0]
+    steps = st.ints(node.inputs[4]) if len(node.inputs) > 4 and node.inputs[4] else [1]
+    if (
+        len(x) == 4
+        and [a % 4 for a in axes] in ([2], [3], [2, 3])
+        and _every(st, x, starts, ends, axes)
+    ):
+        _strided(st, node, span, src, [a % 4 for a in axes], steps)
+        return
+    if len(axes) != 1 or axes[0] % len(x) != 1 or steps != [1] or not isinstance(x[1], int):
+        raise Unsupported("only a Slice of the channels with step 1 is supported")
+    c = x[1]
+    lo, hi = (min(max(v + c if v < 0 else v, 0), c) for v in (starts[0], ends[0]))
+    st.emit(Op.CHANNELS, ChannelSliceAttrs(lo, hi), [src], node, span)
+
+
+def _every(
+    st: State, x: tuple[object, ...], starts: list[int], ends: list[int], axes: list[int]
+) -> bool:
+    """A Slice from the first element to the end of each axis (x[:, :, ::s, ::s])."""
+    return all(b == 0 and (e >= 2**31 or e == x[a % 4]) for b, e, a in zip(starts, ends, axes))
+
+
+def _strided(
+    st: State, node: Node, span: Span, src: int, axes: list[int], steps: list[int]
+) -> None:
+    """x[:, :, ::s, ::s] (one Slice, or one per axis) is a 1x1 average pool of stride s."""
+    view = st.views.get(node.inputs[0])
+    if axes == [2] and steps[0] > 1:
+        st.views[node.outputs[0]] = ("rows_step", src, steps[0])
+        return
+    if axes == [3] and view is not None and view[0] == "rows_step":
+        src, steps = view[1], [view[2], steps[0]]
+    elif axes != [2, 3]:
+        raise Unsupported("only a Slice every s rows and columns (x[:, :, ::s, ::s]) is supported")
+    attrs = PoolAttrs((1, 1), (steps[0], steps[1]), (0, 0, 0, 0), False)
+    st.emit(Op.AVGPOOL, attrs, [src], node, span)
+
+
 PATTERN_OPS = {
     "Div": div,
     "Erf": erf,
+    "Split": split,
+    "Slice": slice_,
     "SplitToSequence": split_to_sequence,
     "SequenceAt": sequence_at,
 }
