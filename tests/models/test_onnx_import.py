@@ -171,3 +171,30 @@ def test_an_op_without_a_layer_is_named_and_the_rest_analysed(tmp_path: Path) ->
     assert check.exit_code == 1
     compiled = CliRunner().invoke(main, ["compile", str(path), "-o", str(tmp_path / "o.onnx")])
     assert compiled.exit_code == 1 and "E0802" in compiled.stderr
+
+
+def test_named_dims_stay_symbolic_and_take_sizes(tmp_path: Path) -> None:
+    pytest.importorskip("onnx")
+    path = tmp_path / "fcn.onnxtxt"
+    weights = ", ".join(["1"] * 4 * 3 * 9)
+    path.write_text(
+        '<ir_version: 8, opset_import: ["" : 17]>\n'
+        "fcn (float[batch,3,H,W] image) => (float[batch,4,H,W] out)\n"
+        f"<float[4,3,3,3] down_w = {{{weights}}}>\n"
+        "{\n    d = Conv <pads = [1, 1, 1, 1], strides = [2, 2]> (image, down_w)\n"
+        "    r = Relu (d)\n"
+        "    s = Constant <value = float[4] {1, 1, 2, 2}> ()\n"
+        '    out = Resize <mode = "nearest"> (r, , s)\n}\n'
+    )
+    analysis = compile_file(path)
+    s = summary_json(analysis)
+    assert s["inputs"][0]["shape"] == ["N", 3, "H", "W"]
+    assert [layer["output_shape"] for layer in s["layers"]] == [
+        ["N", 4, "H/2", "W/2"],
+        ["N", 4, "H/2", "W/2"],
+        ["N", 4, "H", "W"],
+    ]
+    assert s["totals"]["macs"] == "27*H*W"
+    result = CliRunner().invoke(main, ["summary", str(path), "--size", "H=64,W=32", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["totals"]["macs"] == 27 * 64 * 32
