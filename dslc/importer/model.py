@@ -240,3 +240,5 @@ def _convert(st: State, model: Model, node: Node, span: Span) -> None:
         handler(st, node, span)
     except Unsupported as exc:
         opaque(st, model, node, span, str(exc))
+    except (IndexError, KeyError, ValueError, ZeroDivisionError):  # a malformed node
+        opaque(st, model, node, span, "its inputs or attributes are not what the op takes")

@@ -198,3 +198,37 @@ def test_named_dims_stay_symbolic_and_take_sizes(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["summary", str(path), "--size", "H=64,W=32", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["totals"]["macs"] == 27 * 64 * 32
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b"", "no graph"),
+        (b"hello world", "wire type 4"),
+        (bytes(range(256)) * 40, "not an ONNX model"),
+        (b"\x08\x08\x3a\xff\xff\x03", "truncated"),
+    ],
+)
+def test_a_file_that_is_not_an_onnx_model_is_e0801(
+    content: bytes, why: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "model.onnx"
+    path.write_bytes(content)
+    result = CliRunner().invoke(main, ["summary", str(path)])
+    assert result.exit_code == 1
+    assert "error[E0801]" in result.stderr and why in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_a_malformed_node_is_named_not_a_crash(tmp_path: Path) -> None:
+    pytest.importorskip("onnx")
+    path = tmp_path / "bad.onnxtxt"
+    path.write_text(
+        '<ir_version: 8, opset_import: ["" : 17]>\n'
+        "bad (float[N,3,8,8] image) => (float[N,3,8,8] out)\n"
+        "{\n    c = Conv (image)\n    out = Relu (c)\n}\n"
+    )
+    result = CliRunner().invoke(main, ["check", str(path)])
+    assert result.exit_code == 1
+    assert "'c' (ai.onnx Conv) is not analysed: its inputs or attributes are not" in result.stderr
+    assert "the 1 node computed from it is not analysed" in result.stderr
