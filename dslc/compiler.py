@@ -46,9 +46,9 @@ def compile_file(
     CompileError listing every problem. Imports must lie inside `import_root`, by default the
     file's own folder."""
     limits = limits or Limits()
-    from dslc.importer.model import import_onnx, is_onnx
+    if str(path).lower().endswith((".onnx", ".onnxtxt")):  # an .xnet imports no numerics
+        from dslc.importer.model import import_onnx
 
-    if is_onnx(path):
         return import_onnx(path, limits)
     try:
         source = SourceFile.read(path, limits.source)
