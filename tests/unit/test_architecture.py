@@ -31,6 +31,7 @@ STAGES: tuple[tuple[str, ...], ...] = (
     ("dslc.importer",),  # ONNX models into the IR, analysed as the passes analyse a network
     ("dslc.compiler",),
     ("dslc.report", "dslc.backend"),
+    ("dslc.pytorch",),  # the PyTorch bridge: model.py text from the IR, weights from the backend
     ("dslc.lsp",),  # the language server: a front end beside the command line
     ("dslc.cli", "dslc.__main__"),
 )
