@@ -42,9 +42,14 @@ def compile_file(
     limits: Limits | None = None,
     import_root: str | Path | None = None,
 ) -> Analysis:
-    """Read, check and analyse a .xnet file; raise CompileError listing every problem.
-    Imports must lie inside `import_root`, by default the file's own folder."""
+    """Read, check and analyse a .xnet file (or import an .onnx model: dslc.importer); raise
+    CompileError listing every problem. Imports must lie inside `import_root`, by default the
+    file's own folder."""
     limits = limits or Limits()
+    if str(path).lower().endswith((".onnx", ".onnxtxt")):  # an .xnet imports no numerics
+        from dslc.importer.model import import_onnx
+
+        return import_onnx(path, limits)
     try:
         source = SourceFile.read(path, limits.source)
     except UnreadableSource as exc:

@@ -168,6 +168,8 @@ def specs(node: Node) -> list[Spec]:
             return [Spec(n, "scale", a.shape)]
         case Op.MUL | Op.SILU | Op.HARDSWISH | Op.HARDSIGMOID | Op.GELU | Op.STOCHASTIC_DEPTH:
             return []
+        case Op.OPAQUE:
+            return []  # never compiled: the emitter refuses it first
         case _:
             assert_never(node.op)
 

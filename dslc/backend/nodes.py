@@ -10,6 +10,7 @@ from dslc.backend import proto
 from dslc.backend.emitter import ELEM, Emitter
 from dslc.backend.nodes_channels import emit_channel_node
 from dslc.backend.nodes_modern import emit_modern
+from dslc.diagnostics import DiagnosticError
 from dslc.ir.dims import Dim, add
 from dslc.ir.graph import (
     Node,
@@ -23,6 +24,7 @@ from dslc.ir.ops import (
     DenseAttrs,
     LrnAttrs,
     Op,
+    OpaqueAttrs,
     PoolAttrs,
     ScalarAttrs,
     UpsampleAttrs,
@@ -218,6 +220,14 @@ def emit_node(e: Emitter, node: Node) -> None:
             | Op.STOCHASTIC_DEPTH
         ):
             emit_modern(e, node)
+        case Op.OPAQUE:
+            assert isinstance(a, OpaqueAttrs)
+            raise DiagnosticError(
+                "E0802",
+                f"'{node.name}' is an ONNX {a.op_type} dslc has no layer for: it cannot be compiled",
+                node.span,
+                "analyse the model with summary, rf or graph; compile needs every layer understood",
+            )
         case _:
             assert_never(node.op)
 

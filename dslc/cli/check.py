@@ -37,7 +37,8 @@ def check(
     limits: Limits,
     debug: bool,
 ) -> None:
-    """Check .xnet files and report every problem (exit status 1 if any error)."""
+    """Check .xnet files (or .onnx models) and report every problem (exit status 1 if any
+    error)."""
     from dslc.compiler import compile_file, fix_sizes, parse_overrides
     from dslc.expand.imports import check_library
     from dslc.passes.sizes import SizeError
@@ -67,6 +68,10 @@ def check(
                 continue
             for d in analysis.warnings:
                 click.echo(d.render() + "\n", err=True)
+            if any(d.severity == "error" for d in analysis.warnings):  # an ONNX op not analysed
+                print_diagnostics(())
+                failed += 1
+                continue
             n = len(analysis.graph.nodes) - len(analysis.graph.inputs)
             valid = describe_sizes(analysis.sizes)
             given = ", ".join(f"{k}={v}" for k, v in analysis.given)

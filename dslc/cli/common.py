@@ -258,13 +258,16 @@ def analyse_file(
     sets: tuple[str, ...],
     limits: Limits | None = None,
     sizes: dict[str, int] | None = None,
+    quiet_errors: bool = False,
 ) -> Any:
-    """Compile and analyse a file; `sizes` (from --size) give its symbolic sizes values."""
+    """Compile and analyse a file; `sizes` (from --size) give its symbolic sizes values. An
+    imported ONNX model's E0802s are printed with the warnings (unless `quiet_errors`)."""
     from dslc.compiler import compile_file, parse_overrides
 
     analysis = with_sizes(compile_file(path, parse_overrides(list(sets)), limits), sizes, limits)
     for d in analysis.warnings:
-        click.echo(d.render() + "\n", err=True)
+        if not (quiet_errors and d.severity == "error"):
+            click.echo(d.render() + "\n", err=True)
     return analysis
 
 

@@ -15,6 +15,7 @@ import click
 
 from dslc.backend.settings import DEFAULT_OPSET, SCHEMES
 from dslc.cli.common import UserError, analyse_file, progress
+from dslc.diagnostics import CompileError
 from dslc.expand.limits import Limits
 
 __all__ = [
@@ -229,7 +230,10 @@ def build_model(
     checked here, before anything is written."""
     from dslc.backend.onnx import build
 
-    analysis = analyse_file(path, sets, limits)
+    analysis = analyse_file(path, sets, limits, quiet_errors=True)
+    errors = [d for d in analysis.warnings if d.severity == "error"]
+    if errors:  # an imported ONNX op dslc has no layer for (E0802): nothing to write it as
+        raise CompileError(errors)
     loaded = None
     if weights is not None:
         from dslc.backend import weights as w

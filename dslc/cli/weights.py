@@ -35,7 +35,7 @@ __all__ = ["weights"]
     type=click.Path(dir_okay=False),
     metavar="OUT",
     help="Write the initial weights (from --seed/--init) to OUT.safetensors or "
-    "OUT.npz, e.g. to start training elsewhere.",
+    "OUT.npz, e.g. to start training elsewhere; for an .onnx model, the weights it stores.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for --save.")
 @click.option(
@@ -80,7 +80,7 @@ def weights(
             click.echo(f"{check_file}: ok ({len(tensors)} tensors match {file})")
             return
         if save is not None:
-            _save_initial(analysis, Path(save), seed, init)
+            _save_initial(analysis, Path(save), seed, init, file)
             click.echo(f"wrote {save} ({len(tensors)} tensors)")
             return
         if not tensors and not as_json:
@@ -107,8 +107,8 @@ def weights(
         click.echo(f"{len(tensors)} tensors, {values:,} values")
 
 
-def _save_initial(analysis: Any, out: Path, seed: int, init: str) -> None:
-    """Write the initial weights as .safetensors or .npz, atomically."""
+def _save_initial(analysis: Any, out: Path, seed: int, init: str, file: str) -> None:
+    """Write the initial weights (an ONNX model's own) as .safetensors or .npz, atomically."""
     import io
 
     import numpy as np
@@ -119,6 +119,14 @@ def _save_initial(analysis: Any, out: Path, seed: int, init: str) -> None:
     if out.suffix.lower() not in (".safetensors", ".npz"):
         raise UserError(f"--save writes .safetensors or .npz files, not '{out.suffix or out}'")
     arrays = draw_all(analysis.graph.nodes, init, seed)
+    from dslc.importer.model import is_onnx, onnx_weights
+
+    if is_onnx(file):  # the model's stored weights, shaped as dslc's layers hold them
+        stored = onnx_weights(file)
+        missing = [n for n in arrays if n not in stored or stored[n].size != arrays[n].size]
+        if missing:
+            raise UserError(f"{file} does not store {', '.join(missing[:5])}")
+        arrays = {n: stored[n].reshape(arrays[n].shape) for n in arrays}
     if out.suffix.lower() == ".npz":
         buf = io.BytesIO()
         np.savez(buf, **arrays)  # type: ignore[arg-type]

@@ -30,6 +30,7 @@ class CodeEntry:
     sets: tuple[str, ...] = ()  # --set options the example is compiled with
     weights: Weights = ()  # the example is compiled with --weights w.npz holding these
     fixed_weights: Weights = ()  # ... and its fix with these
+    onnx: bool = False  # example and fix are ONNX text syntax (example.onnxtxt)
 
 
 def entry(
@@ -45,6 +46,7 @@ def entry(
     head: bool = True,
     weights: Weights = (),
     fixed_weights: Weights = (),
+    onnx: bool = False,
 ) -> CodeEntry:
     """An entry whose explanation is joined into one paragraph; `head` puts HEAD before the
     example and the fix."""
@@ -60,4 +62,5 @@ def entry(
         sets,
         weights,
         fixed_weights,
+        onnx,
     )

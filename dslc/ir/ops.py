@@ -23,6 +23,7 @@ __all__ = [
     "LrnAttrs",
     "NoAttrs",
     "Op",
+    "OpaqueAttrs",
     "PadChannelsAttrs",
     "Pads",
     "Pair",
@@ -82,6 +83,7 @@ class Op(enum.Enum):
     LINEAR = "linear"
     SCALE = "scale"
     STOCHASTIC_DEPTH = "stochastic_depth"
+    OPAQUE = "onnx_op"  # an imported ONNX op dslc has no layer for: counted, not understood
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +234,17 @@ class StochasticDepthAttrs:
 
 
 @dataclass(frozen=True, slots=True)
+class OpaqueAttrs:
+    """An imported op dslc cannot express: its type, the output shape ONNX inferred and the
+    parameters of its stored inputs."""
+
+    op_type: str
+    domain: str
+    shape: tuple[Dim, ...]
+    params: int
+
+
+@dataclass(frozen=True, slots=True)
 class NoAttrs:
     """Ops without settings."""
 
@@ -288,4 +301,5 @@ Attrs = (
     | LayerNormAttrs
     | ScaleAttrs
     | StochasticDepthAttrs
+    | OpaqueAttrs
 )

@@ -23,6 +23,7 @@ from dslc.ir.ops import (
     InputAttrs,
     LayerNormAttrs,
     Op,
+    OpaqueAttrs,
     PadChannelsAttrs,
     PoolAttrs,
     PreluAttrs,
@@ -338,6 +339,9 @@ def node_shape(node: Node, ins: list[Shape]) -> Shape:
             | Op.STOCHASTIC_DEPTH
         ):
             return _new_op_shape(node, x, ins)
+        case Op.OPAQUE:
+            assert isinstance(a, OpaqueAttrs)
+            return a.shape
         case _:
             assert_never(node.op)
 

@@ -31,6 +31,7 @@ from dslc.ir.ops import (
     DenseAttrs,
     LayerNormAttrs,
     Op,
+    OpaqueAttrs,
     PoolAttrs,
     PreluAttrs,
     ScaleAttrs,
@@ -102,8 +103,8 @@ def _flops(node: Node, x: Shape, out: Shape, n_inputs: int) -> Dim:
             return _per_sample(out)
         case Op.SILU | Op.HARDSWISH | Op.HARDSIGMOID | Op.GELU | Op.PRELU | Op.LAYERNORM | Op.SCALE:
             return _per_sample(out)
-        case Op.STOCHASTIC_DEPTH | Op.LINEAR:
-            return 0
+        case Op.STOCHASTIC_DEPTH | Op.LINEAR | Op.OPAQUE:
+            return 0  # an opaque op's work is not known
         case (
             Op.INPUT
             | Op.DROPOUT
@@ -189,6 +190,9 @@ def _weights_and_macs(node: Node, x: Shape, out: Shape) -> Cost:
             return Cost(a.shape[0])
         case Op.MUL | Op.SILU | Op.HARDSWISH | Op.HARDSIGMOID | Op.GELU | Op.STOCHASTIC_DEPTH:
             return Cost()
+        case Op.OPAQUE:  # an imported op dslc cannot express: its stored tensors' sizes
+            assert isinstance(a, OpaqueAttrs)
+            return Cost(a.params)
         case _:
             assert_never(node.op)
 

@@ -228,6 +228,8 @@ def node_rf(node: Node, ins: list[RF | None], in_shapes: list[Shape], out: Shape
             | Op.STOCHASTIC_DEPTH
         ):
             return rf
+        case Op.OPAQUE:
+            return None  # what an op dslc does not understand sees is not known
         case _:
             assert_never(node.op)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import assert_never
 
+from dslc.diagnostics import CompileError, Diagnostic
 from dslc.ir.dims import Dim
 from dslc.ir.graph import Node
 from dslc.ir.ops import (
@@ -178,6 +179,9 @@ def code_of(node: Node, shapes: Shapes) -> Code:
         case Op.STOCHASTIC_DEPTH:
             assert isinstance(a, StochasticDepthAttrs)
             return Code(f'StochasticDepth({num(a.p)}, "{a.mode}")', helpers=("StochasticDepth",))
+        case Op.OPAQUE:  # an imported ONNX op dslc has no layer for: no module to write
+            message = f"'{node.name}' is an ONNX op dslc has no layer for: it has no module"
+            raise CompileError([Diagnostic("E0802", message, node.span)])
         case _:
             assert_never(node.op)
 

@@ -50,7 +50,7 @@ def explain_text(code: str, check_weights: WeightsCheck) -> str:
 
 def render(e: CodeEntry, diagnostics: str) -> str:
     """The full explanation; `diagnostics` is what the compiler says about the example."""
-    out = [f"{e.code}: {e.title}", "", *_wrap(e.explanation), "", "Example (example.xnet):", ""]
+    out = [f"{e.code}: {e.title}", "", *_wrap(e.explanation), "", f"Example ({_name(e)}):", ""]
     out += [f"    {line}" for line in e.example.splitlines()]
     for name, text in e.files:
         out += ["", f"with {name}:", ""] + [f"    {line}" for line in text.splitlines()]
@@ -60,10 +60,14 @@ def render(e: CodeEntry, diagnostics: str) -> str:
         out += ["", f"$ dslc compile example.xnet --weights w.npz{sets}", diagnostics.rstrip("\n")]
         out += ["", "Fixed: w.npz holding", ""] + _tensors(e.fixed_weights)
         return "\n".join(out) + "\n"
-    out += ["", f"$ dslc check example.xnet{sets}", diagnostics.rstrip("\n")]
+    out += ["", f"$ dslc check {_name(e)}{sets}", diagnostics.rstrip("\n")]
     if e.fix is not None:
         out += ["", "Fixed:", ""] + [f"    {line}" for line in e.fix.splitlines()]
     return "\n".join(out) + "\n"
+
+
+def _name(e: CodeEntry) -> str:
+    return "example.onnxtxt" if e.onnx else "example.xnet"
 
 
 def _tensors(ws: Weights) -> list[str]:
@@ -100,10 +104,10 @@ def _compile(
     e: CodeEntry, text: str, weights: Weights, check_weights: WeightsCheck | None
 ) -> tuple[str, tuple[str, ...]]:
     with tempfile.TemporaryDirectory(prefix="dslc-explain-") as tmp:
-        for name, body in (*e.files, ("example.xnet", text)):
+        for name, body in (*e.files, (_name(e), text)):
             (Path(tmp) / name).write_text(body, encoding="utf-8")
         try:
-            analysis = compile_file(Path(tmp) / "example.xnet", parse_overrides(list(e.sets)))
+            analysis = compile_file(Path(tmp) / _name(e), parse_overrides(list(e.sets)))
             diags = analysis.warnings
             if weights:
                 assert check_weights is not None, f"{e.code}'s example needs a weights check"

@@ -70,11 +70,14 @@ CASES: dict[Op, str] = {
 }
 
 
+WRITABLE = [op for op in Op if op is not Op.OPAQUE]  # OPAQUE: only the ONNX importer makes it
+
+
 def test_every_op_has_a_case() -> None:
-    assert set(CASES) == set(Op)
+    assert set(CASES) == set(WRITABLE)
 
 
-@pytest.mark.parametrize("op", list(Op), ids=[op.value for op in Op])
+@pytest.mark.parametrize("op", WRITABLE, ids=[op.value for op in WRITABLE])
 def test_op_computes_what_onnxruntime_computes(op: Op) -> None:
     torch.set_num_threads(1)
     text = f"network t\ninput x: 6 x 9 x 10\n{CASES[op]}\n"

@@ -28,6 +28,7 @@ STAGES: tuple[tuple[str, ...], ...] = (
     ("dslc.ir",),
     ("dslc.expand",),
     ("dslc.passes",),
+    ("dslc.importer",),  # ONNX models into the IR, analysed as the passes analyse a network
     ("dslc.compiler",),
     ("dslc.report", "dslc.backend"),
     ("dslc.pytorch",),  # the PyTorch bridge: model.py text from the IR, weights from the backend

@@ -791,7 +791,8 @@ ALL_OPS = _src("""
 
 def test_one_program_uses_every_op_and_runs_on_onnxruntime() -> None:
     a = compile_source(SourceFile("allops.xnet", ALL_OPS))
-    assert {n.op for n in a.graph.nodes} == set(Op)
+    # Op.OPAQUE has no .xnet spelling: only the ONNX importer makes it (tests/models/test_onnx_import.py)
+    assert {n.op for n in a.graph.nodes} == set(Op) - {Op.OPAQUE}
     model = to_onnx(a)
     onnx.checker.check_model(model, full_check=True)
     sess = ort.InferenceSession(serialize(model), providers=["CPUExecutionProvider"])

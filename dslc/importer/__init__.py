@@ -1,0 +1,1 @@
+"""importer: ONNX models into the IR, so every analysis works on them."""

@@ -1,0 +1,231 @@
+"""The values an analysis needs from an ONNX graph: initializers and Constant nodes, and the
+small computations exporters build from them (shape arithmetic for a Reshape's target, a
+Resize's sizes, zero biases); a shape's symbolic dims (the batch `N`) are carried as dims.
+
+Values are decoded when asked for, so a model's weights are never read unless a value is
+used (a Clip's bounds, a Reshape's target).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dslc.importer.wire import Node, Tensor
+from dslc.ir import dims
+from dslc.ir.dims import Dim
+
+__all__ = ["DTYPES", "SymVec", "Value", "decode", "fold"]
+
+DTYPES: dict[int, type] = {
+    1: np.float32,
+    2: np.uint8,
+    3: np.int8,
+    5: np.int16,
+    6: np.int32,
+    7: np.int64,
+    9: np.bool_,
+    10: np.float16,
+    11: np.float64,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SymVec:
+    """A 1-D int tensor some of whose elements are symbolic dims (a Shape of `N x C x H x W`)."""
+
+    items: tuple[Dim, ...]
+
+
+Value = np.ndarray | SymVec
+
+
+def decode(t: Tensor, folder: Path | None) -> np.ndarray | None:
+    """A tensor's data, or None where it cannot be read (an unknown type, a missing file)."""
+    kind = DTYPES.get(t.dtype)
+    if kind is None:
+        return None
+    if t.external:
+        return _external(t, kind, folder)
+    if t.raw is not None:
+        return np.frombuffer(t.raw, dtype=kind).reshape(t.dims)
+    data = t.floats if t.dtype in (1, 11) else t.ints
+    if t.dtype == 10:  # float16 values arrive as their bits in int32_data
+        return np.array(t.ints, dtype=np.uint16).view(np.float16).reshape(t.dims)
+    return np.array(data, dtype=kind).reshape(t.dims)
+
+
+def _external(t: Tensor, kind: type, folder: Path | None) -> np.ndarray | None:
+    location = t.external.get("location", "")
+    if folder is None or not location or Path(location).is_absolute() or ".." in location:
+        return None
+    offset = int(t.external.get("offset", "0") or 0)
+    count = t.size
+    try:
+        with open(folder / location, "rb") as f:
+            f.seek(offset)
+            data = f.read(count * np.dtype(kind).itemsize)
+    except OSError:
+        return None
+    if len(data) != count * np.dtype(kind).itemsize:
+        return None
+    return np.frombuffer(data, dtype=kind).reshape(t.dims)
+
+
+def _ints(v: Value) -> list[Dim] | None:
+    """A 1-D or scalar int value as dims."""
+    if isinstance(v, SymVec):
+        return list(v.items)
+    if v.dtype.kind not in "iu" or v.ndim > 1:
+        return None
+    return [int(x) for x in v.reshape(-1)]
+
+
+def _vec(items: list[Dim]) -> Value:
+    if all(isinstance(d, int) for d in items):
+        return np.array(items, dtype=np.int64)
+    return SymVec(tuple(items))
+
+
+def _attr_ints(node: Node, name: str) -> list[int] | None:
+    a = node.attrs.get(name)
+    return list(a.ints) if a is not None else None
+
+
+def fold(node: Node, args: list[Value | None], folder: Path | None) -> Value | None:
+    """The output of a node whose inputs are all known, for the ops exporters use in shape
+    and constant arithmetic; None for anything else."""
+    op = node.op_type
+    if op == "Constant":
+        return _constant(node, folder)
+    if any(a is None for a in args):
+        return None
+    vals = [a for a in args if a is not None]
+    if any(isinstance(v, SymVec) for v in vals):
+        return _fold_sym(node, vals)
+    arrays = [v for v in vals if isinstance(v, np.ndarray)]
+    try:
+        out = _fold_array(node, arrays)
+        return None if out is None else np.asarray(out)
+    except (ValueError, IndexError, TypeError):
+        return None
+
+
+def _constant(node: Node, folder: Path | None) -> Value | None:
+    for key, a in node.attrs.items():
+        if key == "value" and a.t is not None:
+            return decode(a.t, folder)
+        if key == "value_int":
+            return np.array(a.i, dtype=np.int64)
+        if key == "value_ints":
+            return np.array(a.ints, dtype=np.int64)
+        if key == "value_float":
+            return np.array(a.f, dtype=np.float32)
+        if key == "value_floats":
+            return np.array(a.floats, dtype=np.float32)
+    return None
+
+
+def _fold_sym(node: Node, vals: list[Value]) -> Value | None:
+    """Shape arithmetic on vectors holding symbolic dims."""
+    op = node.op_type
+    items = [_ints(v) for v in vals]
+    if any(i is None for i in items):
+        return None
+    lists = [i for i in items if i is not None]
+    if op in ("Identity", "Cast", "Squeeze", "Unsqueeze") or (op == "Reshape" and len(lists) == 2):
+        return _vec(lists[0])
+    if op == "Concat":
+        return _vec([d for i in lists for d in i])
+    if op == "Gather" and len(lists) == 2:
+        src, idx = lists
+        where = [i for i in idx if isinstance(i, int)]
+        if len(where) == len(idx):
+            picked = [src[i] for i in where]
+            scalar = isinstance(vals[1], np.ndarray) and vals[1].ndim == 0
+            if scalar:
+                one = picked[0]  # a symbolic scalar is carried as a vector of one
+                return np.array(one, np.int64) if isinstance(one, int) else SymVec((one,))
+            return _vec(picked)
+    if op == "Slice" and len(lists) >= 3:
+        src = lists[0]
+        s, e = lists[1], lists[2]
+        step = lists[4] if len(lists) > 4 else [1]
+        b, f, k = s[0], e[0], step[0]
+        if len(s) == 1 and isinstance(b, int) and isinstance(f, int) and isinstance(k, int):
+            stop = max(min(f, len(src)), -len(src) - 1)
+            return _vec(src[b:stop:k])
+    if op in ("Mul", "Div", "Add", "Sub") and len(lists) == 2 and len(lists[0]) == len(lists[1]):
+        return _vec([_arith(op, a, b) for a, b in zip(lists[0], lists[1])])
+    return None
+
+
+def _arith(op: str, a: Dim, b: Dim) -> Dim:
+    if op == "Mul":
+        return dims.mul(a, b)
+    if op == "Add":
+        return dims.add(a, b)
+    if op == "Sub":
+        return dims.sub(a, b)
+    return dims.floordiv(a, int(b)) if isinstance(b, int) else a
+
+
+def _fold_array(node: Node, a: list[np.ndarray]) -> np.ndarray | None:
+    op = node.op_type
+    if op in ("Identity", "Dropout"):
+        return a[0]
+    if op == "Cast":
+        to = DTYPES.get(node.attrs["to"].i) if "to" in node.attrs else None
+        return a[0].astype(to) if to else None
+    if op == "CastLike":
+        return a[0].astype(a[1].dtype)
+    if op == "Shape":
+        start = node.attrs["start"].i if "start" in node.attrs else 0
+        end = node.attrs["end"].i if "end" in node.attrs else None
+        return np.array(a[0].shape[start:end], dtype=np.int64)
+    if op == "Expand":
+        return np.broadcast_to(a[0], np.broadcast_shapes(a[0].shape, tuple(a[1].tolist())))
+    if op == "Reshape":
+        return a[0].reshape(_target(a[0], [int(x) for x in a[1]]))
+    if op in ("Unsqueeze", "Squeeze"):
+        axes = [int(x) for x in a[1]] if len(a) > 1 else _attr_ints(node, "axes")
+        if op == "Squeeze":
+            return np.squeeze(a[0], axis=tuple(axes) if axes else None)
+        return np.expand_dims(a[0], tuple(axes or ()))
+    if op == "Concat":
+        return np.concatenate(a, axis=node.attrs["axis"].i)
+    if op == "Gather":
+        axis = node.attrs["axis"].i if "axis" in node.attrs else 0
+        return np.take(a[0], a[1], axis=axis)
+    if op == "ConstantOfShape":
+        fill = node.attrs.get("value")
+        value = decode(fill.t, None) if fill is not None and fill.t is not None else None
+        if value is None:
+            return np.zeros(tuple(a[0].tolist()), dtype=np.float32)
+        return np.full(tuple(a[0].tolist()), value.reshape(-1)[0], dtype=value.dtype)
+    if op in ("Add", "Sub", "Mul", "Div"):
+        f = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}[op]
+        out: np.ndarray = np.asarray(f(a[0], a[1]))
+        return out.astype(a[0].dtype) if a[0].dtype.kind in "iu" else out
+    if op == "Transpose":
+        return np.asarray(np.transpose(a[0], _attr_ints(node, "perm")))
+    if op == "Slice" and len(a) >= 3:
+        return _slice(a)
+    if op == "Sqrt":
+        return np.asarray(np.sqrt(a[0]))
+    return None
+
+
+def _slice(a: list[np.ndarray]) -> np.ndarray:
+    axes = [int(x) for x in a[3]] if len(a) > 3 else list(range(len(a[1])))
+    steps = [int(x) for x in a[4]] if len(a) > 4 else [1] * len(axes)
+    index = [slice(None)] * a[0].ndim
+    for axis, b, e, k in zip(axes, a[1], a[2], steps):
+        index[axis] = slice(int(b), int(max(min(int(e), 2**62), -(2**62))), k)
+    return np.asarray(a[0][tuple(index)])
+
+
+def _target(x: np.ndarray, shape: list[int]) -> tuple[int, ...]:
+    return tuple(x.shape[i] if d == 0 else d for i, d in enumerate(shape))

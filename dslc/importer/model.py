@@ -1,0 +1,244 @@
+"""An ONNX model into the IR and through every analysis: `dslc summary model.onnx`.
+
+Each ONNX node becomes the IR layer it computes (Conv -> conv, Gemm -> dense, ...), named by
+the exporter's module scopes; constants and shape arithmetic are folded away. The model is
+listed one node a line (the `source` a diagnostic or a summary row points into).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import mmap
+import os
+import re
+import stat
+from pathlib import Path
+
+import numpy as np
+
+from dslc.diagnostics import CompileError, Diagnostic, Sink, unreadable
+from dslc.expand.limits import Limits
+from dslc.importer.consts import SymVec, fold
+from dslc.importer.elements import ELEMENT_OPS
+from dslc.importer.layers import WINDOW_OPS
+from dslc.importer.names import module_path, weight_owner
+from dslc.importer.opaque import opaque, prune
+from dslc.importer.patterns import PATTERN_OPS
+from dslc.importer.state import State, Unsupported
+from dslc.importer.wire import Model, Node, ValueInfo, WireError, read_model
+from dslc.ir.dims import Dim, sym
+from dslc.ir.graph import Graph as IRGraph
+from dslc.ir.graph import Node as IRNode
+from dslc.ir.ops import InputAttrs, Op
+from dslc.ir.shapes import Shapes
+from dslc.passes import Analysis, analyse
+from dslc.source import SourceFile, Span, UnreadableSource
+
+__all__ = ["ONNX_SUFFIXES", "import_onnx", "is_onnx", "onnx_weights", "read_onnx"]
+
+ONNX_SUFFIXES = (".onnx", ".onnxtxt")
+OPS = {**WINDOW_OPS, **ELEMENT_OPS, **PATTERN_OPS}
+
+
+def is_onnx(path: str | Path) -> bool:
+    """True for a file the ONNX importer reads (by its suffix)."""
+    return str(path).lower().endswith(ONNX_SUFFIXES)
+
+
+def _load(path: str | Path) -> bytes | mmap.mmap:
+    """The file's bytes, mapped: a model's weights are never read, only skipped over."""
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise UnreadableSource("it is not a regular file")
+        if info.st_size == 0:
+            return b""
+        with open(path, "rb") as f:
+            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except OSError as exc:
+        raise CompileError([unreadable(path, UnreadableSource(exc.strerror or str(exc)))]) from None
+    except UnreadableSource as exc:
+        raise CompileError([unreadable(path, exc)]) from None
+
+
+def read_onnx(path: str | Path) -> tuple[Model, bytes | mmap.mmap]:
+    """The model in an .onnx file (or ONNX text syntax in an .onnxtxt) and its bytes;
+    CompileError when it cannot be read or is not one."""
+    data = _load(path)
+    if str(path).lower().endswith(".onnxtxt"):
+        data = _from_text(path, bytes(data))
+    try:
+        return read_model(data), data
+    except WireError as exc:
+        raise CompileError(
+            [
+                Diagnostic(
+                    "E0801",
+                    f"{path}: not an ONNX model ({exc})",
+                    None,
+                    ("export it with torch.onnx.export or tf2onnx; dslc reads ONNX models",),
+                )
+            ]
+        ) from None
+
+
+def _from_text(path: str | Path, data: bytes) -> bytes:
+    import onnx.parser  # only for the text syntax
+
+    text = data.decode("utf-8", errors="replace")
+    try:
+        return bytes(onnx.parser.parse_model(text).SerializeToString())
+    except Exception as exc:  # noqa: BLE001 - the parser raises its own error types
+        why = str(exc.args[0] if exc.args else exc)
+        if isinstance(exc.args[0] if exc.args else None, bytes):
+            why = exc.args[0].decode("utf-8", errors="replace")
+        at = re.search(r"line: (\d+) column: (\d+)", why)
+        expected = re.search(r"Expected .*", why)
+        message = f"not ONNX text syntax: {expected.group(0) if expected else why.strip()}"
+        source = SourceFile(str(path), text)
+        span = _span(source, int(at.group(1))) if at else None
+        raise CompileError([Diagnostic("E0801", message, span)]) from None
+
+
+def _listing(model: Model) -> tuple[list[str], int]:
+    """The model one line per input and node; the first node's line number."""
+    lines = [f"input {vi.name}: {_dims_text(vi)}" for vi in _inputs(model)]
+    for n in model.graph.nodes:
+        domain = f"{n.domain}." if n.domain not in ("", "ai.onnx") else ""
+        lines.append(f"{domain}{n.op_type} {n.name or n.outputs[0]}")
+    return lines, len(lines) - len(model.graph.nodes) + 1
+
+
+def _inputs(model: Model) -> list[ValueInfo]:
+    inits = {t.name for t in model.graph.initializers}
+    return [vi for vi in model.graph.inputs if vi.name not in inits]
+
+
+def _dims_text(vi: ValueInfo) -> str:
+    return " x ".join("?" if d is None else str(d) for d in vi.dims or ())
+
+
+def _span(source: SourceFile, line: int) -> Span:
+    return Span(source, line, 1, line, len(source.line(line)) + 1)
+
+
+def _containers(model: Model) -> set[str]:
+    """Module paths that hold other modules (BasicBlock `layer1.0`, not `layer1.0.conv1`)."""
+    paths: set[str] = set()
+    for n in model.graph.nodes:
+        found = module_path(n)
+        if found and found[0]:
+            paths.add(found[0])
+        for i in n.inputs[1:2]:
+            owner = weight_owner(i)
+            if owner:
+                paths.add(owner)
+    out: set[str] = set()
+    for p in paths:
+        parts = p.split(".")
+        out.update(".".join(parts[:k]) for k in range(1, len(parts)))
+    return out
+
+
+def _input_dims(vi: ValueInfo) -> tuple[Dim, ...] | None:
+    if not vi.dims or len(vi.dims) < 2:
+        return None
+    out: list[Dim] = [sym("N")]  # the batch is symbolic, whatever the file fixed it to
+    for d in vi.dims[1:]:
+        if isinstance(d, int) and d > 0:
+            out.append(d)
+        elif isinstance(d, str) and re.fullmatch(r"[A-Za-z_]\w*", d) and d != "N":
+            out.append(sym(d))
+        else:
+            return None
+    return tuple(out)
+
+
+def import_onnx(path: str | Path, limits: Limits | None = None) -> Analysis:
+    """Read an ONNX model and analyse it as dslc analyses a network; CompileError when
+    nothing can be analysed, else an Analysis whose warnings hold every node left opaque."""
+    st, graph, shapes = _build(path)
+    analysis = analyse(graph, shapes, {}, limits or Limits(), Sink())
+    # E0802s ride with the warnings: the analysis of everything else is still worth showing
+    return dataclasses.replace(analysis, warnings=(*st.sink.items, *analysis.warnings))
+
+
+def onnx_weights(path: str | Path) -> dict[str, np.ndarray]:
+    """The model's stored weights under the names its layers have in dslc (MatMul and
+    Gemm weights turned to dslc's out x in), for `dslc weights MODEL.onnx --save W`."""
+    st, _, _ = _build(path)
+    out: dict[str, np.ndarray] = {}
+    for name, (tensor, transposed) in st.weight_names.items():
+        v = st.value(tensor)
+        if isinstance(v, np.ndarray):
+            out[name] = np.ascontiguousarray(v.T if transposed else v, dtype=np.float32)
+    return out
+
+
+def _build(path: str | Path) -> tuple[State, IRGraph, Shapes]:
+    model, raw = read_onnx(path)
+    lines, first = _listing(model)
+    source = SourceFile(str(path), "\n".join(lines) + "\n")
+    st = State(source, Path(path).parent, Sink(), {t.name: t for t in model.graph.initializers})
+    st.containers, st.raw = _containers(model), raw
+    for k, vi in enumerate(_inputs(model)):
+        shape = _input_dims(vi)
+        span = _span(source, k + 1)
+        if shape is None:
+            raise CompileError(
+                [
+                    Diagnostic(
+                        "E0803",
+                        f"input '{vi.name}' has no usable shape ({_dims_text(vi) or 'none'})",
+                        span,
+                        ("export with a fixed example input: N x C x H x W",),
+                    )
+                ]
+            )
+        node = Node("Input", "", vi.name, [], [vi.name])
+        st.emit(Op.INPUT, InputAttrs(shape), [], node, span)
+        st.nodes[-1] = _renamed(st.nodes[-1], vi.name)
+    for k, node in enumerate(model.graph.nodes):
+        _convert(st, model, node, _span(source, first + k))
+    graph, shapes = prune(st, model, Path(path).stem)
+    return st, graph, shapes
+
+
+def _renamed(node: IRNode, name: str) -> IRNode:
+    return dataclasses.replace(node, name=name)
+
+
+def _convert(st: State, model: Model, node: Node, span: Span) -> None:
+    """One ONNX node: folded when its inputs are constants, else mapped to IR layers."""
+    if node.op_type == "Shape" and node.inputs[0] in st.tensors:
+        shape = st.shape_of(node.inputs[0])
+        start = node.attrs["start"].i if "start" in node.attrs else 0
+        end = node.attrs["end"].i if "end" in node.attrs else None
+        st.values[node.outputs[0]] = SymVec(tuple(shape[start:end]))
+        return
+    ins = [n for n in node.inputs if n]
+    if node.op_type == "Identity" and ins and ins[0] in st.inits:
+        st.inits[node.outputs[0]] = st.inits[ins[0]]  # an exporter's shared copy of a weight
+        return
+    if node.op_type == "CastLike" and st.is_const(ins[0]) and ins[1] in st.tensors:
+        v = st.value(ins[0])  # a constant cast like an activation: dslc computes in float32
+        if isinstance(v, np.ndarray):
+            st.values[node.outputs[0]] = v.astype(np.float32)
+            return
+    if any(n in st.unknown for n in ins):
+        opaque(st, model, node, span, "")
+        return
+    if node.domain in ("", "ai.onnx") and all(st.is_const(n) for n in ins):
+        v = fold(node, [st.value(n) for n in node.inputs if n], st.folder)
+        if v is not None:
+            st.values[node.outputs[0]] = v
+            return
+    handler = OPS.get(node.op_type) if node.domain in ("", "ai.onnx") else None
+    try:
+        if handler is None:
+            raise Unsupported("dslc has no layer for this op")
+        handler(st, node, span)
+    except Unsupported as exc:
+        opaque(st, model, node, span, str(exc))
+    except (IndexError, KeyError, ValueError, ZeroDivisionError):  # a malformed node
+        opaque(st, model, node, span, "its inputs or attributes are not what the op takes")
