@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dslc.diagnostics import DiagnosticError, Sink
+from dslc.diagnostics import AlreadyReported, DiagnosticError, Sink
+from dslc.expand.evaluate import Env, evaluate, truth
 from dslc.expand.imports import ImportRoot
 from dslc.ir.shapes import Shape, show
 from dslc.source import SourceFile, UnreadableSource
@@ -18,19 +19,25 @@ MAX_LABELS_BYTES = 4 * 2**20  # ImageNet's 1000 names are 10 KiB
 
 
 def read_labels(
-    program: ast.Program, source: SourceFile, root: ImportRoot, sink: Sink
+    program: ast.Program, source: SourceFile, root: ImportRoot, env: Env, sink: Sink
 ) -> tuple[tuple[str, ...], ast.Labels | None]:
-    """The labels of the file's `labels` statement (none without one) and the statement."""
+    """The labels of the file's `labels` statement (none without one, or where its condition
+    does not hold) and the statement."""
     stmts = [s for s in program.statements if isinstance(s, ast.Labels)]
     for extra in stmts[1:]:
         sink.error("E0904", "a network has one 'labels' line", extra.span)
     if not stmts:
         return (), None
+    stmt = stmts[0]
     try:
-        return _read(stmts[0], Path(source.path).parent, root), stmts[0]
+        if stmt.when is not None and not truth(evaluate(stmt.when, env), stmt.when, env):
+            return (), None
+        return _read(stmt, Path(source.path).parent, root), stmt
     except DiagnosticError as exc:
         sink.report(exc)
-        return (), None
+    except AlreadyReported:
+        pass
+    return (), None
 
 
 def _read(stmt: ast.Labels, here: Path, root: ImportRoot) -> tuple[str, ...]:

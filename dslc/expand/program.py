@@ -74,7 +74,7 @@ def build_graph(
     outputs = _outputs(program, ex, frame, x, sink)
     name = header.name if header else Path(source.path).stem
     graph = ex.graph(name, outputs, source.text)
-    labels, where = read_labels(program, source, root, sink)
+    labels, where = read_labels(program, source, root, Env(dict(params)), sink)
     if where is not None:
         check_count(labels, where, [ex.shapes.get(i) for i in graph.outputs], sink)
     pre = read_preprocess(program, ex.inputs, params, sink)

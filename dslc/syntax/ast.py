@@ -292,10 +292,12 @@ class Preprocess:
 
 @dataclass(frozen=True, slots=True)
 class Labels:
-    """`labels "classes.txt"`: the class names, one a line, in a file beside the .xnet."""
+    """`labels "classes.txt" if classes == 1000`: the class names, one a line, in a file
+    beside the .xnet; with a condition, only where it holds."""
 
     path: str
     span: Span = field(compare=False, repr=False)
+    when: Expr | None = None
 
 
 Statement = Import | Network | Input | Output | Preprocess | Labels | BlockDef | ChainStmt

@@ -280,7 +280,7 @@ def _statement(s: ast.Statement, cm: Comments) -> str:
     if isinstance(s, ast.Output):
         return "output " + ", ".join(s.names)
     if isinstance(s, ast.Labels):
-        return f'labels "{s.path}"'
+        return f'labels "{s.path}"' + (f" if {format_expr(s.when)}" if s.when else "")
     if isinstance(s, ast.Preprocess):
         lines = _chain(s.chain, len(head := f"preprocess {s.name}: "), 0, INDENT, cm)
         return "\n".join([head + lines[0], *lines[1:]])
