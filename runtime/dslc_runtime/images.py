@@ -116,7 +116,7 @@ def labels_of(metadata: Mapping[str, str]) -> list[str]:
 def read_image(path: str, channels: int) -> Array:
     """A photo as uint8 H x W x channels (RGB, or grey for 1), from a regular file."""
     try:
-        from PIL import Image
+        from PIL import Image, UnidentifiedImageError
     except ImportError:
         raise RunError(f"reading images needs Pillow: {INSTALL}") from None
     with open_regular(path, "image") as f:
@@ -127,7 +127,7 @@ def read_image(path: str, channels: int) -> Array:
         with Image.open(io.BytesIO(data)) as opened:
             img = opened.convert("L" if channels == 1 else "RGB")
             return np.asarray(img, np.uint8).reshape(img.height, img.width, channels)
-    except Image.UnidentifiedImageError:
+    except UnidentifiedImageError:
         raise InputError(f"cannot read image {path}: not an image format Pillow reads") from None
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise InputError(f"cannot read image {path}: {exc}") from None
