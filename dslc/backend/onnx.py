@@ -40,6 +40,7 @@ def build(
     optimize: bool = False,
     dtype: str = "float32",
     io_dtype: str | None = None,
+    preprocess: bool = True,
 ) -> tuple[proto.Model, list[tuple[str, np.ndarray]]]:
     """The model without its initializers, and the initializers as named arrays.
 
@@ -47,6 +48,8 @@ def build(
     dropout and identities dropped; results differ from the plain graph by float rounding.
     dtype: the type of the weights and of the computation (float32 or float16); io_dtype:
     the type of the model's inputs and outputs (default: dtype), with Casts where they differ.
+    preprocess: an input's declared preprocessing in the graph (from opset 18), so the model
+    takes images; else the network's own input, the pipeline recorded in the metadata only.
     """
     if opset not in OPSETS:
         raise ValueError(f"opset {opset} is not supported; use {OPSETS.start}-{OPSETS.stop - 1}")
@@ -57,7 +60,8 @@ def build(
     e = Emitter(analysis, Drawn(g.nodes, init, seed, weights), DTYPES[dtype], opset=opset)
     out_names = _output_names(analysis)
     cast = io_dtype != dtype
-    pre = {p.input: p for p in g.preprocess} if opset >= IN_GRAPH_OPSET else {}
+    in_graph = preprocess and opset >= IN_GRAPH_OPSET
+    pre = {p.input: p for p in g.preprocess} if in_graph else {}
     for node in g.nodes:
         if node.op is Op.INPUT:  # an input keeps its name, even when it is also the output
             e.names[node.id] = f"{node.name}.{dtype}" if cast else node.name
@@ -180,6 +184,7 @@ def to_onnx(
     optimize: bool = False,
     dtype: str = "float32",
     io_dtype: str | None = None,
+    preprocess: bool = True,
 ) -> onnx.ModelProto:
     """The onnx.ModelProto, initializers included: hierarchical names, seeded weights, the source
     in metadata (for in-process use: dslc compile writes build()'s model without onnx)."""
@@ -196,6 +201,7 @@ def to_onnx(
         optimize=optimize,
         dtype=dtype,
         io_dtype=io_dtype,
+        preprocess=preprocess,
     )
     buffer = io.BytesIO()
     write(model, arrays, buffer)

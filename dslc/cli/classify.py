@@ -25,7 +25,7 @@ def classify(m: Any, rt: Any, images: tuple[str, ...], top: int) -> None:
     labels = rt.labels_of(m.metadata)
     scores = _scores(m, len(labels))
     if not pipeline.in_graph:
-        click.echo("note:     the graph does not preprocess (opset 17): done here with Pillow")
+        click.echo("note:     the graph does not preprocess: done here with Pillow and numpy")
     for path in images:
         feed = pipeline.prepare(rt.read_image(path, pipeline.channels))
         value = m.run({m.inputs[0].name: feed})[scores]

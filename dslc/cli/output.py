@@ -223,6 +223,7 @@ def build_model(
     optimize: bool = True,
     dtype: str = "float32",
     io_dtype: str | None = None,
+    preprocess: bool = True,
 ) -> tuple[Any, Any, list[Any]]:
     """Analyse a file (limits checked before any weight is allocated); build its model.
     Pretrained weights are read and checked here, before anything is written."""
@@ -245,6 +246,7 @@ def build_model(
         optimize=optimize,
         dtype=dtype,
         io_dtype=io_dtype,
+        preprocess=preprocess,
     )
     return analysis, model, arrays
 
@@ -278,6 +280,7 @@ def compile_in_memory(
     optimize: bool = True,
     dtype: str = "float32",
     io_dtype: str | None = None,
+    preprocess: bool = True,
 ) -> bytes | Path:
     """An .xnet compiled with the default opset and initialisation: the model's bytes, or past
     2 GiB of weights a model file (with its data file) in the scratch folder."""
@@ -295,6 +298,7 @@ def compile_in_memory(
         optimize=optimize,
         dtype=dtype,
         io_dtype=io_dtype,
+        preprocess=preprocess,
     )
     if needs_external_data(arrays):  # too large for bytes in memory: a scratch file
         out = scratch / (Path(path).stem + ".onnx")

@@ -189,6 +189,7 @@ def test_same_outputs_as_torchvision(name: str, tmp_path: Path) -> None:
             str(onnx_path),
             "--weights",
             str(weights),
+            "--no-preprocess",  # the network's own float input, as torchvision's model takes
         ],
     )
     assert result.exit_code == 0, result.output + result.stderr
