@@ -71,7 +71,8 @@ def build(
             e.names[node.id] = f"{name}.{dtype}" if cast and node.id in out_names else name
     for i in g.inputs:
         if g.node(i).name in pre:
-            emit_preprocess(e, pre[g.node(i).name], g.node(i).name, e.names[i], ELEM[DTYPES[dtype]])
+            p, name = pre[g.node(i).name], g.node(i).name
+            emit_preprocess(e, p, name, e.names[i], ELEM[DTYPES[dtype]], analysis.shapes[i])
     if cast:
         for i in (i for i in g.inputs if g.node(i).name not in pre):
             e.nodes.append(
