@@ -119,6 +119,8 @@ def _bind(call: ast.Call, env: Env) -> dict[str, Value]:
                 arg.span,
                 f"{call.name}({', '.join(names)})" if names else f"write '{call.name}' alone",
             )
+        if name in bound:
+            raise DiagnosticError("E0902", f"{call.name}: '{name}' is given twice", arg.span)
         bound[name] = evaluate(arg.value, env)
     for name, default in params.items():
         if name not in bound:

@@ -202,3 +202,46 @@ def test_the_zoo_declares_torchvision_transforms_and_labels() -> None:
         assert (p.resize, p.crop) == (tuple(t.resize_size), (t.crop_size[0],) * 2), path.stem
         assert p.interpolation == t.interpolation.value and graph.labels == tuple(labels)
         assert (list(p.mean), list(p.std)) == (t.mean, t.std)
+
+
+@pytest.mark.parametrize(
+    ("steps", "code", "message"),
+    [
+        ("resize(36) -> resize(40) -> center_crop(32)", "E0901", "'resize' comes after 'resize'"),
+        ("(resize(36) -> center_crop(32)) * 2", "E0901", "a plain call"),
+        ("resize(36, size=40) -> center_crop(32)", "E0902", "'size' is given twice"),
+        ("resize(36, 1, 2) -> center_crop(32)", "E0902", "at most 2 arguments"),
+        ("resize(0) -> center_crop(32)", "E0902", "a side of 1 to 16384 pixels"),
+        ("resize(36) -> center_crop(32) -> normalize(mean=(0, 0, 0))", "E0902", "needs 'std'"),
+        ("image(layout=nhwc)", "E0902", "image layout must be hwc or chw"),
+        ("resize(30) -> center_crop(32)", "E0903", "larger than the resized image's shorter"),
+        ("resize((32, 40))", "E0903", "ends at 32 x 40, the input 'image' is 32 x 32"),
+        ("center_crop(32)", "E0903", "needs a resize before it"),
+    ],
+)
+def test_each_wrong_pipeline_is_refused_with_its_reason(
+    tmp_path: Path, steps: str, code: str, message: str
+) -> None:
+    path = tmp_path / "n.xnet"
+    path.write_text(f"network n\ninput image: 3 x 32 x 32\npreprocess image: {steps}\nrelu\n")
+    result = CliRunner().invoke(main, ["check", str(path)])
+    assert result.exit_code == 1
+    assert f"error[{code}]" in result.output and message in result.output, result.output
+
+
+def test_a_float_chw_pipeline_without_resize_takes_images_at_the_input_size(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "n.xnet"
+    path.write_text(
+        "network n\ninput image: 1 x 8 x 8\n"
+        "preprocess image: image(float32, chw) -> normalize(mean=0.5, std=0.25)\nrelu\n"
+    )
+    model = onnx.load(str(_compile(path)))
+    (inp,) = model.graph.input
+    dims = [d.dim_value or d.dim_param for d in inp.type.tensor_type.shape.dim]
+    assert (inp.type.tensor_type.elem_type, dims) == (1, ["N", 1, 8, 8])
+    s = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = np.linspace(0, 1, 64, dtype=np.float32).reshape(1, 1, 8, 8)
+    (out,) = s.run(None, {"image": x})
+    assert np.allclose(out, np.maximum((x - 0.5) / 0.25, 0), atol=1e-6)
