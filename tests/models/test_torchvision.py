@@ -229,5 +229,9 @@ def test_a_photo_through_the_compiled_pipeline_classifies_as_torchvision(tmp_pat
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     (out,) = session.run(None, {"image": photo[None]})
     # the pipelines agree up to one 8-bit level in some pixels; the logits follow closely
-    assert np.argsort(-out[0])[:5].tolist() == np.argsort(-ref[0])[:5].tolist()
-    assert float(np.abs(out - ref).max()) <= 1e-2 * float(np.abs(ref).max())
+    # (measured: max |difference| 0.004-0.007 at a scale of 9), so the five classes ranked
+    # first score, in torchvision's logits, what its own five best do (near-ties may swap)
+    tol = 1e-2 * float(np.abs(ref).max())
+    assert float(np.abs(out - ref).max()) <= tol
+    ours, theirs = np.argsort(-out[0])[:5], np.argsort(-ref[0])[:5]
+    assert np.abs(ref[0][ours] - ref[0][theirs]).max() <= 2 * tol
