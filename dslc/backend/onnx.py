@@ -4,7 +4,7 @@ encode the protobuf messages themselves (backend/proto.py): only to_onnx imports
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -41,8 +41,10 @@ def build(
     dtype: str = "float32",
     io_dtype: str | None = None,
     preprocess: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[proto.Model, list[tuple[str, np.ndarray]]]:
-    """The model without its initializers, and the initializers as named arrays.
+    """The model without its initializers, and the initializers as named arrays;
+    `progress(done, total)` is called as layers are emitted.
 
     optimize: the inference graph — batch norm folded into the convolution before it,
     dropout and identities dropped; results differ from the plain graph by float rounding.
@@ -82,6 +84,8 @@ def build(
             )
     plan = plan_folding(analysis) if optimize else Plan({}, {})
     for node in g.nodes:
+        if progress is not None:
+            progress(node.id, len(g.nodes))
         if node.id in plan.folded_into:
             continue  # emitted with the batch norm that follows it
         if node.id in plan.alias and node.id not in out_names:
@@ -98,6 +102,8 @@ def build(
             )
             continue
         emit_node(e, node)
+    if progress is not None:
+        progress(len(g.nodes), len(g.nodes))
     for i in g.outputs:
         if g.node(i).op is Op.INPUT or cast:
             # a network whose body vanished (relu * 0) passes its input through; with io_dtype

@@ -15,6 +15,7 @@ to the last row that reaches it.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -36,6 +37,7 @@ __all__ = [
     "AxisMeasure",
     "MeasureError",
     "Measured",
+    "Progress",
     "cut",
     "default_size",
     "fits",
@@ -252,8 +254,16 @@ def _channel_factors(model: onnx.ModelProto) -> set[str]:
     return out
 
 
+Progress = Callable[[int, int], None]  # (runs done, runs in all)
+
+
 def _reach(
-    session: object, name: str, shape: tuple[int, int], axis: int, chunk: int
+    session: object,
+    name: str,
+    shape: tuple[int, int],
+    axis: int,
+    chunk: int,
+    tick: Callable[[], None],
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per output unit along `axis` (0: rows, 1: columns): first and last reaching pixel."""
     n = shape[axis]
@@ -267,6 +277,7 @@ def _reach(
         else:
             x[np.arange(len(idx)), 0, :, idx] = 1
         (y,) = session.run(None, {name: x})  # type: ignore[attr-defined]
+        tick()
         hit = y.max(axis=(1, 3 - axis)) > 0  # (batch, units along axis)
         if lo is None or hi is None:
             lo = np.full(hit.shape[1], -1)
@@ -289,9 +300,14 @@ def _interior(lo: np.ndarray, hi: np.ndarray, an: Axis, n: int) -> np.ndarray:
 
 
 def measure(
-    analysis: Analysis, node_id: int, size: tuple[int, int] | None = None, chunk: int = 32
+    analysis: Analysis,
+    node_id: int,
+    size: tuple[int, int] | None = None,
+    chunk: int = 32,
+    progress: Progress | None = None,
 ) -> Measured:
-    """Measure the field of one node on ONNX Runtime (CPU) at input size `size`."""
+    """Measure the field of one node on ONNX Runtime (CPU) at input size `size`;
+    `progress(done, total)` is called after each run of the model."""
     import onnxruntime as ort
 
     from dslc.backend.onnx import serialize, to_onnx
@@ -310,9 +326,16 @@ def measure(
     options.log_severity_level = 3
     session = ort.InferenceSession(serialize(model), options, providers=["CPUExecutionProvider"])
     name = sub.graph.node(first).name
+    runs = [0, -(-hw[0] // chunk) + -(-hw[1] // chunk)]
+
+    def tick() -> None:
+        runs[0] += 1
+        if progress is not None:
+            progress(runs[0], runs[1])
+
     axes = []
     for axis, an in ((0, rf.h), (1, rf.w)):
-        lo, hi = _reach(session, name, hw, axis, chunk)
+        lo, hi = _reach(session, name, hw, axis, chunk, tick)
         axes.append(AxisMeasure(lo, hi, _interior(lo, hi, an, hw[axis])))
     return Measured(sub.graph.node(node_id).name, hw, rf, axes[0], axes[1], resampled(sub, node_id))
 

@@ -3,6 +3,7 @@ file past 2 GiB, written without a second copy of the weights."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import BinaryIO, Protocol
 
 import numpy as np
@@ -16,8 +17,14 @@ class _Message(Protocol):
     def SerializeToString(self, deterministic: bool = ...) -> bytes: ...
 
 
-def write(model: Model, arrays: list[tuple[str, np.ndarray]], out: BinaryIO) -> None:
-    """Stream a model and its initializers as protobuf without copying the weights in memory.
+def write(
+    model: Model,
+    arrays: list[tuple[str, np.ndarray]],
+    out: BinaryIO,
+    progress: Callable[[int, int], None] | None = None,
+) -> None:
+    """Stream a model and its initializers as protobuf without copying the weights in memory;
+    `progress(bytes done, bytes in all)` is called after each tensor.
 
     The graph field is written last and each tensor's raw bytes straight from numpy; protobuf
     readers accept fields in any order, and the bytes are deterministic.
@@ -32,11 +39,15 @@ def write(model: Model, arrays: list[tuple[str, np.ndarray]], out: BinaryIO) -> 
     out.write(model.head())
     out.write(key(7, total))
     out.write(graph)
+    done = 0
     for (header, array), size in zip(tensors, sizes):
         out.write(key(5, size))
         out.write(header)
         raw = _little(array)
         out.write(memoryview(raw).cast("B"))  # type: ignore[arg-type]
+        done += size
+        if progress is not None:
+            progress(done, sum(sizes))
 
 
 def write_external(

@@ -30,6 +30,7 @@ __all__ = [
     "model_source_options",
     "parse_sizes",
     "print_diagnostics",
+    "progress",
     "size_option",
     "with_sizes",
 ]
@@ -142,6 +143,34 @@ def _silence_stdout() -> None:
         os.close(devnull)
     except (OSError, ValueError, AttributeError):  # no real file descriptor (tests)
         pass
+
+
+@contextmanager
+def progress(label: str, delay: float = 1.0) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr for long work, only when stderr is a terminal (None when not)
+    and only once the work has taken `delay` seconds: call it with (done, total)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    import time
+
+    bar: Any = None
+    start = time.monotonic()
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            if time.monotonic() - start < delay:
+                return
+            bar = click.progressbar(length=total, label=label, file=sys.stderr)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+
+    try:
+        yield update
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
 
 
 def debug_option(f: F) -> F:

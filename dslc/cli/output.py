@@ -14,7 +14,7 @@ from typing import Any, BinaryIO
 import click
 
 from dslc.backend.settings import DEFAULT_OPSET, SCHEMES
-from dslc.cli.common import UserError, analyse_file
+from dslc.cli.common import UserError, analyse_file, progress
 from dslc.expand.limits import Limits
 
 __all__ = [
@@ -225,8 +225,9 @@ def build_model(
     io_dtype: str | None = None,
     preprocess: bool = True,
 ) -> tuple[Any, Any, list[Any]]:
-    """Analyse a file (limits checked before any weight is allocated); build its model.
-    Pretrained weights are read and checked here, before anything is written."""
+    """Analyse a file (limits checked before any weight is allocated); build its model (with
+    a progress bar on a terminal when it takes a while). Pretrained weights are read and
+    checked here, before anything is written."""
     from dslc.backend.onnx import build
 
     analysis = analyse_file(path, sets, limits)
@@ -237,17 +238,19 @@ def build_model(
         loaded = w.match(analysis, w.read(weights, w.wanted(analysis)), weights)
         for d in w.nonfinite(loaded, weights):
             click.echo(d.render() + "\n", err=True)
-    model, arrays = build(
-        analysis,
-        opset=opset,
-        seed=seed,
-        init=init,
-        weights=loaded,
-        optimize=optimize,
-        dtype=dtype,
-        io_dtype=io_dtype,
-        preprocess=preprocess,
-    )
+    with progress("building the model") as tick:
+        model, arrays = build(
+            analysis,
+            opset=opset,
+            seed=seed,
+            init=init,
+            weights=loaded,
+            optimize=optimize,
+            dtype=dtype,
+            io_dtype=io_dtype,
+            preprocess=preprocess,
+            progress=tick,
+        )
     return analysis, model, arrays
 
 
@@ -262,7 +265,8 @@ def save_model(out: Path, model: Any, arrays: list[Any]) -> Path | None:
     from dslc.backend.serialize import write, write_external
 
     if not needs_external_data(arrays):
-        write_atomic(out, lambda f: write(model, arrays, f))
+        with progress(f"writing {out.name}") as tick:
+            write_atomic(out, lambda f: write(model, arrays, f, tick))
         return None
     data = out.with_name(out.name + ".data")
     with atomic_file(out) as f, atomic_file(data) as d:  # data is renamed first

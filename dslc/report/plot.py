@@ -1,136 +1,191 @@
-"""Pictures for `dslc rf`: field size against depth, and one unit's field on an image."""
+"""`dslc rf --plot`: field size and jump against depth, one or several networks on one figure."""
 
 from __future__ import annotations
 
-import math
-from pathlib import Path
-
-import numpy as np
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from dslc.ir.graph import Node
 from dslc.passes import Analysis
-from dslc.report.png import ImageError, draw_text, encode_png, read_image, text_width
+from dslc.report.picture import new_figure, save, style
 
-__all__ = ["RED", "PictureError", "rf_on_image", "rf_plot"]
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
-BLUE, ORANGE, GREY, BLACK = (31, 119, 180), (255, 127, 14), (200, 200, 200), (0, 0, 0)
-RED = (220, 30, 30)
+__all__ = ["Curve", "curve", "rf_plot"]
 
-
-class PictureError(Exception):
-    """A picture that cannot be drawn (the message says why)."""
+COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b")
 
 
-def _line(
-    img: np.ndarray,
-    x0: float,
-    y0: float,
-    x1: float,
-    y1: float,
-    colour: tuple[int, int, int],
-    width: int = 2,
-) -> None:
-    n = int(max(abs(x1 - x0), abs(y1 - y0))) + 1
-    for t in np.linspace(0.0, 1.0, n):
-        x, y = round(x0 + (x1 - x0) * t), round(y0 + (y1 - y0) * t)
-        img[
-            max(y - width // 2, 0) : y + (width + 1) // 2,
-            max(x - width // 2, 0) : x + (width + 1) // 2,
-        ] = colour
+@dataclass(frozen=True, slots=True)
+class Curve:
+    """One network's path, one point per depth (the longest path from the input, in layers):
+    the layer with the largest field at that depth, its size and jump (height, width)."""
+
+    network: str
+    layer: str
+    params: int
+    names: tuple[str, ...]
+    size: tuple[tuple[float, float], ...]
+    jump: tuple[tuple[float, float], ...]
+
+    def blocks(self) -> list[tuple[int, int, str]]:
+        """(first depth, last depth, name) of each top-level block the path goes through."""
+        out: list[tuple[int, int, str]] = []
+        for k, name in enumerate(self.names):
+            top = name.split(".")[0] if "." in name else ""
+            if out and out[-1][2] == top:
+                out[-1] = (out[-1][0], k, top)
+            elif top:
+                out.append((k, k, top))
+        return out
 
 
-def _ticks(top: float) -> list[float]:
-    step = 10 ** np.floor(np.log10(max(top, 1) / 4))
-    for m in (1, 2, 5, 10):
-        if top / (m * step) <= 6:
-            step *= m
-            break
-    return [float(v) for v in np.arange(0, top + step / 2, step)]
+def _widest_path(analysis: Analysis, target: Node) -> list[Node]:
+    """From the input to `target`, stepping back each time to the input with the widest
+    field: through a residual block its body, not the shortcut's one layer."""
+
+    def width(i: int) -> tuple[float, float]:
+        rf = analysis.rfs[i]
+        return (float(rf.h.size * rf.w.size), float(rf.h.jump * rf.w.jump)) if rf else (-1, -1)
+
+    g = analysis.graph
+    path = [target]
+    while path[-1].inputs:
+        path.append(g.node(max(path[-1].inputs, key=width)))
+    return path[::-1]
 
 
-def rf_plot(analysis: Analysis, nodes: list[Node]) -> bytes:
-    """Field size (height and width) against layer depth along the path, as PNG bytes."""
-    pts = [(float(rf.h.size), float(rf.w.size)) for n in nodes if (rf := analysis.rfs[n.id])]
-    width, height, left, right, top, bottom = 720, 420, 70, 20, 40, 50
-    img = np.full((height, width, 3), 255, np.uint8)
-    top_val = max(max(p) for p in pts) * 1.05
-    xs = max(len(pts) - 1, 1)
-
-    def px(i: float, v: float) -> tuple[float, float]:
-        return (
-            left + (width - left - right) * i / xs,
-            height - bottom - (height - top - bottom) * v / top_val,
-        )
-
-    for v in _ticks(top_val):
-        _, y = px(0, v)
-        _line(img, left, y, width - right, y, GREY, 1)
-        label = f"{v:g}"
-        draw_text(img, left - 8 - text_width(label), int(y) - 5, label, BLACK)
-    for i in range(0, len(pts), max(1, len(pts) // 10)):
-        x, _ = px(i, 0)
-        draw_text(img, int(x) - text_width(str(i)) // 2, height - bottom + 8, str(i), BLACK)
-    _line(img, left, top, left, height - bottom, BLACK)
-    _line(img, left, height - bottom, width - right, height - bottom, BLACK)
-    for axis, colour in ((1, ORANGE), (0, BLUE)):
-        for i in range(1, len(pts)):
-            _line(img, *px(i - 1, pts[i - 1][axis]), *px(i, pts[i][axis]), colour, 3)
-    draw_text(img, left, 10, f"RECEPTIVE FIELD OF {analysis.graph.name} (PX)", BLACK)
-    draw_text(img, width - right - 190, 10, "HEIGHT", BLUE)
-    draw_text(img, width - right - 100, 10, "WIDTH", ORANGE)
-    label = "LAYER INDEX ON THE WAY (GRAPH ORDER)"
-    draw_text(img, (width - text_width(label)) // 2, height - 22, label, BLACK)
-    return encode_png(img)
-
-
-def rf_on_image(
-    analysis: Analysis, node: Node, path: Path, unit: tuple[int, int] | None
-) -> tuple[bytes, str]:
-    """The image with one unit's field outlined (red) and its centre marked; and a caption."""
-    try:
-        img = read_image(path)
-    except (ImageError, OSError, ValueError) as exc:
-        raise PictureError(f"cannot read {path}: {exc}") from None
-    rf = analysis.rfs[node.id]
-    assert rf is not None
-    hw = analysis.shapes[node.id][2:]
-    if unit is None:
-        if not all(isinstance(d, int) for d in hw):
-            raise PictureError("the map's size is symbolic; choose a unit with --unit I,J")
-        unit = (int(str(hw[0])) // 2, int(str(hw[1])) // 2)
-    for k, d in enumerate(hw):
-        if isinstance(d, int) and not 0 <= unit[k] < d:
-            raise PictureError(
-                f"--unit {unit[0]},{unit[1]} is outside the {hw[0]} x {hw[1]} map of '{node.name}'"
-            )
-    box = []
-    for ax, u in ((rf.h, unit[0]), (rf.w, unit[1])):
-        c = ax.start + u * ax.jump
-        box.append((c - (ax.size - 1) / 2, c + (ax.size - 1) / 2, c))
-    (r0, r1, rc), (c0, c1, cc) = box
-    h, w = img.shape[:2]
-    out = img.astype(np.float64)
-    rs, re_ = max(math.ceil(r0), 0), min(math.floor(r1), h - 1)
-    cs, ce = max(math.ceil(c0), 0), min(math.floor(c1), w - 1)
-    if rs <= re_ and cs <= ce:
-        out[rs : re_ + 1, cs : ce + 1] = out[rs : re_ + 1, cs : ce + 1] * 0.6 + np.array(RED) * 0.4
-    pic = out.astype(np.uint8)
-    t = max(1, min(h, w) // 150)
-    for y in (rs, re_):
-        if 0 <= y < h and cs <= ce:
-            pic[max(y - t, 0) : y + t + 1, cs : ce + 1] = RED
-    for x in (cs, ce):
-        if 0 <= x < w and rs <= re_:
-            pic[rs : re_ + 1, max(x - t, 0) : x + t + 1] = RED
-    yc, xc = round(float(rc)), round(float(cc))
-    if 0 <= yc < h and 0 <= xc < w:
-        pic[max(yc - 2 * t, 0) : yc + 2 * t + 1, max(xc - 2 * t, 0) : xc + 2 * t + 1] = (
-            255,
-            255,
-            0,
-        )
-    text = (
-        f"unit ({unit[0]}, {unit[1]}) of '{node.name}' sees rows {float(r0):g}..{float(r1):g}"
-        f", columns {float(c0):g}..{float(c1):g} (centre {float(rc):g},{float(cc):g})"
+def curve(analysis: Analysis, target: Node) -> Curve:
+    """The curve along the widest path to `target` (layers without a field left out)."""
+    chosen = [n for n in _widest_path(analysis, target) if analysis.rfs[n.id] is not None]
+    rfs = [rf for n in chosen if (rf := analysis.rfs[n.id]) is not None]
+    return Curve(
+        analysis.graph.name,
+        target.name,
+        sum(analysis.costs[n.id].params for n in analysis.graph.nodes),
+        tuple(n.name for n in chosen),
+        tuple((float(rf.h.size), float(rf.w.size)) for rf in rfs),
+        tuple((float(rf.h.jump), float(rf.w.jump)) for rf in rfs),
     )
-    return encode_png(pic), text
+
+
+def _plain_log(ax: Axes, values: list[float], ratio: float, base: int) -> None:
+    """Log scale with plain numbers when the values span more than `ratio`, else a linear
+    scale from 0 (integer ticks for integer values)."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    lo, hi = min(values), max(values)
+    if lo > 0 and hi / lo >= ratio:
+        ax.set_yscale("log", base=base)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+        return
+    ax.set_ylim(0, hi * 1.1 + 0.5)
+    if all(float(v).is_integer() for v in values):
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _lines(
+    ax: Axes, c: Curve, values: tuple[tuple[float, float], ...], colour: str, what: str, lw: float
+) -> None:
+    """One line when height and width agree everywhere, else height solid and width dashed
+    with hollow markers, so neither hides the other (and earlier networks' lines are wider, so
+    a later one on top of them leaves them visible). Each line's SVG id is `what:network`
+    (`:height`, `:width`)."""
+    xs = list(range(len(values)))
+    hs, ws = [v[0] for v in values], [v[1] for v in values]
+    mark = "o" if len(xs) <= 40 else None
+    name = f"{c.network} ({c.params:,} params)"
+    if hs == ws:
+        ax.plot(
+            xs,
+            hs,
+            color=colour,
+            marker=mark,
+            ms=3 + lw,
+            lw=lw,
+            label=name,
+            gid=f"{what}:{c.network}",
+        )
+        return
+    gid = f"{what}:{c.network}"
+    ax.plot(
+        xs,
+        hs,
+        color=colour,
+        marker=mark,
+        ms=3 + lw,
+        lw=lw,
+        label=f"{name}, height",
+        gid=gid + ":height",
+    )
+    ax.plot(
+        xs,
+        ws,
+        color=colour,
+        ls="--",
+        marker="s" if mark else None,
+        ms=5 + lw,
+        mfc="none",
+        lw=lw * 0.75,
+        label=f"{name}, width",
+        gid=gid + ":width",
+    )
+
+
+def _boundaries(axes: list[Axes], c: Curve, colour: str, row: int) -> None:
+    """A dotted line where the path enters each top-level block; names along the top where
+    there is room."""
+    blocks = c.blocks()
+    for first, last, name in blocks:
+        for ax in axes:
+            ax.axvline(first - 0.5, color=colour, ls=":", lw=1.0)
+        if (last - first + 1) * 110 >= len(c.names) * len(name):  # room for the name
+            axes[0].text(
+                (first + last) / 2,
+                0.97 - 0.07 * row,
+                name,
+                color=colour,
+                fontsize=8,
+                transform=axes[0].get_xaxis_transform(),
+                ha="center",
+                va="top",
+                bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.8},
+            )
+
+
+def _figure(curves: list[Curve]) -> Any:
+    from matplotlib.ticker import MaxNLocator
+
+    fig = new_figure(8.0, 6.0)
+    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": (3, 2)})
+    for k, c in enumerate(curves):
+        colour = COLOURS[k % len(COLOURS)]
+        lw = 1.8 + 1.2 * (len(curves) - 1 - k)
+        _lines(top, c, c.size, colour, "size", lw)
+        _lines(bottom, c, c.jump, colour, "jump", lw)
+        _boundaries([top, bottom], c, colour, k)
+    _plain_log(top, [v for c in curves for s in c.size for v in s], 20, 10)
+    _plain_log(bottom, [v for c in curves for s in c.jump for v in s], 8, 2)
+    top.set_ylabel("field size (input pixels)")
+    bottom.set_ylabel("jump (input pixels)")
+    bottom.set_xlabel("depth: layers from the input along the path of the widest field")
+    bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for ax in (top, bottom):
+        ax.grid(True, which="major", color="#dddddd", lw=0.6)
+        ax.set_axisbelow(True)
+    top.legend(loc="lower right", fontsize=9, framealpha=0.9)
+    if len(curves) == 1:
+        title = f"Receptive field of '{curves[0].layer}' in {curves[0].network}"
+    else:
+        title = "Receptive field: " + " vs ".join(c.network for c in curves)
+    top.set_title(title)
+    fig.set_layout_engine("constrained")
+    return fig
+
+
+def rf_plot(curves: list[Curve], fmt: str) -> bytes:
+    """The plot as PNG, SVG or PDF bytes."""
+    with style():
+        return save(_figure(curves), fmt)

@@ -8,12 +8,10 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 
 from dslc.cli import main
-from dslc.report.png import ImageError, decode_png, encode_png
 
 ROOT = Path(__file__).resolve().parents[2]
 RESNET18 = ROOT / "models" / "resnet18.xnet"
@@ -108,30 +106,6 @@ def test_rf_measure_needs_a_size_for_symbolic_inputs(tmp_path: Path) -> None:
     result = _invoke("rf", f, "--measure", "--size", "64,64")
     assert result.exit_code == 0, result.stderr
     assert "at input 64x64" in result.stdout and "analysis agrees: size 7, jump 2" in result.stdout
-
-
-def test_rf_plot_and_image_write_pngs(tmp_path: Path) -> None:
-    plot = tmp_path / "plot.png"
-    assert _invoke("rf", RF_POOL, "--plot", plot).exit_code == 0
-    assert decode_png(plot.read_bytes()).shape == (420, 720, 3)
-    img = tmp_path / "in.npy"
-    np.save(img, np.zeros((32, 32)))
-    out = tmp_path / "out.png"
-    result = _invoke("rf", RF_POOL, "--image", img, "--unit", "3,4", "-o", out)
-    assert result.exit_code == 0, result.stderr
-    assert "unit (3, 4) of 'conv2' sees rows 3..10, columns 5..12" in result.stdout
-    pic = decode_png(out.read_bytes())
-    assert pic.shape == (32, 32, 3)
-    assert tuple(pic[3, 8]) == (220, 30, 30) and tuple(pic[20, 20]) == (0, 0, 0)
-
-
-def test_png_round_trip_and_refusals() -> None:
-    rgb = np.random.default_rng(0).integers(0, 255, (5, 7, 3), dtype=np.uint8)
-    assert (decode_png(encode_png(rgb)) == rgb).all()
-    data = bytearray(encode_png(rgb))
-    data[24] = 16  # bit depth in IHDR
-    with pytest.raises(ImageError, match="16-bit PNGs are not supported"):
-        decode_png(bytes(data))
 
 
 # ---- graph ----
