@@ -30,6 +30,9 @@ COMMANDS = (
     "diff",
     "export",
     "lsp",
+    "quantize",
+    "torch",
+    "train",
 )
 
 
@@ -84,6 +87,18 @@ def _module(name: str) -> ModuleType:
             from dslc.cli import lsp
 
             return lsp
+        case "quantize":
+            from dslc.cli import quantize
+
+            return quantize
+        case "torch":
+            from dslc.cli import pytorch
+
+            return pytorch
+        case "train":
+            from dslc.cli import train
+
+            return train
     from dslc.cli import graph
 
     return graph
@@ -126,6 +141,9 @@ def main() -> None:
       dslc run resnet50.onnx                 # run it on ONNX Runtime (CUDA, else CPU)
       dslc diff a.xnet b.xnet                # two networks side by side
       dslc export resnet50.onnx --triton repo  # a Triton Inference Server model
+      dslc quantize resnet50.onnx --calibrate folder:imgs/  # INT8 for ONNX Runtime
+      dslc torch models/resnet50.xnet -o resnet50.py  # the network as a PyTorch module
+      dslc train models/lenet5.xnet --data digits  # train it with PyTorch
       dslc explain E0301                     # what an error code means, with an example
 
     \b

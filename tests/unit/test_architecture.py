@@ -30,6 +30,7 @@ STAGES: tuple[tuple[str, ...], ...] = (
     ("dslc.passes",),
     ("dslc.compiler",),
     ("dslc.report", "dslc.backend"),
+    ("dslc.pytorch",),  # the PyTorch bridge: model.py text from the IR, weights from the backend
     ("dslc.lsp",),  # the language server: a front end beside the command line
     ("dslc.cli", "dslc.__main__"),
 )

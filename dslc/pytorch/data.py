@@ -1,0 +1,180 @@
+"""Training data for `dslc train`: `digits`, `folder:PATH` or `npz:PATH`, as float32 arrays of
+the network's input shape, and a seeded train/validation split. Errors are DataError, one line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["DATA_HELP", "DataError", "Dataset", "load", "split"]
+
+DATA_HELP = (
+    "digits (scikit-learn's 1,797 8x8 handwritten digits, bundled), folder:PATH (one "
+    "sub-folder of images per class, as torchvision's ImageFolder) or npz:PATH (arrays x and y)"
+)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+class DataError(Exception):
+    """The data cannot be used: a bad spec, a missing file, arrays of the wrong form."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Images (N, C, H, W) float32 in [0, 1] (npz: as given) and labels (N,) int64."""
+
+    x: np.ndarray
+    y: np.ndarray
+    classes: tuple[str, ...]  # class names, index = label
+    source: str
+    note: str  # how the images were brought to the network's input
+
+
+def load(spec: str, shape: tuple[int, int, int]) -> Dataset:
+    """The data named by `spec`, brought to the network's input `shape` (C, H, W)."""
+    kind, colon, rest = spec.partition(":")
+    if kind == "digits" and not colon:
+        return _digits(shape)
+    if kind == "folder" and rest:
+        return _folder(Path(rest), shape)
+    if kind == "npz" and rest:
+        return _npz(Path(rest), shape)
+    raise DataError(f"--data {spec}: not a data source; use {DATA_HELP}")
+
+
+def split(data: Dataset, val_fraction: float, seed: int) -> tuple[Dataset, Dataset]:
+    """A seeded random split: the same seed and data give the same two parts."""
+    import numpy as np
+
+    n = len(data.y)
+    n_val = round(n * val_fraction)
+    if n_val < 1 or n - n_val < 1:
+        raise DataError(
+            f"--val-fraction {val_fraction}: {n} samples leave {n - n_val} for training and "
+            f"{n_val} for validation; both need at least one"
+        )
+    order = np.random.default_rng(seed).permutation(n)
+    val, train = order[:n_val], order[n_val:]
+    parts = (data.x[train], data.y[train]), (data.x[val], data.y[val])
+    return tuple(  # type: ignore[return-value]
+        Dataset(x, y, data.classes, data.source, data.note) for x, y in parts
+    )
+
+
+def _fit(x: np.ndarray, shape: tuple[int, int, int], what: str) -> tuple[np.ndarray, str]:
+    """(N, c, h, w) images to (N, C, H, W): bilinear resize, one channel copied to C."""
+    import numpy as np
+
+    c, h, w = shape
+    notes = []
+    if x.shape[1] != c:
+        if x.shape[1] != 1:
+            raise DataError(
+                f"{what} has {x.shape[1]} channels; the network takes {c} "
+                "(only 1 channel can be copied to several)"
+            )
+        x = np.repeat(x, c, axis=1)
+        notes.append(f"channel copied to {c}")
+    if x.shape[2:] != (h, w):
+        import torch
+        import torch.nn.functional as F
+
+        notes.append(f"resized bilinearly from {x.shape[2]}x{x.shape[3]} to {h}x{w}")
+        t = F.interpolate(torch.from_numpy(x), size=(h, w), mode="bilinear", align_corners=False)
+        x = t.numpy()
+    return np.ascontiguousarray(x, dtype=np.float32), ", ".join(notes)
+
+
+def _digits(shape: tuple[int, int, int]) -> Dataset:
+    import numpy as np
+
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise DataError("--data digits needs scikit-learn: pip install 'dslc[train]'") from None
+    bunch = load_digits()
+    x = (np.asarray(bunch.images, dtype=np.float32) / 16.0)[:, None]  # values 0..16
+    x, note = _fit(x, shape, "digits")
+    names = tuple(str(t) for t in bunch.target_names)
+    return Dataset(x, np.asarray(bunch.target, dtype=np.int64), names, "digits", note)
+
+
+def _folder(root: Path, shape: tuple[int, int, int]) -> Dataset:
+    """An ImageFolder tree: root/CLASS/IMAGE, classes in sorted order; read with Pillow."""
+    import numpy as np
+
+    if not root.is_dir():
+        raise DataError(f"--data folder:{root}: no such folder")
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise DataError(f"--data folder:{root}: no class sub-folders (want {root}/CLASS/IMAGE)")
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError:
+        raise DataError("--data folder: needs Pillow: pip install pillow") from None
+    c, h, w = shape
+    mode = "L" if c == 1 else "RGB"
+    if c not in (1, 3):
+        raise DataError(f"--data folder: images have 1 or 3 channels; the network takes {c}")
+    images, labels = [], []
+    for label, name in enumerate(classes):
+        for path in sorted((root / name).iterdir()):
+            if path.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            try:
+                with Image.open(path) as im:
+                    small = im.convert(mode).resize((w, h), Image.Resampling.BILINEAR)
+                    images.append(np.asarray(small, dtype=np.float32) / 255.0)
+            except (OSError, UnidentifiedImageError, ValueError) as exc:
+                raise DataError(f"--data folder: cannot read image {path}: {exc}") from None
+            labels.append(label)
+    if not images:
+        raise DataError(f"--data folder:{root}: no images in {', '.join(classes)}")
+    x = np.stack(images)
+    x = x[:, None] if c == 1 else x.transpose(0, 3, 1, 2)
+    note = f"images converted to {mode} and resized bilinearly to {h}x{w}, scaled to [0, 1]"
+    y = np.asarray(labels, dtype=np.int64)
+    return Dataset(np.ascontiguousarray(x), y, tuple(classes), f"folder:{root}", note)
+
+
+def _npz(path: Path, shape: tuple[int, int, int]) -> Dataset:
+    """Arrays x (N, H, W) or (N, C, H, W), uint8 scaled to [0, 1], and y (N,) integers."""
+    import zipfile
+
+    import numpy as np
+
+    if not path.is_file():
+        raise DataError(f"--data npz:{path}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in ("x", "y") if k not in z.files]
+            if missing:
+                raise DataError(
+                    f"--data npz:{path}: no array {' or '.join(missing)} (it has "
+                    f"{', '.join(z.files) or 'none'}); save images as x and labels as y"
+                )
+            x, y = z["x"], z["y"]
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise DataError(f"--data npz:{path}: cannot read it as an .npz archive ({exc})") from None
+    if x.ndim == 3:
+        x = x[:, None]
+    if x.ndim != 4 or y.ndim != 1 or len(x) != len(y) or len(y) == 0:
+        raise DataError(
+            f"--data npz:{path}: want x of shape (N, H, W) or (N, C, H, W) and y of shape (N,), "
+            f"got x {x.shape} and y {y.shape}"
+        )
+    if not np.issubdtype(y.dtype, np.integer):
+        raise DataError(f"--data npz:{path}: labels y must be integers, not {y.dtype}")
+    if not (np.issubdtype(x.dtype, np.number) and not np.issubdtype(x.dtype, np.complexfloating)):
+        raise DataError(f"--data npz:{path}: images x must be real numbers, not {x.dtype}")
+    scaled = x.dtype == np.uint8
+    x = x.astype(np.float32) / (255.0 if scaled else 1.0)
+    x, note = _fit(x, shape, f"npz:{path}")
+    note = ", ".join(n for n in ("uint8 scaled to [0, 1]" if scaled else "", note) if n)
+    n_classes = int(y.max()) + 1 if len(y) else 0
+    names = tuple(str(i) for i in range(max(n_classes, 0)))
+    return Dataset(x, y.astype(np.int64), names, f"npz:{path}", note)
