@@ -99,6 +99,8 @@ _BY_TYPE = {
     "_NETWORK": "storage.type.network",
     "_INPUT": "keyword.other.input",
     "_OUTPUT": "keyword.other.output",
+    "_PREPROCESS": "keyword.other.preprocess",
+    "_LABELS": "keyword.other.labels",
     "_BLOCK": "storage.type.block",
     "INLINE": "storage.modifier.inline",
     "_IF": "keyword.control.conditional",
@@ -141,6 +143,7 @@ _PARENS = {
 _NAMES = {
     "network_stmt": "entity.name.type.network",
     "input_stmt": "variable.other.input",
+    "preprocess_stmt": "variable.other.input",
     "shape": "keyword.operator.shape",
     "output_stmt": "variable.other.output",
     "block_def": "entity.name.function.block",
@@ -186,7 +189,9 @@ def expected(tok: lark.Token, rule: str, above: str, prev: str) -> str:
         return "keyword.operator.repeat" if rule == "element" else "keyword.operator.arithmetic"
     if t == "_COLON":
         return (
-            "punctuation.separator.colon" if rule == "input_stmt" else "punctuation.separator.label"
+            "punctuation.separator.colon"
+            if rule in ("input_stmt", "preprocess_stmt")
+            else "punctuation.separator.label"
         )
     if t in ("_LANGLE", "_RANGLE"):
         if rule in ("less", "greater"):

@@ -15,11 +15,13 @@ from dslc.backend.emitter import DTYPES, ELEM, Emitter, tensor_info, value_info
 from dslc.backend.fold import Plan, emit_folded, plan_folding
 from dslc.backend.init import Drawn
 from dslc.backend.nodes import emit_node
+from dslc.backend.preprocess import IN_GRAPH_OPSET, emit_preprocess, raw_input
 from dslc.backend.serialize import serialize, write, write_external
 from dslc.backend.settings import DEFAULT_OPSET, OPSETS
 from dslc.ir.ops import (
     Op,
 )
+from dslc.ir.preprocess import Preprocess
 from dslc.passes import Analysis
 
 if TYPE_CHECKING:
@@ -38,6 +40,7 @@ def build(
     optimize: bool = False,
     dtype: str = "float32",
     io_dtype: str | None = None,
+    preprocess: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[proto.Model, list[tuple[str, np.ndarray]]]:
     """The model without its initializers, and the initializers as named arrays;
@@ -47,6 +50,8 @@ def build(
     dropout and identities dropped; results differ from the plain graph by float rounding.
     dtype: the type of the weights and of the computation (float32 or float16); io_dtype:
     the type of the model's inputs and outputs (default: dtype), with Casts where they differ.
+    preprocess: an input's declared preprocessing in the graph (from opset 18), so the model
+    takes images; else the network's own input, the pipeline recorded in the metadata only.
     """
     if opset not in OPSETS:
         raise ValueError(f"opset {opset} is not supported; use {OPSETS.start}-{OPSETS.stop - 1}")
@@ -57,14 +62,21 @@ def build(
     e = Emitter(analysis, Drawn(g.nodes, init, seed, weights), DTYPES[dtype], opset=opset)
     out_names = _output_names(analysis)
     cast = io_dtype != dtype
+    in_graph = preprocess and opset >= IN_GRAPH_OPSET
+    pre = {p.input: p for p in g.preprocess} if in_graph else {}
     for node in g.nodes:
         if node.op is Op.INPUT:  # an input keeps its name, even when it is also the output
             e.names[node.id] = f"{node.name}.{dtype}" if cast else node.name
+            e.names[node.id] = f"{node.name}.image" if node.name in pre else e.names[node.id]
         else:
             name = out_names.get(node.id, node.name)
             e.names[node.id] = f"{name}.{dtype}" if cast and node.id in out_names else name
+    for i in g.inputs:
+        if g.node(i).name in pre:
+            p, name = pre[g.node(i).name], g.node(i).name
+            emit_preprocess(e, p, name, e.names[i], ELEM[DTYPES[dtype]], analysis.shapes[i])
     if cast:
-        for i in g.inputs:
+        for i in (i for i in g.inputs if g.node(i).name not in pre):
             e.nodes.append(
                 proto.node(
                     "Cast", [g.node(i).name], [e.names[i]], name=e.names[i], to=ELEM[DTYPES[dtype]]
@@ -100,19 +112,28 @@ def build(
             attrs: dict[str, Any] = {"to": ELEM[DTYPES[io_dtype]]} if cast else {}
             e.nodes.append(proto.node(op, [e.names[i]], [out_names[i]], name=out_names[i], **attrs))
     model = proto.Model(opset, __version__, g.name, e.nodes)
-    model.inputs.extend(value_info(g.node(i).name, analysis.shapes[i], io_dtype) for i in g.inputs)
+    model.inputs.extend(
+        raw_input(pre[n.name], n.name, analysis.shapes[n.id])
+        if n.name in pre
+        else value_info(n.name, analysis.shapes[n.id], io_dtype)
+        for n in map(g.node, g.inputs)
+    )
     model.outputs.extend(value_info(out_names[i], analysis.shapes[i], io_dtype) for i in g.outputs)
     declared = {out_names[i] for i in g.outputs}
     model.value_info.extend(_intermediate_shapes(e, declared, ELEM[DTYPES[dtype]]))
-    model.metadata = {
-        "dslc.version": __version__,
-        "dslc.source": g.source_text,
-        "dslc.network": g.name,
-        "dslc.init": init,
-        "dslc.seed": str(seed),
-        "dslc.optimize": str(optimize).lower(),
-        "dslc.dtype": dtype,
-    } | _size_props(analysis)
+    model.metadata = (
+        {
+            "dslc.version": __version__,
+            "dslc.source": g.source_text,
+            "dslc.network": g.name,
+            "dslc.init": init,
+            "dslc.seed": str(seed),
+            "dslc.optimize": str(optimize).lower(),
+            "dslc.dtype": dtype,
+        }
+        | _size_props(analysis)
+        | _image_props(g.preprocess, g.labels, in_graph=bool(pre))
+    )
     return model, e.arrays
 
 
@@ -139,6 +160,20 @@ def _size_props(analysis: Analysis) -> dict[str, str]:
     return {"dslc.sizes": json.dumps(rules, separators=(",", ":"))} if rules else {}
 
 
+def _image_props(
+    pipelines: tuple[Preprocess, ...], labels: tuple[str, ...], in_graph: bool
+) -> dict[str, str]:
+    """`dslc.preprocess` (each input's pipeline, and whether the graph does it: it does from
+    opset 18) and `dslc.labels` (one a line)."""
+    import json
+
+    props = {"dslc.labels": "\n".join(labels)} if labels else {}
+    if pipelines:
+        records = [p.to_dict() | {"in_graph": in_graph} for p in pipelines]
+        props["dslc.preprocess"] = json.dumps(records, separators=(",", ":"))
+    return props
+
+
 def _output_names(analysis: Analysis) -> dict[int, str]:
     g = analysis.graph
     if len(g.outputs) == 1 and not g.output_names:
@@ -156,6 +191,7 @@ def to_onnx(
     optimize: bool = False,
     dtype: str = "float32",
     io_dtype: str | None = None,
+    preprocess: bool = True,
 ) -> onnx.ModelProto:
     """The onnx.ModelProto, initializers included: hierarchical names, seeded weights, the source
     in metadata (for in-process use: dslc compile writes build()'s model without onnx)."""
@@ -172,6 +208,7 @@ def to_onnx(
         optimize=optimize,
         dtype=dtype,
         io_dtype=io_dtype,
+        preprocess=preprocess,
     )
     buffer = io.BytesIO()
     write(model, arrays, buffer)

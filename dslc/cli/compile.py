@@ -78,6 +78,14 @@ __all__ = ["compile"]
     help="Type of the model's inputs and outputs [default: --dtype]; "
     "'--dtype float16 --io-dtype float32' casts at the edges.",
 )
+@click.option(
+    "--preprocess/--no-preprocess",
+    default=True,
+    show_default=True,
+    help="Compile an input's declared preprocessing into the graph (from opset 18), so the "
+    "model takes uint8 images of any size; --no-preprocess keeps the network's float input "
+    "and records the pipeline in the metadata only (dslc run --image then applies it).",
+)
 @limit_option
 @debug_option
 def compile(
@@ -92,6 +100,7 @@ def compile(
     optimize: bool,
     dtype: str,
     io_dtype: str | None,
+    preprocess: bool,
     limits: Limits,
     debug: bool,
 ) -> None:
@@ -109,7 +118,7 @@ def compile(
         if weights is not None and out.resolve() == Path(weights).resolve():
             raise UserError(f"refusing to write the output over the weights {weights}")
         analysis, model, arrays = build_model(
-            file, sets, opset, seed, init, limits, weights, optimize, dtype, io_dtype
+            file, sets, opset, seed, init, limits, weights, optimize, dtype, io_dtype, preprocess
         )
         data = save_model(out, model, arrays)
         from dslc.passes.cost import total

@@ -224,6 +224,7 @@ def build_model(
     optimize: bool = True,
     dtype: str = "float32",
     io_dtype: str | None = None,
+    preprocess: bool = True,
 ) -> tuple[Any, Any, list[Any]]:
     """Analyse a file (limits checked before any weight is allocated); build its model (with
     a progress bar on a terminal when it takes a while). Pretrained weights are read and
@@ -251,6 +252,7 @@ def build_model(
             optimize=optimize,
             dtype=dtype,
             io_dtype=io_dtype,
+            preprocess=preprocess,
             progress=tick,
         )
     return analysis, model, arrays
@@ -286,6 +288,7 @@ def compile_in_memory(
     optimize: bool = True,
     dtype: str = "float32",
     io_dtype: str | None = None,
+    preprocess: bool = True,
 ) -> bytes | Path:
     """An .xnet compiled with the default opset and initialisation: the model's bytes, or past
     2 GiB of weights a model file (with its data file) in the scratch folder."""
@@ -303,6 +306,7 @@ def compile_in_memory(
         optimize=optimize,
         dtype=dtype,
         io_dtype=io_dtype,
+        preprocess=preprocess,
     )
     if needs_external_data(arrays):  # too large for bytes in memory: a scratch file
         out = scratch / (Path(path).stem + ".onnx")

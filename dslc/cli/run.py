@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from dslc.cli.classify import classify
 from dslc.cli.common import (
     DEFAULT_SIZE,
     UserError,
@@ -129,6 +130,21 @@ def _save(path: str, outputs: dict[str, np.ndarray]) -> None:
     help="Save the output to .npy (or all outputs to .npz).",
 )
 @click.option("--print", "print_values", is_flag=True, help="Print the output values too.")
+@click.option(
+    "--image",
+    "images",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="Classify a photo (JPEG, PNG, ...; needs Pillow): the model's declared preprocessing "
+    "is applied, its top classes printed with their labels. Repeatable.",
+)
+@click.option(
+    "--top",
+    type=click.IntRange(1),
+    default=5,
+    show_default=True,
+    help="With --image: how many classes to print per image.",
+)
 @model_source_options
 def run(
     model: str,
@@ -138,6 +154,8 @@ def run(
     provider: str,
     output: str | None,
     print_values: bool,
+    images: tuple[str, ...],
+    top: int,
     sets: tuple[str, ...],
     seed: int,
     limits: Limits,
@@ -147,6 +165,8 @@ def run(
     import tempfile
 
     with guard(debug), tempfile.TemporaryDirectory(prefix="dslc-run-") as scratch:
+        if images and (inputs or output or print_values):
+            raise UserError("--image runs photos: use it without --input, --output and --print")
         _run(
             model,
             inputs,
@@ -155,6 +175,7 @@ def run(
             provider,
             output,
             print_values,
+            (images, top),
             sets,
             seed,
             limits,
@@ -170,6 +191,7 @@ def _run(
     provider: str,
     output: str | None,
     print_values: bool,
+    images: tuple[tuple[str, ...], int],
     sets: tuple[str, ...],
     seed: int,
     limits: Limits,
@@ -188,6 +210,11 @@ def _run(
         if output and len(m.outputs) > 1 and not output.lower().endswith(".npz"):
             names = ", ".join(s.name for s in m.outputs)
             raise UserError(f"--output {output}: the model has outputs {names}; use an .npz file")
+        if images[0]:
+            click.echo(f"model:    {label}")
+            click.echo(f"provider: {m.provider_note}")
+            classify(m, rt, *images)
+            return
         try:
             rt.check_size_names(m.inputs, sizes)
         except rt.InputError as exc:

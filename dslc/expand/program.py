@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from dslc.diagnostics import AlreadyReported, DiagnosticError, Sink, did_you_mean
 from dslc.expand.args import Arg, integer
+from dslc.expand.class_labels import check_count, read_labels
 from dslc.expand.evaluate import POISON, Env, Value, Word, evaluate
 from dslc.expand.expander import Expander
 from dslc.expand.imports import ImportRoot, collect_blocks
 from dslc.expand.limits import Limits
+from dslc.expand.preprocess import read_preprocess
 from dslc.expand.scope import Frame, Scope, Tensor
 from dslc.ir.dims import Dim, sym
 from dslc.ir.graph import Graph
@@ -71,7 +73,12 @@ def build_graph(
         return Expansion(graph, ex.shapes, params)
     outputs = _outputs(program, ex, frame, x, sink)
     name = header.name if header else Path(source.path).stem
-    return Expansion(ex.graph(name, outputs, source.text), ex.shapes, params)
+    graph = ex.graph(name, outputs, source.text)
+    labels, where = read_labels(program, source, root, Env(dict(params)), sink)
+    if where is not None:
+        check_count(labels, where, [ex.shapes.get(i) for i in graph.outputs], sink)
+    pre = read_preprocess(program, ex.inputs, params, sink)
+    return Expansion(replace(graph, preprocess=pre, labels=labels), ex.shapes, params)
 
 
 def _header(program: ast.Program, source: SourceFile, sink: Sink) -> ast.Network | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dslc.ir.ops import Attrs, Op
+from dslc.ir.preprocess import Preprocess
 from dslc.source import Span
 
 __all__ = ["Graph", "Node"]
@@ -32,6 +33,8 @@ class Graph:
     outputs: tuple[int, ...]
     source_text: str
     output_names: tuple[str, ...] = ()  # from an `output` statement; else the output is "output"
+    preprocess: tuple[Preprocess, ...] = ()  # the inputs' image pipelines
+    labels: tuple[str, ...] = ()  # the class names, from a `labels` statement
 
     def node(self, node_id: int) -> Node:
         """The node with this id (ids are positions)."""

@@ -112,6 +112,8 @@ def summary_json(analysis: Analysis, dtype: str = "float32") -> dict[str, Any]:
         "layers": [_layer(analysis, n, mem, b, t.constants > 0) for n in layers(analysis)],
         "receptive_field_layer": top.name if top else None,
         **({"sizes_given": dict(analysis.given)} if analysis.given else {}),
+        **({"preprocess": [p.to_dict() for p in g.preprocess]} if g.preprocess else {}),
+        **({"labels": len(g.labels)} if g.labels else {}),
     }
 
 

@@ -289,6 +289,8 @@ def totals_lines(analysis: Analysis, dtype: str) -> list[str]:
     peak_at = f" while '{g.node(mem.peak_node).name}' runs" if mem.peak_node is not None else ""
     lines = [
         f"Inputs:            {ins}",
+        *(f"Preprocess:        {p.input}: {p.describe()}" for p in g.preprocess),
+        *([f"Labels:            {_labels(g.labels)}"] if g.labels else []),
         *([f"Sizes given:       {_given(analysis)} (--size)"] if analysis.given else []),
         f"Outputs:           {outs}",
         f"Trainable params:  {_num(t.params, True)} ({_bytes(t.params * b)} as {dtype})",
@@ -336,6 +338,11 @@ def totals_lines(analysis: Analysis, dtype: str) -> list[str]:
             + " (other sizes round down in each strided layer)"
         )
     return lines
+
+
+def _labels(labels: tuple[str, ...]) -> str:
+    shown = ", ".join(labels[:3]) + (", ..." if len(labels) > 3 else "")
+    return f"{len(labels)} classes ({shown})"
 
 
 def _pair(rf: RF, key: str) -> str:

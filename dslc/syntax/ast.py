@@ -27,6 +27,7 @@ __all__ = [
     "IfExpr",
     "Import",
     "Input",
+    "Labels",
     "ListLit",
     "Name",
     "Neg",
@@ -35,6 +36,7 @@ __all__ = [
     "Num",
     "Output",
     "Param",
+    "Preprocess",
     "Primary",
     "Program",
     "Statement",
@@ -278,7 +280,27 @@ class ChainStmt:
     span: Span = field(compare=False, repr=False)
 
 
-Statement = Import | Network | Input | Output | BlockDef | ChainStmt
+@dataclass(frozen=True, slots=True)
+class Preprocess:
+    """`preprocess image: resize(256) -> center_crop(224) -> normalize(...)`: the input's
+    pipeline, compiled into the model; the steps are calls written as a chain."""
+
+    name: str
+    chain: Chain
+    span: Span = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Labels:
+    """`labels "classes.txt" if classes == 1000`: the class names, one a line, in a file
+    beside the .xnet; with a condition, only where it holds."""
+
+    path: str
+    span: Span = field(compare=False, repr=False)
+    when: Expr | None = None
+
+
+Statement = Import | Network | Input | Output | Preprocess | Labels | BlockDef | ChainStmt
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,10 +9,10 @@ chain or block each stays beside the element it followed (which keeps that chain
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from dslc.syntax import ast
+from dslc.syntax.format_comments import Comments, lift_head_comments, within
 from dslc.syntax.format_expr import format_expr, label_text
 
 __all__ = ["INDENT", "WIDTH", "Comments", "format_expr", "format_program"]
@@ -95,17 +95,10 @@ def _flat_chain(c: ast.Chain) -> str:
 # `cm` holds the statement's comments by source line; a layout takes the comments that
 # stood inside what it lays out, so each comment stays beside the element it annotated.
 
-Comments = dict[int, ast.Comment]
-
-
-def _within(cm: Comments, first: int, last: int) -> list[int]:
-    """Source lines in first..last that carry a comment."""
-    return sorted(line for line in cm if first <= line <= last)
-
 
 def _trailing(cm: Comments, first: int, last: int) -> str:
     """Take the end-of-line comments in first..last as trailing text (`  # a  # b`)."""
-    lines = [line for line in _within(cm, first, last) if not cm[line].own_line]
+    lines = [line for line in within(cm, first, last) if not cm[line].own_line]
     return "".join("  " + cm.pop(line).text.rstrip() for line in lines)
 
 
@@ -115,7 +108,7 @@ def _fits_with(
     """True when `flat` fits on one line without losing a comment's place: comments in
     first..last stand at the end of line `end` (default `last`) or on own lines after it."""
     end = last if end is None else end
-    for line in _within(cm, first, last):
+    for line in within(cm, first, last):
         if (line <= end) if cm[line].own_line else (line != end):
             return False
     return col + len(flat) <= WIDTH
@@ -124,7 +117,7 @@ def _fits_with(
 def _own_lines(cm: Comments, first: int, before: int, col: int) -> list[str]:
     """Own-line comments between first and before, as lines at column `col`."""
     out = []
-    for line in _within(cm, first, before - 1):
+    for line in within(cm, first, before - 1):
         if cm[line].own_line:
             out.append(" " * col + cm.pop(line).text.rstrip())
     return out
@@ -286,6 +279,11 @@ def _statement(s: ast.Statement, cm: Comments) -> str:
         return f"input {s.name}: " + " x ".join(format_expr(d) for d in s.dims)
     if isinstance(s, ast.Output):
         return "output " + ", ".join(s.names)
+    if isinstance(s, ast.Labels):
+        return f'labels "{s.path}"' + (f" if {format_expr(s.when)}" if s.when else "")
+    if isinstance(s, ast.Preprocess):
+        lines = _chain(s.chain, len(head := f"preprocess {s.name}: "), 0, INDENT, cm)
+        return "\n".join([head + lines[0], *lines[1:]])
     if isinstance(s, ast.BlockDef):
         return _block(s, cm)
     return "\n".join(_chain(s.chain, 0, 0, INDENT, cm))
@@ -321,11 +319,10 @@ def format_program(program: ast.Program) -> str:
         inside = []
         while comments and comments[0].line <= last:
             inside.append(comments.pop(0))
-        if isinstance(stmt, ast.BlockDef | ast.ChainStmt) and first != last:
+        if isinstance(stmt, ast.BlockDef | ast.ChainStmt | ast.Preprocess) and first != last:
             cm = {c.line: c for c in inside}
-            above = _lift_head_comments(
-                stmt.body if isinstance(stmt, ast.BlockDef) else stmt.chain, cm
-            )
+            chain = stmt.body if isinstance(stmt, ast.BlockDef) else stmt.chain
+            above = lift_head_comments(chain, cm)
             text = _statement(stmt, cm)
             # what no element took goes above
             inside = sorted([*above, *cm.values()], key=lambda c: c.line)
@@ -335,62 +332,6 @@ def format_program(program: ast.Program) -> str:
     for comment in comments:
         out.add(comment.line, comment.line, comment.text.rstrip())
     return "\n".join(out.lines) + "\n" if out.lines else ""
-
-
-def _elements(chain: ast.Chain) -> Iterator[ast.Element]:
-    """Every element of a chain, nested ones included."""
-    for e in chain.elements:
-        yield e
-        p = e.primary
-        if isinstance(p, ast.Group):
-            yield from _elements(p.chain)
-        elif isinstance(p, ast.Combinator):
-            for branch in p.branches:
-                yield from _elements(branch)
-        elif isinstance(p, ast.Conditional):
-            yield from _elements(p.then)
-            if p.orelse is not None:
-                yield from _elements(p.orelse)
-
-
-def _lift_head_comments(chain: ast.Chain, cm: Comments) -> list[ast.Comment]:
-    """Move the comments between a label and its primary (`(k  # c` newline `: [relu])`),
-    where no layout can keep them, to where the formatted text will have them: an
-    end-of-line one to the primary's first line, an own-line one above the statement
-    (returned). Else the first layout would break for them and the second would not."""
-    above: list[ast.Comment] = []
-    for e in _elements(chain):
-        _lift(cm, e.span.line, e.primary.span.line, above)
-        inner = _opened(e.primary)
-        if inner is not None:  # `(  # c` newline `relu)`: onto the first inner line
-            _lift(cm, e.primary.span.line, inner.span.line, None)
-    return above
-
-
-def _opened(p: ast.Primary) -> ast.Chain | None:
-    """The chain right after a primary's opening bracket, if it has one."""
-    if isinstance(p, ast.Group):
-        return p.chain
-    if isinstance(p, ast.Combinator):
-        return p.branches[0] if p.branches else None
-    return p.then if isinstance(p, ast.Conditional) else None
-
-
-def _lift(cm: Comments, first: int, start: int, above: list[ast.Comment] | None) -> None:
-    """Move the comments on lines first..start-1 to line `start`: own-line ones to `above`
-    (left in place when it is None), end-of-line ones to the end of line `start`."""
-    for line in _within(cm, first, start - 1):
-        comment = cm[line]
-        if comment.own_line:
-            if above is not None:
-                above.append(cm.pop(line))
-            continue
-        del cm[line]
-        if start in cm:  # join the line's own comment: `# a  # b`
-            text = f"{comment.text.rstrip()}  {cm[start].text}"
-            cm[start] = ast.Comment(text=text, line=start, own_line=cm[start].own_line)
-        else:
-            cm[start] = ast.Comment(text=comment.text, line=start, own_line=False)
 
 
 def _with_comments(text: str, inside: list[ast.Comment], one_line: bool) -> str:

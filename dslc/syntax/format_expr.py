@@ -24,6 +24,8 @@ KEYWORDS = frozenset(
         "network",
         "input",
         "output",
+        "preprocess",
+        "labels",
         "block",
         "inline",
         "if",

@@ -151,6 +151,12 @@ class _ToAst(Transformer[Token, ast.Program | ast.Expr]):
     def output_stmt(self, meta: Meta, *names: Token) -> ast.Output:
         return ast.Output(tuple(str(n) for n in names), self._span(meta))
 
+    def preprocess_stmt(self, meta: Meta, name: Token, chain: ast.Chain) -> ast.Preprocess:
+        return ast.Preprocess(str(name), chain, self._span(meta))
+
+    def labels_stmt(self, meta: Meta, path: Token, when: ast.Expr | None) -> ast.Labels:
+        return ast.Labels(str(path)[1:-1], self._span(meta), when)
+
     def block_def(
         self,
         meta: Meta,

@@ -66,6 +66,8 @@ TERMINAL_TEXT = {
     "_NOT": "'not'",
     "_OR": "'or'",
     "_OUTPUT": "'output'",
+    "_PREPROCESS": "'preprocess'",
+    "_LABELS": "'labels'",
     "_PERCENT": "'%'",
     "_PIPE": "'|'",
     "_PLUS": "'+'",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .digest import digest
 from .errors import InputError, RunError
 from .files import check_values, open_regular, read_array
+from .images import Pipeline, labels_of, pipeline_of, ranked, read_image
 from .providers import available_providers
 from .session import Model
 from .sizes import check_size_names
@@ -13,6 +14,7 @@ from .specs import TensorSpec, coerce_dtype, fit_rank, format_shape
 __all__ = [
     "InputError",
     "Model",
+    "Pipeline",
     "RunError",
     "TensorSpec",
     "available_providers",
@@ -22,6 +24,10 @@ __all__ = [
     "digest",
     "fit_rank",
     "format_shape",
+    "labels_of",
     "open_regular",
+    "pipeline_of",
+    "ranked",
     "read_array",
+    "read_image",
 ]

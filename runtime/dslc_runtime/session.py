@@ -91,7 +91,8 @@ class Model:
         self.outputs: tuple[TensorSpec, ...] = tuple(
             map(spec_from_node_arg, self.session.get_outputs())
         )
-        self.sizes: dict[str, SizeRule] = read_rules(_metadata(self.session))
+        self.metadata: dict[str, str] = dict(_metadata(self.session))
+        self.sizes: dict[str, SizeRule] = read_rules(self.metadata)
 
     def __repr__(self) -> str:
         """Short description with source, provider and input specs."""

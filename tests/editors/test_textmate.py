@@ -80,6 +80,9 @@ conv(8, k = [1, 2], pad = (1, 2), groups = a // 2 % 3 + 1 - -1, bias = false)
 conv1x1({", ".join(f"{f}(1)" for f in FUNCTIONS)}, {", ".join(WORDS)}, C, H, W)
 conv1x1(if C > a then 1 else 2, a == 1, a != 2, a <= 3, b * 2 / 1)
 output x, t
+preprocess x: image(uint8, hwc) -> resize(36, mode=bilinear) -> center_crop(32) -> bgr
+    -> normalize(mean=(0.5, 0.5, 0.5), std=0.25)  # torchvision's
+labels "classes.txt" if a == 1
 """
 
 

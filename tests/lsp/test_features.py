@@ -39,7 +39,7 @@ async def test_hover_on_a_block_call_gives_its_numbers_and_signature(
     client: LanguageClient,
 ) -> None:
     u = open_doc(client, RESNET50)
-    text = await hover(client, u, 8, 20)  # layer3: bottleneck_stage(256, 6, stride=2)
+    text = await hover(client, u, 11, 20)  # layer3: bottleneck_stage(256, 6, stride=2)
     assert "`layer3` (62 layers)" in text
     assert "- output: `N x 1024 x 14 x 14`" in text
     assert "- params: 7,098,368 · MACs: 1,464,336,384" in text
@@ -126,12 +126,12 @@ async def test_completion_works_while_the_line_does_not_parse(
 async def test_go_to_definition(client: LanguageClient, tmp_path: Path) -> None:
     u = open_doc(client, RESNET50)
     got = await client.text_document_definition_async(
-        lsp.DefinitionParams(lsp.TextDocumentIdentifier(u), at(7, 25))
+        lsp.DefinitionParams(lsp.TextDocumentIdentifier(u), at(10, 25))
     )
     assert isinstance(got, lsp.Location)  # bottleneck_stage, in the imported library
     assert got.uri == uri(LIB) and got.range.start.line == 35
     got = await client.text_document_definition_async(
-        lsp.DefinitionParams(lsp.TextDocumentIdentifier(u), at(4, 12))
+        lsp.DefinitionParams(lsp.TextDocumentIdentifier(u), at(7, 12))
     )
     assert isinstance(got, lsp.Location) and got.uri == uri(LIB) and got.range.start.line == 0
     text = "network t\ninput x: 3 x 8 x 8\nconv3x3(8) @a -> relu -> add<a | identity>\n"

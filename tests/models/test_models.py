@@ -62,7 +62,10 @@ def _feeds(session: Any, batch: int) -> dict[str, np.ndarray]:
     for inp in session.get_inputs():
         dims = [d if isinstance(d, int) else 32 for d in inp.shape]
         dims[0] = batch
-        feeds[inp.name] = rng.standard_normal(dims).astype(np.float32)
+        if inp.type == "tensor(uint8)":  # a photo, preprocessed in the graph
+            feeds[inp.name] = rng.integers(0, 256, dims, dtype=np.uint8)
+        else:
+            feeds[inp.name] = rng.standard_normal(dims).astype(np.float32)
     return feeds
 
 

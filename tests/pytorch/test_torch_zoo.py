@@ -91,7 +91,7 @@ def test_eval_outputs_equal_onnxruntime(path: Path) -> None:
     net = module_of(analysis, str(path), None, 0).eval()
     state = _randomised_norms(net)
     net.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
-    model = to_onnx(analysis, weights=state, optimize=True)
+    model = to_onnx(analysis, weights=state, optimize=True, preprocess=False)  # the network
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL

@@ -54,7 +54,7 @@ def test_summary_rows_sum_to_the_totals_at_every_depth(depth: int | None) -> Non
 def test_summary_depth_collapses_blocks_with_their_call_site() -> None:
     out = _invoke("summary", RESNET18, "--depth", "1", "--columns", "op,params,source").stdout
     line = next(ln for ln in out.splitlines() if ln.startswith("layer2 "))
-    assert line.split() == ["layer2", "basic_stage", "525,568", f"{RESNET18}:8:46"]
+    assert line.split() == ["layer2", "basic_stage", "525,568", f"{RESNET18}:11:46"]
 
 
 def test_summary_markdown_and_unknown_column() -> None:

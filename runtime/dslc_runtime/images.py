@@ -1,0 +1,149 @@
+"""Photos in, class names out: read an image with Pillow, prepare it as the model's
+`dslc.preprocess` metadata declares (nothing but the tensor's dtype and layout when the graph
+does the preprocessing itself), and rank the classes with the `dslc.labels` names."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError, RunError
+from .files import open_regular
+
+__all__ = ["MAX_IMAGE_BYTES", "Pipeline", "labels_of", "pipeline_of", "ranked", "read_image"]
+
+MAX_IMAGE_BYTES = 256 * 2**20  # a file; Pillow bounds the decoded pixels itself
+INSTALL = "pip install 'dslc[image]'"
+Array = np.ndarray[Any, Any]
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """One input's preprocessing, as the model's metadata records it."""
+
+    input: str
+    channels: int
+    dtype: str
+    layout: str
+    resize: tuple[int, ...]
+    interpolation: str
+    crop: tuple[int, int] | None
+    bgr: bool
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    in_graph: bool
+
+    def prepare(self, image: Array) -> Array:
+        """A batch of one from a uint8 H x W x C image: the tensor the model takes."""
+        x = image if self.in_graph else self._steps(image)
+        if self.dtype == "float32":
+            x = x.astype(np.float32) / np.float32(255) if x.dtype == np.uint8 else x
+        if self.layout == "chw" or not self.in_graph:
+            x = np.ascontiguousarray(x.transpose(2, 0, 1))
+        return x[None]
+
+    def _steps(self, image: Array) -> Array:
+        """torchvision's transforms on a PIL image, for a graph without them (opset 17)."""
+        from PIL import Image
+
+        pil = Image.fromarray(image.squeeze(-1) if self.channels == 1 else image)
+        if self.resize:
+            h, w = image.shape[:2]
+            size = self.resize if len(self.resize) == 2 else _short_side(h, w, self.resize[0])
+            mode = (
+                Image.Resampling.BICUBIC
+                if self.interpolation == "bicubic"
+                else Image.Resampling.BILINEAR
+            )
+            pil = pil.resize((size[1], size[0]), mode)
+        x: Array = np.asarray(pil, np.float32).reshape(pil.height, pil.width, self.channels)
+        if self.crop:
+            top = round((x.shape[0] - self.crop[0]) / 2)
+            left = round((x.shape[1] - self.crop[1]) / 2)
+            x = x[top : top + self.crop[0], left : left + self.crop[1]]
+        x = x / np.float32(255)
+        if self.bgr:
+            x = x[:, :, ::-1]
+        if self.mean:
+            x = (x - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+        return x.astype(np.float32)
+
+
+def _short_side(h: int, w: int, side: int) -> tuple[int, int]:
+    short, long = (h, w) if h <= w else (w, h)
+    new = (side, side * long // short)
+    return new if h <= w else (new[1], new[0])
+
+
+def pipeline_of(metadata: Mapping[str, str]) -> dict[str, Pipeline]:
+    """Each input's pipeline from `dslc.preprocess`, by input name."""
+    text = metadata.get("dslc.preprocess")
+    if not text:
+        return {}
+    try:
+        return {r["input"]: _pipeline(r) for r in json.loads(text)}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RunError(f"the model's dslc.preprocess metadata is malformed: {exc}") from None
+
+
+def _pipeline(r: Mapping[str, Any]) -> Pipeline:
+    crop = r["crop"]
+    return Pipeline(
+        str(r["input"]),
+        int(r["channels"]),
+        str(r["dtype"]),
+        str(r["layout"]),
+        tuple(int(v) for v in r["resize"]),
+        str(r["interpolation"]),
+        (int(crop[0]), int(crop[1])) if crop else None,
+        bool(r["bgr"]),
+        tuple(float(v) for v in r["mean"]),
+        tuple(float(v) for v in r["std"]),
+        bool(r["in_graph"]),
+    )
+
+
+def labels_of(metadata: Mapping[str, str]) -> list[str]:
+    """The class names of `dslc.labels`, one a line ([] without them)."""
+    return metadata.get("dslc.labels", "").split("\n") if metadata.get("dslc.labels") else []
+
+
+def read_image(path: str, channels: int) -> Array:
+    """A photo as uint8 H x W x channels (RGB, or grey for 1), from a regular file."""
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError:
+        raise RunError(f"reading images needs Pillow: {INSTALL}") from None
+    with open_regular(path, "image") as f:
+        data = f.read(MAX_IMAGE_BYTES + 1)
+    if len(data) > MAX_IMAGE_BYTES:
+        raise InputError(f"cannot read image {path}: larger than {MAX_IMAGE_BYTES >> 20} MiB")
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            img = opened.convert("L" if channels == 1 else "RGB")
+            return np.asarray(img, np.uint8).reshape(img.height, img.width, channels)
+    except UnidentifiedImageError:
+        raise InputError(f"cannot read image {path}: not an image format Pillow reads") from None
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise InputError(f"cannot read image {path}: {exc}") from None
+
+
+def ranked(scores: Array, labels: list[str], k: int) -> tuple[list[tuple[int, str, float]], bool]:
+    """The k best classes of one item's scores as (rank, label, probability), and whether a
+    softmax was applied: scores that are already probabilities (each in [0, 1], summing to
+    1 within 1e-3) are taken as they are, any others are logits."""
+    flat = np.asarray(scores, np.float64).reshape(-1)
+    probs = flat.min() >= 0 and flat.max() <= 1 and abs(flat.sum() - 1) <= 1e-3
+    if not probs:
+        e = np.exp(flat - flat.max())
+        flat = e / e.sum()
+    best = np.argsort(-flat, kind="stable")[:k]
+    names = [labels[i] if i < len(labels) else str(i) for i in best]
+    return [
+        (r + 1, n, float(flat[i])) for r, (i, n) in enumerate(zip(best, names, strict=True))
+    ], not probs
