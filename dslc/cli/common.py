@@ -220,10 +220,11 @@ def opset_options(f: F) -> F:
     )(f)
 
 
-def chosen_opset(opset: int | None, target: str | None) -> int:
-    """--opset, else --target's opset, else the default; both, differing, is a usage error."""
+def chosen_opset(opset: int | None, target: str | None) -> int | None:
+    """--opset, else --target's opset, else None (the default, which build_model picks for the
+    file: DEFAULT_OPSET, or 18 for declared preprocessing); both, differing, is a usage error."""
     if target is None:
-        return DEFAULT_OPSET if opset is None else opset
+        return opset
     if opset is not None and opset != TARGETS[target]:
         raise click.UsageError(
             f"--opset {opset} conflicts with --target {target} (opset {TARGETS[target]}); "

@@ -16,7 +16,7 @@ from dslc.cli.common import (
     limit_option,
     opset_options,
 )
-from dslc.cli.output import build_model, check_output, save_model
+from dslc.cli.output import build_model, check_output, default_opset, save_model
 from dslc.expand.limits import Limits
 
 __all__ = ["compile"]
@@ -120,6 +120,7 @@ def compile(
         analysis, model, arrays = build_model(
             file, sets, opset, seed, init, limits, weights, optimize, dtype, io_dtype, preprocess
         )
+        opset = default_opset(analysis, preprocess) if opset is None else opset
         data = save_model(out, model, arrays)
         from dslc.passes.cost import total
 

@@ -25,6 +25,8 @@ __all__ = [
     "build_model",
     "check_output",
     "compile_in_memory",
+    "default_opset",
+    "model_opset",
     "needs_external_data",
     "save_model",
     "writable_target",
@@ -213,10 +215,43 @@ def _mode_for(path: Path) -> int:
         return 0o666 & ~umask
 
 
+def default_opset(analysis: Any, preprocess: bool) -> int:
+    """The opset when none is asked for: DEFAULT_OPSET, or the first opset with an antialiased
+    Resize when the file declares preprocessing to compile into the graph."""
+    from dslc.backend.preprocess import IN_GRAPH_OPSET
+
+    declared = preprocess and bool(analysis.graph.preprocess)
+    return max(DEFAULT_OPSET, IN_GRAPH_OPSET) if declared else DEFAULT_OPSET
+
+
+def model_opset(analysis: Any, opset: int | None, preprocess: bool) -> int:
+    """The opset asked for, else default_opset(); a note on stderr where the choice depends on
+    the declared preprocessing (an opset below 18 keeps it in the metadata only)."""
+    from dslc.backend.preprocess import IN_GRAPH_OPSET
+
+    chosen = default_opset(analysis, preprocess) if opset is None else opset
+    declared = preprocess and bool(analysis.graph.preprocess)
+    if opset is None and chosen != DEFAULT_OPSET:
+        click.echo(
+            f"note: opset {chosen}, not {DEFAULT_OPSET}: the declared preprocessing needs "
+            f"Resize's antialiasing (opset {IN_GRAPH_OPSET}); --no-preprocess keeps opset "
+            f"{DEFAULT_OPSET} with the pipeline in the metadata only",
+            err=True,
+        )
+    elif declared and chosen < IN_GRAPH_OPSET:
+        click.echo(
+            f"note: opset {chosen} has no antialiased Resize: the declared preprocessing is "
+            "recorded in the metadata only (dslc run --image applies it); "
+            f"--opset {IN_GRAPH_OPSET} or later compiles it into the graph",
+            err=True,
+        )
+    return chosen
+
+
 def build_model(
     path: str,
     sets: tuple[str, ...],
-    opset: int,
+    opset: int | None,
     seed: int,
     init: str,
     limits: Limits | None = None,
@@ -242,6 +277,7 @@ def build_model(
         loaded = w.match(analysis, w.read(weights, w.wanted(analysis)), weights)
         for d in w.nonfinite(loaded, weights):
             click.echo(d.render() + "\n", err=True)
+    opset = model_opset(analysis, opset, preprocess)
     with progress("building the model") as tick:
         model, arrays = build(
             analysis,
@@ -299,7 +335,7 @@ def compile_in_memory(
     _, model, arrays = build_model(
         path,
         sets,
-        DEFAULT_OPSET,
+        None,
         seed,
         SCHEMES[0],
         limits,
