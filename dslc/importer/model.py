@@ -175,8 +175,45 @@ def onnx_weights(path: str | Path) -> dict[str, np.ndarray]:
     return out
 
 
+def _network_only(model: Model) -> Model:
+    """A model dslc compiled with its input's preprocessing in the graph (nodes named
+    `INPUT.pre.*`) read as the network it declared: the input is the pipeline's last tensor,
+    with the shape dslc recorded for it, under the input's name."""
+    if model.producer != "dslc":
+        return model
+    names = {vi.name for vi in model.graph.inputs}
+    pre = [
+        n for n in model.graph.nodes if n.name.split(".pre.", 1)[0] in names and ".pre." in n.name
+    ]
+    if not pre:
+        return model
+    made = {o: n.name.split(".pre.", 1)[0] for n in pre for o in n.outputs}
+    rest = [
+        n
+        for n in model.graph.nodes
+        if n.name.split(".pre.", 1)[0] not in names or ".pre." not in n.name
+    ]
+    fed = {i: made[i] for n in rest for i in n.inputs if i in made}
+    infos = {vi.name: vi for vi in model.graph.value_info}
+    if len(set(fed.values())) != len(fed) or any(t not in infos for t in fed):
+        return model  # not the form dslc writes: read every node as it is
+    inputs = [vi for vi in model.graph.inputs if vi.name not in fed.values()]
+    inputs += [dataclasses.replace(infos[t], name=name) for t, name in fed.items()]
+    # the Identity that hands the pipeline's tensor to the network is the input itself
+    handed = {
+        n.outputs[0]: n.inputs[0] for n in rest if n.op_type == "Identity" and n.inputs[0] in fed
+    }
+    rest = [n for n in rest if not (n.op_type == "Identity" and n.inputs[0] in fed)]
+    rename = {**fed, **{out: fed[t] for out, t in handed.items()}}
+    for n in rest:
+        n.inputs = [rename.get(i, i) for i in n.inputs]
+    graph = dataclasses.replace(model.graph, nodes=rest, inputs=inputs)
+    return dataclasses.replace(model, graph=graph)
+
+
 def _build(path: str | Path) -> tuple[State, IRGraph, Shapes]:
     model, raw = read_onnx(path)
+    model = _network_only(model)
     lines, first = _listing(model)
     source = SourceFile(str(path), "\n".join(lines) + "\n")
     st = State(source, Path(path).parent, Sink(), {t.name: t for t in model.graph.initializers})

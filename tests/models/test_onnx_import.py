@@ -96,6 +96,8 @@ def test_torchscript_scopes_become_the_module_tree(exports: Path) -> None:
 def _strip(analysis: Any) -> dict[str, Any]:
     d: dict[str, Any] = json.loads(json.dumps(summary_json(analysis)))
     d.pop("network")
+    d.pop("preprocess", None)  # the pipeline and labels stay in the .xnet (compiled with
+    d.pop("labels", None)  # --no-preprocess below): the network is what is read back
     for layer in d["layers"]:
         layer.pop("source")
     return d
@@ -118,7 +120,12 @@ ZOO = sorted(p.stem for p in (ROOT / "models").glob("*.xnet"))
 def test_compiled_zoo_model_reads_back_with_the_same_summary(name: str, tmp_path: Path) -> None:
     out = tmp_path / f"{name}.onnx"
     result = CliRunner().invoke(
-        main, ["compile", str(ROOT / "models" / f"{name}.xnet"), "-o", str(out), "--no-optimize"]
+        main,
+        [
+            "compile",
+            str(ROOT / "models" / f"{name}.xnet"),
+            *("-o", str(out), "--no-optimize", "--no-preprocess"),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert _strip(compile_file(out)) == _strip(compile_file(ROOT / "models" / f"{name}.xnet"))
@@ -232,3 +239,18 @@ def test_a_malformed_node_is_named_not_a_crash(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "'c' (ai.onnx Conv) is not analysed: its inputs or attributes are not" in result.stderr
     assert "the 1 node computed from it is not analysed" in result.stderr
+
+
+def test_a_model_with_its_preprocessing_in_the_graph_reads_back_as_the_network(
+    tmp_path: Path,
+) -> None:
+    src = ROOT / "models" / "resnet18.xnet"
+    with_pre, without = tmp_path / "with.onnx", tmp_path / "without.onnx"
+    for out, extra in ((with_pre, ()), (without, ("--no-preprocess",))):
+        args = ["compile", str(src), "-o", str(out), "--no-optimize", *extra]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+    analysis = compile_file(with_pre)
+    assert not analysis.warnings  # no E0802 for the pipeline's Cast, Resize, Slice ...
+    assert _strip(analysis) == _strip(compile_file(without))
+    assert [n.name for n in analysis.graph.nodes][:2] == ["image", "conv1"]
