@@ -34,7 +34,14 @@ from dslc.ir.shapes import Shapes
 from dslc.passes import Analysis, analyse
 from dslc.source import SourceFile, Span, UnreadableSource
 
-__all__ = ["ONNX_SUFFIXES", "import_onnx", "is_onnx", "onnx_weights", "read_onnx"]
+__all__ = [
+    "ONNX_SUFFIXES",
+    "import_onnx",
+    "is_onnx",
+    "onnx_graph",
+    "onnx_weights",
+    "read_onnx",
+]
 
 ONNX_SUFFIXES = (".onnx", ".onnxtxt")
 OPS = {**WINDOW_OPS, **ELEMENT_OPS, **PATTERN_OPS}
@@ -173,6 +180,11 @@ def onnx_weights(path: str | Path) -> dict[str, np.ndarray]:
         if isinstance(v, np.ndarray):
             out[name] = np.ascontiguousarray(v.T if transposed else v, dtype=np.float32)
     return out
+
+
+def onnx_graph(path: str | Path) -> IRGraph:
+    """The model's IR graph, as the importer builds it (for `dslc decompile`)."""
+    return _build(path)[1]
 
 
 def _build(path: str | Path) -> tuple[State, IRGraph, Shapes]:
