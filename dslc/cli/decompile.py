@@ -21,8 +21,13 @@ __all__ = ["decompile"]
     metavar="OUT",
     help="Write the program to OUT.xnet [default: print it].",
 )
+@click.option(
+    "--no-fold",
+    is_flag=True,
+    help="Write every layer in place: no blocks for scopes that repeat (layer3.0 ... 3.5).",
+)
 @debug_option
-def decompile(file: str, output: str | None, debug: bool) -> None:
+def decompile(file: str, output: str | None, no_fold: bool, debug: bool) -> None:
     """Write the ONNX model FILE as an .xnet program.
 
     \b
@@ -31,6 +36,7 @@ def decompile(file: str, output: str | None, debug: bool) -> None:
     writes), so compiling the program with those weights gives the model back:
       dslc decompile model.onnx -o model.xnet
       dslc compile model.xnet --weights w.safetensors
+    Scopes whose layers repeat up to their channel numbers become one block.
     A layer the language has no words for (or branches that never meet again) is an error.
     """
     from dslc.importer.decompile import Inexpressible
@@ -43,7 +49,7 @@ def decompile(file: str, output: str | None, debug: bool) -> None:
         if output is not None:
             check_output(Path(output), [file])
         try:
-            text = write(onnx_graph(file))
+            text = write(onnx_graph(file), fold=not no_fold)
         except Inexpressible as exc:
             raise UserError(f"cannot write {exc} as .xnet") from None
         if output is None:

@@ -14,6 +14,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from dslc.importer.fold import Folder, template
 from dslc.importer.layer_text import Inexpressible, layer_call
 from dslc.ir import dims
 from dslc.ir.graph import Graph, Node
@@ -148,10 +149,13 @@ def _ident(name: str) -> str:
 
 
 class _Writer:
-    def __init__(self, walk: _Walk) -> None:
-        self.walk = walk
+    """Writes the items as a chain; with a Folder that has counted the scopes' templates
+    (a first, unfolded pass), a scope whose template repeats is written as a block call."""
 
-    def chain(self, items: list[_Item], ctx: tuple[str, ...]) -> str:
+    def __init__(self, walk: _Walk, folder: Folder, fold: bool) -> None:
+        self.walk, self.folder, self.fold = walk, folder, fold
+
+    def chain(self, items: list[_Item], ctx: tuple[str, ...], fold: bool = True) -> str:
         if not items:
             return "identity"
         parts: list[str] = []
@@ -159,38 +163,48 @@ class _Writer:
         while k < len(items):
             key = self.key(items[k], ctx)
             if key is None:
-                parts.append(self.element(items[k], ctx))
+                parts.append(self.element(items[k], ctx, fold))
                 k += 1
                 continue
             j = k
             while j < len(items) and self.key(items[j], ctx) == key:
                 j += 1
-            inner = self.chain(items[k:j], (*ctx, key))
-            parts.append(f"{label_text(key)}: ({inner})")
+            parts.append(f"{label_text(key)}: {self.scope(items[k:j], (*ctx, key), fold)}")
             k = j
         return " -> ".join(parts)
+
+    def scope(self, items: list[_Item], path: tuple[str, ...], fold: bool) -> str:
+        """A scope's layers: `(…)`, or the call of the block its repeated template makes."""
+        flat = self.chain(items, path, fold=False)
+        tmpl, values = template(flat)
+        layers = sum(len(_nodes(it)) for it in items)
+        if not self.fold:
+            self.folder.counts[tmpl] += layers >= 2 and "@" not in flat
+        elif fold and self.folder.repeats(tmpl):
+            return self.folder.call(tmpl, values, path)
+        return f"({self.chain(items, path, fold) if self.fold and fold else flat})"
 
     @staticmethod
     def key(it: _Item, ctx: tuple[str, ...]) -> str | None:
         p = it.path()
         return p[len(ctx)] if p is not None and len(p) > len(ctx) else None
 
-    def element(self, it: _Item, ctx: tuple[str, ...]) -> str:
+    def element(self, it: _Item, ctx: tuple[str, ...], fold: bool) -> str:
         if isinstance(it, _Layer):
             n = it.node
             text = f"{label_text(n.name.split('.')[-1])}: {layer_call(n, self.walk.tap)}"
             return text + self.tapped(n.id)
         inner = it.path()
         sub = ctx if inner is None else inner
-        text = f"{it.kind}<{' | '.join(self.chain(b, sub) for b in it.branches)}>"
-        return text
+        return f"{it.kind}<{' | '.join(self.chain(b, sub, fold) for b in it.branches)}>"
 
     def tapped(self, nid: int) -> str:
         return f" @{self.walk.taps[nid]}" if nid in self.walk.taps else ""
 
 
-def decompile(graph: Graph) -> str:
-    """The graph as canonical .xnet text; Inexpressible names the first layer it cannot write."""
+def decompile(graph: Graph, fold: bool = True) -> str:
+    """The graph as canonical .xnet text, repeated scopes folded into blocks (unless not
+    `fold`); Inexpressible names the first layer it cannot write."""
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise Inexpressible(graph.node(graph.outputs[0]), "only one input and one output")
     inp = graph.node(graph.inputs[0])
@@ -199,9 +213,12 @@ def decompile(graph: Graph) -> str:
     items, last = walk.seq(inp.id, None)
     if last != graph.outputs[0]:
         raise Inexpressible(graph.node(last), "the walk ends before the output")
-    # the taps are known once every layer is written: write twice
-    _Writer(walk).chain(items, ())
-    body = _Writer(walk).chain(items, ())
+    # the first pass finds the taps and counts the templates
+    folder = Folder()
+    body = _Writer(walk, folder, False).chain(items, ())
+    if fold:
+        body = folder.resolve(_Writer(walk, folder, True).chain(items, ()))
     shape = " x ".join(dims.show(d) for d in inp.attrs.shape[1:])
-    text = f"network {_ident(graph.name)}\ninput {_ident(inp.name)}: {shape}\n\n{body}\n"
+    head = f"network {_ident(graph.name)}\ninput {_ident(inp.name)}: {shape}\n\n"
+    text = head + body + "\n"
     return format_program(parse(SourceFile("<decompiled>", text)))

@@ -90,8 +90,20 @@ def test_torchvision_resnet18_export_comes_back(tmp_path: Path) -> None:
     path = tmp_path / "resnet18.onnx"
     export(tv.models.resnet18().eval(), (64, 64), "ts17", path)
     text = _round_trip(path, tmp_path, (3, 64, 64))
-    assert text.startswith("network resnet18\ninput image: 3 x 64 x 64\n\nconv1: conv7x7(64,")
-    assert text.count("residual<") == 5 and text.count("downsample: (") == 3
+    assert text.startswith("network resnet18\ninput image: 3 x 64 x 64\n\nblock layer_unit =")
+    # layer2, layer3 and layer4 are one block, up to their channels; layer1's units another
+    assert "block layer(c) =" in text and text.count("residual<") == 2
+    assert '-> layer1: ("0": layer_unit -> "1": layer_unit)' in text
+    assert "-> layer3: layer(256)" in text and "-> layer4: layer(512)" in text
+
+
+def test_no_folding_writes_every_layer(tmp_path: Path) -> None:
+    model = tmp_path / "googlenet.onnx"
+    assert _dslc("compile", ROOT / "models" / "googlenet.xnet", "-o", model).exit_code == 0
+    folded, flat = _dslc("decompile", model).stdout, _dslc("decompile", model, "--no-fold").stdout
+    assert "block inception(c, c2, c3, c4, c5, c6) =" in folded
+    assert "inception4e: inception(256, 160, 320, 32, 128, 128)" in folded
+    assert "block" not in flat and flat.count("concat<") == 9
 
 
 def test_an_op_without_words_is_an_error_naming_it(tmp_path: Path) -> None:
