@@ -18,7 +18,7 @@ from dslc.importer.fold import Folder, template
 from dslc.importer.layer_text import Inexpressible, layer_call
 from dslc.ir import dims
 from dslc.ir.graph import Graph, Node
-from dslc.ir.ops import AxisAttrs, InputAttrs, Op
+from dslc.ir.ops import AxisAttrs, InputAttrs, Op, UpsampleAttrs
 from dslc.source import SourceFile
 from dslc.syntax.format import format_program
 from dslc.syntax.format_expr import label_text
@@ -62,7 +62,11 @@ _Item = _Layer | _Comb
 class _Walk:
     def __init__(self, graph: Graph) -> None:
         self.g = graph
-        self.consumers = graph.consumers()
+        # an upsample's `to=` names a tensor for its size: read by name, not a branch
+        self.consumers: dict[int, list[int]] = {n.id: [] for n in graph.nodes}
+        for n in graph.nodes:
+            for i in _data(n):
+                self.consumers[i].append(n.id)
         self.outputs = set(graph.outputs)
         self.taps: dict[int, str] = {}
 
@@ -107,7 +111,7 @@ class _Walk:
 
     def layer(self, nid: int, cur: int) -> _Item:
         n = self.g.node(nid)
-        if n.op in _MERGES or len(n.inputs) != 1:
+        if n.op in _MERGES or len(_data(n)) != 1:
             raise Inexpressible(n, "it reads a tensor from outside its branch")
         return _Layer(n)
 
@@ -137,6 +141,13 @@ class _Walk:
         out = _Comb(kind, branches)
         out.layers = [n for b in branches for it in b for n in _nodes(it)]
         return out
+
+
+def _data(n: Node) -> tuple[int, ...]:
+    """The inputs `n` computes from (an upsample's size reference left out)."""
+    if n.op is Op.UPSAMPLE and isinstance(n.attrs, UpsampleAttrs) and n.attrs.to is not None:
+        return n.inputs[:1]
+    return n.inputs
 
 
 def _nodes(it: _Item) -> list[Node]:
@@ -179,7 +190,8 @@ class _Writer:
         tmpl, values = template(flat)
         layers = sum(len(_nodes(it)) for it in items)
         if not self.fold:
-            self.folder.counts[tmpl] += layers >= 2 and "@" not in flat
+            # a block cannot see the taps around it: scopes with taps stay in place
+            self.folder.counts[tmpl] += layers >= 2 and "@" not in flat and "to=" not in flat
         elif fold and self.folder.repeats(tmpl):
             return self.folder.call(tmpl, values, path)
         return f"({self.chain(items, path, fold) if self.fold and fold else flat})"
@@ -216,7 +228,9 @@ def decompile(graph: Graph, fold: bool = True) -> str:
     # the first pass finds the taps and counts the templates
     folder = Folder()
     body = _Writer(walk, folder, False).chain(items, ())
-    if fold:
+    if not fold:  # again, with the taps found
+        body = _Writer(walk, Folder(), False).chain(items, ())
+    else:
         body = folder.resolve(_Writer(walk, folder, True).chain(items, ()))
     shape = " x ".join(dims.show(d) for d in inp.attrs.shape[1:])
     head = f"network {_ident(graph.name)}\ninput {_ident(inp.name)}: {shape}\n\n"

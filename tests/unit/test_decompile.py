@@ -120,3 +120,18 @@ def test_an_op_without_words_is_an_error_naming_it(tmp_path: Path) -> None:
     result = _dslc("decompile", path)
     assert result.exit_code == 1
     assert "features.wave" in result.output and "onnx_op" in result.output
+
+
+def test_skips_and_a_resize_to_the_input_come_back(tmp_path: Path) -> None:
+    source = tmp_path / "seg.xnet"
+    source.write_text(
+        "network seg\ninput image: 3 x 32 x 32\n"
+        "conv3x3(8) -> relu -> maxpool2\n"
+        "-> add<identity | conv3x3(8) -> relu -> conv1x1(8)>\n"
+        "-> concat<conv1x1(4) | maxpool3(stride=1, pad=1) | identity>\n"
+        "-> upsample(to=image, mode=bilinear) -> conv1x1(2)\n"
+    )
+    model = tmp_path / "seg.onnx"
+    assert _dslc("compile", source, "-o", model).exit_code == 0
+    text = _round_trip(model, tmp_path, (3, 32, 32))
+    assert "residual<" in text and "concat<" in text and "upsample(to=image" in text
