@@ -33,6 +33,7 @@ COMMANDS = (
     "quantize",
     "torch",
     "train",
+    "decompile",
 )
 
 
@@ -99,6 +100,10 @@ def _module(name: str) -> ModuleType:
             from dslc.cli import train
 
             return train
+        case "decompile":
+            from dslc.cli import decompile
+
+            return decompile
     from dslc.cli import graph
 
     return graph

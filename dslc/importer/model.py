@@ -34,7 +34,14 @@ from dslc.ir.shapes import Shapes
 from dslc.passes import Analysis, analyse
 from dslc.source import SourceFile, Span, UnreadableSource
 
-__all__ = ["ONNX_SUFFIXES", "import_onnx", "is_onnx", "onnx_weights", "read_onnx"]
+__all__ = [
+    "ONNX_SUFFIXES",
+    "import_onnx",
+    "is_onnx",
+    "onnx_graph",
+    "onnx_weights",
+    "read_onnx",
+]
 
 ONNX_SUFFIXES = (".onnx", ".onnxtxt")
 OPS = {**WINDOW_OPS, **ELEMENT_OPS, **PATTERN_OPS}
@@ -209,6 +216,11 @@ def _network_only(model: Model) -> Model:
         n.inputs = [rename.get(i, i) for i in n.inputs]
     graph = dataclasses.replace(model.graph, nodes=rest, inputs=inputs)
     return dataclasses.replace(model, graph=graph)
+
+
+def onnx_graph(path: str | Path) -> IRGraph:
+    """The model's IR graph, as the importer builds it (for `dslc decompile`)."""
+    return _build(path)[1]
 
 
 def _build(path: str | Path) -> tuple[State, IRGraph, Shapes]:
