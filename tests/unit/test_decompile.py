@@ -62,7 +62,9 @@ def test_a_compiled_zoo_model_comes_back(
     zoo: str, shape: tuple[int, ...], combinators: tuple[str, ...], tmp_path: Path
 ) -> None:
     model = tmp_path / f"{zoo}.onnx"
-    assert _dslc("compile", ROOT / "models" / f"{zoo}.xnet", "-o", model).exit_code == 0
+    # without the declared preprocessing: the round trip compares float inputs
+    src = ROOT / "models" / f"{zoo}.xnet"
+    assert _dslc("compile", src, "-o", model, "--no-preprocess").exit_code == 0
     text = _round_trip(model, tmp_path, shape)
     assert all(c in text for c in combinators)
 
