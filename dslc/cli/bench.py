@@ -179,7 +179,8 @@ def render(data: dict[str, Any]) -> str:
     for spec in data["inputs"]:
         shape = "(" + ", ".join(map(str, spec["shape"])) + ")"
         lines.append(
-            f"input:    '{spec['name']}' {shape} {spec['dtype']}, random normal "
+            f"input:    '{spec['name']}' {shape} {spec['dtype']}, "
+            f"{'random uint8 pixels 0-255' if spec['dtype'] == 'uint8' else 'random normal'} "
             f"(seed {data['timing']['seed']})"
         )
     lines += [f"timing:   {_timing_line(data['timing'])}", ""]

@@ -56,7 +56,8 @@ def _feeds(
         rand = model.random_inputs(batch=batch, seed=seed, sizes=sizes)
         for n in missing:
             given[n] = rand[n]
-            notes.append(f"input '{n}': random normal {tuple(rand[n].shape)} (seed {seed})")
+            kind = rt.random_kind(rand[n].dtype)
+            notes.append(f"input '{n}': {kind} {tuple(rand[n].shape)} (seed {seed})")
     return given, notes
 
 
@@ -102,7 +103,8 @@ def _save(path: str, outputs: dict[str, np.ndarray]) -> None:
     multiple=True,
     metavar="[NAME=]FILE",
     help="Input tensor from a .npy (or .txt/.csv) file; missing leading axes are "
-    "added, integers become float32. Default: random normal data.",
+    "added, integers become float32. Default: random data (normal floats; uint8 image "
+    "inputs: pixels 0-255).",
 )
 @click.option(
     "--batch",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .digest import digest
 from .errors import InputError, RunError
 from .files import check_values, open_regular, read_array
+from .generate import random_kind
 from .images import Pipeline, labels_of, pipeline_of, ranked, read_image
 from .providers import available_providers
 from .session import Model
@@ -27,6 +28,7 @@ __all__ = [
     "labels_of",
     "open_regular",
     "pipeline_of",
+    "random_kind",
     "ranked",
     "read_array",
     "read_image",

@@ -11,7 +11,7 @@ from .errors import InputError
 from .sizes import check_size_names
 from .specs import TensorSpec
 
-__all__ = ["random_inputs"]
+__all__ = ["random_inputs", "random_kind"]
 
 
 def _check_size(what: str, value: Any) -> int:
@@ -59,15 +59,27 @@ def _resolve(
 def _fill(
     spec: TensorSpec, shape: tuple[int, ...], rng: np.random.Generator
 ) -> np.ndarray[Any, Any]:
-    """Random data of the spec's dtype: normal floats, small ints, or bools."""
+    """Random data of the spec's dtype: normal floats, uint8 pixels over their whole range,
+    small ints, or bools."""
     kind = spec.dtype.kind
     if kind == "f":
         return rng.standard_normal(shape, dtype=np.float64).astype(spec.dtype)
+    if spec.dtype == np.uint8:  # an image input: pixels 0-255
+        return rng.integers(0, 256, size=shape, dtype=np.uint8)
     if kind in "iu":
         return rng.integers(0, 10, size=shape).astype(spec.dtype)
     if kind == "b":
         return rng.random(shape) < 0.5
     raise InputError(f"cannot make random data for input {spec.describe()}")
+
+
+def random_kind(dtype: np.dtype[Any]) -> str:
+    """What random_inputs() draws for a dtype, in words."""
+    if dtype.kind == "f":
+        return "random normal"
+    if dtype == np.uint8:
+        return "random uint8 pixels 0-255"
+    return "random integers 0-9" if dtype.kind in "iu" else "random booleans"
 
 
 def random_inputs(
