@@ -6,6 +6,12 @@ one branch is the input itself and the branches add, else `add<… | …>`, `con
 `mul<… | …>`. Layers are labelled with the last part of their hierarchical name and nested
 in labelled groups for the rest (`layer1: ("0": (conv1: conv3x3(64) -> …))`), so the
 program's weight names are the imported ones. The text goes through `dslc fmt`.
+
+Where the branches do not close (torchvision's DenseNet concatenates every earlier output,
+`cat(x0, x1, x2)`), the layers are written one after another in graph order instead: a
+tensor read again later gets a tap `@t5`, a layer reading an earlier tensor starts from its
+tap (`t5 -> conv1: …`), a merge names its inputs in order (`concat<t2 | t5 | identity>`),
+and a one-input concat is its input.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ _MERGES = {Op.ADD: "add", Op.CONCAT: "concat", Op.MUL: "mul"}
 @dataclass
 class _Layer:
     node: Node
+    src: str | None = None  # the tap it reads, when not the previous layer's output
+    refs: tuple[str | None, ...] = ()  # a merge's inputs: taps, None the previous layer's
 
     def path(self) -> tuple[str, ...] | None:
         return tuple(self.node.name.split("."))[:-1]
@@ -69,12 +77,48 @@ class _Walk:
                 self.consumers[i].append(n.id)
         self.outputs = set(graph.outputs)
         self.taps: dict[int, str] = {}
+        self.read: set[str] = set()  # the taps read by name (a scope reading one stays put)
 
     def tap(self, node_id: int) -> str:
         n = self.g.node(node_id)
         if n.op is Op.INPUT:
             return _ident(n.name)
         return self.taps.setdefault(node_id, f"t{node_id}")
+
+    def ref(self, node_id: int) -> str:
+        name = self.tap(node_id)
+        self.read.add(name)
+        return name
+
+    def reads_tap(self, text: str) -> bool:
+        return any(re.search(rf"(?<![\w@]){re.escape(t)}\b", text) for t in self.read)
+
+    def linear(self) -> tuple[list[_Item], int]:
+        """Every layer in graph order, earlier tensors read by their taps; the last tensor."""
+        alias: dict[int, int] = {}
+        items: list[_Item] = []
+        cur = self.g.inputs[0]
+        for n in self.g.nodes:
+            if n.op is Op.INPUT:
+                continue
+            if not self.consumers[n.id] and n.id not in self.outputs:
+                raise Inexpressible(n, "no layer reads it")
+            ins = [alias.get(i, i) for i in _data(n)]
+            if n.op is Op.CONCAT and len(ins) == 1:
+                alias[n.id] = ins[0]
+                continue
+            if n.op is Op.CONCAT and isinstance(n.attrs, AxisAttrs) and n.attrs.axis != 1:
+                raise Inexpressible(n, "a concat not along the channels")
+            if n.op in _MERGES:
+                refs = tuple(None if i == cur else self.ref(i) for i in ins)
+                items.append(_Layer(n, refs=refs))
+            elif len(ins) != 1:
+                raise Inexpressible(n, "it reads several tensors")
+            else:
+                items.append(_Layer(n, src=None if ins[0] == cur else self.ref(ins[0])))
+            cur = n.id
+        last = self.g.outputs[0]
+        return items, alias.get(last, last)
 
     def merge_of(self, fork: int) -> int | None:
         """The first node every path from `fork` goes through (None: a path ends first)."""
@@ -191,7 +235,12 @@ class _Writer:
         layers = sum(len(_nodes(it)) for it in items)
         if not self.fold:
             # a block cannot see the taps around it: scopes with taps stay in place
-            self.folder.counts[tmpl] += layers >= 2 and "@" not in flat and "to=" not in flat
+            self.folder.counts[tmpl] += (
+                layers >= 2
+                and "@" not in flat
+                and "to=" not in flat
+                and not self.walk.reads_tap(flat)
+            )
         elif fold and self.folder.repeats(tmpl):
             return self.folder.call(tmpl, values, path)
         return f"({self.chain(items, path, fold) if self.fold and fold else flat})"
@@ -204,8 +253,11 @@ class _Writer:
     def element(self, it: _Item, ctx: tuple[str, ...], fold: bool) -> str:
         if isinstance(it, _Layer):
             n = it.node
-            text = f"{label_text(n.name.split('.')[-1])}: {layer_call(n, self.walk.tap)}"
-            return text + self.tapped(n.id)
+            if n.op in _MERGES:
+                text = f"{_MERGES[n.op]}<{' | '.join(r or 'identity' for r in it.refs)}>"
+            else:
+                text = f"{label_text(n.name.split('.')[-1])}: {layer_call(n, self.walk.tap)}"
+            return (f"{it.src} -> " if it.src else "") + text + self.tapped(n.id)
         inner = it.path()
         sub = ctx if inner is None else inner
         return f"{it.kind}<{' | '.join(self.chain(b, sub, fold) for b in it.branches)}>"
@@ -222,9 +274,19 @@ def decompile(graph: Graph, fold: bool = True) -> str:
     inp = graph.node(graph.inputs[0])
     assert isinstance(inp.attrs, InputAttrs)
     walk = _Walk(graph)
-    items, last = walk.seq(inp.id, None)
-    if last != graph.outputs[0]:
-        raise Inexpressible(graph.node(last), "the walk ends before the output")
+    try:
+        items, last = walk.seq(inp.id, None)
+        if last != graph.outputs[0]:
+            raise Inexpressible(graph.node(last), "the walk ends before the output")
+    except Inexpressible as nested:
+        walk = _Walk(graph)
+        try:  # the layers one after another, with taps
+            items, last = walk.linear()
+        except Inexpressible:
+            raise nested from None
+        end = items[-1] if items else None
+        if not isinstance(end, _Layer) or end.node.id != last:
+            raise nested from None
     # the first pass finds the taps and counts the templates
     folder = Folder()
     body = _Writer(walk, folder, False).chain(items, ())

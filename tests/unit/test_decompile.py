@@ -137,3 +137,43 @@ def test_skips_and_a_resize_to_the_input_come_back(tmp_path: Path) -> None:
     assert _dslc("compile", source, "-o", model).exit_code == 0
     text = _round_trip(model, tmp_path, (3, 32, 32))
     assert "residual<" in text and "concat<" in text and "upsample(to=image" in text
+
+
+def test_torchvision_densenet_export_comes_back(tmp_path: Path) -> None:
+    # each dense layer concatenates every earlier output: written with taps, in order
+    pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    sys.path.insert(0, str(ROOT / "bench"))
+    sys.path.insert(0, str(ROOT / "tests"))
+    import torch
+    from onnx_export import export
+    from torchvision_shim import import_torchvision
+
+    tv = import_torchvision()
+    torch.manual_seed(0)
+    net = tv.models.DenseNet(
+        growth_rate=8, block_config=(3, 2), num_init_features=8, bn_size=2, num_classes=5
+    )
+    path = tmp_path / "densenet.onnx"
+    export(net.eval(), (64, 64), "ts17", path)
+    text = _round_trip(path, tmp_path, (3, 64, 64))
+    assert "-> pool0: maxpool3(stride=2, pad=1) @t4" in text
+    # the third layer reads the block's input and the first two layers' outputs
+    assert text.count("concat<t4 | t11 | identity>") == 1
+    assert text.count("concat<t4 | t11 | t18 | identity>") == 1
+    assert "denselayer1: (\n            norm1: bn" in text  # its one-input concat left out
+
+
+def test_crossing_skips_come_back_in_order_with_taps(tmp_path: Path) -> None:
+    # relu's two readers do not meet again before `a`'s do: no nesting closes them
+    source = tmp_path / "cross.xnet"
+    source.write_text(
+        "network cross\ninput image: 3 x 16 x 16\n"
+        "conv3x3(8) @a -> relu @b -> conv3x3(8) -> add<identity | a>\n"
+        "-> mul<identity | b -> conv1x1(8)> -> concat<identity | image>\n"
+    )
+    model = tmp_path / "cross.onnx"
+    assert _dslc("compile", source, "-o", model).exit_code == 0
+    text = _round_trip(model, tmp_path, (3, 16, 16))
+    assert "-> add<identity | t1> @t4\n    -> t2\n    -> conv3: conv1x1(8)\n" in text
+    assert "-> mul<t4 | identity>\n    -> concat<identity | image>\n" in text
