@@ -12,8 +12,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .errors import RunError
+from .errors import InputError, RunError
 from .files import open_regular
+from .images import read_image
 from .prepare import Pixels, Plan, PrepareError, pillow, plan_for, prepare
 from .specs import TensorSpec, format_shape
 
@@ -93,14 +94,12 @@ def _image_files(folder: str) -> list[Path]:
 
 
 def _read_image(path: Path, channels: int) -> Array:
-    """An image file as uint8 H x W x C (grey for 1 channel, RGB for 3)."""
-    Image = pillow()
+    """An image file as uint8 H x W x C (grey for 1 channel, RGB for 3), read as `dslc run
+    --image` reads photos (regular files only, size-capped); its errors as CalibrationError."""
     try:
-        with Image.open(path) as opened:
-            image = opened.convert("RGB" if channels == 3 else "L")
-    except Exception as exc:  # noqa: BLE001 - Pillow's errors share no useful base
-        raise CalibrationError(f"cannot read image {path}: {exc}") from None
-    return np.asarray(image, np.uint8).reshape(image.height, image.width, channels)
+        return read_image(str(path), channels)
+    except InputError as exc:
+        raise CalibrationError(str(exc)) from None
 
 
 def digits(c: int, h: int, w: int) -> tuple[Array, Array]:
