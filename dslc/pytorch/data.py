@@ -148,7 +148,8 @@ def _npz(path: Path, shape: tuple[int, int, int]) -> Dataset:
     import numpy as np
 
     if not path.is_file():
-        raise DataError(f"--data npz:{path}: no such file")
+        what = "not a regular file" if path.exists() else "no such file"
+        raise DataError(f"--data npz:{path}: {what}")
     try:
         with np.load(path, allow_pickle=False) as z:
             missing = [k for k in ("x", "y") if k not in z.files]
