@@ -42,7 +42,8 @@ class _Slow:
         if not _Slow.slept:  # once: the clean-up after the signal may write (a zip's end)
             _Slow.slept = True
             self._f.flush()
-            time.sleep(60)
+            for _ in range(600):  # short sleeps: a signal landing between the flush and
+                time.sleep(0.1)  # a long sleep's start would wait out the whole sleep
         return n
 def _open(fd, mode="r", *args, **kwargs):
     f = _fdopen(fd, mode, *args, **kwargs)
