@@ -102,7 +102,8 @@ def one(path: Path, out: Path) -> dict[str, float]:
     lap("init")
     optimize = {"optimize": True} if "optimize" in inspect.signature(build).parameters else {}
     model, named = build(analysis, weights=arrays, **optimize)
-    model.graph.SerializeToString(deterministic=True)
+    encode = model.graph  # dslc's own encoder (a method), or an older tree's onnx.ModelProto
+    encode() if callable(encode) else encode.SerializeToString(deterministic=True)
     lap("serialise")
     with open(out, "wb") as f:
         write(model, named, f)
