@@ -132,6 +132,7 @@ def coerce_dtype(
         return array, None
     if array.dtype.kind not in "biuf":
         return array, None
-    converted = array.astype(np.float32)
+    with np.errstate(over="ignore"):  # values beyond float32 become inf: refused after this
+        converted = array.astype(np.float32)
     note = f"input '{spec.name}': converted {array.dtype} to float32"
     return converted, note
