@@ -32,6 +32,7 @@ __all__ = [
 
 MAX_NODES = 80  # more nodes than this and the default draws the network collapsed
 RANKDIRS = ("TB", "LR", "BT", "RL")
+Anchors = dict[str, list[str]]  # invisible nodes by the cluster they sit in
 
 
 class DotError(Exception):
@@ -202,22 +203,53 @@ def _edges(analysis: Analysis, by_id: dict[int, _Group]) -> tuple[list[str], lis
     return lines, ends
 
 
-def _branch_heads(analysis: Analysis, by_id: dict[int, _Group]) -> list[str]:
-    """For each concat, its branches' first nodes on one rank, left to right as written
-    (invisible edges; with newrank Graphviz keeps such an order even across clusters)."""
+def _branch_heads(analysis: Analysis, by_id: dict[int, _Group]) -> tuple[list[str], Anchors]:
+    """For each concat, its branches' first nodes on one rank, left to right as written, and
+    the anchors that keep them so.
+
+    The first nodes are joined by invisible edges on one rank; that orders plain nodes, but
+    Graphviz swaps whole sibling clusters freely when crossings tie (Inception v3's nested
+    concats drew their 1x3 branch right of the 3x1). So each concat also gets a row of
+    invisible anchors, one per branch, in the branches' common cluster: ordered among
+    themselves (plain nodes, joined by an invisible edge), each with an invisible edge to its
+    branch's first node, so the written order is the one without crossings."""
     g = analysis.graph
-    lines = []
+    lines: list[str] = []
+    anchors: Anchors = {}
     for n in g.nodes:
         if n.op is not Op.CONCAT or len(n.inputs) < 2 or n.id not in by_id:
             continue
         sets = [{a.id for a in g.ancestors(g.node(i))} for i in n.inputs]
         common = set.intersection(*sets)
-        heads = [by_id.get(min(s - common)) for s in sets if s - common]
+        firsts = [min(s - common) for s in sets if s - common]
+        heads = [by_id.get(i) for i in firsts]
         keys = list(dict.fromkeys(h.key for h in heads if h is not None))
         if len(keys) > 1 and len(keys) == len(heads):
             chain = " -> ".join(_q(k) for k in keys)
             lines.append(f"  {{rank=same; {chain} [style=invis];}}")
-    return lines
+            cluster = _common_prefix([h.parent for h in heads if h is not None])
+            forks = [by_id.get(i) for f in firsts for i in g.node(f).inputs if i in common]
+            if not cluster or not all(f is not None and _inside(f.key, cluster) for f in forks):
+                continue  # branches fed from outside their cluster: anchors above them would
+                # stretch it up a rank (and upset DeepLab's ASPP); their order holds there
+            row = [f"order:{by_id[n.id].key}:{k}" for k in range(len(keys))]
+            anchors.setdefault(cluster, []).extend(
+                f'{_q(a)} [shape=point, width=0, height=0, style=invis, label=""];' for a in row
+            )
+            lines.append(f"  {{rank=same; {' -> '.join(_q(a) for a in row)} [style=invis];}}")
+            lines += [f"  {_q(a)} -> {_q(k)} [style=invis];" for a, k in zip(row, keys)]
+    return lines, anchors
+
+
+def _common_prefix(names: list[str]) -> str:
+    """The innermost cluster around all of `names` ("" for the top)."""
+    parts = [name.split(".") if name else [] for name in names]
+    common: list[str] = []
+    for level in zip(*parts):
+        if len(set(level)) > 1:
+            break
+        common.append(level[0])
+    return ".".join(common)
 
 
 def _style(analysis: Analysis, grp: _Group) -> str:
@@ -248,7 +280,10 @@ def to_dot(analysis: Analysis, opts: DotOptions | None = None) -> str:
                 kids.append(inner)
         children.setdefault(chain[-1], []).append(grp)
 
+    order, anchors = _branch_heads(analysis, by_id)
+
     def emit(prefix: str, indent: str) -> None:
+        lines.extend(indent + a for a in anchors.get(prefix, []))
         for child in children.get(prefix, []):
             if isinstance(child, _Group):
                 lines.append(
@@ -262,7 +297,7 @@ def to_dot(analysis: Analysis, opts: DotOptions | None = None) -> str:
 
     emit("", "  ")
     edges, ends = _edges(analysis, by_id)
-    lines += ends + edges + _branch_heads(analysis, by_id) + ["}"]
+    lines += ends + edges + order + ["}"]
     return "\n".join(lines) + "\n"
 
 

@@ -187,3 +187,41 @@ def test_graphviz_draws_the_branches_left_to_right(tmp_path: Path) -> None:
     ):
         left[title] = min(float(x) for x in re.findall(r"([\d.-]+),[\d.-]+", path))
     assert sorted(left, key=left.__getitem__) == ["branch1", "branch2", "branch3", "branch4"]
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="needs Graphviz's dot")
+@pytest.mark.parametrize(
+    ("model", "depth"),
+    [
+        ("inception_v3.xnet", "all"),  # nested concats (InceptionE): 1x3 left of 3x1
+        ("googlenet.xnet", "all"),
+        ("deeplabv3_resnet50.xnet", "all"),  # ASPP: five branches fed from outside its block
+        ("squeezenet1_1.xnet", None),
+        ("shufflenet_v2_x1_0.xnet", "all"),
+    ],
+)
+def test_graphviz_keeps_every_concats_branches_in_source_order(
+    tmp_path: Path, model: str, depth: str | None
+) -> None:
+    """Laid out by Graphviz itself: each concat's branch heads from left to right as written."""
+    import subprocess
+
+    text = _dot(tmp_path, model, *(["--depth", depth] if depth else []))
+    chains = [
+        [h.strip('"') for h in chain.split(" -> ")]
+        for chain in re.findall(r"\{rank=same; (.*) \[style=invis\];\}", text)
+        if not chain.startswith('"order:')
+    ]
+    assert chains
+    plain = subprocess.run(
+        ["dot", "-Tplain", str(tmp_path / "g.dot")], capture_output=True, text=True, check=True
+    ).stdout
+    x = {
+        m.group(1).strip('"'): float(m.group(2))
+        for m in re.finditer(r'^node ("[^"]*"|\S+) (\S+)', plain, re.MULTILINE)
+    }
+    for chain in chains:
+        assert [x[h] for h in chain] == sorted(x[h] for h in chain), chain
+    if model == "inception_v3.xnet":
+        assert ["Mixed_7b.branch3x3_2a.conv", "Mixed_7b.branch3x3_2b.conv"] in chains
+        assert ["Mixed_7c.branch3x3dbl_3a.conv", "Mixed_7c.branch3x3dbl_3b.conv"] in chains
