@@ -8,7 +8,7 @@ import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import assert_never
+from typing import Any, assert_never
 
 import numpy as np
 
@@ -28,6 +28,7 @@ __all__ = [
     "AHEAD_BYTES",
     "THREADED_FROM",
     "Drawn",
+    "Scale",
     "Spec",
     "Tensor",
     "draw_all",
@@ -226,10 +227,14 @@ def draw_all(
     return {name: drawn[name] for name in drawn}
 
 
+Scale = tuple[np.ndarray, type[np.floating[Any]]]  # per output channel (float64), and the dtype
+
+
 class Drawn(Mapping[str, np.ndarray]):
     """The parameter tensors of `nodes`: those in `given` as given, the others (but
     hand-written kernels) initialised from the seed, drawn ahead on two threads in the order
-    they will be asked for.
+    they will be asked for. A drawn tensor named in `scales` is multiplied by its per-channel
+    factor and rounded to its dtype on the drawing thread (batch-norm folding).
 
     Each tensor has its own generator, seeded from its name, so the values do not depend on
     the order or the thread, and numpy fills an array without holding the GIL. A drawn tensor
@@ -243,9 +248,11 @@ class Drawn(Mapping[str, np.ndarray]):
         scheme: str = "pytorch",
         seed: int = 0,
         given: Mapping[str, np.ndarray] | None = None,
+        scales: Mapping[str, Scale] | None = None,
     ) -> None:
         self._given = given or {}
         self._scheme, self._seed = scheme, seed
+        self._scales = {k: v for k, v in (scales or {}).items() if k not in self._given}
         self._jobs = [
             (n, s) for n in nodes for s in specs(n) if not s.fixed and s.name not in self._given
         ]
@@ -274,9 +281,23 @@ class Drawn(Mapping[str, np.ndarray]):
         self._top_up()
         return future.result()
 
+    def reorder(self, names: Iterable[str]) -> None:
+        """Draw in the order of `names` (the order the tensors will be asked for), then the
+        others; before the first is asked for."""
+        assert self._next == 0, "reordered after drawing started"
+        rank: dict[str, int] = {}
+        for name in names:
+            rank.setdefault(name, len(rank))
+        self._jobs.sort(key=lambda job: rank.get(job[1].name, len(rank)))
+        self._index = {s.name: k for k, (_, s) in enumerate(self._jobs)}
+
     def mine(self, name: str) -> bool:
         """Whether `name` is drawn here (not given): the caller may change it in place."""
         return name in self._index
+
+    def scaled(self, name: str) -> bool:
+        """Whether `name` is drawn here and handed out already multiplied by its scale."""
+        return name in self._index and name in self._scales
 
     def __contains__(self, name: object) -> bool:
         return name in self._given or name in self._index
@@ -290,7 +311,17 @@ class Drawn(Mapping[str, np.ndarray]):
 
     def _draw(self, k: int) -> np.ndarray:
         node, spec = self._jobs[k]
-        return initial(node, spec, self._scheme, self._seed)
+        drawn = initial(node, spec, self._scheme, self._seed)
+        if spec.name not in self._scales:
+            return drawn
+        # computed in float64 and rounded once to the dtype, as astype(float64) * factor would,
+        # but by numpy's buffered loop: no float64 copy of the whole weight, and in place when
+        # the dtype is the drawn one (no new pages to fault in)
+        factor, dtype = self._scales[spec.name]
+        out = drawn if drawn.dtype == dtype else np.empty(drawn.shape, dtype)
+        shape = (-1,) + (1,) * (drawn.ndim - 1)
+        np.multiply(drawn, factor.reshape(shape), dtype=np.float64, out=out, casting="same_kind")
+        return out
 
     def _bytes(self, k: int) -> int:
         return 4 * math.prod(self._jobs[k][1].shape)

@@ -35,10 +35,9 @@ def emit_modern(e: Emitter, node: Node) -> None:
         _gelu(e, node, a, xs[0])
     elif node.op is Op.PRELU:
         assert isinstance(a, PreluAttrs)
-        slope = e.values(node)["weight"]
-        if a.slopes > 1 and rank == 4:
-            slope = slope.reshape(a.slopes, 1, 1)  # stored [C] as torch's; broadcast over H, W
-        e.emit("PRelu", node, xs + e.params(node, {"weight": slope}))
+        # stored [C] as torch's; broadcast over H, W
+        shape = {"weight": (a.slopes, 1, 1)} if a.slopes > 1 and rank == 4 else None
+        e.emit("PRelu", node, xs + e.params(node, shape))
     elif node.op is Op.LAYERNORM:
         assert isinstance(a, LayerNormAttrs)
         _layernorm(e, node, a, xs[0], rank)
@@ -117,9 +116,8 @@ def _layernorm(e: Emitter, node: Node, a: LayerNormAttrs, x: str, rank: int) -> 
 def _linear(e: Emitter, node: Node, a: DenseAttrs, x: str, rank: int) -> None:
     """nn.Linear over the channels at every position: a 1x1 conv with the weight [n, C]
     viewed as [n, C, 1, 1]; on a flat input, Gemm as dense."""
-    values = e.values(node)
     if rank == 2:
-        e.emit("Gemm", node, [x, *e.params(node, values)], transB=1)
+        e.emit("Gemm", node, [x, *e.params(node)], transB=1)
         return
-    values["weight"] = values["weight"].reshape(a.out_features, a.in_features, 1, 1)
-    e.emit("Conv", node, [x, *e.params(node, values)], kernel_shape=[1, 1])
+    shape = {"weight": (a.out_features, a.in_features, 1, 1)}
+    e.emit("Conv", node, [x, *e.params(node, shape)], kernel_shape=[1, 1])

@@ -11,8 +11,8 @@ import numpy as np
 
 from dslc import __version__
 from dslc.backend import proto
-from dslc.backend.emitter import DTYPES, ELEM, Emitter, tensor_info, value_info
-from dslc.backend.fold import Plan, emit_folded, plan_folding
+from dslc.backend.emitter import DTYPES, ELEM, Emitter, Lazy, tensor_info, value_info
+from dslc.backend.fold import Plan, emit_folded, fold_scales, plan_folding
 from dslc.backend.init import Drawn
 from dslc.backend.nodes import emit_node
 from dslc.backend.preprocess import IN_GRAPH_OPSET, emit_preprocess, raw_input
@@ -42,7 +42,7 @@ def build(
     io_dtype: str | None = None,
     preprocess: bool = True,
     progress: Callable[[int, int], None] | None = None,
-) -> tuple[proto.Model, list[tuple[str, np.ndarray]]]:
+) -> tuple[proto.Model, list[tuple[str, Lazy]]]:
     """The model without its initializers, and the initializers as named arrays;
     `progress(done, total)` is called as layers are emitted.
 
@@ -59,7 +59,10 @@ def build(
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}")
     io_dtype = io_dtype or dtype
     g = analysis.graph
-    e = Emitter(analysis, Drawn(g.nodes, init, seed, weights), DTYPES[dtype], opset=opset)
+    plan = plan_folding(analysis) if optimize else Plan({}, {})
+    scales = fold_scales(g, plan, weights or {}, DTYPES[dtype])
+    drawn = Drawn(g.nodes, init, seed, weights, scales)
+    e = Emitter(analysis, drawn, DTYPES[dtype], opset=opset)
     out_names = _output_names(analysis)
     cast = io_dtype != dtype
     in_graph = preprocess and opset >= IN_GRAPH_OPSET
@@ -82,7 +85,6 @@ def build(
                     "Cast", [g.node(i).name], [e.names[i]], name=e.names[i], to=ELEM[DTYPES[dtype]]
                 )
             )
-    plan = plan_folding(analysis) if optimize else Plan({}, {})
     for node in g.nodes:
         if progress is not None:
             progress(node.id, len(g.nodes))
@@ -104,6 +106,7 @@ def build(
         emit_node(e, node)
     if progress is not None:
         progress(len(g.nodes), len(g.nodes))
+    drawn.reorder(name for _, lazy in e.arrays for name in lazy.needs)
     for i in g.outputs:
         if g.node(i).op is Op.INPUT or cast:
             # a network whose body vanished (relu * 0) passes its input through; with io_dtype

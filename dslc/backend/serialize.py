@@ -3,14 +3,17 @@ file past 2 GiB, written without a second copy of the weights."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import BinaryIO, Protocol
 
 import numpy as np
 
+from dslc.backend.emitter import Lazy
 from dslc.backend.proto import ELEM_FLOAT, ELEM_FLOAT16, Model, external_tensor, key, tensor_header
 
-__all__ = ["serialize", "write", "write_external"]
+__all__ = ["Initializer", "serialize", "write", "write_external"]
+
+Initializer = np.ndarray | Lazy  # values, or values computed as they are written
 
 
 class _Message(Protocol):
@@ -19,7 +22,7 @@ class _Message(Protocol):
 
 def write(
     model: Model,
-    arrays: list[tuple[str, np.ndarray]],
+    arrays: Sequence[tuple[str, Initializer]],
     out: BinaryIO,
     progress: Callable[[int, int], None] | None = None,
 ) -> None:
@@ -52,7 +55,7 @@ def write(
 
 def write_external(
     model: Model,
-    arrays: list[tuple[str, np.ndarray]],
+    arrays: Sequence[tuple[str, Initializer]],
     out: BinaryIO,
     data: BinaryIO,
     location: str,
@@ -76,12 +79,12 @@ def write_external(
     out.write(model.head(model.graph(initializers)))
 
 
-def _elem(array: np.ndarray) -> int:
+def _elem(array: Initializer) -> int:
     """The ONNX element type of a float32 or float16 array."""
     return ELEM_FLOAT16 if array.dtype == np.float16 else ELEM_FLOAT
 
 
-def _little(array: np.ndarray) -> np.ndarray:
+def _little(array: Initializer) -> np.ndarray:
     """The array's bytes in little-endian order, as ONNX's raw_data stores them."""
     return np.ascontiguousarray(array, array.dtype.newbyteorder("<"))
 

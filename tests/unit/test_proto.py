@@ -12,6 +12,7 @@ import pytest
 from onnx import helper, numpy_helper
 
 from dslc.backend import proto
+from dslc.backend.emitter import Lazy
 from dslc.backend.serialize import write, write_external
 from dslc.backend.settings import OPSETS
 from dslc.compiler import compile_source
@@ -104,7 +105,7 @@ def _reference(model: proto.Model, initializers: list[onnx.TensorProto]) -> onnx
 SOURCE = "network tiny\ninput x: 3 x N x N\n\nconv3x3(4) -> bn -> relu -> conv3x3(2)\n"
 
 
-def _tiny() -> tuple[proto.Model, list[tuple[str, np.ndarray]]]:
+def _tiny() -> tuple[proto.Model, list[tuple[str, Lazy]]]:
     from dslc.backend.onnx import build
 
     analysis = compile_source(SourceFile("tiny.xnet", SOURCE))
@@ -117,7 +118,7 @@ def test_written_model_is_onnx_model() -> None:
     buffer = io.BytesIO()
     write(model, arrays, buffer)
     read = onnx.ModelProto.FromString(buffer.getvalue())
-    ref = _reference(model, [numpy_helper.from_array(a, n) for n, a in arrays])
+    ref = _reference(model, [numpy_helper.from_array(np.asarray(a), n) for n, a in arrays])
     assert read.SerializeToString(deterministic=True) == ref.SerializeToString(deterministic=True)
     assert model.SerializeToString() == _reference(model, []).SerializeToString(deterministic=True)
     onnx.checker.check_model(read, full_check=True)
@@ -136,6 +137,6 @@ def test_external_data_model_matches_onnx() -> None:
             entry = t.external_data.add()
             entry.key, entry.value = k, str(v)
         tensors.append(t)
-        assert data.getvalue()[offset : offset + array.nbytes] == array.tobytes()
+        assert data.getvalue()[offset : offset + array.nbytes] == np.asarray(array).tobytes()
         offset += array.nbytes
     assert out.getvalue() == _reference(model, tensors).SerializeToString(deterministic=True)
