@@ -4,6 +4,7 @@ message, field by field; and a compiled model reads back in onnx as the messages
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -140,3 +141,16 @@ def test_external_data_model_matches_onnx() -> None:
         assert data.getvalue()[offset : offset + array.nbytes] == np.asarray(array).tobytes()
         offset += array.nbytes
     assert out.getvalue() == _reference(model, tensors).SerializeToString(deterministic=True)
+
+
+def test_a_file_gets_exactly_the_bytes_of_a_buffer(tmp_path: Path) -> None:
+    """A real file's blocks are reserved first (fallocate): what is written is all there is,
+    also over an older, longer file's bytes."""
+    model, arrays = _tiny()
+    buffer = io.BytesIO()
+    write(model, arrays, buffer)
+    path = tmp_path / "m.onnx"
+    path.write_bytes(b"\xff" * (len(buffer.getvalue()) * 3))
+    with open(path, "r+b") as f:
+        write(model, arrays, f)
+    assert path.read_bytes() == buffer.getvalue()
