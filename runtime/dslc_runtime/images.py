@@ -63,6 +63,11 @@ class Pipeline:
             pil = pil.resize((size[1], size[0]), mode)
         x: Array = np.asarray(pil, np.float32).reshape(pil.height, pil.width, self.channels)
         if self.crop:
+            if x.shape[0] < self.crop[0] or x.shape[1] < self.crop[1]:
+                raise InputError(
+                    f"an image of {x.shape[0]}x{x.shape[1]} pixels (after the declared resize) "
+                    f"is smaller than the model's centre crop {self.crop[0]}x{self.crop[1]}"
+                )
             top = round((x.shape[0] - self.crop[0]) / 2)
             left = round((x.shape[1] - self.crop[1]) / 2)
             x = x[top : top + self.crop[0], left : left + self.crop[1]]

@@ -22,6 +22,7 @@ import pytest
 from click.testing import CliRunner, Result
 from dslc_runtime.calibrate import Pixels, Source, load_samples
 from dslc_runtime.calibrate import digits as load_digits
+from dslc_runtime.errors import InputError
 from dslc_runtime.specs import TensorSpec
 from PIL import Image
 
@@ -183,6 +184,33 @@ def test_a_declared_preprocessing_is_followed(tmp_path: Path) -> None:
     assert plan.describe().startswith("short side resized to 10, centre-cropped to 8x8")
     # resized to 10 x 20 and the middle 8 x 8 kept: black left of the centre, white right of it
     assert x[0, 0, 4, 0] == pytest.approx(-2.0) and x[0, 0, 4, 7] == pytest.approx(2.0)
+
+
+def test_calibration_prepares_a_declared_pipeline_as_dslc_run_does() -> None:
+    """The same code as `dslc run --image` (torchvision's short-side size: 7 x 10 to 4 x 5,
+    not 4 x 6 as rounding would give), so INT8 is calibrated on what the model will see."""
+    from dslc_runtime.images import pipeline_of
+    from dslc_runtime.prepare import plan_for, prepare
+
+    meta = {
+        "dslc.preprocess": '[{"input":"image","channels":3,"dtype":"uint8","layout":"hwc",'
+        '"resize":[4],"interpolation":"bicubic","crop":[4,4],"bgr":true,'
+        '"mean":[0.5,0.4,0.3],"std":[0.2,0.25,0.3],"in_graph":false}]'
+    }
+    image = np.random.default_rng(3).integers(0, 256, (7, 10, 3), dtype=np.uint8)
+    spec = TensorSpec("image", ("N", 3, 4, 4), np.dtype("float32"))
+    plan = plan_for(spec, meta, Pixels(), {})
+    assert plan.describe() == (
+        "short side resized to 4 (bicubic), centre-cropped to 4x4, BGR, scaled to [0, 1], "
+        "(x - [0.5, 0.4, 0.3]) / [0.2, 0.25, 0.3] (the model's dslc.preprocess)"
+    )
+    x = prepare(image, plan)
+    assert x.shape == (1, 3, 4, 4) and x.dtype == np.float32
+    np.testing.assert_array_equal(x, pipeline_of(meta)["image"].prepare(image))
+    no_resize = {"dslc.preprocess": meta["dslc.preprocess"].replace('"resize":[4]', '"resize":[]')}
+    plan = plan_for(spec, no_resize, Pixels(), {})
+    with pytest.raises(InputError, match="smaller than the model's centre crop 4x4"):
+        prepare(np.zeros((2, 3, 3), np.uint8), plan)
 
 
 def _graph_preprocessing_model(path: Path) -> None:
