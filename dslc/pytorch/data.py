@@ -113,9 +113,12 @@ def _folder(root: Path, shape: tuple[int, int, int]) -> Dataset:
     if not classes:
         raise DataError(f"--data folder:{root}: no class sub-folders (want {root}/CLASS/IMAGE)")
     try:
-        from PIL import Image, UnidentifiedImageError
+        from PIL import Image
     except ImportError:
         raise DataError("--data folder: needs Pillow: pip install pillow") from None
+    from dslc_runtime.errors import RunError
+    from dslc_runtime.images import read_image
+
     c, h, w = shape
     mode = "L" if c == 1 else "RGB"
     if c not in (1, 3):
@@ -125,12 +128,13 @@ def _folder(root: Path, shape: tuple[int, int, int]) -> Dataset:
         for path in sorted((root / name).iterdir()):
             if path.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
-            try:
-                with Image.open(path) as im:
-                    small = im.convert(mode).resize((w, h), Image.Resampling.BILINEAR)
-                    images.append(np.asarray(small, dtype=np.float32) / 255.0)
-            except (OSError, UnidentifiedImageError, ValueError) as exc:
-                raise DataError(f"--data folder: cannot read image {path}: {exc}") from None
+            try:  # regular files only (a FIFO never blocks), size-capped, 16-bit scaled
+                pixels = read_image(str(path), c)
+            except RunError as exc:
+                raise DataError(f"--data folder: {exc}") from None
+            im = Image.fromarray(pixels[:, :, 0] if c == 1 else pixels)
+            small = im.resize((w, h), Image.Resampling.BILINEAR)
+            images.append(np.asarray(small, dtype=np.float32) / 255.0)
             labels.append(label)
     if not images:
         raise DataError(f"--data folder:{root}: no images in {', '.join(classes)}")

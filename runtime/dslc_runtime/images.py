@@ -130,12 +130,29 @@ def read_image(path: str, channels: int) -> Array:
         raise InputError(f"cannot read image {path}: larger than {MAX_IMAGE_BYTES >> 20} MiB")
     try:
         with Image.open(io.BytesIO(data)) as opened:
-            img = opened.convert("L" if channels == 1 else "RGB")
+            img = _eight_bit(opened).convert("L" if channels == 1 else "RGB")
             return np.asarray(img, np.uint8).reshape(img.height, img.width, channels)
     except UnidentifiedImageError:
         raise InputError(f"cannot read image {path}: not an image format Pillow reads") from None
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise InputError(f"cannot read image {path}: {exc}") from None
+
+
+def _eight_bit(img: Any) -> Any:
+    """16-bit, 32-bit integer and float grey images scaled to 8 bits (Pillow's own convert
+    clips them at 255: a 16-bit photo would turn white); other modes as they are. Alpha is
+    dropped by the conversion to RGB, as torchvision's loader does."""
+    if img.mode not in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        return img
+    from PIL import Image
+
+    a = np.asarray(img, np.float64)
+    if img.mode == "F":
+        top = max(float(np.nanmax(a)) if a.size else 0.0, 1e-12)
+    else:
+        top = 65535.0 if img.mode.startswith("I;16") or a.max(initial=0) > 255 else 255.0
+    grey = np.clip(np.nan_to_num(a / top) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return Image.fromarray(grey)  # uint8 H x W: mode L
 
 
 def ranked(scores: Array, labels: list[str], k: int) -> tuple[list[tuple[int, str, float]], bool]:

@@ -184,3 +184,21 @@ def test_an_image_folder_trains(tmp_path: Path) -> None:
     assert "18 training and 6 validation images" in result.stdout
     assert "converted to L and resized bilinearly to 8x8" in result.stdout
     assert json.loads(out.with_suffix(".json").read_text())["best_val_accuracy"] == 1.0
+
+
+def test_an_image_folder_with_a_fifo_and_a_16_bit_image(tmp_path: Path) -> None:
+    """The folder's images are read as `dslc run --image` reads them: a FIFO named like an
+    image is refused (never opened, so nothing blocks), a 16-bit PNG is scaled, not clipped."""
+    from PIL import Image
+
+    from dslc.pytorch.data import DataError, load
+
+    (tmp_path / "a").mkdir()
+    deep = np.full((10, 12), 30000, np.uint16)  # 30000 / 65535 of white: grey 117, not 255
+    Image.fromarray(deep).save(tmp_path / "a" / "deep.png")
+    data = load(f"folder:{tmp_path}", (1, 8, 8))
+    assert data.x.shape == (1, 1, 8, 8)
+    assert abs(float(data.x.max()) - 117 / 255) < 1e-6
+    os.mkfifo(tmp_path / "a" / "pipe.png")
+    with pytest.raises(DataError, match="pipe.png.*not a regular file"):
+        load(f"folder:{tmp_path}", (1, 8, 8))
