@@ -101,12 +101,13 @@ def read_image(path: Path) -> np.ndarray:
     """An image as H x W x 3 float values in 0..1: any format Pillow reads (PNG, JPEG, ...;
     palette, grey with alpha, CMYK, 16-bit), or a .npy array (H x W or H x W x 3, scaled to
     its own range)."""
+    data = _regular_bytes(path)
     if path.suffix.lower() == ".npy":
-        return _from_npy(path)
+        return _from_npy(path, data)
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as img:
+        with Image.open(io.BytesIO(data)) as img:
             img.load()
             return _to_rgb(img)
     except UnidentifiedImageError:
@@ -128,9 +129,28 @@ def _to_rgb(img: Any) -> np.ndarray:
     return rgba[:, :, :3] * alpha + (1 - alpha)
 
 
-def _from_npy(path: Path) -> np.ndarray:
+def _regular_bytes(path: Path) -> bytes:
+    """The file's bytes: a regular file only (a FIFO or device is refused without blocking),
+    at most dslc_runtime's image size cap."""
+    from dslc_runtime.errors import RunError
+    from dslc_runtime.files import open_regular
+    from dslc_runtime.images import MAX_IMAGE_BYTES
+
     try:
-        a = np.load(path, allow_pickle=False)
+        with open_regular(str(path), "image") as f:
+            data = f.read(MAX_IMAGE_BYTES + 1)
+    except RunError as exc:
+        raise PictureError(str(exc)) from None
+    except OSError as exc:
+        raise PictureError(f"cannot read image {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_IMAGE_BYTES:
+        raise PictureError(f"cannot read image {path}: larger than {MAX_IMAGE_BYTES >> 20} MiB")
+    return data
+
+
+def _from_npy(path: Path, data: bytes) -> np.ndarray:
+    try:
+        a = np.load(io.BytesIO(data), allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise PictureError(f"cannot read {path}: {exc}") from None
     if a.ndim == 3 and a.shape[0] in (1, 3) and a.shape[2] not in (1, 3):

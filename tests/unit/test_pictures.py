@@ -130,6 +130,24 @@ def test_an_unreadable_image_says_so() -> None:
         read_image(RF_POOL)
 
 
+def test_a_fifo_or_device_is_refused_without_blocking(tmp_path: Path) -> None:
+    """rf --image on a named pipe waited forever for a writer; /dev/zero was read."""
+    import os
+    import subprocess
+
+    os.mkfifo(tmp_path / "pipe.png")
+    np.save(tmp_path / "x.npy", np.zeros((4, 4)))
+    os.mkfifo(tmp_path / "pipe.npy")
+    for image in ("pipe.png", "pipe.npy", "/dev/zero"):
+        done = subprocess.run(
+            [sys.executable, "-m", "dslc", "rf", str(RF_POOL), "--image", image, "--unit", "1,1"],
+            capture_output=True, text=True, timeout=60, cwd=tmp_path, check=False,
+        )  # fmt: skip
+        assert done.returncode == 1, done.stderr
+        assert "not a regular file" in done.stderr
+        assert "Traceback" not in done.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
