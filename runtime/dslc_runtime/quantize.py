@@ -280,18 +280,24 @@ def quantize(
     model = load_float_model(path)
     if len(samples) == 0:
         raise QuantizeError("no calibration samples")
-    with tempfile.TemporaryDirectory(prefix="dslc-quantize-") as tmp, _quiet():
-        scratch = Path(tmp)
-        pre = _should_preprocess(model, settings)
-        if pre:
-            model = _preprocess(model, scratch)
-        op_types, excluded, left = _targets(model, settings)
-        if not op_types:
-            raise QuantizeError(
-                "nothing to quantize: every op type is excluded or has no int8 kernel"
-            )
-        _run_quantizer(model, samples, settings, (op_types, excluded), scratch / "int8.onnx")
-        result = onnx.load(str(scratch / "int8.onnx"))
+    try:
+        with tempfile.TemporaryDirectory(prefix="dslc-quantize-") as tmp, _quiet():
+            scratch = Path(tmp)
+            pre = _should_preprocess(model, settings)
+            if pre:
+                model = _preprocess(model, scratch)
+            op_types, excluded, left = _targets(model, settings)
+            if not op_types:
+                raise QuantizeError(
+                    "nothing to quantize: every op type is excluded or has no int8 kernel"
+                )
+            _run_quantizer(model, samples, settings, (op_types, excluded), scratch / "int8.onnx")
+            result = onnx.load(str(scratch / "int8.onnx"))
+    except OSError as exc:  # the scratch models ONNX Runtime's quantizer writes and reads
+        raise QuantizeError(
+            f"cannot write the quantizer's scratch models in {tempfile.gettempdir()}: "
+            f"{exc.strerror or exc} (is the disk full? TMPDIR names another folder)"
+        ) from None
     if not any(n.op_type == "QuantizeLinear" for n in result.graph.node):
         raise QuantizeError(
             "nothing was quantized: no op of the model runs in int8 on ONNX Runtime's CPU "

@@ -84,6 +84,45 @@ def _plot(net: Path, out: Path) -> list[str]:
     return ["rf", str(net), "--plot", str(out)]
 
 
+def _picture(net: Path, out: Path) -> list[str]:
+    image = net.parent / "in.png"
+    if not image.exists():
+        from PIL import Image
+
+        Image.new("RGB", (8, 8), (90, 140, 200)).save(image)
+    return ["rf", str(net), "--image", str(image), "--unit", "1,1", "-o", str(out)]
+
+
+def _torch(net: Path, out: Path) -> list[str]:
+    return ["torch", str(net), "-o", str(out)]
+
+
+def _compiled(net: Path) -> Path:
+    """The network compiled once, beside it (an input for the commands that read .onnx)."""
+    model = net.parent / "in.onnx"
+    if not model.exists():
+        done = _invoke(["compile", str(net), "-o", str(model)])
+        assert done.exit_code == 0, done.output
+    return model
+
+
+def _decompile(net: Path, out: Path) -> list[str]:
+    return ["decompile", str(_compiled(net)), "-o", str(out)]
+
+
+def _quantize(net: Path, out: Path) -> list[str]:
+    return [
+        "quantize",
+        str(_compiled(net)),
+        "--calibrate",
+        "digits",
+        "--samples",
+        "4",
+        "-o",
+        str(out),
+    ]
+
+
 # every command that writes a file, with a suffix it accepts
 WRITERS: dict[str, tuple[Callable[[Path, Path], list[str]], str]] = {
     "compile": (_compile, ".onnx"),
@@ -91,8 +130,13 @@ WRITERS: dict[str, tuple[Callable[[Path, Path], list[str]], str]] = {
     "weights": (_weights, ".npz"),
     "graph": (_graph, ".dot"),
     "rf-plot": (_plot, ".png"),
+    "rf-image": (_picture, ".png"),
+    "torch": (_torch, ".py"),
+    "decompile": (_decompile, ".xnet"),
+    "quantize": (_quantize, ".onnx"),
 }
 WRITER_NAMES = sorted(WRITERS)
+READS_ONNX = ("decompile", "quantize")  # the others read the .xnet
 
 
 def _invoke(args: list[str]) -> Result:
@@ -173,12 +217,14 @@ def test_directory_target_is_refused(writer: str, net: Path, out_dir: Path) -> N
 
 @pytest.mark.parametrize("writer", WRITER_NAMES)
 def test_symlink_to_the_input_is_refused(writer: str, net: Path, out_dir: Path) -> None:
+    given = _compiled(net) if writer in READS_ONNX else net
+    before = given.read_bytes()
     link = out_dir / _name(writer)
-    link.symlink_to(net)
+    link.symlink_to(given)
     result = _invoke(_args(writer, net, link))
     assert result.exit_code == 1, result.output
     assert "over the input" in result.stderr
-    assert net.read_text(encoding="utf-8") == NET
+    assert given.read_bytes() == before
     assert link.is_symlink() and os.listdir(out_dir) == [link.name]
     _no_claim(result)
 
@@ -297,7 +343,8 @@ def test_full_disk_is_a_user_error_and_keeps_the_old_output(
     target.write_bytes(b"old")
     limit = "import resource, signal, sys, runpy\n"
     limit += "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
-    limit += "resource.setrlimit(resource.RLIMIT_FSIZE, (200, 200))\n"
+    size = 20 if writer == "decompile" else 200  # under what each writes (decompile: 64 bytes)
+    limit += f"resource.setrlimit(resource.RLIMIT_FSIZE, ({size}, {size}))\n"
     limit += "sys.argv = ['dslc', *sys.argv[1:]]\n"
     limit += "runpy.run_module('dslc', run_name='__main__')\n"
     done = subprocess.run(
@@ -309,7 +356,9 @@ def test_full_disk_is_a_user_error_and_keeps_the_old_output(
         check=False,
     )
     assert done.returncode == 1, done.stdout + done.stderr
-    assert f"cannot write {target}: " in done.stderr
+    # quantize fails earlier, on ONNX Runtime's scratch models (in TMPDIR)
+    scratch = "cannot write the quantizer's scratch models in "
+    assert (scratch if writer == "quantize" else f"cannot write {target}: ") in done.stderr
     assert "File too large" in done.stderr or "disk full" in done.stderr  # numpy's own text
     assert "internal error" not in done.stderr
     assert os.listdir(out_dir) == [target.name] and target.read_bytes() == b"old"
