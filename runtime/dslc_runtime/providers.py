@@ -9,6 +9,7 @@ from typing import Any
 import onnxruntime as ort  # type: ignore[import-untyped, unused-ignore]
 
 from .errors import RunError, short_reason
+from .files import open_regular
 
 __all__ = [
     "CPU",
@@ -144,6 +145,8 @@ def open_session(
 ) -> Opened:
     """Create a session for an already-checked provider choice; `cuda_options` are CUDA
     provider options (e.g. prefer_nhwc), ignored when the session runs on CPU."""
+    if isinstance(source, str):  # ONNX Runtime would open a FIFO and wait for a writer
+        open_regular(source, "model").close()
     options = ort.SessionOptions()
     if threads is not None:
         options.intra_op_num_threads = threads
