@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,6 +202,8 @@ def _export(model: str, repo: str, opts: dict[str, Any]) -> None:
             f"model name '{name}': use letters, digits, '_', '.' and '-' "
             "(a letter or digit first, at most 128); set it with --name"
         )
+    if not repo.strip():
+        raise click.UsageError("--triton REPO: give a folder (an empty name is no folder)")
     target = Path(repo) / name
     for given, what in ((model, "model"), (opts["labels"], "labels"), (opts["weights"], "weights")):
         if given is not None and _inside(Path(given), target):
@@ -232,7 +235,8 @@ def _report(target: Path, serving: Any, files: list[str], notes: list[str]) -> N
     )
     for note in notes:
         click.echo(f"note: {note}")
-    click.echo(f"serve: tritonserver --model-repository={target.parent.resolve()}")
+    repo = shlex.quote(f"--model-repository={target.parent.resolve()}")
+    click.echo(f"serve: tritonserver {repo}")
 
 
 @click.command()

@@ -163,6 +163,11 @@ def atomic_dir(path: Path, force: bool) -> Iterator[Path]:
 
 
 def _check_dir_target(path: Path, force: bool) -> None:
+    if path.parent.is_symlink() and not path.parent.exists():
+        target = os.readlink(path.parent)
+        raise UserError(
+            f"cannot write {path}: {path.parent} is a broken symbolic link (to {target})"
+        )
     parent = Path(os.path.realpath(path.parent))
     if parent.exists() and not parent.is_dir():
         raise UserError(f"cannot write {path}: {path.parent} is not a directory")

@@ -318,6 +318,22 @@ def test_a_fifo_or_file_at_the_model_folder_is_never_replaced(tmp_path: Path) ->
     assert r.exit_code == 2  # click: REPO must be a folder
 
 
+def test_odd_repository_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An empty REPO is no folder (it meant the current one); a broken symlink says so (it
+    said 'File exists'); the serve line quotes a folder a shell would split."""
+    monkeypatch.chdir(tmp_path)
+    r = _invoke("export", MODELS / "lenet5.xnet", "--triton", "")
+    assert r.exit_code == 2 and "an empty name is no folder" in r.stderr
+    (tmp_path / "gone").symlink_to(tmp_path / "nowhere")
+    r = _invoke("export", MODELS / "lenet5.xnet", "--triton", tmp_path / "gone")
+    assert r.exit_code == 1
+    assert f"gone is a broken symbolic link (to {tmp_path / 'nowhere'})" in r.stderr
+    r = _invoke("export", MODELS / "lenet5.xnet", "--triton", tmp_path / "my repo")
+    assert r.exit_code == 0, r.output
+    assert f"serve: tritonserver '--model-repository={tmp_path / 'my repo'}'" in r.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gone", "my repo"]
+
+
 def test_the_input_inside_the_folder_it_replaces_is_refused(tmp_path: Path) -> None:
     model = _onnx_file(tmp_path / "m.onnx", "N")
     assert _invoke("export", model, "--triton", tmp_path / "repo").exit_code == 0
