@@ -60,9 +60,13 @@ def hover_text(checked: Checked, path: str, line: int, char: int) -> str | None:
 
 
 def _read(path: str) -> str:
+    """A file the buffer imports, read as the compiler reads sources (a FIFO never blocks the
+    server; at most 1 MiB); '' when it cannot be read."""
+    from dslc.source import SourceFile, UnreadableSource
+
     try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        return SourceFile.read(norm(path)).text
+    except (UnreadableSource, UnicodeDecodeError):
         return ""
 
 
