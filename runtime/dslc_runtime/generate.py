@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -9,9 +10,11 @@ import numpy as np
 
 from .errors import InputError
 from .sizes import check_size_names
-from .specs import TensorSpec
+from .specs import TensorSpec, format_shape
 
-__all__ = ["random_inputs", "random_kind"]
+__all__ = ["MAX_SAMPLE_ELEMENTS", "random_inputs", "random_kind"]
+
+MAX_SAMPLE_ELEMENTS = 2**31 - 1  # one sample of one input, as the compiler's tensor limit
 
 
 def _check_size(what: str, value: Any) -> int:
@@ -95,5 +98,12 @@ def random_inputs(
     feeds: dict[str, np.ndarray[Any, Any]] = {}
     for spec in specs:
         shape = tuple(_resolve(spec, i, d, bound, batch) for i, d in enumerate(spec.shape))
+        per_sample = math.prod(shape[1:])
+        if per_sample > MAX_SAMPLE_ELEMENTS:
+            raise InputError(
+                f"input {spec.name}: {format_shape(shape)} makes {per_sample:,} elements per "
+                f"sample, over the limit of {MAX_SAMPLE_ELEMENTS:,} (dslc's --limit tensor "
+                "default); give smaller sizes"
+            )
         feeds[spec.name] = _fill(spec, shape, rng)
     return feeds

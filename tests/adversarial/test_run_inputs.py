@@ -283,3 +283,16 @@ def test_unknown_input_suffix(net: Path, tmp_path: Path) -> None:
     given = tmp_path / "x.png"
     given.write_bytes(b"\x89PNG\r\n")
     _refused(_run(net, given), ".npy")
+
+
+@pytest.mark.parametrize("command", ["run", "bench"])
+@pytest.mark.parametrize("size", ["H=99999999999999999999,W=8", "H=100000,W=100000"])
+def test_absurd_sizes_for_random_inputs_are_refused(
+    tmp_path: Path, command: str, size: str
+) -> None:
+    """numpy's ValueError (past its dimension limit) was an internal error; 100000 x 100000
+    tried to allocate 120 GB before failing."""
+    net = tmp_path / "sym.xnet"
+    net.write_text("network s\ninput x: 3 x H x W\nconv3x3(4) -> relu\n", encoding="utf-8")
+    result = CliRunner().invoke(main, [command, str(net), "--size", size, "--provider", "cpu"])
+    _refused(result, "elements per sample, over the limit of 2,147,483,647")
