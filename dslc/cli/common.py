@@ -18,6 +18,7 @@ from dslc.expand.limits import Limits, option_help, parse_limits
 __all__ = [
     "CLOSED_PIPE",
     "DEFAULT_SIZE",
+    "SEED",
     "SET_HELP",
     "SIZE_HELP",
     "TERMINATED",
@@ -40,6 +41,9 @@ __all__ = [
 
 
 F = TypeVar("F", bound=Callable[..., Any])
+# every --seed: 32 bits, as the weight initialiser uses them (4294967296 would draw what 0
+# draws) and numpy's and torch's generators take them (a negative seed was an internal error)
+SEED = click.IntRange(0, 2**32 - 1)
 SET_HELP = "Override a network parameter, e.g. --set classes=10 (repeatable)."
 SIZE_HELP = (
     "Values for symbolic input sizes (input image: 3 x H x W), so that shapes and costs "
@@ -240,7 +244,7 @@ def model_source_options(f: F) -> F:
     f = limit_option(f)
     f = click.option(
         "--seed",
-        type=int,
+        type=SEED,
         default=0,
         show_default=True,
         help="Seed for weights (.xnet) and random inputs.",

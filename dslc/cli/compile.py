@@ -8,6 +8,7 @@ import click
 
 from dslc.backend.settings import DTYPES, SCHEMES
 from dslc.cli.common import (
+    SEED,
     SET_HELP,
     UserError,
     chosen_opset,
@@ -35,7 +36,7 @@ __all__ = ["compile"]
 @opset_options
 @click.option(
     "--seed",
-    type=int,
+    type=SEED,
     default=0,
     show_default=True,
     help="Seed for the weight initialisation; same seed, same bytes.",

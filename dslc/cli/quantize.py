@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from dslc.cli.common import UserError, debug_option, guard, load_runtime, size_option
+from dslc.cli.common import SEED, UserError, debug_option, guard, load_runtime, size_option
 from dslc.cli.output import check_output, write_atomic
 
 __all__ = ["default_output", "quantize"]
@@ -87,7 +87,7 @@ def _names(ctx: click.Context, param: click.Parameter, items: tuple[str, ...]) -
     help="Keep these op types (Gemm) or nodes (layer4.2.conv3) in float; repeatable or "
     "comma-separated.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for drawing samples.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed for drawing samples.")
 @click.option(
     "--mean",
     metavar="M[,M,M]",

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from dslc.backend.settings import SCHEMES
-from dslc.cli.common import SET_HELP, UserError, analyse_file, debug_option, guard
+from dslc.cli.common import SEED, SET_HELP, UserError, analyse_file, debug_option, guard
 from dslc.cli.output import check_output, write_atomic
 
 __all__ = ["train"]
@@ -201,7 +201,7 @@ def _save(paths: list[Path], result: Any, about: dict[str, Any], settings: Any) 
 )
 @click.option(
     "--seed",
-    type=int,
+    type=SEED,
     default=0,
     show_default=True,
     help="Seed of the initial weights, the split, the shuffling and dropout.",

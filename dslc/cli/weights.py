@@ -9,7 +9,7 @@ import click
 
 from dslc.backend.settings import SCHEMES
 from dslc.backend.weight_files import MissingSafetensors
-from dslc.cli.common import SET_HELP, UserError, analyse_file, debug_option, guard
+from dslc.cli.common import SEED, SET_HELP, UserError, analyse_file, debug_option, guard
 from dslc.cli.output import check_output, write_atomic
 
 __all__ = ["weights"]
@@ -37,7 +37,7 @@ __all__ = ["weights"]
     help="Write the initial weights (from --seed/--init) to OUT.safetensors or "
     "OUT.npz, e.g. to start training elsewhere; for an .onnx model, the weights it stores.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for --save.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed for --save.")
 @click.option(
     "--init",
     type=click.Choice(SCHEMES),
