@@ -11,7 +11,7 @@ from dslc.compiler import compile_source
 from dslc.diagnostics import CompileError, Diagnostic, Sink
 from dslc.expand.imports import ImportRoot, collect_blocks, is_library
 from dslc.passes import Analysis
-from dslc.source import SourceFile
+from dslc.source import MAX_SOURCE_BYTES, SourceFile, Span
 from dslc.syntax import ast
 from dslc.syntax.parser import parse
 
@@ -48,6 +48,9 @@ def check_text(path: str, text: str, version: int = 0) -> Checked:
     """Check a buffer's text as `dslc check` checks the file (imports read from disk, parsed
     once per process while unchanged: the parser caches by path and text)."""
     source = SourceFile(norm(path), text.replace("\r\n", "\n").replace("\r", "\n"))
+    too_large = _too_large(source)
+    if too_large is not None:
+        return Checked(source, version, (too_large,))
     try:
         program = parse(source)
     except CompileError as exc:
@@ -65,6 +68,20 @@ def check_text(path: str, text: str, version: int = 0) -> Checked:
     return Checked(source, version, analysis.warnings, program, blocks, analysis, imports)
 
 
+def _too_large(source: SourceFile) -> Diagnostic | None:
+    """A buffer past the size `dslc check` reads is refused as the file would be (parsing a
+    5 MB buffer held the server for minutes), at its first character."""
+    size = len(source.text.encode("utf-8"))
+    if size <= MAX_SOURCE_BYTES:
+        return None
+    return Diagnostic(
+        "E0402",
+        f"cannot read {source.path}: it is {size:,} bytes, more than the "
+        f"{MAX_SOURCE_BYTES:,} an .xnet file may have (dslc check refuses it too)",
+        Span(source, 1, 1, 1, 2),
+    )
+
+
 def _imports(program: ast.Program, source: SourceFile) -> dict[str, str]:
     here = Path(source.path).parent
     return {
@@ -76,6 +93,8 @@ def scope_of(path: str, text: str, line: int) -> Checked | None:
     """The names in scope of a buffer being typed (it may not parse): its syntax tree and
     blocks, from the text as it is, else with the 0-based line cut at its last `->`, else
     without that line. None when none of them parses."""
+    if len(text.encode("utf-8")) > MAX_SOURCE_BYTES:
+        return None
     lines = text.split("\n")
     tries = [text]
     if 0 <= line < len(lines):
