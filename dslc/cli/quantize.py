@@ -10,6 +10,7 @@ import click
 
 from dslc.cli.common import SEED, UserError, debug_option, guard, load_runtime, size_option
 from dslc.cli.output import check_output, write_atomic
+from dslc.cli.train import FiniteRange
 
 __all__ = ["default_output", "quantize"]
 
@@ -74,7 +75,7 @@ def _names(ctx: click.Context, param: click.Parameter, items: tuple[str, ...]) -
 )
 @click.option(
     "--percentile",
-    type=click.FloatRange(50, 100, min_open=True),
+    type=FiniteRange(50, 100, min_open=True),
     default=99.999,
     show_default=True,
     help="The percentile kept by --method percentile.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shlex
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from dslc.backend.settings import SCHEMES
 from dslc.cli.common import SEED, SET_HELP, UserError, analyse_file, debug_option, guard
 from dslc.cli.output import check_output, write_atomic
 
-__all__ = ["train"]
+__all__ = ["FiniteRange", "train"]
 
 OPTIMIZERS = ("sgd", "adam", "adamw")  # dslc.pytorch.train.OPTIMIZERS (no torch import here)
 DATA_HELP = (
@@ -24,6 +25,16 @@ DATA_HELP = (
     "scaled to [0, 1]). Images are "
     "resized bilinearly to the network's input, one channel copied if it wants 3."
 )
+
+
+class FiniteRange(click.FloatRange):
+    """A FloatRange that also refuses nan and inf (nan passes every comparison)."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
 
 
 def _torch() -> Any:
@@ -71,11 +82,13 @@ def _data(spec: str, shape: tuple[int, int, int], classes: int, val: float, seed
     from dslc.pytorch.data import DataError, load, split
 
     try:
-        data = load(spec, shape)
-        if data.y.min() < 0 or data.y.max() >= classes:
+        data = load(spec, shape, classes)
+        folders = data.source.startswith("folder:") and len(data.classes) != classes
+        if folders or data.y.min() < 0 or data.y.max() >= classes:
             raise DataError(
-                f"--data {spec}: labels run from {data.y.min()} to {data.y.max()}, but the "
-                f"network has {classes} output classes (labels 0 to {classes - 1})"
+                f"--data {spec}: {len(data.classes)} classes ({', '.join(data.classes)[:200]}), "
+                f"but the network has {classes} output classes (--set classes=N, where "
+                "the network has that parameter?)"
             )
         return data, *split(data, val, seed)
     except DataError as exc:
@@ -144,7 +157,7 @@ def _save(paths: list[Path], result: Any, about: dict[str, Any], settings: Any) 
 )
 @click.option(
     "--val-fraction",
-    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    type=FiniteRange(0, 1, min_open=True, max_open=True),
     default=0.2,
     show_default=True,
     help="Part of the data held out for validation (a seeded random split).",
@@ -158,21 +171,21 @@ def _save(paths: list[Path], result: Any, about: dict[str, Any], settings: Any) 
 )
 @click.option(
     "--lr",
-    type=click.FloatRange(0, min_open=True),
+    type=FiniteRange(0, 1e36, min_open=True),
     default=1e-3,
     show_default=True,
-    help="Learning rate.",
+    help="Learning rate (at most 1e36: a larger step overflows float32 in the optimiser).",
 )
 @click.option(
     "--momentum",
-    type=click.FloatRange(0, 1),
+    type=FiniteRange(0, 1),
     default=0.9,
     show_default=True,
     help="Momentum of sgd.",
 )
 @click.option(
     "--weight-decay",
-    type=click.FloatRange(0),
+    type=FiniteRange(0),
     default=0.0,
     show_default=True,
     help="L2 penalty of every parameter (adamw: decoupled weight decay).",
@@ -275,6 +288,7 @@ def train(file: str, spec: str, output: str | None, metrics: str | None, plot: s
                          bar=_bar(w.main, epochs), report=report)  # fmt: skip
             if not w.main:
                 return
+            _diverged(result, lr)
             about = {
                 "file": file,
                 "network": analysis.graph.name,
@@ -286,6 +300,7 @@ def train(file: str, spec: str, output: str | None, metrics: str | None, plot: s
                     "val_fraction": val_fraction,
                     "input": list(shape),
                     "classes": classes,
+                    "class_names": list(data.classes),  # label i is class_names[i]
                     "preprocessing": data.note,
                 },
                 "processes": w.size,
@@ -293,6 +308,24 @@ def train(file: str, spec: str, output: str | None, metrics: str | None, plot: s
             }
             _save(paths, result, about, settings)
         _finish(file, sets, paths, result)
+
+
+def _diverged(result: Any, lr: float) -> None:
+    """No weights when no epoch gave finite ones; a warning when training stopped on NaN."""
+    last = result.epochs[-1]
+    if not result.best_epoch:
+        raise UserError(
+            f"training diverged: no epoch gave a finite validation loss (epoch {last.epoch}: "
+            f"train loss {last.train_loss:.4g}, val loss {last.val_loss:.4g}); nothing was "
+            f"written (try a lower --lr than {lr:g})"
+        )
+    if result.diverged:
+        click.echo(
+            f"warning: training diverged: the training loss was {last.train_loss:.4g} in epoch "
+            f"{result.diverged}; training stopped, the weights of epoch {result.best_epoch} "
+            "are kept",
+            err=True,
+        )
 
 
 def _finish(file: str, sets: tuple[str, ...], paths: list[Path], result: Any) -> None:

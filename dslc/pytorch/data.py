@@ -16,6 +16,7 @@ DATA_HELP = (
     "digits (scikit-learn's 1,797 8x8 handwritten digits, bundled), folder:PATH (one "
     "sub-folder of images per class, as torchvision's ImageFolder) or npz:PATH (arrays x and y)"
 )
+MAX_CLASSES = 1_000_000  # labels of npz data without a network to check them against
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
@@ -34,15 +35,16 @@ class Dataset:
     note: str  # how the images were brought to the network's input
 
 
-def load(spec: str, shape: tuple[int, int, int]) -> Dataset:
-    """The data named by `spec`, brought to the network's input `shape` (C, H, W)."""
+def load(spec: str, shape: tuple[int, int, int], classes: int | None = None) -> Dataset:
+    """The data named by `spec`, brought to the network's input `shape` (C, H, W); with
+    `classes`, labels must run from 0 to classes - 1."""
     kind, colon, rest = spec.partition(":")
     if kind == "digits" and not colon:
         return _digits(shape)
     if kind == "folder" and rest:
         return _folder(Path(rest), shape)
     if kind == "npz" and rest:
-        return _npz(Path(rest), shape)
+        return _npz(Path(rest), shape, classes)
     raise DataError(f"--data {spec}: not a data source; use {DATA_HELP}")
 
 
@@ -123,11 +125,13 @@ def _folder(root: Path, shape: tuple[int, int, int]) -> Dataset:
     mode = "L" if c == 1 else "RGB"
     if c not in (1, 3):
         raise DataError(f"--data folder: images have 1 or 3 channels; the network takes {c}")
-    images, labels = [], []
+    images: list[np.ndarray] = []
+    labels: list[int] = []
     for label, name in enumerate(classes):
+        found = len(images)
         for path in sorted((root / name).iterdir()):
-            if path.suffix.lower() not in IMAGE_SUFFIXES:
-                continue
+            if path.suffix.lower() not in IMAGE_SUFFIXES or path.name.startswith("."):
+                continue  # hidden files too: macOS's ._x.png are not images
             try:  # regular files only (a FIFO never blocks), size-capped, 16-bit scaled
                 pixels = read_image(str(path), c)
             except RunError as exc:
@@ -136,8 +140,11 @@ def _folder(root: Path, shape: tuple[int, int, int]) -> Dataset:
             small = im.resize((w, h), Image.Resampling.BILINEAR)
             images.append(np.asarray(small, dtype=np.float32) / 255.0)
             labels.append(label)
-    if not images:
-        raise DataError(f"--data folder:{root}: no images in {', '.join(classes)}")
+        if len(images) == found:  # a class never seen would be trained as never right
+            raise DataError(
+                f"--data folder:{root}: class folder {name!r} holds no images "
+                f"({', '.join(IMAGE_SUFFIXES)}); remove it or add images"
+            )
     x = np.stack(images)
     x = x[:, None] if c == 1 else x.transpose(0, 3, 1, 2)
     note = f"images converted to {mode} and resized bilinearly to {h}x{w}, scaled to [0, 1]"
@@ -145,41 +152,68 @@ def _folder(root: Path, shape: tuple[int, int, int]) -> Dataset:
     return Dataset(np.ascontiguousarray(x), y, tuple(classes), f"folder:{root}", note)
 
 
-def _npz(path: Path, shape: tuple[int, int, int]) -> Dataset:
+def _npz(path: Path, shape: tuple[int, int, int], classes: int | None) -> Dataset:
     """Arrays x (N, H, W) or (N, C, H, W), uint8 scaled to [0, 1], and y (N,) integers."""
-    import zipfile
-
     import numpy as np
+    from dslc_runtime.errors import RunError
+    from dslc_runtime.npz import read_npz_arrays
 
+    what = f"--data npz:{path}"
     if not path.is_file():
-        what = "not a regular file" if path.exists() else "no such file"
-        raise DataError(f"--data npz:{path}: {what}")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in ("x", "y") if k not in z.files]
-            if missing:
-                raise DataError(
-                    f"--data npz:{path}: no array {' or '.join(missing)} (it has "
-                    f"{', '.join(z.files) or 'none'}); save images as x and labels as y"
-                )
-            x, y = z["x"], z["y"]
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise DataError(f"--data npz:{path}: cannot read it as an .npz archive ({exc})") from None
+        raise DataError(f"{what}: {'not a regular file' if path.exists() else 'no such file'}")
+    try:  # regular files only, never unpickled, declared sizes checked before inflating
+        arrays = read_npz_arrays(str(path), ("x", "y"), what)
+    except RunError as exc:
+        raise DataError(str(exc)) from None
+    x, y = arrays["x"], arrays["y"]
     if x.ndim == 3:
         x = x[:, None]
-    if x.ndim != 4 or y.ndim != 1 or len(x) != len(y) or len(y) == 0:
+    if x.ndim != 4 or y.ndim != 1 or len(x) != len(y) or len(y) == 0 or 0 in x.shape:
         raise DataError(
-            f"--data npz:{path}: want x of shape (N, H, W) or (N, C, H, W) and y of shape (N,), "
-            f"got x {x.shape} and y {y.shape}"
+            f"{what}: want x of shape (N, H, W) or (N, C, H, W) and y of shape (N,), "
+            f"none of them 0, got x {x.shape} and y {y.shape}"
         )
-    if not np.issubdtype(y.dtype, np.integer):
-        raise DataError(f"--data npz:{path}: labels y must be integers, not {y.dtype}")
-    if not (np.issubdtype(x.dtype, np.number) and not np.issubdtype(x.dtype, np.complexfloating)):
-        raise DataError(f"--data npz:{path}: images x must be real numbers, not {x.dtype}")
+    if y.dtype.kind not in "iu":
+        raise DataError(f"{what}: labels y must be integers, not {y.dtype}")
+    if x.dtype.kind not in "iuf":
+        raise DataError(f"{what}: images x must be real numbers, not {x.dtype}")
+    _labels(y, classes, what)
+    _memory(len(x), shape, what)
     scaled = x.dtype == np.uint8
-    x = x.astype(np.float32) / (255.0 if scaled else 1.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        x = x.astype(np.float32) / (255.0 if scaled else 1.0)
+    if not np.isfinite(x).all():
+        bad = int(np.count_nonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1)))
+        raise DataError(
+            f"{what}: {bad} of {len(x)} images hold NaN or infinite values (or values beyond "
+            "float32's range); training on them gives NaN weights"
+        )
     x, note = _fit(x, shape, f"npz:{path}")
     note = ", ".join(n for n in ("uint8 scaled to [0, 1]" if scaled else "", note) if n)
-    n_classes = int(y.max()) + 1 if len(y) else 0
-    names = tuple(str(i) for i in range(max(n_classes, 0)))
+    n_classes = classes if classes is not None else int(y.max()) + 1
+    names = tuple(str(i) for i in range(n_classes))
     return Dataset(x, y.astype(np.int64), names, f"npz:{path}", note)
+
+
+def _labels(y: np.ndarray, classes: int | None, what: str) -> None:
+    """Labels 0 to classes - 1 (checked in y's own dtype: a uint64 never wraps negative)."""
+    low, high = int(y.min()), int(y.max())
+    limit = classes if classes is not None else MAX_CLASSES
+    if low < 0 or high >= limit:
+        raise DataError(
+            f"{what}: labels run from {low} to {high}, but the network has {limit} output "
+            f"classes (labels 0 to {limit - 1})"
+        )
+
+
+def _memory(n: int, shape: tuple[int, int, int], what: str) -> None:
+    """The images as float32 at the network's input size must fit in memory (twice: the
+    split copies them)."""
+    from dslc_runtime.npz import memory_bytes
+
+    need = 2 * 4 * n * shape[0] * shape[1] * shape[2]
+    if need > memory_bytes():
+        raise DataError(
+            f"{what}: {n:,} images of {'x'.join(map(str, shape))} as float32 need "
+            f"{need / 2**30:,.1f} GiB, more than this machine's {memory_bytes() / 2**30:,.1f} GiB"
+        )

@@ -61,6 +61,7 @@ class Result:
     best_state: dict[str, np.ndarray] = field(default_factory=dict)
     stopped_early: bool = False
     seconds: float = 0.0
+    diverged: int = 0  # the epoch whose training loss was NaN or infinite (training stopped)
 
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -193,10 +194,12 @@ def fit(
         result.epochs.append(record)
         report(record)
         if val_loss < best_loss:
-            best_loss, result.best_epoch = val_loss, epoch
-            result.best_state = {
-                k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()
-            }
+            state = {k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()}
+            if all(np.isfinite(v).all() for v in state.values() if v.dtype.kind == "f"):
+                best_loss, result.best_epoch, result.best_state = val_loss, epoch, state
+        if not math.isfinite(train_loss):  # NaN weights stay NaN: no later epoch can recover
+            result.diverged = epoch
+            break
         if s.patience is not None and epoch - result.best_epoch >= s.patience:
             result.stopped_early = epoch < s.epochs
             break

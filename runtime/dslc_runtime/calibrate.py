@@ -13,8 +13,8 @@ from typing import Any, Literal
 import numpy as np
 
 from .errors import InputError, RunError
-from .files import open_regular
 from .images import read_image
+from .npz import read_npz_arrays
 from .prepare import Pixels, Plan, PrepareError, pillow, plan_for, prepare
 from .specs import TensorSpec, format_shape
 
@@ -128,21 +128,10 @@ def _digit_images() -> tuple[Array, Array]:
 
 
 def _npz(source: Source, spec: TensorSpec, sizes: Mapping[str, int], pick: Any) -> list[Array]:
-    try:
-        with open_regular(source.path, "calibration file") as f, np.load(f) as archive:
-            if "x" not in archive.files:
-                found = ", ".join(archive.files) or "none"
-                raise CalibrationError(
-                    f"{source.path} has no array 'x' (its arrays: {found}); save the samples "
-                    "with np.savez(path, x=samples)"
-                )
-            x = archive["x"]
-    except CalibrationError:
-        raise
+    try:  # regular files only, never unpickled, declared sizes checked before inflating
+        x = read_npz_arrays(source.path, ("x",), f"calibration file {source.path}")["x"]
     except RunError as exc:
         raise CalibrationError(str(exc)) from None
-    except (OSError, ValueError, EOFError) as exc:
-        raise CalibrationError(f"cannot read {source.path}: {exc}") from None
     if x.ndim == spec.rank - 1:
         x = x[None]
     _check_npz_shape(x, spec, sizes, source.path)

@@ -54,7 +54,8 @@ def test_a_short_run_writes_weights_metrics_and_curves(trained: tuple[Path, Resu
     assert doc["best_epoch"] in (1, 2) and doc["settings"]["seed"] == 7
     assert doc["data"] == {
         "source": "digits", "train": 1258, "val": 539, "val_fraction": 0.3,
-        "input": [1, 32, 32], "classes": 10, "preprocessing": "resized bilinearly from 8x8 to 32x32",
+        "input": [1, 32, 32], "classes": 10,
+        "class_names": [str(i) for i in range(10)], "preprocessing": "resized bilinearly from 8x8 to 32x32",
     }  # fmt: skip
     assert list(doc["epochs"][0]["grad_norms"]) == ["conv1", "conv2", "dense1", "dense2", "dense3"]
     assert doc["best_val_accuracy"] > 0.5  # two epochs: far above chance (0.1)

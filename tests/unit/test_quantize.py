@@ -275,8 +275,8 @@ def test_npz_samples(lenet: Path, tmp_path: Path) -> None:
         (None, "folder:{tmp}", "holds no images"),
         (None, "imagenet", "write folder:PATH"),
         ("wrong", "npz:{tmp}/s.npz", "'x' is (3, 1, 28, 28); the model's input 'digit'"),
-        ("noX", "npz:{tmp}/s.npz", "has no array 'x' (its arrays: y)"),
-        (None, "npz:{tmp}/none.npz", "cannot read calibration file"),
+        ("noX", "npz:{tmp}/s.npz", "s.npz: no array x (it has y)"),
+        (None, "npz:{tmp}/none.npz", "calibration file {tmp}/none.npz: No such file"),
     ],
 )
 def test_calibration_source_errors(

@@ -1,0 +1,266 @@
+"""`dslc train` fed what an attacker or an unlucky user would feed it: npz archives that lie
+about their size or inflate a thousandfold, pickles, labels far out of range, NaN pixels,
+empty image dimensions, option values that are NaN or negative, training that diverges,
+class folders that are empty or hidden. Every case ends quickly in exit status 1 (or 2 for
+a bad option value) with a one-line message, and leaves no file behind.
+
+Decisions tested here: images with NaN or infinite values (also float64 beyond float32's
+range) are refused before training; training whose loss turns NaN stops at once, and when no
+epoch gave finite weights nothing is written (exit 1); a class folder without images is
+refused, as is a folder tree whose class count differs from the network's; hidden files in a
+class folder are skipped; the metrics JSON names each label's class."""
+
+from __future__ import annotations
+
+import io
+import json
+import signal
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner, Result
+from numpy.lib import format as npy
+from PIL import Image
+
+from dslc.cli import main
+
+NET = "network tiny(classes = 3)\ninput x: 1 x 4 x 4\nflatten -> dense(classes)\n"
+
+
+@pytest.fixture(autouse=True)
+def _quick() -> Iterator[None]:
+    """One thread (see tests/train/conftest.py); a case that blocks fails instead of hanging."""
+
+    def timeout(signum: int, frame: object) -> None:
+        raise TimeoutError("the command blocked")
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    old = signal.signal(signal.SIGALRM, timeout)
+    signal.alarm(60)
+    start = time.monotonic()
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
+    torch.set_num_threads(threads)
+    assert time.monotonic() - start < 40
+
+
+@pytest.fixture
+def net(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.xnet"
+    path.write_text(NET, encoding="utf-8")
+    return path
+
+
+def _npz(path: Path, x: np.ndarray, y: np.ndarray | None = None) -> str:
+    rng = np.random.default_rng(0)
+    np.savez(path, x=x, y=rng.integers(0, 3, len(x)) if y is None else y)
+    return f"npz:{path}"
+
+
+def _train(net: Path, data: str, *extra: str) -> Result:
+    out = net.parent / "w.safetensors"
+    return CliRunner().invoke(main, ["train", str(net), "--data", data, "-o", str(out), *extra])
+
+
+def _refused(result: Result, net: Path, *words: str, status: int = 1) -> None:
+    """The exit status, a one-line error naming the problem, no traceback, no file left."""
+    assert result.exit_code == status, result.output
+    assert "Traceback" not in result.output and "internal error" not in result.output
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    for word in words:
+        assert word.lower() in result.stderr.lower(), result.stderr
+    assert sorted(
+        p.name for p in net.parent.iterdir() if p.suffix != ".npz" and p.name != "data"
+    ) == ["tiny.xnet"]
+
+
+def _member(z: zipfile.ZipFile, name: str, shape: tuple[int, ...], data: bytes) -> None:
+    head = io.BytesIO()
+    npy.write_array_header_1_0(head, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    z.writestr(name, head.getvalue() + data, zipfile.ZIP_DEFLATED)
+
+
+def _labels(z: zipfile.ZipFile, n: int) -> None:
+    buf = io.BytesIO()
+    np.save(buf, np.zeros(n, np.int64))
+    z.writestr("y.npy", buf.getvalue(), zipfile.ZIP_DEFLATED)
+
+
+# ---- npz archives that are not what they say ----
+
+
+def test_a_zip_bomb_is_refused_from_the_zip_directory(net: Path, tmp_path: Path) -> None:
+    """~100 KB inflating to 100 MB of zeros (the ratio of a bomb, not of images)."""
+    path = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(path, "w") as z:
+        _member(z, "x.npy", (25_000, 1, 32, 32), bytes(25_000 * 32 * 32 * 4))
+        _labels(z, 25_000)
+    assert path.stat().st_size < 200_000
+    _refused(_train(net, f"npz:{path}"), net, "array 'x' would inflate", "zip bomb")
+
+
+def test_a_shape_larger_than_memory_is_refused_before_allocating(net: Path, tmp_path: Path) -> None:
+    path = tmp_path / "huge.npz"
+    with zipfile.ZipFile(path, "w") as z:
+        _member(z, "x.npy", (10**6, 1, 1000, 1000), b"")
+        _labels(z, 10)
+    _refused(_train(net, f"npz:{path}"), net, "declares shape (1000000, 1, 1000, 1000)", "memory")
+
+
+def test_a_shape_larger_than_the_data_held_is_refused(net: Path, tmp_path: Path) -> None:
+    """Before: numpy allocated 40 MB and failed with 'out of memory ... see --limit'."""
+    path = tmp_path / "liar.npz"
+    with zipfile.ZipFile(path, "w") as z:
+        _member(z, "x.npy", (10_000, 1, 32, 32), bytes(100))
+        _labels(z, 10_000)
+    _refused(_train(net, f"npz:{path}"), net, "declares shape (10000, 1, 32, 32)", "holds only")
+
+
+def test_pickled_objects_are_refused(net: Path, tmp_path: Path) -> None:
+    data = _npz(tmp_path / "p.npz", np.array([None] * 6, dtype=object), np.zeros(6, np.int64))
+    _refused(_train(net, data), net, "pickle")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_only_regular_files_are_read(net: Path, tmp_path: Path, kind: str) -> None:
+    import os
+
+    path = tmp_path / "f.npz"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    _refused(_train(net, f"npz:{path}"), net, "not a regular file")
+
+
+# ---- arrays of the wrong form ----
+
+
+def test_labels_beyond_int64_are_refused_without_naming_each_class(
+    net: Path, tmp_path: Path
+) -> None:
+    """Before: 2**63 + 5 as uint64 made a list of 2**63 class names (killed for memory)."""
+    y = np.full(8, 2**63 + 5, np.uint64)
+    data = _npz(tmp_path / "u.npz", np.zeros((8, 4, 4), np.float32), y)
+    _refused(_train(net, data), net, "labels run from 9223372036854775813", "3 output classes")
+
+
+@pytest.mark.parametrize(("x", "y", "words"), [
+    (np.zeros((8, 0, 4), np.float32), None, "got x (8, 1, 0, 4)"),
+    (np.zeros((8, 4, 4), np.float32), np.array([0, 1, 2, -1, 0, 1, 2, 0]), "labels run from -1"),
+    (np.zeros((8, 4, 4), np.float32), np.zeros(8), "labels y must be integers"),
+    (np.zeros((8, 4, 4), complex), None, "real numbers"),
+    (np.zeros((0, 4, 4), np.float32), None, "got x (0, 1, 4, 4)"),
+])  # fmt: skip
+def test_arrays_of_the_wrong_form(
+    net: Path, tmp_path: Path, x: np.ndarray, y: np.ndarray | None, words: str
+) -> None:
+    _refused(_train(net, _npz(tmp_path / "a.npz", x, y)), net, words)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, 1e300])
+def test_non_finite_pixels_are_refused_before_training(
+    net: Path, tmp_path: Path, bad: float
+) -> None:
+    """Before: a NaN loss in every epoch, then 'internal error (StopIteration)'."""
+    x = np.zeros((10, 4, 4))
+    x[3, 1, 1] = x[7, 0, 0] = bad
+    _refused(_train(net, _npz(tmp_path / "n.npz", x)), net, "2 of 10 images hold NaN or infinite")
+
+
+# ---- option values ----
+
+
+@pytest.mark.parametrize(("option", "value"), [
+    ("--lr", "nan"), ("--lr", "inf"), ("--val-fraction", "nan"), ("--momentum", "nan"),
+    ("--weight-decay", "nan"), ("--weight-decay", "inf"),
+])  # fmt: skip
+def test_option_values_that_are_not_numbers_training_can_use(
+    net: Path, tmp_path: Path, option: str, value: str
+) -> None:
+    """Before: nan ended in 'internal error (ValueError)'; --momentum nan trained and wrote
+    NaN into the metrics JSON (not JSON)."""
+    data = _npz(tmp_path / "ok.npz", np.zeros((10, 4, 4), np.float32))
+    result = _train(net, data, option, value, "--epochs", "1")
+    assert result.exit_code == 2 and f"Invalid value for '{option}'" in result.output
+    assert "Traceback" not in result.output
+
+
+def _deep(net: Path) -> Path:
+    """Three dense layers: a large step multiplies through them to inf, then NaN."""
+    net.write_text(
+        NET.replace("dense(classes)", "dense(16) -> relu -> dense(16) -> dense(classes)")
+    )
+    return net
+
+
+def test_training_that_diverges_writes_nothing(net: Path, tmp_path: Path) -> None:
+    """Before: NaN losses, then 'internal error (StopIteration)'."""
+    x = np.random.default_rng(1).random((20, 4, 4)).astype(np.float32)
+    data = _npz(tmp_path / "ok.npz", x)
+    result = _train(_deep(net), data, "--lr", "1e30", "--epochs", "20")
+    _refused(result, net, "training diverged", "nothing was written", "lower --lr than 1e+30")
+    assert "epoch  3/20" not in result.stdout  # stopped at the first NaN training loss
+
+
+def test_training_that_diverges_later_keeps_the_best_finite_epoch(
+    net: Path, tmp_path: Path
+) -> None:
+    from safetensors.numpy import load_file
+
+    x = np.random.default_rng(1).random((20, 4, 4)).astype(np.float32)
+    data = _npz(tmp_path / "ok.npz", x)
+    result = _train(_deep(net), data, "--optimizer", "sgd", "--lr", "1e8", "--epochs", "20")
+    assert result.exit_code == 0, result.output
+    assert "warning: training diverged: the training loss was nan in epoch" in result.stderr
+    assert "training stopped, the weights of epoch 1 are kept" in result.stderr
+    assert "epoch 20/20" not in result.stdout
+    weights = load_file(tmp_path / "w.safetensors")
+    assert all(np.isfinite(w).all() for w in weights.values())
+
+
+def test_a_learning_rate_that_overflows_the_optimiser_is_refused(net: Path, tmp_path: Path) -> None:
+    """Before: Adam's step lr / (1 - beta1) overflowed float32: 'internal error'."""
+    data = _npz(tmp_path / "ok.npz", np.zeros((10, 4, 4), np.float32))
+    result = _train(net, data, "--lr", "1e38")
+    assert result.exit_code == 2 and "1e+38 is not in the range 0<x<=1e+36" in result.output
+
+
+# ---- image folders ----
+
+
+def _folder(root: Path, classes: dict[str, int]) -> str:
+    for name, count in classes.items():
+        (root / name).mkdir(parents=True)
+        for i in range(count):
+            Image.new("L", (5, 5), 40 * i).save(root / name / f"{i}.png")
+    return f"folder:{root}"
+
+
+def test_an_empty_class_folder_is_refused(net: Path, tmp_path: Path) -> None:
+    """Before: 'c' became class 2 with no images, trained as a class never right."""
+    data = _folder(tmp_path / "data", {"a": 3, "b": 3, "c": 0})
+    _refused(_train(net, data), net, "class folder 'c' holds no images")
+
+
+def test_a_class_count_unlike_the_network_s_is_refused(net: Path, tmp_path: Path) -> None:
+    data = _folder(tmp_path / "data", {"a": 3, "b": 3})
+    _refused(_train(net, data), net, "2 classes (a, b), but the network has 3 output classes")
+
+
+def test_hidden_files_are_skipped_and_class_names_are_saved(net: Path, tmp_path: Path) -> None:
+    """macOS's ._0.png beside 0.png is no image; names with spaces and accents are kept."""
+    data = _folder(tmp_path / "data", {"chat noir": 2, "été": 2, "z\u00fcge": 2})
+    (tmp_path / "data" / "été" / "._0.png").write_bytes(b"\0\5\26\7 AppleDouble")
+    result = _train(net, data, "--epochs", "1", "--val-fraction", "0.3")
+    assert result.exit_code == 0, result.output
+    assert "4 training and 2 validation images" in result.stdout
+    doc = json.loads((tmp_path / "w.json").read_text(encoding="utf-8"))
+    assert doc["data"]["class_names"] == ["chat noir", "z\u00fcge", "été"]  # sorted, as label i
