@@ -13,7 +13,7 @@ import click
 
 from dslc.backend.settings import SCHEMES
 from dslc.cli.common import SEED, SET_HELP, UserError, analyse_file, debug_option, guard
-from dslc.cli.output import check_output, write_atomic
+from dslc.cli.output import atomic_file, check_output
 
 __all__ = ["FiniteRange", "train"]
 
@@ -121,18 +121,36 @@ def _bar(main: bool, epochs: int) -> Any:
 
 
 def _save(paths: list[Path], result: Any, about: dict[str, Any], settings: Any) -> None:
+    """The three files are made in memory, written to temporaries, then renamed together: a
+    failure or a signal leaves none of them (never weights without their metrics)."""
+    from contextlib import ExitStack
+
     from dslc.backend.weight_files import MissingSafetensors, safetensors_bytes
     from dslc.pytorch.report import metrics, plot_png
 
     state = {k: v for k, v in result.best_state.items() if not k.endswith("num_batches_tracked")}
     try:
-        write_atomic(paths[0], safetensors_bytes(state))
+        weights = safetensors_bytes(state)
     except MissingSafetensors:
         raise UserError("saving weights needs safetensors: pip install 'dslc[train]'") from None
     about = {**about, "weights": str(paths[0])}
-    text = json.dumps(metrics(result, settings, about), indent=1) + "\n"
-    write_atomic(paths[1], text.encode())
-    write_atomic(paths[2], plot_png(result, f"{about['network']} on {about['data']['source']}"))
+    doc = _json_safe(metrics(result, settings, about))  # a diverged epoch's NaN: null
+    text = json.dumps(doc, indent=1, allow_nan=False) + "\n"
+    png = plot_png(result, f"{about['network']} on {about['data']['source']}")
+    with ExitStack() as files:  # renamed on leaving, last first
+        for path, data in zip(paths, (weights, text.encode(), png), strict=True):
+            files.enter_context(atomic_file(path)).write(data)
+
+
+def _json_safe(value: Any) -> Any:
+    """`value` with NaN and infinite floats as None (JSON has no NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 @click.command()

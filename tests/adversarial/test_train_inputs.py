@@ -225,6 +225,12 @@ def test_training_that_diverges_later_keeps_the_best_finite_epoch(
     weights = load_file(tmp_path / "w.safetensors")
     assert all(np.isfinite(w).all() for w in weights.values())
 
+    def strict(word: str) -> None:
+        raise AssertionError(f"{word} in the metrics: not JSON")
+
+    doc = json.loads((tmp_path / "w.json").read_text(), parse_constant=strict)
+    assert doc["epochs"][-1]["train_loss"] is None  # the NaN epoch: null
+
 
 def test_a_learning_rate_that_overflows_the_optimiser_is_refused(net: Path, tmp_path: Path) -> None:
     """Before: Adam's step lr / (1 - beta1) overflowed float32: 'internal error'."""
@@ -264,3 +270,64 @@ def test_hidden_files_are_skipped_and_class_names_are_saved(net: Path, tmp_path:
     assert "4 training and 2 validation images" in result.stdout
     doc = json.loads((tmp_path / "w.json").read_text(encoding="utf-8"))
     assert doc["data"]["class_names"] == ["chat noir", "z\u00fcge", "été"]  # sorted, as label i
+
+
+# ---- a signal while the three files are written ----
+
+# dslc, with the metrics JSON's temporary file slowed down: the weights are written by then
+SLOW_JSON = """
+import os, runpy, sys, time
+_fdopen = os.fdopen
+class _Slow:
+    def __init__(self, f): self._f = f
+    def __getattr__(self, name): return getattr(self._f, name)
+    def __enter__(self): return self
+    def __exit__(self, *exc): return self._f.__exit__(*exc)
+    def write(self, data):
+        n = self._f.write(data)
+        self._f.flush()
+        for _ in range(600):
+            time.sleep(0.1)
+        return n
+def _open(fd, mode="r", *args, **kwargs):
+    f = _fdopen(fd, mode, *args, **kwargs)
+    slow = "w" in mode and ".w.json." in os.readlink(f"/proc/self/fd/{fd}")
+    return _Slow(f) if slow else f
+os.fdopen = _open
+sys.argv = ["dslc", *sys.argv[1:]]
+runpy.run_module("dslc", run_name="__main__")
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_while_writing_leaves_none_of_the_three_files(
+    net: Path, tmp_path: Path, sig: int
+) -> None:
+    """Before: the weights were renamed into place before the metrics were written, so a
+    signal then left w.safetensors without its w.json and w.png, after 'terminated'."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{root / 'runtime'}"}
+    data = _npz(tmp_path / "ok.npz", np.zeros((10, 4, 4), np.float32))
+    out = tmp_path / "w.safetensors"
+    cmd = [sys.executable, "-c", SLOW_JSON, "train", str(net), "--data", data, "-o", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 50
+        while not any(p.name.startswith(".w.json.") for p in tmp_path.iterdir()):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the metrics were never written"
+            time.sleep(0.02)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 128 + sig, err
+    assert "Traceback" not in err and "internal error" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.npz", "tiny.xnet"]
