@@ -234,7 +234,14 @@ def _print(
     opts: dict[str, Any],
 ) -> None:
     click.echo(f"model:       {model} (input {spec.describe()})")
-    click.echo(f"calibration: {source.describe()}, {report.samples} samples, {opts['method']}")
+    short = (
+        f" (all the source has; --samples asked {opts['samples']})"
+        if report.samples < opts["samples"]
+        else ""
+    )
+    click.echo(
+        f"calibration: {source.describe()}, {report.samples} samples{short}, {opts['method']}"
+    )
     click.echo(f"             {how}")
     click.echo(
         f"quantized:   {', '.join(report.quantized_ops)} (QDQ, uint8 activations, int8 weights)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -66,15 +67,24 @@ def _sets(items: tuple[str, ...]) -> dict[str, str]:
     return {name.strip(): value.strip() for name, _, value in (i.partition("=") for i in items)}
 
 
-def _outputs(file: str, output: str | None, metrics: str | None, plot: str | None) -> list[Path]:
+def _outputs(
+    file: str, spec: str, output: str | None, metrics: str | None, plot: str | None
+) -> list[Path]:
     out = Path(output) if output else Path(Path(file).stem + ".safetensors")
     if out.suffix != ".safetensors":
         raise UserError(f"-o {out}: the weights are written as a .safetensors file")
     paths = [out, Path(metrics or out.with_suffix(".json")), Path(plot or out.with_suffix(".png"))]
     if len({p.resolve() for p in paths}) != 3:
         raise UserError("the weights, metrics and plot need three different file names")
+    kind, _, data = spec.partition(":")
     for p in paths:
-        check_output(p, [file])
+        check_output(p, [file, data if kind == "npz" and data else None])
+        if (
+            kind == "folder"
+            and data
+            and Path(os.path.realpath(p)).is_relative_to(os.path.realpath(data))
+        ):  # an image among the classes would be trained on next time
+            raise UserError(f"refusing to write {p} inside the training data folder {data}")
     return paths
 
 
@@ -269,7 +279,7 @@ def train(file: str, spec: str, output: str | None, metrics: str | None, plot: s
     """
     with guard(debug):
         torch = _torch()
-        paths = _outputs(file, output, metrics, plot)
+        paths = _outputs(file, spec, output, metrics, plot)
         analysis = analyse_file(file, sets)
         shape, classes, probabilities = _classifier(analysis, file)
         data, train_set, val_set = _data(spec, shape, classes, val_fraction, seed)

@@ -86,3 +86,22 @@ def test_percentile_nan_is_refused(model: Path, tmp_path: Path) -> None:
     np.savez(path, x=np.zeros((2, 3, 8, 8), np.float32))
     result = _quantize(model, path, "--method", "percentile", "--percentile", "nan")
     assert result.exit_code == 2 and "'nan' is not a finite number" in result.output
+
+
+def test_fewer_samples_than_asked_are_named(model: Path, tmp_path: Path) -> None:
+    """Before: '4 samples' with --samples 1000, as if that were what was asked."""
+    path = tmp_path / "ok.npz"
+    np.savez(path, x=np.random.default_rng(0).random((4, 3, 8, 8)).astype(np.float32))
+    result = _quantize(model, path, "--samples", "1000")
+    assert result.exit_code == 0, result.output
+    assert "4 samples (all the source has; --samples asked 1000)" in result.stdout
+
+
+def test_the_output_never_replaces_the_calibration_data(model: Path, tmp_path: Path) -> None:
+    path = tmp_path / "ok.npz"
+    np.savez(path, x=np.zeros((2, 3, 8, 8), np.float32))
+    before = path.read_bytes()
+    args = ["quantize", str(model), "--calibrate", f"npz:{path}", "-o", str(path)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and "refusing to write the output over the input" in result.stderr
+    assert path.read_bytes() == before

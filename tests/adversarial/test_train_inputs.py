@@ -331,3 +331,25 @@ def test_a_signal_while_writing_leaves_none_of_the_three_files(
     assert proc.returncode == 128 + sig, err
     assert "Traceback" not in err and "internal error" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.npz", "tiny.xnet"]
+
+
+# ---- outputs over the data ----
+
+
+def test_the_metrics_never_overwrite_the_training_data(net: Path, tmp_path: Path) -> None:
+    """Before: --metrics data.npz replaced the training data with the metrics JSON."""
+    data = _npz(tmp_path / "data.npz", np.zeros((10, 4, 4), np.float32))
+    before = (tmp_path / "data.npz").read_bytes()
+    result = _train(net, data, "--metrics", str(tmp_path / "data.npz"))
+    _refused(result, net, "refusing to write the output over the input")
+    assert (tmp_path / "data.npz").read_bytes() == before
+
+
+def test_no_output_goes_inside_the_image_folder(net: Path, tmp_path: Path) -> None:
+    """Before: -o data/a/w.safetensors put w.png among class a's images: the next run
+    trained on the learning curves."""
+    data = _folder(tmp_path / "data", {"a": 2, "b": 2, "c": 2})
+    out = tmp_path / "data" / "a" / "w.safetensors"
+    result = CliRunner().invoke(main, ["train", str(net), "--data", data, "-o", str(out)])
+    assert result.exit_code == 1 and "inside the training data folder" in result.stderr
+    assert sorted(p.name for p in (tmp_path / "data" / "a").iterdir()) == ["0.png", "1.png"]
