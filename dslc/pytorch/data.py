@@ -125,31 +125,39 @@ def _folder(root: Path, shape: tuple[int, int, int]) -> Dataset:
     mode = "L" if c == 1 else "RGB"
     if c not in (1, 3):
         raise DataError(f"--data folder: images have 1 or 3 channels; the network takes {c}")
+    files = _image_files(root, classes)
+    _memory(len(files), shape, f"--data folder:{root}")  # before reading a single image
     images: list[np.ndarray] = []
-    labels: list[int] = []
-    for label, name in enumerate(classes):
-        found = len(images)
-        for path in sorted((root / name).iterdir()):
-            if path.suffix.lower() not in IMAGE_SUFFIXES or path.name.startswith("."):
-                continue  # hidden files too: macOS's ._x.png are not images
-            try:  # regular files only (a FIFO never blocks), size-capped, 16-bit scaled
-                pixels = read_image(str(path), c)
-            except RunError as exc:
-                raise DataError(f"--data folder: {exc}") from None
-            im = Image.fromarray(pixels[:, :, 0] if c == 1 else pixels)
-            small = im.resize((w, h), Image.Resampling.BILINEAR)
-            images.append(np.asarray(small, dtype=np.float32) / 255.0)
-            labels.append(label)
-        if len(images) == found:  # a class never seen would be trained as never right
-            raise DataError(
-                f"--data folder:{root}: class folder {name!r} holds no images "
-                f"({', '.join(IMAGE_SUFFIXES)}); remove it or add images"
-            )
+    for path, _ in files:
+        try:  # regular files only (a FIFO never blocks), size-capped, 16-bit scaled
+            pixels = read_image(str(path), c)
+        except RunError as exc:
+            raise DataError(f"--data folder: {exc}") from None
+        im = Image.fromarray(pixels[:, :, 0] if c == 1 else pixels)
+        small = im.resize((w, h), Image.Resampling.BILINEAR)
+        images.append(np.asarray(small, dtype=np.float32) / 255.0)
+    labels = [label for _, label in files]
     x = np.stack(images)
     x = x[:, None] if c == 1 else x.transpose(0, 3, 1, 2)
     note = f"images converted to {mode} and resized bilinearly to {h}x{w}, scaled to [0, 1]"
     y = np.asarray(labels, dtype=np.int64)
     return Dataset(np.ascontiguousarray(x), y, tuple(classes), f"folder:{root}", note)
+
+
+def _image_files(root: Path, classes: list[str]) -> list[tuple[Path, int]]:
+    """(image file, label) of each class folder in turn; a class without images is refused."""
+    files: list[tuple[Path, int]] = []
+    for label, name in enumerate(classes):
+        found = len(files)
+        for path in sorted((root / name).iterdir()):
+            if path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith("."):
+                files.append((path, label))  # hidden files skipped: macOS's ._x.png
+        if len(files) == found:  # a class never seen would be trained as never right
+            raise DataError(
+                f"--data folder:{root}: class folder {name!r} holds no images "
+                f"({', '.join(IMAGE_SUFFIXES)}); remove it or add images"
+            )
+    return files
 
 
 def _npz(path: Path, shape: tuple[int, int, int], classes: int | None) -> Dataset:

@@ -353,3 +353,15 @@ def test_no_output_goes_inside_the_image_folder(net: Path, tmp_path: Path) -> No
     result = CliRunner().invoke(main, ["train", str(net), "--data", data, "-o", str(out)])
     assert result.exit_code == 1 and "inside the training data folder" in result.stderr
     assert sorted(p.name for p in (tmp_path / "data" / "a").iterdir()) == ["0.png", "1.png"]
+
+
+def test_a_folder_too_large_for_memory_is_refused_before_reading(tmp_path: Path) -> None:
+    """90 tiny images, each resized to 40000 x 40000 (6.4 GB as float32): refused from the
+    file count. Before: every image was resized, each taking 6.4 GB, until memory ran out."""
+    net = tmp_path / "tiny.xnet"
+    net.write_text("network big\ninput x: 1 x 40000 x 40000\ngap -> flatten -> dense(3)\n")
+    data = _folder(tmp_path / "data", {"a": 30, "b": 30, "c": 30})
+    result = CliRunner().invoke(main, ["train", str(net), "--data", data])
+    assert result.exit_code == 1, result.output
+    assert "90 images of 1x40000x40000 as float32 need" in result.stderr
+    assert "more than this machine's" in result.stderr
