@@ -99,6 +99,7 @@ def _digits(shape: tuple[int, int, int]) -> Dataset:
     except ImportError:
         raise DataError("--data digits needs scikit-learn: pip install 'dslc[train]'") from None
     bunch = load_digits()
+    _memory(len(bunch.target), shape, "--data digits")
     x = (np.asarray(bunch.images, dtype=np.float32) / 16.0)[:, None]  # values 0..16
     x, note = _fit(x, shape, "digits")
     names = tuple(str(t) for t in bunch.target_names)

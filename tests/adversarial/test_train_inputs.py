@@ -365,3 +365,11 @@ def test_a_folder_too_large_for_memory_is_refused_before_reading(tmp_path: Path)
     assert result.exit_code == 1, result.output
     assert "90 images of 1x40000x40000 as float32 need" in result.stderr
     assert "more than this machine's" in result.stderr
+
+
+def test_digits_too_large_for_memory_are_refused_before_resizing(tmp_path: Path) -> None:
+    net = tmp_path / "tiny.xnet"
+    net.write_text("network big\ninput x: 1 x 40000 x 40000\ngap -> flatten -> dense(10)\n")
+    result = CliRunner().invoke(main, ["train", str(net), "--data", "digits"])
+    assert result.exit_code == 1, result.output
+    assert "--data digits: 1,797 images of 1x40000x40000 as float32 need" in result.stderr
