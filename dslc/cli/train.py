@@ -256,8 +256,9 @@ def _json_safe(value: Any) -> Any:
 )
 @click.option(
     "--threads",
-    type=click.IntRange(1),
-    help="CPU threads of PyTorch [default: PyTorch's choice; torchrun: 1 per process].",
+    type=click.IntRange(1, 1024),
+    help="CPU threads of PyTorch, at most 1024 [default: PyTorch's choice; torchrun: 1 per "
+    "process].",
 )
 @click.option(
     "--grad-norms",

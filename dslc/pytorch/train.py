@@ -90,7 +90,8 @@ def _optimizer(module: nn.Module, s: Settings) -> torch.optim.Optimizer:
 
 def _loader(data: Dataset, s: Settings, world: World) -> DataLoader[tuple[torch.Tensor, ...]]:
     ds = TensorDataset(torch.from_numpy(data.x), torch.from_numpy(data.y))
-    per_process = max(1, math.ceil(s.batch_size / world.size))
+    # a batch beyond the data is all of it (a huge --batch-size overflowed islice's limit)
+    per_process = max(1, min(math.ceil(s.batch_size / world.size), len(data.y)))
     if world.size > 1:
         sampler: DistributedSampler[tuple[torch.Tensor, ...]] | RandomSampler = DistributedSampler(
             ds, world.size, world.rank, shuffle=True, seed=s.seed

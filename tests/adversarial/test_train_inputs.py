@@ -180,13 +180,15 @@ def test_non_finite_pixels_are_refused_before_training(
 
 @pytest.mark.parametrize(("option", "value"), [
     ("--lr", "nan"), ("--lr", "inf"), ("--val-fraction", "nan"), ("--momentum", "nan"),
-    ("--weight-decay", "nan"), ("--weight-decay", "inf"),
+    ("--weight-decay", "nan"), ("--weight-decay", "inf"), ("--threads", "1000000000"),
+    ("--threads", str(2**70)),
 ])  # fmt: skip
 def test_option_values_that_are_not_numbers_training_can_use(
     net: Path, tmp_path: Path, option: str, value: str
 ) -> None:
     """Before: nan ended in 'internal error (ValueError)'; --momentum nan trained and wrote
-    NaN into the metrics JSON (not JSON)."""
+    NaN into the metrics JSON (not JSON); --threads 1000000000 made libgomp try to allocate
+    216 GB and exit; --threads 2**70 was an internal error."""
     data = _npz(tmp_path / "ok.npz", np.zeros((10, 4, 4), np.float32))
     result = _train(net, data, option, value, "--epochs", "1")
     assert result.exit_code == 2 and f"Invalid value for '{option}'" in result.output
@@ -199,6 +201,15 @@ def _deep(net: Path) -> Path:
         NET.replace("dense(classes)", "dense(16) -> relu -> dense(16) -> dense(classes)")
     )
     return net
+
+
+@pytest.mark.parametrize("size", [str(2**63 - 1), str(2**80)])
+def test_a_batch_larger_than_the_data_takes_all_of_it(net: Path, tmp_path: Path, size: str) -> None:
+    """Before: internal error (ValueError from islice: beyond sys.maxsize)."""
+    data = _npz(tmp_path / "ok.npz", np.zeros((10, 4, 4), np.float32))
+    result = _train(net, data, "--batch-size", size, "--epochs", "1")
+    assert result.exit_code == 0, result.output
+    assert "8 training and 2 validation images" in result.stdout
 
 
 def test_training_that_diverges_writes_nothing(net: Path, tmp_path: Path) -> None:
