@@ -188,7 +188,7 @@ def _npz(path: Path, shape: tuple[int, int, int], classes: int | None) -> Datase
         raise DataError(f"{what}: images x must be real numbers, not {x.dtype}")
     _labels(y, classes, what)
     _memory(len(x), shape, what)
-    scaled = x.dtype == np.uint8
+    scaled, dtype = x.dtype == np.uint8, x.dtype
     with np.errstate(over="ignore", invalid="ignore"):
         x = x.astype(np.float32) / (255.0 if scaled else 1.0)
     if not np.isfinite(x).all():
@@ -198,7 +198,8 @@ def _npz(path: Path, shape: tuple[int, int, int], classes: int | None) -> Datase
             "float32's range); training on them gives NaN weights"
         )
     x, note = _fit(x, shape, f"npz:{path}")
-    note = ", ".join(n for n in ("uint8 scaled to [0, 1]" if scaled else "", note) if n)
+    given = f"{dtype} values as given, {x.min():.4g} to {x.max():.4g}"  # 0..255 floats show
+    note = ", ".join(n for n in ("uint8 scaled to [0, 1]" if scaled else given, note) if n)
     n_classes = classes if classes is not None else int(y.max()) + 1
     names = tuple(str(i) for i in range(n_classes))
     return Dataset(x, y.astype(np.int64), names, f"npz:{path}", note)

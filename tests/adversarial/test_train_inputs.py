@@ -384,3 +384,13 @@ def test_digits_too_large_for_memory_are_refused_before_resizing(tmp_path: Path)
     result = CliRunner().invoke(main, ["train", str(net), "--data", "digits"])
     assert result.exit_code == 1, result.output
     assert "--data digits: 1,797 images of 1x40000x40000 as float32 need" in result.stderr
+
+
+def test_images_taken_as_given_show_their_range(net: Path, tmp_path: Path) -> None:
+    """uint16 (or 0..255 float) pixels are not scaled: the first line says so with the range
+    (before: nothing told the user the network trained on values up to 65535)."""
+    x = np.zeros((10, 4, 4), np.uint16)
+    x[0, 0, 0] = 65535
+    result = _train(net, _npz(tmp_path / "u16.npz", x), "--epochs", "1")
+    assert result.exit_code == 0, result.output
+    assert "(uint16 values as given, 0 to 6.554e+04)" in result.stdout.splitlines()[0]
