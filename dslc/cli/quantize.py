@@ -3,6 +3,7 @@ images, an .npz array or scikit-learn's digits, with onnxruntime.quantization.""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,12 @@ def _floats(ctx: click.Context, param: click.Parameter, text: str | None) -> Any
     if text is None:
         return None
     try:
-        return tuple(float(v) for v in text.split(","))
+        values = tuple(float(v) for v in text.split(","))
     except ValueError:
         raise click.BadParameter(f"'{text}': give numbers separated by commas") from None
+    if not all(math.isfinite(v) for v in values):  # nan reached ORT's 'scale issue' assert
+        raise click.BadParameter(f"'{text}': give finite numbers")
+    return values
 
 
 def _names(ctx: click.Context, param: click.Parameter, items: tuple[str, ...]) -> Any:

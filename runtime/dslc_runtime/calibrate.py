@@ -195,4 +195,10 @@ def load_samples(
         def read(i: int) -> Array:
             return _read_image(files[i], plan.channels)
 
-    return [prepare(read(int(i)), plan) for i in pick(count)], plan
+    prepared = [prepare(read(int(i)), plan) for i in pick(count)]
+    if not all(np.isfinite(p).all() for p in prepared):  # a mean or std past float32's range
+        raise CalibrationError(
+            "the prepared samples hold NaN or infinite values: the --mean or --std given "
+            "takes pixels past float32's range"
+        )
+    return prepared, plan

@@ -105,3 +105,24 @@ def test_the_output_never_replaces_the_calibration_data(model: Path, tmp_path: P
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1 and "refusing to write the output over the input" in result.stderr
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "status", "words"),
+    [
+        ("--mean", "nan", 2, "'nan': give finite numbers"),
+        ("--std", "inf", 2, "'inf': give finite numbers"),
+        ("--mean", "1e39", 1, "past float32's range"),
+        ("--std", "1e-45", 1, "past float32's range"),
+    ],
+)
+def test_a_mean_or_std_that_makes_samples_non_finite(
+    model: Path, tmp_path: Path, option: str, value: str, status: int, words: str
+) -> None:
+    """Before: internal error (AssertionError 'scale issue' inside ONNX Runtime's quantizer)."""
+    out = tmp_path / "q.onnx"
+    args = ["quantize", str(model), "--calibrate", "digits", option, value, "-o", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == status, result.output
+    assert words in result.output and "internal error" not in result.output
+    assert not out.exists()
