@@ -56,8 +56,8 @@ def split(data: Dataset, val_fraction: float, seed: int) -> tuple[Dataset, Datas
     n_val = round(n * val_fraction)
     if n_val < 1 or n - n_val < 1:
         raise DataError(
-            f"--val-fraction {val_fraction}: {n} samples leave {n - n_val} for training and "
-            f"{n_val} for validation; both need at least one"
+            f"--val-fraction {val_fraction}: {n} sample{'s leave' if n > 1 else ' leaves'} "
+            f"{n - n_val} for training and {n_val} for validation; both need at least one"
         )
     order = np.random.default_rng(seed).permutation(n)
     val, train = order[:n_val], order[n_val:]

@@ -165,6 +165,14 @@ def test_arrays_of_the_wrong_form(
     _refused(_train(net, _npz(tmp_path / "a.npz", x, y)), net, words)
 
 
+@pytest.mark.parametrize(("n", "words"), [
+    (1, "1 sample leaves 1 for training and 0 for validation"),
+    (2, "2 samples leave 2 for training and 0 for validation"),
+])  # fmt: skip
+def test_too_few_samples_to_split(net: Path, tmp_path: Path, n: int, words: str) -> None:
+    _refused(_train(net, _npz(tmp_path / "s.npz", np.zeros((n, 4, 4), np.float32))), net, words)
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf, 1e300])
 def test_non_finite_pixels_are_refused_before_training(
     net: Path, tmp_path: Path, bad: float
