@@ -133,7 +133,8 @@ def _folder(root: Path, shape: tuple[int, int, int]) -> Dataset:
         try:  # regular files only (a FIFO never blocks), size-capped, 16-bit scaled
             pixels = read_image(str(path), c)
         except RunError as exc:
-            raise DataError(f"--data folder: {exc}") from None
+            text = str(exc).replace("\n", "\\n")  # a newline in a file name: still one line
+            raise DataError(f"--data folder: {text}") from None
         im = Image.fromarray(pixels[:, :, 0] if c == 1 else pixels)
         small = im.resize((w, h), Image.Resampling.BILINEAR)
         images.append(np.asarray(small, dtype=np.float32) / 255.0)

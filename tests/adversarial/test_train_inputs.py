@@ -402,3 +402,11 @@ def test_images_taken_as_given_show_their_range(net: Path, tmp_path: Path) -> No
     result = _train(net, _npz(tmp_path / "u16.npz", x), "--epochs", "1")
     assert result.exit_code == 0, result.output
     assert "(uint16 values as given, 0 to 6.554e+04)" in result.stdout.splitlines()[0]
+
+
+def test_an_unreadable_image_whose_name_has_a_newline_is_one_line(
+    net: Path, tmp_path: Path
+) -> None:
+    data = _folder(tmp_path / "data", {"a": 2, "b": 2, "c": 2})
+    (tmp_path / "data" / "b" / "x\ny.png").write_bytes(b"not a png")
+    _refused(_train(net, data), net, "x\\ny.png: not an image format Pillow reads")
