@@ -75,7 +75,8 @@ class Pipeline:
         if self.bgr:
             x = x[:, :, ::-1]
         if self.mean:
-            x = (x - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+            with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # no numpy warning
+                x = (x - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
         return x.astype(np.float32)
 
 

@@ -219,7 +219,8 @@ def prepare(image: Array, plan: Plan) -> Array:
     if plan.unit:
         x = x / np.float32(255)
     if plan.mean is not None and plan.std is not None:
-        x = (x - np.asarray(plan.mean, np.float32)) / np.asarray(plan.std, np.float32)
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # checked after
+            x = (x - np.asarray(plan.mean, np.float32)) / np.asarray(plan.std, np.float32)
     if plan.layout == "nchw":
         x = x.transpose(2, 0, 1)
     if plan.dtype.kind in "iu":
