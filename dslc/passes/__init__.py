@@ -15,7 +15,7 @@ from dslc.passes.limits import check_limits
 from dslc.passes.memory import Memory, activation_memory
 from dslc.passes.receptive_field import RFs, alignment_warnings, receptive_fields
 from dslc.passes.rounding import Rounded, rounded_dims
-from dslc.passes.sizes import SizeRule, size_rules
+from dslc.passes.sizes import SizeRule, size_rules, unsatisfiable
 
 __all__ = ["Analysis", "analyse"]
 
@@ -50,5 +50,7 @@ def analyse(
     warnings = (*sink.items, *alignment_warnings(graph, rfs))
     memory = activation_memory(graph, shapes)
     sizes = size_rules(graph, shapes)
+    unsatisfiable(graph, shapes, sizes, sink)
+    sink.raise_if_errors()
     rounded = rounded_dims(graph, shapes, sizes)
     return Analysis(graph, shapes, costs, rfs, memory, params, warnings, sizes, rounded=rounded)

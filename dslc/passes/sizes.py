@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dslc.diagnostics import DiagnosticError
+from dslc.diagnostics import DiagnosticError, Sink
 from dslc.ir import dims
 from dslc.ir.dims import Dim, Sym
 from dslc.ir.graph import Graph, Node
@@ -32,6 +32,7 @@ __all__ = [
     "concrete_shapes",
     "describe",
     "size_rules",
+    "unsatisfiable",
 ]
 
 MAX_PERIOD = 1024  # longer periods are not searched: multiples of the period are then required
@@ -199,6 +200,30 @@ def _infer(graph: Graph, sizes: dict[str, int]) -> Shapes:
         except (DiagnosticError, ValueError, ZeroDivisionError) as exc:
             raise _Failed(node, exc) from None
     return out
+
+
+def unsatisfiable(graph: Graph, shapes: Shapes, rules: tuple[SizeRule, ...], sink: Sink) -> None:
+    """An error where some symbolic size has no value that works (a 2*H-1 that must be
+    even), at the layer that fails where the formulas are exact."""
+    never = [r.symbol for r in rules if not r.residues]
+    if not never:
+        return
+    sizes = {r.symbol: r.exact * math.ceil(BIG_SIZE / r.exact) for r in rules}
+    try:
+        _infer(graph, sizes)
+    except _Failed as failed:
+        node, exc = failed.node, failed.error
+        message = exc.message if isinstance(exc, DiagnosticError) else str(exc)
+        at = ", ".join(f"{s} = {sizes[s]}" for s in never)
+        ins = ", ".join(" x ".join(map(str, shapes[i])) for i in node.inputs)
+        sink.error(
+            "E0323",
+            f"no {' or '.join(never)} works for this network: '{node.name}' fails at every "
+            f"size, e.g. at {at}: {message}",
+            node.span,
+            f"its input is {ins}; change the layers before it so that the sizes fit for some "
+            "input size",
+        )
 
 
 def _concrete(d: Dim, sizes: dict[str, int]) -> Dim:

@@ -305,6 +305,8 @@ HEAD = "network g\ninput x: 3 x H x W\n"
 # ONNX Runtime plans buffers by dim names: `H` after a stride-2 conv and an upsample by 2 is
 # not the input's `H` at an odd H, and the scale's output buffer was reused for the Resize's
 ROUNDED = HEAD + "scale(0.5) -> conv3x3(C, stride=2) -> upsample(2) -> conv1x1(5)\n"
+# 2*H-1 is never even: valid for no size, yet it compiled (`valid for H, W  mod 1`)
+NO_SIZE = HEAD + "deconv(8, k=3, stride=2, pad=1) -> space_to_depth(2)\n"
 FIXED = [ROUNDED]
 
 
@@ -318,6 +320,17 @@ def test_dims_that_round_are_not_named_like_the_input(tmp_path: Path) -> None:
     model, _ = build(compile_file(path))
     out = re.findall(rb"H[^\x00-\x20]*", model.outputs[0])
     assert out == [b"H~1"], out  # the input is `H`; at H = 3 this is 4
+
+
+def test_a_network_valid_for_no_size_is_a_located_error(tmp_path: Path) -> None:
+    path = tmp_path / "g.xnet"
+    path.write_text(NO_SIZE)
+    with pytest.raises(CompileError) as info:
+        compile_file(path)
+    (d,) = info.value.diagnostics
+    assert d.code == "E0323" and d.span is not None and (d.span.line, d.span.col) == (3, 36)
+    assert "no H or W works" in d.message and "space_to_depth1" in d.message
+    assert "2*H-1 x 2*W-1" in d.render()
 
 
 @pytest.mark.parametrize("text", FIXED)
