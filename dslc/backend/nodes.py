@@ -240,11 +240,11 @@ def _resize(e: Emitter, node: Node, a: UpsampleAttrs, xs: list[str]) -> None:
             "nearest_mode": "floor",
         }
     else:
+        # half_pixel is PyTorch's align_corners=False at every size; ONNX's pytorch_half_pixel
+        # samples pixel 0 where an output side is 1 (PyTorch averages: 2 x 2 -> 1 x 1)
         attrs = {
             "mode": "linear",
-            "coordinate_transformation_mode": "align_corners"
-            if a.align_corners
-            else "pytorch_half_pixel",
+            "coordinate_transformation_mode": "align_corners" if a.align_corners else "half_pixel",
         }
     n = node.name
     int64 = proto.ELEM_INT64

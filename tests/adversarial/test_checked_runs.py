@@ -307,7 +307,16 @@ HEAD = "network g\ninput x: 3 x H x W\n"
 ROUNDED = HEAD + "scale(0.5) -> conv3x3(C, stride=2) -> upsample(2) -> conv1x1(5)\n"
 # 2*H-1 is never even: valid for no size, yet it compiled (`valid for H, W  mod 1`)
 NO_SIZE = HEAD + "deconv(8, k=3, stride=2, pad=1) -> space_to_depth(2)\n"
-FIXED = [ROUNDED]
+# bilinear resizing to one pixel: ONNX's pytorch_half_pixel samples pixel 0, PyTorch averages
+ONE_PIXEL = (
+    "network g\ninput x: 4 x 1 x 1\n"
+    "deconv(4, k=4, stride=2, pad=1) -> upsample(to=x, mode=bilinear)\n"
+)
+FIXED = [
+    ROUNDED,
+    ONE_PIXEL,
+    HEAD.replace("3 x", "4 x") + "depth_to_space(2) -> upsample(to=x, mode=bilinear)\n",
+]
 
 
 def test_dims_that_round_are_not_named_like_the_input(tmp_path: Path) -> None:
