@@ -312,9 +312,14 @@ ONE_PIXEL = (
     "network g\ninput x: 4 x 1 x 1\n"
     "deconv(4, k=4, stride=2, pad=1) -> upsample(to=x, mode=bilinear)\n"
 )
+# nearest resizing 2 -> 82 rows: torch's interpolate (float32 in / out) took row 0 for row 41,
+# ONNX Runtime row 1; dslc torch now computes ONNX Runtime's rows
+NEAREST = "network g\ninput x: 1 x 82 x 4\nadaptive_avgpool((2, 4)) -> upsample(to=x)\n"
 FIXED = [
     ROUNDED,
     ONE_PIXEL,
+    NEAREST,
+    NEAREST.replace("upsample(to=x)", "upsample((41, 1))").replace("82", "2"),
     HEAD.replace("3 x", "4 x") + "depth_to_space(2) -> upsample(to=x, mode=bilinear)\n",
 ]
 
@@ -358,3 +363,28 @@ def test_checked_programs_run_at_every_valid_size(
     net: Net, option: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     check_net(net, tmp_path_factory.mktemp("net"), [option])
+
+
+def check_every_small_size(analysis: Analysis, up_to: int = 24) -> None:
+    """One symbol at a time over 1..up_to (the others at their smallest valid value): a size
+    the compiler calls valid runs, to the summary's shapes; one it calls invalid fails shape
+    inference at that size (the rule is not stricter than the layers)."""
+    from dslc.passes.sizes import concrete_shapes
+
+    if not analysis.sizes:
+        return
+    plain, _ = session(analysis, preprocess=False)
+    first = size_choices(analysis)[0]
+    for rule in analysis.sizes:
+        for n in range(1, up_to + 1):
+            sizes = first | {rule.symbol: n}
+            if not rule.allows(n):
+                works = concrete_shapes(analysis.graph, sizes) is not None
+                _require(not works, "rule refuses a size that works", f"{sizes}")
+                continue
+            x = feeds(plain, sizes)
+            if x is None:
+                continue
+            shapes = [y.shape for y in run(plain, x, f"plain {sizes}")]
+            want = summary_shapes(analysis, sizes)
+            _require(shapes == want, "ran to other shapes than summary says", f"{sizes}")
