@@ -256,9 +256,21 @@ def _resize(e: Emitter, node: Node, a: UpsampleAttrs, xs: list[str]) -> None:
     e.shaped(f"{n}.nc", (2,), int64)
     e.shaped(f"{n}.hw", (2,), int64)
     e.shaped(f"{n}.sizes", (4,), int64)
-    if a.scale is not None:  # a fractional factor: the size is PyTorch's floor(H * factor)
-        out = e.analysis.shapes[node.id]
-        e.const(f"{n}.hw", np.array(out[2:], np.int64))
+    out = e.analysis.shapes[node.id]
+    if a.scale is not None and all(isinstance(d, int) for d in out[2:]):
+        e.const(f"{n}.hw", np.array(out[2:], np.int64))  # PyTorch's floor(H * factor)
+    elif a.scale is not None:  # whole on the symbolic side (E0309): Shape * k there, fixed else
+        mul = [0 if isinstance(d, int) else int(f) for d, f in zip(out[2:], a.scale, strict=True)]
+        fixed = [d if isinstance(d, int) else 0 for d in out[2:]]
+        e.nodes.append(proto.node("Shape", [xs[0]], [f"{n}.in_hw"], name=f"{n}.in_hw", start=2))
+        e.shaped(f"{n}.in_hw", (2,), int64)
+        k, add = (
+            e.const(f"{n}.k", np.array(mul, np.int64)),
+            e.const(f"{n}.add", np.array(fixed, np.int64)),
+        )
+        e.nodes.append(proto.node("Mul", [f"{n}.in_hw", k], [f"{n}.kx"], name=f"{n}.kx"))
+        e.shaped(f"{n}.kx", (2,), int64)
+        e.nodes.append(proto.node("Add", [f"{n}.kx", add], [f"{n}.hw"], name=f"{n}.hw"))
     else:
         e.nodes.append(proto.node("Shape", [xs[1]], [f"{n}.hw"], name=f"{n}.hw", start=2))
     e.nodes.append(

@@ -315,8 +315,13 @@ ONE_PIXEL = (
 # nearest resizing 2 -> 82 rows: torch's interpolate (float32 in / out) took row 0 for row 41,
 # ONNX Runtime row 1; dslc torch now computes ONNX Runtime's rows
 NEAREST = "network g\ninput x: 1 x 82 x 4\nadaptive_avgpool((2, 4)) -> upsample(to=x)\n"
+# a fractional factor on the fixed side and a whole one on the symbolic side: the backend
+# wrote the output's sizes as constants and crashed on `2*W` (TypeError, exit 3)
+MIXED = "network g\ninput x: 1 x 12 x W\nupsample((1.5, 2), mode=bilinear, align_corners=true)\n"
 FIXED = [
     ROUNDED,
+    MIXED,
+    "network g\ninput x: 2 x H x 7\nupsample((3, 0.5))\n",
     ONE_PIXEL,
     NEAREST,
     NEAREST.replace("upsample(to=x)", "upsample((41, 1))").replace("82", "2"),
