@@ -10,6 +10,7 @@ from dslc.backend import proto
 from dslc.backend.emitter import ELEM, Emitter
 from dslc.backend.nodes_channels import emit_channel_node
 from dslc.backend.nodes_modern import emit_modern
+from dslc.backend.nodes_pool import fit_ceil
 from dslc.diagnostics import DiagnosticError
 from dslc.ir.dims import Dim, add
 from dslc.ir.graph import (
@@ -66,7 +67,7 @@ def _avgpool(e: Emitter, node: Node, a: PoolAttrs, x: str) -> None:
     """Average pooling. In ceil mode with count_include_pad, PyTorch divides by the window
     clipped to the padded input; zero-padding explicitly, then averaging over the valid
     cells with the overhang as extra (uncounted) padding, is exactly that."""
-    shape = e.analysis.shapes[node.inputs[0]]
+    a, x, shape = fit_ceil(e, node, a, x, e.analysis.shapes[node.inputs[0]])
     concrete = all(isinstance(d, int) for d in shape[2:])
     if not (a.ceil and a.count_include_pad and concrete and _ceil_axes(a, shape)):
         e.emit(
@@ -144,13 +145,9 @@ def emit_node(e: Emitter, node: Node) -> None:
             )
         case Op.MAXPOOL:
             assert isinstance(a, PoolAttrs)
-            e.emit(
-                "MaxPool",
-                node,
-                xs,
-                dilations=list(a.dilation),
-                **_pool_attrs(a, e.analysis.shapes[node.inputs[0]], True),
-            )
+            a, x, shape = fit_ceil(e, node, a, xs[0], e.analysis.shapes[node.inputs[0]])
+            attrs = _pool_attrs(a, shape, True)
+            e.emit("MaxPool", node, [x], dilations=list(a.dilation), **attrs)
         case Op.AVGPOOL:
             assert isinstance(a, PoolAttrs)
             _avgpool(e, node, a, xs[0])

@@ -359,6 +359,43 @@ def test_a_network_valid_for_no_size_is_a_located_error(tmp_path: Path) -> None:
     assert "2*H-1 x 2*W-1" in d.render()
 
 
+# ceil-mode pooling over 1 x H x 12: ceil_mode is one attribute, the symbolic side needs it,
+# and on the fixed side ONNX's inference (before opset 22) keeps a last window that starts
+# past the input: 5 by onnx's strict inference, 4 by dslc and ONNX Runtime; strict inference
+# refused the model, ONNX Runtime warned at every load
+MIXED_CEIL = [
+    "network g\ninput x: 1 x H x 12\nmaxpool(2, stride=3, ceil=true)\n",
+    "network g\ninput x: 2 x 12 x W\navgpool(2, stride=3, ceil=true) -> conv1x1(2)\n",
+    "network g\ninput x: 2 x H x 11\navgpool(3, stride=3, pad=1, ceil=true) -> adaptive_avgpool(2)\n",
+]
+
+
+@pytest.mark.parametrize("text", MIXED_CEIL)
+@pytest.mark.parametrize("opset", [17, 21])
+def test_ceil_pooling_on_mixed_sizes_agrees_with_onnx_inference(
+    text: str, opset: int, tmp_path: Path
+) -> None:
+    import onnx
+    from onnx import shape_inference
+    from value_info import assert_value_info
+
+    from dslc.backend.onnx import to_onnx
+
+    analysis = compile_net(Net(text), tmp_path)
+    assert analysis is not None
+    model = to_onnx(analysis, opset=opset)
+    assert_value_info(model)
+    bare = onnx.ModelProto()
+    bare.CopyFrom(model)
+    for out in bare.graph.output:
+        out.type.tensor_type.ClearField("shape")
+    inferred = shape_inference.infer_shapes(bare, strict_mode=True, data_prop=True)
+    dims = [d.dim_value or d.dim_param for d in inferred.graph.output[0].type.tensor_type.shape.dim]
+    ours = analysis.shapes[analysis.graph.outputs[0]]
+    assert [d for d in dims if isinstance(d, int) and d] == [d for d in ours if isinstance(d, int)]
+    assert check_net(Net(text), tmp_path, [{"opset": opset}])
+
+
 @pytest.mark.parametrize("text", FIXED)
 def test_fixed_defects_stay_fixed(text: str, tmp_path: Path) -> None:
     assert check_net(Net(text), tmp_path, OPTIONS[:1])
