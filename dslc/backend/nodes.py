@@ -10,6 +10,7 @@ from dslc.backend import proto
 from dslc.backend.emitter import ELEM, Emitter
 from dslc.backend.nodes_channels import emit_channel_node
 from dslc.backend.nodes_modern import emit_modern
+from dslc.backend.nodes_pool import fit_ceil
 from dslc.diagnostics import DiagnosticError
 from dslc.ir.dims import Dim, add
 from dslc.ir.graph import (
@@ -66,7 +67,7 @@ def _avgpool(e: Emitter, node: Node, a: PoolAttrs, x: str) -> None:
     """Average pooling. In ceil mode with count_include_pad, PyTorch divides by the window
     clipped to the padded input; zero-padding explicitly, then averaging over the valid
     cells with the overhang as extra (uncounted) padding, is exactly that."""
-    shape = e.analysis.shapes[node.inputs[0]]
+    a, x, shape = fit_ceil(e, node, a, x, e.analysis.shapes[node.inputs[0]])
     concrete = all(isinstance(d, int) for d in shape[2:])
     if not (a.ceil and a.count_include_pad and concrete and _ceil_axes(a, shape)):
         e.emit(
@@ -144,13 +145,9 @@ def emit_node(e: Emitter, node: Node) -> None:
             )
         case Op.MAXPOOL:
             assert isinstance(a, PoolAttrs)
-            e.emit(
-                "MaxPool",
-                node,
-                xs,
-                dilations=list(a.dilation),
-                **_pool_attrs(a, e.analysis.shapes[node.inputs[0]], True),
-            )
+            a, x, shape = fit_ceil(e, node, a, xs[0], e.analysis.shapes[node.inputs[0]])
+            attrs = _pool_attrs(a, shape, True)
+            e.emit("MaxPool", node, [x], dilations=list(a.dilation), **attrs)
         case Op.AVGPOOL:
             assert isinstance(a, PoolAttrs)
             _avgpool(e, node, a, xs[0])
@@ -240,11 +237,11 @@ def _resize(e: Emitter, node: Node, a: UpsampleAttrs, xs: list[str]) -> None:
             "nearest_mode": "floor",
         }
     else:
+        # half_pixel is PyTorch's align_corners=False at every size; ONNX's pytorch_half_pixel
+        # samples pixel 0 where an output side is 1 (PyTorch averages: 2 x 2 -> 1 x 1)
         attrs = {
             "mode": "linear",
-            "coordinate_transformation_mode": "align_corners"
-            if a.align_corners
-            else "pytorch_half_pixel",
+            "coordinate_transformation_mode": "align_corners" if a.align_corners else "half_pixel",
         }
     n = node.name
     int64 = proto.ELEM_INT64
@@ -256,9 +253,21 @@ def _resize(e: Emitter, node: Node, a: UpsampleAttrs, xs: list[str]) -> None:
     e.shaped(f"{n}.nc", (2,), int64)
     e.shaped(f"{n}.hw", (2,), int64)
     e.shaped(f"{n}.sizes", (4,), int64)
-    if a.scale is not None:  # a fractional factor: the size is PyTorch's floor(H * factor)
-        out = e.analysis.shapes[node.id]
-        e.const(f"{n}.hw", np.array(out[2:], np.int64))
+    out = e.analysis.shapes[node.id]
+    if a.scale is not None and all(isinstance(d, int) for d in out[2:]):
+        e.const(f"{n}.hw", np.array(out[2:], np.int64))  # PyTorch's floor(H * factor)
+    elif a.scale is not None:  # whole on the symbolic side (E0309): Shape * k there, fixed else
+        mul = [0 if isinstance(d, int) else int(f) for d, f in zip(out[2:], a.scale, strict=True)]
+        fixed = [d if isinstance(d, int) else 0 for d in out[2:]]
+        e.nodes.append(proto.node("Shape", [xs[0]], [f"{n}.in_hw"], name=f"{n}.in_hw", start=2))
+        e.shaped(f"{n}.in_hw", (2,), int64)
+        k, add = (
+            e.const(f"{n}.k", np.array(mul, np.int64)),
+            e.const(f"{n}.add", np.array(fixed, np.int64)),
+        )
+        e.nodes.append(proto.node("Mul", [f"{n}.in_hw", k], [f"{n}.kx"], name=f"{n}.kx"))
+        e.shaped(f"{n}.kx", (2,), int64)
+        e.nodes.append(proto.node("Add", [f"{n}.kx", add], [f"{n}.hw"], name=f"{n}.hw"))
     else:
         e.nodes.append(proto.node("Shape", [xs[1]], [f"{n}.hw"], name=f"{n}.hw", start=2))
     e.nodes.append(

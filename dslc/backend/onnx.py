@@ -5,6 +5,7 @@ encode the protobuf messages themselves (backend/proto.py): only to_onnx imports
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from dslc.ir.ops import (
 )
 from dslc.ir.preprocess import Preprocess
 from dslc.passes import Analysis
+from dslc.passes.rounding import stated_shapes
 
 if TYPE_CHECKING:
     import onnx
@@ -58,6 +60,10 @@ def build(
     if dtype not in DTYPES or (io_dtype is not None and io_dtype not in DTYPES):
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)}")
     io_dtype = io_dtype or dtype
+    # dims that round at some valid size go by names of their own (passes/rounding.py):
+    # ONNX Runtime plans buffers by dim names, and `H` after a stride and an upsample is not
+    # the input's `H` at an odd H
+    analysis = replace(analysis, shapes=stated_shapes(analysis.shapes, analysis.rounded))
     g = analysis.graph
     plan = plan_folding(analysis) if optimize else Plan({}, {})
     scales = fold_scales(g, plan, weights or {}, DTYPES[dtype])

@@ -120,6 +120,18 @@ CODES: tuple[CodeEntry, ...] = (
         "maxpool2 -> space_to_depth(2)\n",
     ),
     entry(
+        "E0323",
+        "no input size works",
+        """With a symbolic input size (3 x H x W) each layer's size is a formula in H and W,
+       and some layers need it to divide (space_to_depth, a merge of a pooled and an
+       upsampled branch). Where the formulas can never fit (a 2*H-1 that must be even), the
+       network is valid for no input size at all: the message names the layer that fails,
+       and the help line its input's shape.""",
+        "network example\ninput image: 3 x H x W\ndeconv(8, k=3, stride=2, pad=1) -> space_to_depth(2)\n",
+        "network example\ninput image: 3 x H x W\ndeconv(8, k=4, stride=2, pad=1) -> space_to_depth(2)\n",
+        head=False,
+    ),
+    entry(
         "W0701",
         "branches merged with misaligned receptive fields",
         """add<...>, concat<...> and residual<...> combine, at each position, one unit of every

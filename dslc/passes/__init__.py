@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dslc.diagnostics import Diagnostic, Sink
 from dslc.expand.evaluate import Value
@@ -14,7 +14,8 @@ from dslc.passes.cost import Costs, count_costs
 from dslc.passes.limits import check_limits
 from dslc.passes.memory import Memory, activation_memory
 from dslc.passes.receptive_field import RFs, alignment_warnings, receptive_fields
-from dslc.passes.sizes import SizeRule, size_rules
+from dslc.passes.rounding import Rounded, rounded_dims
+from dslc.passes.sizes import SizeRule, size_rules, unsatisfiable
 
 __all__ = ["Analysis", "analyse"]
 
@@ -32,6 +33,7 @@ class Analysis:
     warnings: tuple[Diagnostic, ...]
     sizes: tuple[SizeRule, ...] = ()  # the symbolic input sizes it is valid for
     given: tuple[tuple[str, int], ...] = ()  # symbolic sizes given values (compiler.fix_sizes)
+    rounded: Rounded = field(default_factory=dict)  # dims that round at some valid size
 
 
 def analyse(
@@ -48,4 +50,7 @@ def analyse(
     warnings = (*sink.items, *alignment_warnings(graph, rfs))
     memory = activation_memory(graph, shapes)
     sizes = size_rules(graph, shapes)
-    return Analysis(graph, shapes, costs, rfs, memory, params, warnings, sizes)
+    unsatisfiable(graph, shapes, sizes, sink)
+    sink.raise_if_errors()
+    rounded = rounded_dims(graph, shapes, sizes)
+    return Analysis(graph, shapes, costs, rfs, memory, params, warnings, sizes, rounded=rounded)

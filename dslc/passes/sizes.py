@@ -16,17 +16,27 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dslc.diagnostics import DiagnosticError
+from dslc.diagnostics import DiagnosticError, Sink
 from dslc.ir import dims
 from dslc.ir.dims import Dim, Sym
-from dslc.ir.graph import Graph
+from dslc.ir.graph import Graph, Node
 from dslc.ir.ops import InputAttrs, Op
 from dslc.ir.shapes import Shape, Shapes, node_shape
 
-__all__ = ["MAX_PERIOD", "SizeError", "SizeRule", "check_given", "describe", "size_rules"]
+__all__ = [
+    "BIG_SIZE",
+    "MAX_PERIOD",
+    "SizeError",
+    "SizeRule",
+    "check_given",
+    "concrete_shapes",
+    "describe",
+    "size_rules",
+    "unsatisfiable",
+]
 
 MAX_PERIOD = 1024  # longer periods are not searched: multiples of the period are then required
-_BIG = 1 << 12  # a size at which no layer runs out of room (inputs are at least this)
+BIG_SIZE = 1 << 12  # a size at which no layer runs out of room (inputs are at least this)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +112,7 @@ def size_rules(graph: Graph, shapes: Shapes) -> tuple[SizeRule, ...]:
     if not symbols:
         return ()
     exact = {s: _period(shapes, s) for s in symbols}
-    base = {s: exact[s] * math.ceil(_BIG / exact[s]) for s in symbols}
+    base = {s: exact[s] * math.ceil(BIG_SIZE / exact[s]) for s in symbols}
     return tuple(_rule(graph, s, exact[s], base) for s in symbols)
 
 
@@ -161,17 +171,59 @@ def _smallest(works: Callable[[int], bool], r: int, period: int, known: int) -> 
 
 def _works(graph: Graph, sizes: dict[str, int]) -> bool:
     """Shape inference with concrete sizes raises no error (the batch stays symbolic)."""
-    out: dict[int, Shape] = {}
+    return concrete_shapes(graph, sizes) is not None
+
+
+def concrete_shapes(graph: Graph, sizes: dict[str, int]) -> Shapes | None:
+    """Every node's shape at these values of the symbolic sizes (the batch stays symbolic),
+    by shape inference over the expanded graph; None where some layer cannot take them."""
     try:
-        for node in graph.nodes:
+        return _infer(graph, sizes)
+    except _Failed:
+        return None
+
+
+class _Failed(Exception):
+    def __init__(self, node: Node, error: Exception) -> None:
+        self.node, self.error = node, error
+
+
+def _infer(graph: Graph, sizes: dict[str, int]) -> Shapes:
+    out: dict[int, Shape] = {}
+    for node in graph.nodes:
+        try:
             if node.op is Op.INPUT:
                 assert isinstance(node.attrs, InputAttrs)
                 out[node.id] = tuple(_concrete(d, sizes) for d in node.attrs.shape)
             else:
                 out[node.id] = node_shape(node, [out[i] for i in node.inputs])
-    except (DiagnosticError, ValueError, ZeroDivisionError):
-        return False
-    return True
+        except (DiagnosticError, ValueError, ZeroDivisionError) as exc:
+            raise _Failed(node, exc) from None
+    return out
+
+
+def unsatisfiable(graph: Graph, shapes: Shapes, rules: tuple[SizeRule, ...], sink: Sink) -> None:
+    """An error where some symbolic size has no value that works (a 2*H-1 that must be
+    even), at the layer that fails where the formulas are exact."""
+    never = [r.symbol for r in rules if not r.residues]
+    if not never:
+        return
+    sizes = {r.symbol: r.exact * math.ceil(BIG_SIZE / r.exact) for r in rules}
+    try:
+        _infer(graph, sizes)
+    except _Failed as failed:
+        node, exc = failed.node, failed.error
+        message = exc.message if isinstance(exc, DiagnosticError) else str(exc)
+        at = ", ".join(f"{s} = {sizes[s]}" for s in never)
+        ins = ", ".join(" x ".join(map(str, shapes[i])) for i in node.inputs)
+        sink.error(
+            "E0323",
+            f"no {' or '.join(never)} works for this network: '{node.name}' fails at every "
+            f"size, e.g. at {at}: {message}",
+            node.span,
+            f"its input is {ins}; change the layers before it so that the sizes fit for some "
+            "input size",
+        )
 
 
 def _concrete(d: Dim, sizes: dict[str, int]) -> Dim:

@@ -95,6 +95,19 @@ class StochasticDepth(nn.Module):
             noise.div_(survival)
         return x * noise
 ''',
+    "resize_nearest": '''
+def resize_nearest(x: Tensor, size: tuple[int, ...]) -> Tensor:
+    """Nearest resizing to `size` as ONNX Runtime computes it: row floor(i / (out / in)) in
+    float32. torch's interpolate multiplies by its float32 in / out instead, and takes the row
+    before at some sizes (2 -> 82: row 41 from row 0)."""
+    for axis, out in zip((2, 3), size):
+        n = x.shape[axis]
+        if n != out:
+            scale = torch.tensor(out, dtype=torch.float32) / n
+            at = torch.arange(out, dtype=scale.dtype, device=x.device) / scale
+            x = x.index_select(axis, at.floor().long().clamp(max=n - 1))
+    return x
+''',
     "Resize": '''
 class Resize(nn.Module):
     """Resize by a fractional factor to floor(H * factor) x floor(W * factor)."""
@@ -105,6 +118,8 @@ class Resize(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         h, w = (int(s * f) for s, f in zip(x.shape[-2:], self.factors))
+        if self.mode == "nearest":
+            return resize_nearest(x, (h, w))
         return F.interpolate(x, size=(h, w), mode=self.mode, **self.kwargs)
 ''',
     "PadConv2d": '''

@@ -283,15 +283,22 @@ def _upsample(a: UpsampleAttrs, out: tuple[Dim, ...]) -> Code:
     corners = ", align_corners=True" if a.align_corners else ""
     if a.mode == "bilinear" and not a.align_corners:
         corners = ", align_corners=False"
+    if a.to is not None and a.mode == "nearest":
+        return Code(expr="resize_nearest({0}, {1}.shape[-2:])", helpers=("resize_nearest",))
     if a.to is not None:
         return Code(expr=f"F.interpolate({{0}}, size={{1}}.shape[-2:], {mode}{corners})")
     assert a.scale is not None
-    if all(float(f).is_integer() for f in a.scale):
+    # nearest by a factor whose inverse float32 rounds (41: row 41 from row 0) goes through
+    # resize_nearest, ONNX Runtime's rows; by powers of two nn.Upsample's rows are the same
+    whole = all(float(f).is_integer() for f in a.scale)
+    exact = all(float(f).is_integer() and int(f) & (int(f) - 1) == 0 for f in a.scale)
+    if whole and (a.mode != "nearest" or exact):
         factor = _pair((int(a.scale[0]), int(a.scale[1])))
         factor = factor if "(" in factor else f"{factor}.0"
         if "(" in factor:
             factor = f"({float(a.scale[0])}, {float(a.scale[1])})"
         return Code(f"nn.Upsample(scale_factor={factor}, {mode}{corners})")
-    # a fractional factor: the size is floor(H * factor), PyTorch's (and ONNX's) windows
+    # a fractional factor: the size is floor(H * factor), PyTorch's (and ONNX's) windows;
+    # nearest rows as ONNX Runtime takes them (resize_nearest)
     factors = f"({num(a.scale[0])}, {num(a.scale[1])})"
-    return Code(f"Resize({factors}, {mode}{corners})", helpers=("Resize",))
+    return Code(f"Resize({factors}, {mode}{corners})", helpers=("resize_nearest", "Resize"))
