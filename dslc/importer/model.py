@@ -18,13 +18,14 @@ import numpy as np
 
 from dslc.diagnostics import CompileError, Diagnostic, Sink, unreadable
 from dslc.expand.limits import Limits
-from dslc.importer.consts import SymVec, fold
+from dslc.importer.consts import SymVec, TensorError, fold, read_tensor, stored_problem
 from dslc.importer.elements import ELEMENT_OPS
 from dslc.importer.layers import WINDOW_OPS
 from dslc.importer.names import module_path, weight_owner
 from dslc.importer.opaque import opaque, prune
 from dslc.importer.patterns import PATTERN_OPS
 from dslc.importer.state import State, Unsupported
+from dslc.importer.wellformed import Malformed, printable, sorted_model
 from dslc.importer.wire import Model, Node, ValueInfo, WireError, read_model
 from dslc.ir.dims import Dim, sym
 from dslc.ir.graph import Graph as IRGraph
@@ -109,10 +110,11 @@ def _from_text(path: str | Path, data: bytes) -> bytes:
 
 def _listing(model: Model) -> tuple[list[str], int]:
     """The model one line per input and node; the first node's line number."""
-    lines = [f"input {vi.name}: {_dims_text(vi)}" for vi in _inputs(model)]
+    lines = [f"input {printable(vi.name)}: {_dims_text(vi)}" for vi in _inputs(model)]
     for n in model.graph.nodes:
         domain = f"{n.domain}." if n.domain not in ("", "ai.onnx") else ""
-        lines.append(f"{domain}{n.op_type} {n.name or n.outputs[0]}")
+        name = n.name or (n.outputs[0] if n.outputs else "")
+        lines.append(printable(f"{domain}{n.op_type} {name}", 400))
     return lines, len(lines) - len(model.graph.nodes) + 1
 
 
@@ -122,7 +124,7 @@ def _inputs(model: Model) -> list[ValueInfo]:
 
 
 def _dims_text(vi: ValueInfo) -> str:
-    return " x ".join("?" if d is None else str(d) for d in vi.dims or ())
+    return " x ".join("?" if d is None else printable(str(d), 40) for d in vi.dims or ())
 
 
 def _span(source: SourceFile, line: int) -> Span:
@@ -176,10 +178,52 @@ def onnx_weights(path: str | Path) -> dict[str, np.ndarray]:
     st, _, _ = _build(path)
     out: dict[str, np.ndarray] = {}
     for name, (tensor, transposed) in st.weight_names.items():
-        v = st.value(tensor)
+        v = st.values.get(tensor)
+        if v is None and tensor in st.inits:
+            try:
+                v = read_tensor(st.inits[tensor], st.folder)
+            except TensorError as exc:
+                raise CompileError([_bad_tensor(path, tensor, str(exc))]) from None
         if isinstance(v, np.ndarray):
             out[name] = np.ascontiguousarray(v.T if transposed else v, dtype=np.float32)
     return out
+
+
+def _bad_tensor(path: str | Path, name: str, why: str, span: Span | None = None) -> Diagnostic:
+    return Diagnostic(
+        "E0805",
+        f"{'' if span else f'{path}: '}stored tensor '{printable(name)}' cannot be read: {why}",
+        span,
+        ("export the model again; keep an external data file in the model's folder",),
+    )
+
+
+def _checked(path: str | Path, model: Model) -> Model:
+    """The model with its nodes in order; E0804 for a graph ONNX Runtime would not run, and
+    E0805 for stored data that does not fit its dims (each at the line of the node at fault,
+    or of the first node reading the tensor)."""
+    lines, first = _listing(model)
+    source = SourceFile(str(path), "\n".join(lines) + "\n")
+    try:
+        checked = sorted_model(model)
+    except Malformed as exc:
+        message = f"not a graph ONNX Runtime would run: {exc}"
+        hint = "check it with onnx.checker.check_model(onnx.load(FILE), full_check=True)"
+        raise CompileError(
+            [Diagnostic("E0804", message, _span(source, first + exc.index), (hint,))]
+        ) from None
+    bad = [(t.name, why) for t in model.graph.initializers if (why := stored_problem(t))]
+    if bad:
+        readers: dict[str, int] = {}
+        for k, n in reversed(list(enumerate(model.graph.nodes))):
+            readers.update({i: k for i in n.inputs})
+        raise CompileError(
+            [
+                _bad_tensor(path, name, why, _span(source, first + readers.get(name, 0)))
+                for name, why in bad[:10]
+            ]
+        )
+    return checked
 
 
 def _network_only(model: Model) -> Model:
@@ -225,7 +269,7 @@ def onnx_graph(path: str | Path) -> IRGraph:
 
 def _build(path: str | Path) -> tuple[State, IRGraph, Shapes]:
     model, raw = read_onnx(path)
-    model = _network_only(model)
+    model = _network_only(_checked(path, model))
     lines, first = _listing(model)
     source = SourceFile(str(path), "\n".join(lines) + "\n")
     st = State(source, Path(path).parent, Sink(), {t.name: t for t in model.graph.initializers})
@@ -238,7 +282,7 @@ def _build(path: str | Path) -> tuple[State, IRGraph, Shapes]:
                 [
                     Diagnostic(
                         "E0803",
-                        f"input '{vi.name}' has no usable shape ({_dims_text(vi) or 'none'})",
+                        f"input '{printable(vi.name)}' has no usable shape ({_dims_text(vi) or 'none'})",
                         span,
                         ("export with a fixed example input: N x C x H x W",),
                     )
@@ -248,7 +292,11 @@ def _build(path: str | Path) -> tuple[State, IRGraph, Shapes]:
         st.emit(Op.INPUT, InputAttrs(shape), [], node, span)
         st.nodes[-1] = _renamed(st.nodes[-1], vi.name)
     for k, node in enumerate(model.graph.nodes):
-        _convert(st, model, node, _span(source, first + k))
+        span = _span(source, first + k)
+        try:
+            _convert(st, model, node, span)
+        except (IndexError, KeyError, ValueError, TypeError, ZeroDivisionError, OverflowError):
+            opaque(st, model, node, span, "its inputs or attributes are not what the op takes")
     graph, shapes = prune(st, model, Path(path).stem)
     return st, graph, shapes
 
@@ -289,5 +337,3 @@ def _convert(st: State, model: Model, node: Node, span: Span) -> None:
         handler(st, node, span)
     except Unsupported as exc:
         opaque(st, model, node, span, str(exc))
-    except (IndexError, KeyError, ValueError, ZeroDivisionError):  # a malformed node
-        opaque(st, model, node, span, "its inputs or attributes are not what the op takes")

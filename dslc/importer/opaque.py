@@ -12,6 +12,7 @@ import dataclasses
 import re
 
 from dslc.importer.state import State
+from dslc.importer.wellformed import printable
 from dslc.importer.wire import Model, Node, ValueInfo
 from dslc.ir.dims import Dim, sym
 from dslc.ir.graph import Graph
@@ -34,16 +35,16 @@ def opaque(st: State, model: Model, node: Node, span: Span, reason: str) -> None
         st.left_out[blocked] = st.left_out.get(blocked, 0) + 1
         return
     domain = node.domain or "ai.onnx"
-    what = f"'{node.name or node.outputs[0]}' ({domain} {node.op_type})"
+    what = printable(f"'{node.name or node.outputs[0]}' ({domain} {node.op_type})", 120)
     params = sum(st.inits[n].size for n in ins if n in st.inits)
     shape = _inferred(st, model, node.outputs[0])
     st.opaque_diags.append((what, reason, span, node.outputs[0]))
-    if shape is None:
+    srcs = [st.tensors[n] for n in ins if n in st.tensors]
+    if shape is None or not srcs:  # no input tensor: a subgraph's, read from the outer scope
         for out in node.outputs:
             st.unknown[out] = node.outputs[0]
         st.left_out.setdefault(node.outputs[0], 0)
         return
-    srcs = [st.tensors[n] for n in ins if n in st.tensors]
     attrs = OpaqueAttrs(node.op_type, domain, shape, params)
     ir = IRNode(
         len(st.nodes), st.name_for(node, Op.OPAQUE, ""), Op.OPAQUE, tuple(srcs), attrs, span

@@ -1,0 +1,421 @@
+"""Every command that reads an ONNX model fed hostile and unlucky .onnx files: bytes that are
+not a model, graphs ONNX Runtime would refuse, malformed nodes, stored tensors whose data does
+not fit, external data pointing out of the model's folder, names with terminal escapes.
+
+Decisions tested here: a file that is not a model is E0801; a graph ONNX Runtime would not
+run (a name nothing defines, a tensor defined twice, a node without output, a cycle) is E0804,
+and nodes merely out of order are sorted as ONNX Runtime sorts them; stored data that does not
+fit its dims is E0805; external data is read as ONNX Runtime reads it (a regular file inside
+the model's folder, no absolute path, no `..`, no link out), and only when a value is needed
+(`dslc weights --save` says E0805 when it cannot be); a malformed node is an E0802 opaque node;
+names are shown with control characters escaped. Never exit 3, never a hang."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from click.testing import CliRunner, Result
+from onnx import TensorProto
+from onnx import helper as h
+from onnx import numpy_helper as nh
+
+from dslc.cli import main
+
+ANALYSES = ("summary", "check", "rf", "graph", "decompile", "weights")
+
+
+@pytest.fixture(autouse=True)
+def _quick() -> Iterator[None]:
+    """Each case must end within seconds; one that blocks fails instead of hanging."""
+
+    def timeout(signum: int, frame: object) -> None:
+        raise TimeoutError("the command blocked")
+
+    old = signal.signal(signal.SIGALRM, timeout)
+    signal.alarm(60)
+    start = time.monotonic()
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
+    assert time.monotonic() - start < 45
+
+
+def _model(
+    nodes: list[onnx.NodeProto] | None = None,
+    inits: list[TensorProto] | None = None,
+    shape: list[int | str] | None = None,
+    out: list[int | str] | None = None,
+) -> onnx.ModelProto:
+    """x (N x 3 x 8 x 8) through a 1x1 conv with 2 filters, unless told otherwise."""
+    w = nh.from_array(np.arange(6, dtype=np.float32).reshape(2, 3, 1, 1), "w")
+    nodes = nodes if nodes is not None else [h.make_node("Conv", ["x", "w"], ["y"], name="conv")]
+    graph = h.make_graph(
+        nodes,
+        "g",
+        [h.make_tensor_value_info("x", TensorProto.FLOAT, shape or ["N", 3, 8, 8])],
+        [h.make_tensor_value_info("y", TensorProto.FLOAT, out)],
+        initializer=[w, *(inits or [])],
+    )
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+def _save(tmp_path: Path, model: onnx.ModelProto | bytes, name: str = "m.onnx") -> Path:
+    path = tmp_path / name
+    path.write_bytes(model if isinstance(model, bytes) else model.SerializeToString())
+    return path
+
+
+def _invoke(command: str, path: Path, tmp_path: Path) -> Result:
+    extra = {
+        "graph": ["-o", str(tmp_path / "g.dot")],
+        "decompile": ["-o", str(tmp_path / "d.xnet")],
+        "weights": ["--save", str(tmp_path / "w.safetensors")],
+    }.get(command, [])
+    return CliRunner().invoke(main, [command, str(path), *extra])
+
+
+def _clean(result: Result) -> None:
+    assert result.exit_code in (0, 1), result.output
+    assert "Traceback" not in result.output
+    assert "internal error" not in result.output
+    assert "\x1b" not in result.output
+
+
+def _refused(result: Result, code: str, *words: str) -> None:
+    _clean(result)
+    assert result.exit_code == 1, result.output
+    assert code in result.output, result.output
+    for word in words:
+        assert word in result.output, result.output
+
+
+# ---- bytes that are not a model ----
+
+
+def _truncations() -> list[bytes]:
+    data = _model().SerializeToString()
+    return [data[:k] for k in (1, 2, 5, 10, len(data) // 2, len(data) - 1)]
+
+
+NOT_MODELS: dict[str, Callable[[], bytes]] = {
+    "empty": lambda: b"",
+    "random": lambda: np.random.default_rng(0).bytes(4096),
+    "tensor proto": lambda: nh.from_array(np.ones(3, np.float32), "t").SerializeToString(),
+    "11-byte varint": lambda: b"\x08" + b"\xff" * 10 + b"\x01",
+    "length 2^63": lambda: b"\x3a" + b"\xff" * 8 + b"\x7f",
+    "deep nesting": lambda: _nested(3000),
+}
+
+
+def _varint(n: int) -> bytes:
+    out = b""
+    while n > 0x7F:
+        out += bytes([n & 0x7F | 0x80])
+        n >>= 7
+    return out + bytes([n])
+
+
+def _nested(depth: int) -> bytes:
+    inner = b""
+    for _ in range(depth):
+        inner = b"\x2a" + _varint(len(inner)) + inner
+    return b"\x08\x08\x3a" + _varint(len(inner)) + inner
+
+
+@pytest.mark.parametrize("kind", sorted(NOT_MODELS))
+def test_bytes_that_are_not_a_model(tmp_path: Path, kind: str) -> None:
+    path = _save(tmp_path, NOT_MODELS[kind]())
+    for command in ("summary", "decompile", "weights"):
+        _refused(_invoke(command, path, tmp_path), "E0801", "not an ONNX model")
+
+
+def test_a_model_truncated_anywhere(tmp_path: Path) -> None:
+    for k, data in enumerate(_truncations()):
+        path = _save(tmp_path, data, f"t{k}.onnx")
+        _refused(_invoke("summary", path, tmp_path), "E0801")
+
+
+# ---- graphs ONNX Runtime would refuse ----
+
+MALFORMED: dict[str, tuple[list[onnx.NodeProto], str]] = {
+    "cycle": (
+        [
+            h.make_node("Conv", ["x", "w"], ["c"]),
+            h.make_node("Add", ["c", "z"], ["y"]),
+            h.make_node("Relu", ["y"], ["z"]),
+        ],
+        "cycle",
+    ),
+    "self loop": ([h.make_node("Add", ["x", "y"], ["y"])], "cycle"),
+    "dangling": (
+        [h.make_node("Conv", ["x", "w"], ["c"]), h.make_node("Add", ["c", "ghost"], ["y"])],
+        "reads 'ghost', which nothing defines",
+    ),
+    "defined twice": (
+        [h.make_node("Conv", ["x", "w"], ["y"]), h.make_node("Relu", ["x"], ["y"])],
+        "tensor 'y' is defined twice",
+    ),
+    "redefines an input": (
+        [h.make_node("Relu", ["x"], ["x"]), h.make_node("Conv", ["x", "w"], ["y"])],
+        "tensor 'x' is defined twice",
+    ),
+    "no output": (
+        [h.make_node("Conv", ["x", "w"], ["y"]), h.make_node("Relu", ["y"], [])],
+        "node 2 (Relu) has no output",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MALFORMED))
+def test_graphs_onnx_runtime_refuses(tmp_path: Path, kind: str) -> None:
+    nodes, words = MALFORMED[kind]
+    path = _save(tmp_path, _model(nodes))
+    for command in ANALYSES:
+        _refused(_invoke(command, path, tmp_path), "E0804", words)
+
+
+def _summary(path: Path) -> dict[str, object]:
+    result = CliRunner().invoke(main, ["summary", str(path), "--json"])
+    _clean(result)
+    out: dict[str, object] = json.loads(result.stdout)
+    return out
+
+
+def _ort_shape(path: Path, batch: int = 2) -> tuple[int, ...]:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).standard_normal((batch, 3, 8, 8)).astype(np.float32)
+    return tuple(session.run(None, {"x": x})[0].shape)
+
+
+def _dslc_shape(path: Path, batch: int = 2) -> tuple[int, ...]:
+    outputs = _summary(path)["outputs"]
+    assert isinstance(outputs, list) and len(outputs) == 1, outputs
+    return tuple(batch if d == "N" else d for d in outputs[0]["shape"])
+
+
+UNUSUAL: dict[str, list[onnx.NodeProto]] = {
+    # legal, and ONNX Runtime sorts it: the nodes in reverse order
+    "out of order": [
+        h.make_node("MaxPool", ["r"], ["y"], kernel_shape=[2, 2], strides=[2, 2]),
+        h.make_node("Relu", ["c"], ["r"]),
+        h.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+    ],
+    "same-upper padding, stride 3": [
+        h.make_node("Conv", ["x", "w"], ["y"], auto_pad="SAME_UPPER", strides=[3, 3]),
+    ],
+    "identity chain, unnamed nodes": [
+        h.make_node("Identity", ["x"], ["a"]),
+        h.make_node("Identity", ["a"], ["b"]),
+        h.make_node("Conv", ["b", "w"], ["c"], dilations=[1, 1], group=1),
+        h.make_node("AveragePool", ["c"], ["y"], kernel_shape=[3, 3], ceil_mode=1, strides=[2, 2]),
+    ],
+}
+
+
+@pytest.mark.parametrize("kind", sorted(UNUSUAL))
+def test_accepted_unusual_models_agree_with_onnx_runtime(tmp_path: Path, kind: str) -> None:
+    path = _save(tmp_path, _model(UNUSUAL[kind]))
+    assert _dslc_shape(path) == _ort_shape(path)
+    assert _summary(path)["totals"]["params"] == 6  # type: ignore[index]
+
+
+# ---- malformed nodes: opaque, never a crash ----
+
+ODD_NODES: dict[str, list[onnx.NodeProto]] = {
+    "Shape without input": [
+        h.make_node("Conv", ["x", "w"], ["y"]),
+        h.make_node("Shape", [], ["s"]),
+    ],
+    "CastLike with one input": [
+        h.make_node("Conv", ["x", "w"], ["y"]),
+        h.make_node("Constant", [], ["k"], value=nh.from_array(np.ones(1, np.float32))),
+        h.make_node("CastLike", ["k"], ["s"]),
+    ],
+    "Gather past a shape's end": [
+        h.make_node("Conv", ["x", "w"], ["y"]),
+        h.make_node("Shape", ["x"], ["s"]),
+        h.make_node("Constant", [], ["i"], value=nh.from_array(np.array(99, np.int64))),
+        h.make_node("Gather", ["s", "i"], ["g"]),
+    ],
+    "If reading the outer scope": [
+        h.make_node("Conv", ["x", "w"], ["y"]),
+        h.make_node("Constant", [], ["c"], value=nh.from_array(np.array(True))),
+        h.make_node(
+            "If",
+            ["c"],
+            ["s"],
+            then_branch=h.make_graph(
+                [h.make_node("Relu", ["y"], ["b"])],
+                "t",
+                [],
+                [h.make_tensor_value_info("b", TensorProto.FLOAT, None)],
+            ),
+            else_branch=h.make_graph(
+                [h.make_node("Sigmoid", ["y"], ["b"])],
+                "e",
+                [],
+                [h.make_tensor_value_info("b", TensorProto.FLOAT, None)],
+            ),
+        ),
+    ],
+}
+
+
+@pytest.mark.parametrize("kind", sorted(ODD_NODES))
+def test_malformed_nodes_are_opaque(tmp_path: Path, kind: str) -> None:
+    path = _save(tmp_path, _model(ODD_NODES[kind]))
+    for command in ANALYSES:
+        _clean(_invoke(command, path, tmp_path))
+    result = _invoke("summary", path, tmp_path)
+    assert "E0802" in result.output, result.output
+    assert "N x 2 x 8 x 8" in result.output  # the conv is still analysed
+
+
+def test_decompile_with_every_output_left_out(tmp_path: Path) -> None:
+    nodes = ODD_NODES["If reading the outer scope"]
+    if_node = onnx.NodeProto()
+    if_node.CopyFrom(nodes[2])
+    if_node.output[0] = "y"  # the If is the model's output: nothing dslc knows computes it
+    model = _model([h.make_node("Conv", ["x", "w"], ["y0"]), nodes[1], if_node])
+    result = _invoke("decompile", _save(tmp_path, model), tmp_path)
+    _refused(result, "error", "cannot write", "no output the network computes is known")
+    assert not (tmp_path / "d.xnet").exists()
+
+
+# ---- stored tensors ----
+
+
+def _weight(**fields: object) -> TensorProto:
+    t = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[2, 3, 1, 1])
+    for key, value in fields.items():
+        if key == "float_data":
+            t.float_data.extend(value)  # type: ignore[call-overload]
+        else:
+            setattr(t, key, value)
+    return t
+
+
+def _with_weight(t: TensorProto) -> onnx.ModelProto:
+    model = _model()
+    model.graph.initializer[0].CopyFrom(t)
+    return model
+
+
+BAD_DATA = {
+    "7 raw bytes": (_weight(raw_data=b"\0" * 7), "7 bytes of data"),
+    "4000 raw bytes": (_weight(raw_data=b"\0" * 4000), "4000 bytes of data"),
+    "5 floats": (_weight(float_data=[1.0] * 5), "5 values of data"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_DATA))
+def test_stored_data_that_does_not_fit_its_dims(tmp_path: Path, kind: str) -> None:
+    t, words = BAD_DATA[kind]
+    path = _save(tmp_path, _with_weight(t))
+    for command in ("summary", "weights"):
+        _refused(_invoke(command, path, tmp_path), "E0805", words, "need")
+
+
+def _external(location: str, offset: str | None = None) -> TensorProto:
+    t = _weight(data_location=TensorProto.EXTERNAL)
+    t.external_data.add(key="location", value=location)
+    if offset is not None:
+        t.external_data.add(key="offset", value=offset)
+    return t
+
+
+@pytest.fixture
+def beside(tmp_path: Path) -> Path:
+    """A model folder with a data file, a folder, a FIFO and links in and out of it."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    np.arange(6, dtype=np.float32).tofile(folder / "ok.bin")
+    (tmp_path / "secret.bin").write_bytes(b"s" * 64)
+    (folder / "sub").mkdir()
+    (folder / "sub" / "in.bin").write_bytes(np.arange(6, dtype=np.float32).tobytes())
+    os.symlink(tmp_path / "secret.bin", folder / "out.bin")
+    os.symlink("ok.bin", folder / "in.bin")
+    os.mkfifo(folder / "fifo.bin")
+    os.symlink("loop.bin", folder / "loop.bin")
+    return folder
+
+
+EXTERNAL_REFUSED = {
+    "absolute": ("/etc/passwd", None, "outside the model's folder"),
+    "climbing": ("../secret.bin", None, "outside the model's folder"),
+    "link out": ("out.bin", None, "links outside the model's folder"),
+    "/dev/zero": ("/dev/zero", None, "outside the model's folder"),
+    "FIFO": ("fifo.bin", None, "not a regular file"),
+    "folder": ("sub", None, "not a regular file"),
+    "missing": ("gone.bin", None, "No such file"),
+    "link loop": ("loop.bin", None, "cannot be read"),
+    "offset not a number": ("ok.bin", "abc", "offset is not a number"),
+    "offset 2^70": ("ok.bin", str(2**70), "out of range"),
+    "offset past the end": ("ok.bin", "8", "holds 24 bytes"),
+    "no location": ("", None, "names no file"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(EXTERNAL_REFUSED))
+def test_external_data_outside_the_folder_is_never_read(beside: Path, kind: str) -> None:
+    location, offset, words = EXTERNAL_REFUSED[kind]
+    path = _save(beside, _with_weight(_external(location, offset)))
+    _clean(_invoke("summary", path, beside))  # analyses need no weights
+    _refused(_invoke("weights", path, beside), "E0805", words)
+    assert not (beside / "w.safetensors").exists()
+
+
+@pytest.mark.parametrize("location", ["ok.bin", "in.bin", "sub/in.bin"])
+def test_external_data_inside_the_folder_is_read(beside: Path, location: str) -> None:
+    path = _save(beside, _with_weight(_external(location)))
+    result = _invoke("weights", path, beside)
+    _clean(result)
+    assert result.exit_code == 0, result.output
+    from safetensors.numpy import load_file
+
+    saved = load_file(str(beside / "w.safetensors"))
+    assert saved["conv.weight"].reshape(-1).tolist() == list(range(6))
+
+
+# ---- names ----
+
+
+def test_names_with_control_characters_are_escaped(tmp_path: Path) -> None:
+    w = nh.from_array(np.ones((2, 3, 1, 1), np.float32), "w\x1b[31m")
+    nodes = [
+        h.make_node("Conv", ["x\x1b[2J", "w\x1b[31m"], ["c"], name="\x1b[2Jconv\nfake: line"),
+        h.make_node("Sin", ["c"], ["y"], name="sin\x1b]0;title\x07"),
+    ]
+    graph = h.make_graph(
+        nodes,
+        "g\x1b[5m",
+        [h.make_tensor_value_info("x\x1b[2J", TensorProto.FLOAT, ["N", 3, 8, 8])],
+        [h.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2, 8, 8])],
+        initializer=[w],
+    )
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
+    path = _save(tmp_path, model)
+    for command in ANALYSES:
+        _clean(_invoke(command, path, tmp_path))
+    result = _invoke("summary", path, tmp_path)
+    assert "sin\\x1b]0;title\\x07" in result.output  # the diagnostic's line, escaped
+    assert "3 | " in result.output  # the node's line is line 3: the newline did not shift it
+
+
+def test_a_symbolic_dim_with_a_newline_keeps_the_lines(tmp_path: Path) -> None:
+    path = _save(tmp_path, _model(shape=["N\n\x1b[31mX", 3, 8, 8]))
+    result = _invoke("summary", path, tmp_path)
+    _clean(result)
+    assert result.exit_code == 0
