@@ -3,6 +3,7 @@ the shared options, and the compilation of a file to a checked analysis."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -24,6 +25,7 @@ __all__ = [
     "Terminated",
     "UserError",
     "analyse_file",
+    "check_model_file",
     "chosen_opset",
     "debug_option",
     "guard",
@@ -342,3 +344,12 @@ def size_option(help_text: str, pair: bool = False) -> Callable[[F], F]:
         callback=to_sizes,
         help=help_text,
     )
+
+
+def check_model_file(path: str | os.PathLike[str]) -> None:
+    """An .onnx about to be handed to ONNX Runtime, checked as the importer checks one:
+    a graph ONNX Runtime would refuse (E0804) or stored data that does not fit its dims
+    (E0805) is reported in dslc's words, not in ONNX Runtime's."""
+    from dslc.importer.model import check_onnx
+
+    check_onnx(os.fspath(path))

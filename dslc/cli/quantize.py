@@ -8,7 +8,14 @@ from typing import Any
 
 import click
 
-from dslc.cli.common import UserError, debug_option, guard, load_runtime, size_option
+from dslc.cli.common import (
+    UserError,
+    check_model_file,
+    debug_option,
+    guard,
+    load_runtime,
+    size_option,
+)
 from dslc.cli.output import check_output, write_atomic
 
 __all__ = ["default_output", "quantize"]
@@ -167,6 +174,7 @@ def _quantize(model: str, output: str | None, **opts: Any) -> None:
     out = Path(output) if output else default_output(model)
     try:
         rt.open_regular(model, "model").close()  # a FIFO or a device is refused, not read
+        check_model_file(model)
         source = cal.parse_source(opts["source"])
         check_output(out, [model, source.path or None])
         proto = q.load_float_model(model)

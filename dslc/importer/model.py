@@ -37,6 +37,7 @@ from dslc.source import SourceFile, Span, UnreadableSource
 
 __all__ = [
     "ONNX_SUFFIXES",
+    "check_onnx",
     "import_onnx",
     "is_onnx",
     "onnx_graph",
@@ -106,6 +107,18 @@ def _from_text(path: str | Path, data: bytes) -> bytes:
         source = SourceFile(str(path), text)
         span = _span(source, int(at.group(1))) if at else None
         raise CompileError([Diagnostic("E0801", message, span)]) from None
+
+
+def check_onnx(path: str | Path) -> None:
+    """Refuse, before ONNX Runtime loads it, a model whose graph it would refuse with a
+    less clear message (E0804, E0805); bytes the wire reader cannot take are left to it."""
+    if not str(path).lower().endswith(".onnx"):
+        return
+    try:
+        model = read_model(_load(path))
+    except (WireError, CompileError):
+        return
+    _checked(path, model)
 
 
 def _listing(model: Model) -> tuple[list[str], int]:

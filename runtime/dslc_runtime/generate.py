@@ -11,7 +11,9 @@ from .errors import InputError
 from .sizes import check_size_names
 from .specs import TensorSpec
 
-__all__ = ["random_inputs", "random_kind"]
+__all__ = ["MAX_ELEMENTS", "random_inputs", "random_kind"]
+
+MAX_ELEMENTS = 1 << 31  # a random input past this is a declared size no machine holds
 
 
 def _check_size(what: str, value: Any) -> int:
@@ -39,6 +41,8 @@ def _resolve(
     batch: int,
 ) -> int:
     """Concrete size for one dim of one input."""
+    if isinstance(dim, int) and dim < 0:
+        raise InputError(f"input '{spec.name}' declares a negative dim: {spec.shape_text}")
     if isinstance(dim, int):
         return dim
     if dim is None:
@@ -95,5 +99,11 @@ def random_inputs(
     feeds: dict[str, np.ndarray[Any, Any]] = {}
     for spec in specs:
         shape = tuple(_resolve(spec, i, d, bound, batch) for i, d in enumerate(spec.shape))
+        count = int(np.prod(shape, dtype=object))
+        if count > MAX_ELEMENTS:
+            raise InputError(
+                f"input '{spec.name}' of {spec.shape_text} would hold {count:,} elements "
+                f"(more than {MAX_ELEMENTS:,}): too large for random data"
+            )
         feeds[spec.name] = _fill(spec, shape, rng)
     return feeds

@@ -114,8 +114,15 @@ def _pipeline(r: Mapping[str, Any]) -> Pipeline:
 
 
 def labels_of(metadata: Mapping[str, str]) -> list[str]:
-    """The class names of `dslc.labels`, one a line ([] without them)."""
-    return metadata.get("dslc.labels", "").split("\n") if metadata.get("dslc.labels") else []
+    """The class names of `dslc.labels`, one a line ([] without them), as they can be shown
+    on a terminal: control characters (escape sequences) escaped, at most 100 characters."""
+    text = metadata.get("dslc.labels", "")
+    return [_shown(line) for line in text.split("\n")] if text else []
+
+
+def _shown(label: str) -> str:
+    out = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in label[:100])
+    return out + ("..." if len(label) > 100 else "")
 
 
 def read_image(path: str, channels: int) -> Array:

@@ -116,6 +116,20 @@ def load_float_model(path: str) -> Any:
     return model
 
 
+def _loadable(model: Any, path: str) -> None:
+    """QuantizeError unless ONNX Runtime loads the model: its quantizer would fail later,
+    printing its own traceback, on a model it cannot load (an IR version too new, a type
+    it has no kernel for)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 4  # the reason comes with the exception
+    try:
+        ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - ORT errors share no base
+        raise QuantizeError(f"ONNX Runtime cannot load {path}: {short_reason(exc)}") from None
+
+
 def _targets(model: Any, settings: Settings) -> tuple[list[str], list[str], dict[str, int]]:
     """Op types to quantize, nodes to exclude, and op type -> nodes without an int8 kernel."""
     nodes = list(model.graph.node)
@@ -234,7 +248,7 @@ def _run_quantizer(
             calibration_providers=["CPUExecutionProvider"],
             extra_options=extra,
         )
-    except (ValueError, RuntimeError, KeyError, IndexError) as exc:
+    except Exception as exc:  # noqa: BLE001 - ORT's errors (a model it cannot load) share no base
         raise QuantizeError(f"quantization failed: {short_reason(exc)}") from None
 
 
@@ -278,6 +292,7 @@ def quantize(
     settings = settings or Settings()
     start = time.perf_counter()
     model = load_float_model(path)
+    _loadable(model, path)
     if len(samples) == 0:
         raise QuantizeError("no calibration samples")
     with tempfile.TemporaryDirectory(prefix="dslc-quantize-") as tmp, _quiet():

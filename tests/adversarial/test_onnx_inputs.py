@@ -419,3 +419,99 @@ def test_a_symbolic_dim_with_a_newline_keeps_the_lines(tmp_path: Path) -> None:
     result = _invoke("summary", path, tmp_path)
     _clean(result)
     assert result.exit_code == 0
+
+
+# ---- the runtime commands ----
+
+RUNTIME = {
+    "run": ["--provider", "cpu"],
+    "bench": ["--provider", "cpu", "--warmup", "1", "--iterations", "1"],
+    "quantize": ["--calibrate", "digits", "--samples", "2"],
+    "export": ["--triton"],
+}
+
+
+def _runtime(command: str, path: Path, tmp_path: Path, *extra: str) -> Result:
+    args = [command, str(path), *RUNTIME[command]]
+    if command == "export":
+        args.append(str(tmp_path / "repo"))
+    if command == "quantize":
+        args += ["-o", str(tmp_path / "q.onnx")]
+    return CliRunner().invoke(main, [*args, *extra])
+
+
+def _nothing_written(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    assert not repo.exists() or not any(repo.rglob("*"))
+    assert not (tmp_path / "q.onnx").exists()
+
+
+@pytest.mark.parametrize("command", sorted(RUNTIME))
+def test_runtime_commands_say_what_is_wrong_with_the_graph(tmp_path: Path, command: str) -> None:
+    """ONNX Runtime's own words for these are a C++ source path and a class name."""
+    path = _save(tmp_path, _model(MALFORMED["defined twice"][0], out=["N", 2, 8, 8]))
+    _refused(_runtime(command, path, tmp_path), "E0804", "tensor 'y' is defined twice")
+    path = _save(tmp_path, _with_weight(BAD_DATA["7 raw bytes"][0]), "short.onnx")
+    _refused(_runtime(command, path, tmp_path), "E0805", "7 bytes of data")
+    _nothing_written(tmp_path)
+
+
+def test_quantize_a_model_onnx_runtime_cannot_load(tmp_path: Path) -> None:
+    """The quantizer printed its own traceback, then failed with exit 3."""
+    model = _model(out=["N", 2, 8, 8])
+    model.ir_version = 99
+    result = _runtime("quantize", _save(tmp_path, model), tmp_path)
+    _refused(result, "error", "ONNX Runtime cannot load")
+    _nothing_written(tmp_path)
+
+
+@pytest.mark.parametrize("command", ["run", "bench", "quantize"])
+def test_a_declared_size_no_machine_holds(tmp_path: Path, command: str) -> None:
+    """N x 3 x 2^40 x 2^40: numpy's 'array is too big' and Pillow's overflow were exit 3."""
+    path = _save(tmp_path, _model(shape=["N", 3, 2**40, 2**40]))
+    result = _runtime(command, path, tmp_path)
+    _refused(result, "error", "too large")
+
+
+def test_run_image_labels_with_terminal_escapes(tmp_path: Path) -> None:
+    from PIL import Image
+
+    source = tmp_path / "n.xnet"
+    (tmp_path / "labels.txt").write_text("cat\ndog\n", encoding="utf-8")
+    source.write_text(
+        "network n(classes = 2)\ninput image: 3 x 16 x 16\n"
+        "preprocess image: resize(16) -> center_crop(16)\n"
+        'labels "labels.txt"\nconv3x3(4) -> relu -> gap -> flatten -> dense(classes)\n',
+        encoding="utf-8",
+    )
+    path = tmp_path / "n.onnx"
+    assert CliRunner().invoke(main, ["compile", str(source), "-o", str(path)]).exit_code == 0
+    model = onnx.load(str(path))
+    labels = next(p for p in model.metadata_props if p.key == "dslc.labels")
+    labels.value = "\x1b[2Jcat\x07\ndog\x1b]0;title\x07" + "x" * 10_000
+    onnx.save(model, str(path))
+    image = tmp_path / "i.png"
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(image)
+    result = CliRunner().invoke(
+        main, ["run", str(path), "--provider", "cpu", "--image", str(image)]
+    )
+    _clean(result)
+    assert result.exit_code == 0, result.output
+    assert "\\x1b[2Jcat\\x07" in result.output
+    assert "x" * 200 not in result.output  # a label is cut at 100 characters
+
+
+def test_export_never_copies_a_file_a_link_points_to(beside: Path) -> None:
+    """`out.bin` links to a file outside the model's folder: export copied it into the
+    repository; ONNX Runtime refuses to load such a model."""
+    model = _with_weight(_external("out.bin"))
+    model.graph.output[0].CopyFrom(h.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2, 8, 8]))
+    path = _save(beside, model)
+    result = _runtime("export", path, beside)
+    _refused(result, "error", "a link out of its folder")
+    _nothing_written(beside)
+    model = _with_weight(_external("in.bin"))  # a link inside the folder is fine
+    model.graph.output[0].CopyFrom(h.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2, 8, 8]))
+    result = _runtime("export", _save(beside, model), beside)
+    _clean(result)
+    assert result.exit_code == 0, result.output
