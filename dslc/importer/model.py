@@ -140,8 +140,11 @@ def _dims_text(vi: ValueInfo) -> str:
     return " x ".join("?" if d is None else printable(str(d), 40) for d in vi.dims or ())
 
 
-def _span(source: SourceFile, line: int) -> Span:
-    return Span(source, line, 1, line, len(source.line(line)) + 1)
+def _span(source: SourceFile, line: int, lines: list[str] | None = None) -> Span:
+    """Line `line` (from 1) whole; `lines` (the source's lines) spares splitting the source
+    again, which made a model of many nodes take quadratic time."""
+    text = lines[line - 1] if lines is not None and 0 < line <= len(lines) else source.line(line)
+    return Span(source, line, 1, line, len(text) + 1)
 
 
 def _containers(model: Model) -> set[str]:
@@ -223,7 +226,7 @@ def _checked(path: str | Path, model: Model) -> Model:
         message = f"not a graph ONNX Runtime would run: {exc}"
         hint = "check it with onnx.checker.check_model(onnx.load(FILE), full_check=True)"
         raise CompileError(
-            [Diagnostic("E0804", message, _span(source, first + exc.index), (hint,))]
+            [Diagnostic("E0804", message, _span(source, first + exc.index, lines), (hint,))]
         ) from None
     bad = [(t.name, why) for t in model.graph.initializers if (why := stored_problem(t))]
     if bad:
@@ -232,7 +235,7 @@ def _checked(path: str | Path, model: Model) -> Model:
             readers.update({i: k for i in n.inputs})
         raise CompileError(
             [
-                _bad_tensor(path, name, why, _span(source, first + readers.get(name, 0)))
+                _bad_tensor(path, name, why, _span(source, first + readers.get(name, 0), lines))
                 for name, why in bad[:10]
             ]
         )
@@ -289,7 +292,7 @@ def _build(path: str | Path) -> tuple[State, IRGraph, Shapes]:
     st.containers, st.raw = _containers(model), raw
     for k, vi in enumerate(_inputs(model)):
         shape = _input_dims(vi)
-        span = _span(source, k + 1)
+        span = _span(source, k + 1, lines)
         if shape is None:
             raise CompileError(
                 [
@@ -305,7 +308,7 @@ def _build(path: str | Path) -> tuple[State, IRGraph, Shapes]:
         st.emit(Op.INPUT, InputAttrs(shape), [], node, span)
         st.nodes[-1] = _renamed(st.nodes[-1], vi.name)
     for k, node in enumerate(model.graph.nodes):
-        span = _span(source, first + k)
+        span = _span(source, first + k, lines)
         try:
             _convert(st, model, node, span)
         except (IndexError, KeyError, ValueError, TypeError, ZeroDivisionError, OverflowError):

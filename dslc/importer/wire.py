@@ -41,10 +41,15 @@ class Tensor:
 
     @property
     def size(self) -> int:
-        """Number of elements."""
+        """Number of elements; past 2^64 it stays at 2^64 (a million dims of 2 in a 2 MB file
+        made a million-bit product, quadratic time)."""
+        if 0 in self.dims:
+            return 0
         n = 1
         for d in self.dims:
             n *= d
+            if abs(n) > 1 << 64:
+                return 1 << 64
         return n
 
 

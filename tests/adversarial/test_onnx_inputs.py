@@ -515,3 +515,37 @@ def test_export_never_copies_a_file_a_link_points_to(beside: Path) -> None:
     result = _runtime("export", _save(beside, model), beside)
     _clean(result)
     assert result.exit_code == 0, result.output
+
+
+# ---- small files that asked for a lot of work ----
+
+
+def _within(seconds: int, command: str, path: Path, tmp_path: Path) -> Result:
+    """The command's result; TimeoutError past `seconds` (each case takes about a second;
+    before the fixes they took 20 and 40)."""
+    signal.alarm(seconds)
+    try:
+        return _invoke(command, path, tmp_path)
+    finally:
+        signal.alarm(60)
+
+
+def test_a_tensor_with_a_million_dims(tmp_path: Path) -> None:
+    """2 MB of dims of 2: their product has a million bits, and was computed one dim at a time."""
+    t = TensorProto(name="big", data_type=TensorProto.FLOAT, dims=[2] * 1_000_000)
+    path = _save(tmp_path, _model(inits=[t]))
+    result = _within(10, "summary", path, tmp_path)
+    _clean(result)
+    assert result.exit_code == 0, result.output
+
+
+def test_thirty_thousand_nodes(tmp_path: Path) -> None:
+    """Each node's line was found by splitting the whole listing again: quadratic."""
+    k = 30_000
+    nodes = [h.make_node("Conv", ["x", "w"], ["r0"])]
+    nodes += [h.make_node("Relu", [f"r{i}"], [f"r{i + 1}"]) for i in range(k)]
+    nodes.append(h.make_node("Relu", [f"r{k}"], ["y"]))
+    path = _save(tmp_path, _model(nodes))
+    result = _within(15, "check", path, tmp_path)
+    _clean(result)
+    assert result.exit_code == 0, result.output
