@@ -83,7 +83,7 @@ def _compile(
                 f"{flag} applies when compiling an .xnet; {path} runs in the "
                 "types it was compiled with"
             )
-        if Path(path).is_file():
+        if Path(path).exists():
             check_model_file(path)
         return path, path
     dtype = dtype or "float32"

@@ -347,9 +347,20 @@ def size_option(help_text: str, pair: bool = False) -> Callable[[F], F]:
 
 
 def check_model_file(path: str | os.PathLike[str]) -> None:
-    """An .onnx about to be handed to ONNX Runtime, checked as the importer checks one:
-    a graph ONNX Runtime would refuse (E0804) or stored data that does not fit its dims
-    (E0805) is reported in dslc's words, not in ONNX Runtime's."""
+    """An .onnx about to be handed to ONNX Runtime, checked as the importer checks one: what
+    is not a regular file (a FIFO, a device) is refused, a graph ONNX Runtime would refuse
+    (E0804) or stored data that does not fit its dims (E0805) said in dslc's words."""
+    import stat
+
     from dslc.importer.model import check_onnx
 
+    try:  # a FIFO or a device is refused, never read (ONNX Runtime would block on a FIFO)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        mode = os.fstat(fd).st_mode
+        os.close(fd)
+    except OSError as exc:
+        raise UserError(f"cannot read model {os.fspath(path)}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        kind = "a directory" if stat.S_ISDIR(mode) else "a FIFO, device or socket"
+        raise UserError(f"cannot read model {os.fspath(path)}: not a regular file ({kind})")
     check_onnx(os.fspath(path))

@@ -41,8 +41,6 @@ def _resolve(
     batch: int,
 ) -> int:
     """Concrete size for one dim of one input."""
-    if isinstance(dim, int) and dim < 0:
-        raise InputError(f"input '{spec.name}' declares a negative dim: {spec.shape_text}")
     if isinstance(dim, int):
         return dim
     if dim is None:

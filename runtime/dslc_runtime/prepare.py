@@ -199,8 +199,8 @@ def pillow() -> Any:
 def _covering(image: Any, cover: Cover) -> Any:
     """Resized (bilinear) so that it covers H x W with its aspect kept."""
     h, w = cover
-    if h * w > 1 << 28:
-        raise PrepareError(f"the input's {h} x {w} is too large to prepare images for")
+    if h < 1 or w < 1 or h * w > 1 << 28:
+        raise PrepareError(f"the input's {h} x {w} is no size to prepare images for")
     scale = max(h / image.height, w / image.width)
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     return image.resize(size, pillow().Resampling.BILINEAR)

@@ -466,11 +466,23 @@ def test_quantize_a_model_onnx_runtime_cannot_load(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", ["run", "bench", "quantize"])
-def test_a_declared_size_no_machine_holds(tmp_path: Path, command: str) -> None:
-    """N x 3 x 2^40 x 2^40: numpy's 'array is too big' and Pillow's overflow were exit 3."""
-    path = _save(tmp_path, _model(shape=["N", 3, 2**40, 2**40]))
+@pytest.mark.parametrize("size", [2**40, -5])
+def test_a_declared_size_no_machine_holds(tmp_path: Path, command: str, size: int) -> None:
+    """N x 3 x 2^40 x 2^40: numpy's 'array is too big' and Pillow's overflow were exit 3;
+    a negative dim: numpy's and Pillow's ValueError (ONNX Runtime loads such a model)."""
+    path = _save(tmp_path, _model(shape=["N", 3, size, size]))
     result = _runtime(command, path, tmp_path)
-    _refused(result, "error", "too large")
+    words = {"quantize": "no size to prepare images for"}
+    if size < 0:
+        words = {"run": "no fixed size", "bench": "no fixed size", **words}
+    _refused(result, "error", words.get(command, "too large for random data"))
+
+
+@pytest.mark.parametrize("command", sorted(RUNTIME))
+def test_a_model_path_that_is_a_fifo(tmp_path: Path, command: str) -> None:
+    """bench handed the FIFO to ONNX Runtime, which blocked on it forever."""
+    os.mkfifo(tmp_path / "m.onnx")
+    _refused(_runtime(command, tmp_path / "m.onnx", tmp_path), "error", "not a regular file")
 
 
 def test_run_image_labels_with_terminal_escapes(tmp_path: Path) -> None:
