@@ -62,7 +62,9 @@ def _inferred(st: State, model: Model, name: str) -> tuple[Dim, ...] | None:
     if name not in infos or infos[name].dims is None:
         infos.update(_inference(st, model))
     vi = infos.get(name)
-    return None if vi is None else _dims(vi)
+    inits = set(st.inits)
+    batch = {i.dims[0] for i in model.graph.inputs if i.name not in inits and i.dims}
+    return None if vi is None else _dims(vi, batch)
 
 
 def _inference(st: State, model: Model) -> dict[str, ValueInfo]:
@@ -88,8 +90,10 @@ def _inference(st: State, model: Model) -> dict[str, ValueInfo]:
     return st.inferred
 
 
-def _dims(vi: ValueInfo) -> tuple[Dim, ...] | None:
-    if vi.dims is None or not vi.dims:
+def _dims(vi: ValueInfo, batch: set[int | str | None]) -> tuple[Dim, ...] | None:
+    """The shape, its first dim the batch N; None unless that dim is the inputs' batch (a
+    Flatten(axis=2) makes N*C x H*W, whose first dim is not N)."""
+    if vi.dims is None or not vi.dims or vi.dims[0] is None or vi.dims[0] not in batch:
         return None
     out: list[Dim] = [sym("N")]
     for d in vi.dims[1:]:

@@ -561,3 +561,23 @@ def test_thirty_thousand_nodes(tmp_path: Path) -> None:
     result = _within(15, "check", path, tmp_path)
     _clean(result)
     assert result.exit_code == 0, result.output
+
+
+def test_an_opaque_output_whose_first_dim_is_not_the_batch(tmp_path: Path) -> None:
+    """Flatten(axis=2) makes 3N x 16 of N x 3 x 4 x 4; its shape, from ONNX inference, was
+    read with the batch N first: `summary` said N x 16, ONNX Runtime computes 6 x 16 at N=2."""
+    path = _save(
+        tmp_path, _model([h.make_node("Flatten", ["x"], ["y"], axis=2)], shape=["N", 3, 4, 4])
+    )
+    assert _ort_shape_of(path, (2, 3, 4, 4)) == (6, 16)
+    result = _invoke("summary", path, tmp_path)
+    _clean(result)
+    assert "E0802" in result.output
+    assert "N x 16" not in result.output, result.output
+
+
+def _ort_shape_of(path: Path, shape: tuple[int, ...]) -> tuple[int, ...]:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return tuple(session.run(None, {"x": np.zeros(shape, np.float32)})[0].shape)
