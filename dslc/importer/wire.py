@@ -328,6 +328,8 @@ def read_model(data: bytes | memoryview | mmap.mmap) -> Model:
                 m.opsets[domain] = version if isinstance(version, int) else 0
     except (WireError, IndexError, struct.error, AssertionError) as exc:
         raise WireError(str(exc) or "malformed") from None
-    if m.ir_version == 0 or not m.graph.nodes:
+    if not m.graph.nodes:
         raise WireError("no graph")
+    if m.ir_version == 0 and not m.opsets:  # ONNX Runtime runs a model without ir_version
+        raise WireError("neither an IR version nor an opset")
     return m

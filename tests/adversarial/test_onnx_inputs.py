@@ -601,3 +601,12 @@ def test_a_shape_of_many_dims_takes_little_memory(tmp_path: Path) -> None:
         tracemalloc.stop()
     _clean(result)
     assert peak < 16 << 20, f"{peak / 2**20:.0f} MiB"
+
+
+def test_a_model_without_ir_version_is_read_as_onnx_runtime_reads_it(tmp_path: Path) -> None:
+    """ONNX Runtime runs a model whose ir_version is unset; the importer called it 'not an
+    ONNX model (no graph)'."""
+    model = _model(out=["N", 2, 8, 8])
+    model.ir_version = 0
+    path = _save(tmp_path, model)
+    assert _dslc_shape(path) == _ort_shape(path) == (2, 2, 8, 8)
