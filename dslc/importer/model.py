@@ -95,17 +95,26 @@ def _from_text(path: str | Path, data: bytes) -> bytes:
     import onnx.parser  # only for the text syntax
 
     text = data.decode("utf-8", errors="replace")
+    depth = _nesting(text)
+    if depth > MAX_TEXT_NESTING:  # onnx's C++ parser recurses: 30,000 deep crashed Python
+        why = f"brackets nested {depth} deep (at most {MAX_TEXT_NESTING})"
+        raise CompileError([Diagnostic("E0801", f"{path}: not ONNX text syntax: {why}", None)])
     try:
         return bytes(onnx.parser.parse_model(text).SerializeToString())
     except Exception as exc:  # noqa: BLE001 - the parser raises its own error types
         why = str(exc.args[0] if exc.args else exc)
+        if why in ("stoi", "stol", "stoll", "stof", "stod"):  # std::out_of_range's text
+            why = "a number out of range"
         if isinstance(exc.args[0] if exc.args else None, bytes):
             why = exc.args[0].decode("utf-8", errors="replace")
         at = re.search(r"line: (\d+) column: (\d+)", why)
         expected = re.search(r"Expected .*", why)
-        message = f"not ONNX text syntax: {expected.group(0) if expected else why.strip()}"
-        source = SourceFile(str(path), text)
+        shown = printable(" ".join((expected.group(0) if expected else why).split()), 300)
+        message = f"not ONNX text syntax: {shown}"
+        shown_text = re.sub(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", "\ufffd", text)  # no escapes
+        source = SourceFile(str(path), shown_text)
         span = _span(source, int(at.group(1))) if at else None
+        message = message if span else f"{path}: {message}"
         raise CompileError([Diagnostic("E0801", message, span)]) from None
 
 
@@ -119,6 +128,21 @@ def check_onnx(path: str | Path) -> None:
     except (WireError, CompileError):
         return
     _checked(path, model)
+
+
+MAX_TEXT_NESTING = 256
+
+
+def _nesting(text: str) -> int:
+    """How deep the text's brackets nest."""
+    depth = deepest = 0
+    for c in text:
+        if c in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in ")]}":
+            depth = max(depth - 1, 0)
+    return deepest
 
 
 def _listing(model: Model) -> tuple[list[str], int]:

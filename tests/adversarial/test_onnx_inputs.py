@@ -610,3 +610,44 @@ def test_a_model_without_ir_version_is_read_as_onnx_runtime_reads_it(tmp_path: P
     model.ir_version = 0
     path = _save(tmp_path, model)
     assert _dslc_shape(path) == _ort_shape(path) == (2, 2, 8, 8)
+
+
+# ---- ONNX text syntax (.onnxtxt) ----
+
+HEAD = '<ir_version: 8, opset_import: ["" : 17]>\n'
+TEXTS = {
+    "30,000 nested seq types": (
+        HEAD + "net (" + "seq(" * 30_000 + "float[N,3,8,8]" + ")" * 30_000 + " x) => "
+        "(float[N,3,8,8] y)\n{\n    y = Relu (x)\n}\n",
+        "nested 30002 deep",
+    ),
+    "a dim past int64": (
+        HEAD + "net (float[N,3,99999999999999999999999,8] x) => (float[N,3,8,8] y)\n"
+        "{\n    y = Relu (x)\n}\n",
+        "a number out of range",
+    ),
+    "terminal escapes": ("\x1b[2J\x1b]0;title\x07 garbage", "not ONNX text syntax"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(TEXTS))
+def test_hostile_onnx_text(tmp_path: Path, kind: str) -> None:
+    """onnx's C++ parser recursed 30,000 deep and crashed the interpreter (SIGSEGV): run in
+    a child process, so that a crash fails this test instead of the test run."""
+    import subprocess
+    import sys
+
+    text, words = TEXTS[kind]
+    path = tmp_path / "m.onnxtxt"
+    path.write_text(text, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "dslc", "check", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert done.returncode == 1, done.stderr
+    assert "E0801" in done.stderr and words in done.stderr, done.stderr
+    assert "\x1b" not in done.stderr and "Traceback" not in done.stderr
