@@ -92,8 +92,11 @@ def pipeline_of(metadata: Mapping[str, str]) -> dict[str, Pipeline]:
         return {}
     try:
         return {r["input"]: _pipeline(r) for r in json.loads(text)}
-    except (ValueError, KeyError, TypeError) as exc:
-        raise RunError(f"the model's dslc.preprocess metadata is malformed: {exc}") from None
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        why = "JSON nested too deep" if isinstance(exc, RecursionError) else str(exc)[:200]
+        raise RunError(
+            f"the model's dslc.preprocess metadata is not the list of pipelines dslc writes: {why}"
+        ) from None
 
 
 def _pipeline(r: Mapping[str, Any]) -> Pipeline:

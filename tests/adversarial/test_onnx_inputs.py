@@ -485,9 +485,8 @@ def test_a_model_path_that_is_a_fifo(tmp_path: Path, command: str) -> None:
     _refused(_runtime(command, tmp_path / "m.onnx", tmp_path), "error", "not a regular file")
 
 
-def test_run_image_labels_with_terminal_escapes(tmp_path: Path) -> None:
-    from PIL import Image
-
+def _classifier(tmp_path: Path, **metadata: str) -> Path:
+    """A 2-class network with its preprocessing and labels, compiled, its metadata replaced."""
     source = tmp_path / "n.xnet"
     (tmp_path / "labels.txt").write_text("cat\ndog\n", encoding="utf-8")
     source.write_text(
@@ -499,18 +498,67 @@ def test_run_image_labels_with_terminal_escapes(tmp_path: Path) -> None:
     path = tmp_path / "n.onnx"
     assert CliRunner().invoke(main, ["compile", str(source), "-o", str(path)]).exit_code == 0
     model = onnx.load(str(path))
-    labels = next(p for p in model.metadata_props if p.key == "dslc.labels")
-    labels.value = "\x1b[2Jcat\x07\ndog\x1b]0;title\x07" + "x" * 10_000
+    for key, value in metadata.items():
+        found = [p for p in model.metadata_props if p.key == key]
+        entry = found[0] if found else model.metadata_props.add(key=key)
+        entry.value = value
     onnx.save(model, str(path))
+    return path
+
+
+def _image(tmp_path: Path) -> Path:
+    from PIL import Image
+
     image = tmp_path / "i.png"
     Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(image)
-    result = CliRunner().invoke(
-        main, ["run", str(path), "--provider", "cpu", "--image", str(image)]
-    )
+    return image
+
+
+def test_run_image_labels_with_terminal_escapes(tmp_path: Path) -> None:
+    labels = "\x1b[2Jcat\x07\ndog\x1b]0;title\x07" + "x" * 10_000
+    path = _classifier(tmp_path, **{"dslc.labels": labels})
+    args = ["run", str(path), "--provider", "cpu", "--image", str(_image(tmp_path))]
+    result = CliRunner().invoke(main, args)
     _clean(result)
     assert result.exit_code == 0, result.output
     assert "\\x1b[2Jcat\\x07" in result.output
     assert "x" * 200 not in result.output  # a label is cut at 100 characters
+
+
+NESTED = "[" * 100_000 + "]" * 100_000
+HOSTILE_META = {
+    "sizes: period 0": (
+        "dslc.sizes",
+        json.dumps({"N": {"period": 0, "residues": [0], "minimum": 1, "text": "x"}}),
+        0,
+        "",
+    ),
+    "sizes: nested JSON": ("dslc.sizes", NESTED, 0, ""),
+    "sizes: escapes in the rule's text": (
+        "dslc.sizes",
+        json.dumps(
+            {"N": {"period": 7, "residues": [3], "minimum": 1, "text": "\x1b[2J" + "y" * 1000}}
+        ),
+        1,
+        "valid only for N \\x1b[2Jyyy",
+    ),
+    "preprocess: nested JSON": ("dslc.preprocess", NESTED, 1, "JSON nested too deep"),
+    "preprocess: a list of numbers": ("dslc.preprocess", "[1, 2]", 1, "not the list of pipelines"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE_META))
+def test_dslc_metadata_malformed_or_hostile(tmp_path: Path, kind: str) -> None:
+    """A period of 0 divided by zero and nested JSON overflowed Python's recursion: exit 3.
+    Sizes dslc did not write are not enforced; preprocessing it cannot read is refused."""
+    key, value, status, words = HOSTILE_META[kind]
+    path = _classifier(tmp_path, **{key: value})
+    args = ["run", str(path), "--provider", "cpu", "--image", str(_image(tmp_path))]
+    result = CliRunner().invoke(main, args)
+    _clean(result)
+    assert result.exit_code == status, result.output
+    assert words in result.output
+    assert "y" * 200 not in result.output
 
 
 def test_export_never_copies_a_file_a_link_points_to(beside: Path) -> None:
