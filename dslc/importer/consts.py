@@ -25,6 +25,7 @@ __all__ = [
     "TensorError",
     "Value",
     "decode",
+    "external_problem",
     "fold",
     "read_tensor",
     "stored_problem",
@@ -95,7 +96,9 @@ def read_tensor(t: Tensor, folder: Path | None) -> np.ndarray:
     if problem:
         raise TensorError(problem)
     if t.external:
-        return _external(t, kind, folder)
+        out = _external(t, kind, folder)
+        assert out is not None
+        return out
     if t.raw is not None:
         return np.frombuffer(t.raw, dtype=kind).reshape(t.dims)
     data = t.floats if t.dtype in (1, 11) else t.ints
@@ -106,9 +109,25 @@ def read_tensor(t: Tensor, folder: Path | None) -> np.ndarray:
     return np.array(data, dtype=kind).reshape(t.dims)
 
 
-def _external(t: Tensor, kind: type, folder: Path | None) -> np.ndarray:
+def external_problem(t: Tensor, folder: Path) -> str | None:
+    """Why ONNX Runtime could not read the external data of `t` (None when it can, or
+    when the tensor keeps its data inside the model): checked, not read."""
+    if not t.external:
+        return None
+    kind = DTYPES.get(t.dtype)
+    try:
+        _external(t, kind, folder, read=False)
+    except TensorError as exc:
+        return str(exc)
+    return None
+
+
+def _external(
+    t: Tensor, kind: type | None, folder: Path | None, read: bool = True
+) -> np.ndarray | None:
     """Data in a file beside the model, read as ONNX Runtime reads it: a regular file inside
-    the model's folder (no absolute path, no climbing out, no link out), never blocking."""
+    the model's folder (no absolute path, no climbing out, no link out), never blocking; with
+    `read` false only checked (`kind` None: a type whose size dslc does not know)."""
     location = t.external.get("location", "")
     if folder is None or not location:
         raise TensorError("its external data names no file")
@@ -118,7 +137,7 @@ def _external(t: Tensor, kind: type, folder: Path | None) -> np.ndarray:
         offset = int(t.external.get("offset", "0") or 0)
     except ValueError:
         raise TensorError("its external data offset is not a number") from None
-    need = t.size * np.dtype(kind).itemsize
+    need = t.size * np.dtype(kind).itemsize if kind is not None else 0
     if not 0 <= offset < 1 << 62:
         raise TensorError(f"its external data offset {offset} is out of range")
     path = folder / location
@@ -137,13 +156,13 @@ def _external(t: Tensor, kind: type, folder: Path | None) -> np.ndarray:
                     f"its external data file '{location}' holds {info.st_size} bytes; "
                     f"{need} from offset {offset} are asked for"
                 )
-            data = os.pread(fd, need, offset) if need else b""
+            data = os.pread(fd, need, offset) if need and read else b""
         finally:
             os.close(fd)
     except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop in resolve()
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise TensorError(f"its external data file '{location}' cannot be read: {why}") from None
-    return np.frombuffer(data, dtype=kind).reshape(t.dims)
+    return np.frombuffer(data, dtype=kind).reshape(t.dims) if read else None
 
 
 def _ints(v: Value) -> list[Dim] | None:

@@ -18,7 +18,14 @@ import numpy as np
 
 from dslc.diagnostics import CompileError, Diagnostic, Sink, unreadable
 from dslc.expand.limits import Limits
-from dslc.importer.consts import SymVec, TensorError, fold, read_tensor, stored_problem
+from dslc.importer.consts import (
+    SymVec,
+    TensorError,
+    external_problem,
+    fold,
+    read_tensor,
+    stored_problem,
+)
 from dslc.importer.elements import ELEMENT_OPS
 from dslc.importer.layers import WINDOW_OPS
 from dslc.importer.names import module_path, weight_owner
@@ -120,7 +127,8 @@ def _from_text(path: str | Path, data: bytes) -> bytes:
 
 def check_onnx(path: str | Path) -> None:
     """Refuse, before ONNX Runtime loads it, a model whose graph it would refuse with a
-    less clear message (E0804, E0805); bytes the wire reader cannot take are left to it."""
+    less clear message (E0804, E0805, external data it cannot read); bytes the wire reader
+    cannot take are left to it."""
     if not str(path).lower().endswith(".onnx"):
         return
     try:
@@ -128,6 +136,11 @@ def check_onnx(path: str | Path) -> None:
     except (WireError, CompileError):
         return
     _checked(path, model)
+    folder = Path(path).parent
+    for t in model.graph.initializers:
+        why = external_problem(t, folder)
+        if why:
+            raise CompileError([_bad_tensor(path, t.name, why)])
 
 
 MAX_TEXT_NESTING = 256

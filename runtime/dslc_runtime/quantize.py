@@ -99,7 +99,10 @@ def load_float_model(path: str) -> Any:
     if not graph.node:
         raise QuantizeError(f"{path} is not an ONNX model (it holds no graph)")
     if any(t.data_location == onnx.TensorProto.EXTERNAL for t in graph.initializer):
-        raise QuantizeError(f"{path} keeps its weights in external data (> 2 GiB): not supported")
+        raise QuantizeError(
+            f"{path} keeps its weights in an external data file: quantize reads models that "
+            "hold their weights (below 2 GiB)"
+        )
     ops = {n.op_type for n in graph.node}
     if ops & {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "DynamicQuantizeLinear"}:
         raise QuantizeError(f"{path} is quantized already; quantize the float32 model")

@@ -568,7 +568,7 @@ def test_export_never_copies_a_file_a_link_points_to(beside: Path) -> None:
     model.graph.output[0].CopyFrom(h.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2, 8, 8]))
     path = _save(beside, model)
     result = _runtime("export", path, beside)
-    _refused(result, "error", "a link out of its folder")
+    _refused(result, "E0805", "links outside the model's folder")
     _nothing_written(beside)
     model = _with_weight(_external("in.bin"))  # a link inside the folder is fine
     model.graph.output[0].CopyFrom(h.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2, 8, 8]))
@@ -699,3 +699,27 @@ def test_hostile_onnx_text(tmp_path: Path, kind: str) -> None:
     assert done.returncode == 1, done.stderr
     assert "E0801" in done.stderr and words in done.stderr, done.stderr
     assert "\x1b" not in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("command", ["run", "bench", "export"])
+@pytest.mark.parametrize("kind", ["link out", "FIFO", "folder", "missing"])
+def test_runtime_commands_refuse_external_data_onnx_runtime_cannot_read(
+    beside: Path, command: str, kind: str
+) -> None:
+    """ONNX Runtime refused these in its own words (a C++ source path, a logged dump)."""
+    location, offset, words = EXTERNAL_REFUSED[kind]
+    model = _with_weight(_external(location, offset))
+    model.graph.output[0].CopyFrom(h.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2, 8, 8]))
+    result = _runtime(command, _save(beside, model), beside)
+    _refused(result, "E0805", words)
+    assert "onnxruntime" not in result.output.lower()
+    _nothing_written(beside)
+
+
+@pytest.mark.parametrize("command", ["run", "bench", "export"])
+def test_runtime_commands_run_external_data_inside_the_folder(beside: Path, command: str) -> None:
+    model = _with_weight(_external("sub/in.bin"))
+    model.graph.output[0].CopyFrom(h.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2, 8, 8]))
+    result = _runtime(command, _save(beside, model), beside)
+    _clean(result)
+    assert result.exit_code == 0, result.output
