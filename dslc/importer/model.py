@@ -177,6 +177,10 @@ def _dims_text(vi: ValueInfo) -> str:
     return " x ".join("?" if d is None else printable(str(d), 40) for d in vi.dims or ())
 
 
+def _line(first: int, index: int | None) -> int:
+    return 1 if index is None else first + index
+
+
 def _span(source: SourceFile, line: int, lines: list[str] | None = None) -> Span:
     """Line `line` (from 1) whole; `lines` (the source's lines) spares splitting the source
     again, which made a model of many nodes take quadratic time."""
@@ -263,7 +267,7 @@ def _checked(path: str | Path, model: Model) -> Model:
         message = f"not a graph ONNX Runtime would run: {exc}"
         hint = "check it with onnx.checker.check_model(onnx.load(FILE), full_check=True)"
         raise CompileError(
-            [Diagnostic("E0804", message, _span(source, first + exc.index, lines), (hint,))]
+            [Diagnostic("E0804", message, _span(source, _line(first, exc.index), lines), (hint,))]
         ) from None
     bad = [(t.name, why) for t in model.graph.initializers if (why := stored_problem(t))]
     if bad:

@@ -16,9 +16,9 @@ __all__ = ["Malformed", "printable", "sorted_model"]
 
 class Malformed(Exception):
     """A graph ONNX Runtime would refuse; the message says what is wrong, `index` which node
-    (in the file's order) is at fault."""
+    (in the file's order) is at fault, None for the graph's inputs or outputs."""
 
-    def __init__(self, message: str, index: int) -> None:
+    def __init__(self, message: str, index: int | None) -> None:
         super().__init__(message)
         self.index = index
 
@@ -41,8 +41,10 @@ def sorted_model(model: Model) -> Model:
     graph = model.graph
     defined: dict[str, str] = {}
     for vi in graph.inputs:
-        defined.setdefault(vi.name, "an input")
-    for t in graph.initializers:
+        if vi.name in defined:
+            raise Malformed(f"input '{printable(vi.name)}' is declared twice", None)
+        defined[vi.name] = "an input"
+    for t in graph.initializers:  # one stored twice: ONNX Runtime takes the last, as dslc
         defined.setdefault(t.name, "a stored tensor")
     producer: dict[str, int] = {}
     for k, node in enumerate(graph.nodes):
@@ -57,6 +59,9 @@ def sorted_model(model: Model) -> Model:
                     f"tensor '{printable(out)}' is defined twice: by {first} and {_what(node)}", k
                 )
             producer[out] = k
+    for vi in graph.outputs:
+        if vi.name not in defined and vi.name not in producer:
+            raise Malformed(f"output '{printable(vi.name)}' is a name nothing defines", None)
     waits: list[set[int]] = []
     for k, node in enumerate(graph.nodes):
         before: set[int] = set()

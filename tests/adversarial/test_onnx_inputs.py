@@ -184,6 +184,32 @@ def test_graphs_onnx_runtime_refuses(tmp_path: Path, kind: str) -> None:
         _refused(_invoke(command, path, tmp_path), "E0804", words)
 
 
+def test_graph_inputs_and_outputs_onnx_runtime_refuses(tmp_path: Path) -> None:
+    """An input declared twice and an output nothing computes were analysed as if fine."""
+    model = _model()
+    model.graph.input.append(model.graph.input[0])
+    _refused(
+        _invoke("check", _save(tmp_path, model), tmp_path), "E0804", "input 'x' is declared twice"
+    )
+    model = _model()
+    model.graph.output.append(h.make_tensor_value_info("z", TensorProto.FLOAT, None))
+    path = _save(tmp_path, model, "z.onnx")
+    _refused(_invoke("summary", path, tmp_path), "E0804", "output 'z' is a name nothing defines")
+
+
+def test_a_tensor_stored_twice_is_read_as_onnx_runtime_reads_it(tmp_path: Path) -> None:
+    """ONNX Runtime takes the last of two stored tensors of one name (with a warning)."""
+    model = _model(out=["N", 2, 8, 8])
+    model.graph.initializer.insert(0, nh.from_array(np.zeros((2, 3, 1, 1), np.float32), "w"))
+    path = _save(tmp_path, model)
+    result = _invoke("weights", path, tmp_path)
+    _clean(result)
+    from safetensors.numpy import load_file
+
+    saved = load_file(str(tmp_path / "w.safetensors"))
+    assert saved["conv.weight"].reshape(-1).tolist() == list(range(6))
+
+
 def _summary(path: Path) -> dict[str, object]:
     result = CliRunner().invoke(main, ["summary", str(path), "--json"])
     _clean(result)
