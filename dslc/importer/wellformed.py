@@ -1,7 +1,8 @@
 """The checks ONNX Runtime makes before it runs a graph, made before the importer reads one:
-every node has an output, every tensor is defined once, every name read is defined, and the
-nodes can be put in an order where each runs after what it reads (ONNX asks for that order;
-a file out of order is sorted, as ONNX Runtime sorts it, and a cycle is an error).
+every node has an output and its own name, every input and tensor is defined once, every name
+read (and every output) is defined, and the nodes can be put in an order where each runs after
+what it reads (ONNX asks for that order; a file out of order is sorted, as ONNX Runtime sorts
+it, and a cycle is an error).
 """
 
 from __future__ import annotations
@@ -47,7 +48,11 @@ def sorted_model(model: Model) -> Model:
     for t in graph.initializers:  # one stored twice: ONNX Runtime takes the last, as dslc
         defined.setdefault(t.name, "a stored tensor")
     producer: dict[str, int] = {}
+    named: set[str] = set()
     for k, node in enumerate(graph.nodes):
+        if node.name in named:
+            raise Malformed(f"two nodes are named '{printable(node.name)}'", k)
+        named.update([node.name] if node.name else [])
         if not [o for o in node.outputs if o]:
             raise Malformed(f"node {k + 1} ({node.op_type or '?'}) has no output", k)
         for out in node.outputs:

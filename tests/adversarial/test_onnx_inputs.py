@@ -173,6 +173,13 @@ MALFORMED: dict[str, tuple[list[onnx.NodeProto], str]] = {
         [h.make_node("Conv", ["x", "w"], ["y"]), h.make_node("Relu", ["y"], [])],
         "node 2 (Relu) has no output",
     ),
+    "one node name twice": (
+        [
+            h.make_node("Conv", ["x", "w"], ["c"], name="n"),
+            h.make_node("Relu", ["c"], ["y"], name="n"),
+        ],
+        "two nodes are named 'n'",
+    ),
 }
 
 
@@ -255,6 +262,36 @@ def test_accepted_unusual_models_agree_with_onnx_runtime(tmp_path: Path, kind: s
     path = _save(tmp_path, _model(UNUSUAL[kind]))
     assert _dslc_shape(path) == _ort_shape(path)
     assert _summary(path)["totals"]["params"] == 6  # type: ignore[index]
+
+
+def _run_ort(path: Path, x: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    out: np.ndarray = session.run(None, {session.get_inputs()[0].name: x})[0]
+    return out
+
+
+@pytest.mark.parametrize("kind", sorted(UNUSUAL))
+def test_accepted_unusual_models_decompile_and_compile_back(tmp_path: Path, kind: str) -> None:
+    """decompile, weights --save, compile --weights: the model ONNX Runtime computes again,
+    also with names full of quotes, slashes and braces."""
+    nodes = UNUSUAL[kind]
+    for k, node in enumerate(nodes):
+        node.name = f'/m"od\\ule{{{k}}}/{node.op_type}'
+    path = _save(tmp_path, _model(nodes))
+    runner = CliRunner()
+    xnet, weights, back = tmp_path / "m.xnet", tmp_path / "w.safetensors", tmp_path / "c.onnx"
+    for args in (
+        ["decompile", str(path), "-o", str(xnet)],
+        ["weights", str(path), "--save", str(weights)],
+        ["compile", str(xnet), "--weights", str(weights), "-o", str(back)],
+    ):
+        result = runner.invoke(main, args)
+        _clean(result)
+        assert result.exit_code == 0, result.output
+    x = np.random.default_rng(1).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    np.testing.assert_allclose(_run_ort(back, x), _run_ort(path, x), atol=1e-5)
 
 
 # ---- malformed nodes: opaque, never a crash ----
