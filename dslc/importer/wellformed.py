@@ -47,6 +47,8 @@ def sorted_model(model: Model) -> Model:
         defined[vi.name] = "an input"
     for t in graph.initializers:  # one stored twice: ONNX Runtime takes the last, as dslc
         defined.setdefault(t.name, "a stored tensor")
+    for name in graph.sparse:
+        defined.setdefault(name, "a stored sparse tensor")
     producer: dict[str, int] = {}
     named: set[str] = set()
     for k, node in enumerate(graph.nodes):

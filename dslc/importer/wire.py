@@ -100,6 +100,7 @@ class Graph:
     inputs: list[ValueInfo] = field(default_factory=list)
     outputs: list[ValueInfo] = field(default_factory=list)
     value_info: list[ValueInfo] = field(default_factory=list)
+    sparse: list[str] = field(default_factory=list)  # sparse initializers' names
 
 
 @dataclass(slots=True)
@@ -307,6 +308,8 @@ def _graph(b: memoryview) -> Graph:
             g.outputs.append(_value_info(v))
         elif num == 13:
             g.value_info.append(_value_info(v))
+        elif num == 15:  # SparseTensorProto: its values (1) carry the name
+            g.sparse += [_tensor(x).name for k, _, x in _fields(v) if isinstance(x, memoryview)]
     return g
 
 

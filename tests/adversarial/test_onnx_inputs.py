@@ -786,3 +786,17 @@ def test_runtime_commands_run_external_data_inside_the_folder(beside: Path, comm
     result = _runtime(command, _save(beside, model), beside)
     _clean(result)
     assert result.exit_code == 0, result.output
+
+
+def test_a_sparse_initializer_is_defined(tmp_path: Path) -> None:
+    """A node reading a sparse initializer (ONNX Runtime densifies it) is no dangling name."""
+    values = nh.from_array(np.array([1.0, 2.0], np.float32), "s")
+    indices = nh.from_array(np.array([0, 1], np.int64), "")
+    sparse = h.make_sparse_tensor(values, indices, [1, 2, 1, 1])
+    model = _model([h.make_node("Conv", ["x", "w"], ["c"]), h.make_node("Add", ["c", "s"], ["y"])])
+    model.graph.sparse_initializer.append(sparse)
+    path = _save(tmp_path, model)
+    assert _ort_shape(path) == (2, 2, 8, 8)
+    result = _invoke("summary", path, tmp_path)
+    _clean(result)
+    assert "E0804" not in result.output, result.output
