@@ -800,3 +800,12 @@ def test_a_sparse_initializer_is_defined(tmp_path: Path) -> None:
     result = _invoke("summary", path, tmp_path)
     _clean(result)
     assert "E0804" not in result.output, result.output
+
+
+@pytest.mark.parametrize("size", [0, None])
+def test_quantize_an_input_of_no_size_and_no_name(tmp_path: Path, size: int | None) -> None:
+    """An H of 0 (or left unknown) was read as unknown and answered '--size None=...'."""
+    model = _model(shape=["N", 3, size, 8])  # type: ignore[list-item]
+    result = _runtime("quantize", _save(tmp_path, model), tmp_path)
+    _refused(result, "error", "no size and no name", "npz:PATH")
+    assert "None=" not in result.output
