@@ -263,8 +263,28 @@ def _arith(op: str, a: Dim, b: Dim) -> Dim:
     return dims.floordiv(a, int(b)) if isinstance(b, int) else a
 
 
+MAX_MADE = 1 << 24  # elements a fold may make beyond what the file stores
+
+
+def _made(op: str, a: list[np.ndarray]) -> int:
+    """Elements the fold of `op` would make from nothing (a 229-byte ConstantOfShape of
+    20000 x 20000 took 1.6 GB)."""
+    if op == "ConstantOfShape":
+        target = [int(d) for d in a[0].reshape(-1)]
+        return int(np.prod(target, dtype=object)) if all(d >= 0 for d in target) else 0
+    if op == "Expand":
+        shape = np.broadcast_shapes(a[0].shape, tuple(int(d) for d in a[1].reshape(-1)))
+    elif op in ("Add", "Sub", "Mul", "Div") and len(a) == 2:
+        shape = np.broadcast_shapes(a[0].shape, a[1].shape)
+    else:
+        return 0
+    return int(np.prod(shape, dtype=object)) - sum(x.size for x in a)
+
+
 def _fold_array(node: Node, a: list[np.ndarray]) -> np.ndarray | None:
     op = node.op_type
+    if _made(op, a) > MAX_MADE:
+        return None  # not a constant an exporter builds: the node is left to its handler
     if op in ("Identity", "Dropout"):
         return a[0]
     if op == "Cast":

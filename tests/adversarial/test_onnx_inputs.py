@@ -809,3 +809,41 @@ def test_quantize_an_input_of_no_size_and_no_name(tmp_path: Path, size: int | No
     result = _runtime("quantize", _save(tmp_path, model), tmp_path)
     _refused(result, "error", "no size and no name", "npz:PATH")
     assert "None=" not in result.output
+
+
+def _const(name: str, values: list[int]) -> onnx.NodeProto:
+    return h.make_node("Constant", [], [name], value=nh.from_array(np.array(values, np.int64)))
+
+
+MADE_FROM_NOTHING = {
+    "ConstantOfShape": [
+        _const("s", [8000, 8000]),
+        h.make_node("ConstantOfShape", ["s"], ["c"], value=nh.from_array(np.ones(1, np.float32))),
+    ],
+    "Expand then Mul": [
+        h.make_node("Constant", [], ["o"], value=nh.from_array(np.ones(1, np.float32))),
+        _const("s", [8000, 8000]),
+        h.make_node("Expand", ["o", "s"], ["e"]),
+        h.make_node("Mul", ["e", "e"], ["c"]),
+    ],
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MADE_FROM_NOTHING))
+def test_a_constant_made_from_nothing_is_not_folded(tmp_path: Path, kind: str) -> None:
+    """A 200-byte file asked the importer to fold a 8000 x 8000 constant (256 MB; 20000 x
+    20000 took 1.6 GB): constants past 16M elements made from nothing stay unfolded."""
+    import tracemalloc
+
+    nodes = [*MADE_FROM_NOTHING[kind], h.make_node("Shape", ["c"], ["sc"])]
+    path = _save(tmp_path, _model([*nodes, h.make_node("Conv", ["x", "w"], ["y"])]))
+    assert path.stat().st_size < 400
+    tracemalloc.start()
+    try:
+        result = _invoke("summary", path, tmp_path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    _clean(result)
+    assert "N x 2 x 8 x 8" in result.output
+    assert peak < 64 << 20, f"{peak / 2**20:.0f} MiB"
