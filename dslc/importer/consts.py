@@ -266,9 +266,10 @@ def _arith(op: str, a: Dim, b: Dim) -> Dim:
 MAX_MADE = 1 << 24  # elements a fold may make beyond what the file stores
 
 
-def _made(op: str, a: list[np.ndarray]) -> int:
+def _made(node: Node, a: list[np.ndarray]) -> int:
     """Elements the fold of `op` would make from nothing (a 229-byte ConstantOfShape of
     20000 x 20000 took 1.6 GB)."""
+    op = node.op_type
     if op == "ConstantOfShape":
         target = [int(d) for d in a[0].reshape(-1)]
         return int(np.prod(target, dtype=object)) if all(d >= 0 for d in target) else 0
@@ -276,14 +277,21 @@ def _made(op: str, a: list[np.ndarray]) -> int:
         shape = np.broadcast_shapes(a[0].shape, tuple(int(d) for d in a[1].reshape(-1)))
     elif op in ("Add", "Sub", "Mul", "Div") and len(a) == 2:
         shape = np.broadcast_shapes(a[0].shape, a[1].shape)
+    elif op == "Concat":  # one stored tensor named a thousand times
+        shape = (sum(x.size for x in a),)
+    elif op == "Gather" and len(a) == 2 and a[0].ndim > 0:
+        axis = node.attrs["axis"].i if "axis" in node.attrs else 0
+        rows = a[0].shape[axis] if -a[0].ndim <= axis < a[0].ndim else 1
+        shape = (a[1].size, a[0].size // max(rows, 1))
     else:
         return 0
-    return int(np.prod(shape, dtype=object)) - sum(x.size for x in a)
+    stored = {id(x): x.size for x in a}  # each array once, however often it is named
+    return int(np.prod(shape, dtype=object)) - sum(stored.values())
 
 
 def _fold_array(node: Node, a: list[np.ndarray]) -> np.ndarray | None:
     op = node.op_type
-    if _made(op, a) > MAX_MADE:
+    if _made(node, a) > MAX_MADE:
         return None  # not a constant an exporter builds: the node is left to its handler
     if op in ("Identity", "Dropout"):
         return a[0]
