@@ -27,8 +27,8 @@ class Malformed(Exception):
 def printable(text: str, limit: int = 80) -> str:
     """A name from the file as it can be shown on one line: control characters (terminal
     escapes, newlines) written as escapes, and at most `limit` characters."""
-    out = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
-    return out if len(out) <= limit else out[: limit - 3] + "..."
+    out = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text[: limit + 1])
+    return out if len(out) <= limit and len(text) <= limit else out[: limit - 3] + "..."
 
 
 def _what(node: Node) -> str:
