@@ -14,6 +14,7 @@ from dslc.backend.settings import DTYPES
 from dslc.cli.common import (
     DEFAULT_SIZE,
     UserError,
+    check_model_file,
     guard,
     load_runtime,
     model_source_options,
@@ -82,6 +83,8 @@ def _compile(
                 f"{flag} applies when compiling an .xnet; {path} runs in the "
                 "types it was compiled with"
             )
+        if Path(path).exists():
+            check_model_file(path)
         return path, path
     dtype = dtype or "float32"
     model = compile_in_memory(  # the network's latency: its declared preprocessing left out

@@ -3,6 +3,7 @@ the shared options, and the compilation of a file to a checked analysis."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -25,6 +26,7 @@ __all__ = [
     "Terminated",
     "UserError",
     "analyse_file",
+    "check_model_file",
     "chosen_opset",
     "debug_option",
     "guard",
@@ -346,3 +348,23 @@ def size_option(help_text: str, pair: bool = False) -> Callable[[F], F]:
         callback=to_sizes,
         help=help_text,
     )
+
+
+def check_model_file(path: str | os.PathLike[str]) -> None:
+    """An .onnx about to be handed to ONNX Runtime, checked as the importer checks one: what
+    is not a regular file (a FIFO, a device) is refused, a graph ONNX Runtime would refuse
+    (E0804) or stored data that does not fit its dims (E0805) said in dslc's words."""
+    import stat
+
+    from dslc.importer.model import check_onnx
+
+    try:  # a FIFO or a device is refused, never read (ONNX Runtime would block on a FIFO)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        mode = os.fstat(fd).st_mode
+        os.close(fd)
+    except OSError as exc:
+        raise UserError(f"cannot read model {os.fspath(path)}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        kind = "a directory" if stat.S_ISDIR(mode) else "a FIFO, device or socket"
+        raise UserError(f"cannot read model {os.fspath(path)}: not a regular file ({kind})")
+    check_onnx(os.fspath(path))

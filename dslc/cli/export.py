@@ -14,7 +14,14 @@ from typing import Any
 import click
 
 from dslc.backend.settings import DTYPES
-from dslc.cli.common import UserError, chosen_opset, guard, model_source_options, opset_options
+from dslc.cli.common import (
+    UserError,
+    check_model_file,
+    chosen_opset,
+    guard,
+    model_source_options,
+    opset_options,
+)
 from dslc.cli.output import atomic_dir, build_model, save_model, write_atomic
 from dslc.expand.limits import Limits
 
@@ -79,6 +86,7 @@ def _load(model: str, opts: dict[str, Any]) -> Source:
         flags = ", ".join("--" + o.replace("_", "-") for o in given)
         raise UserError(f"{flags}: these compile an .xnet; {model} is already an ONNX model")
     _regular(path, "model")
+    check_model_file(path)
     try:
         proto = triton.read_model(path)
     except ValueError as exc:
@@ -163,9 +171,18 @@ def _copy_onnx(src: Path, version: Path, files: tuple[str, ...]) -> None:
     """The .onnx file and the external data files it names, byte for byte."""
     import shutil
 
+    folder = src.parent.resolve()
     for rel in files:
         if Path(rel).is_absolute() or ".." in Path(rel).parts:
             raise UserError(f"{src} names external data '{rel}' outside its folder; not copied")
+        try:  # as ONNX Runtime: a link out of the folder is outside it too
+            inside = (src.parent / rel).resolve().is_relative_to(folder)
+        except (OSError, RuntimeError):  # a link loop: _regular says so
+            inside = True
+        if not inside:
+            raise UserError(
+                f"{src} names external data '{rel}', a link out of its folder; not copied"
+            )
         _regular(src.parent / rel, "external data")
     try:
         shutil.copyfile(src, version / "model.onnx")

@@ -9,7 +9,15 @@ from typing import Any
 
 import click
 
-from dslc.cli.common import SEED, UserError, debug_option, guard, load_runtime, size_option
+from dslc.cli.common import (
+    SEED,
+    UserError,
+    check_model_file,
+    debug_option,
+    guard,
+    load_runtime,
+    size_option,
+)
 from dslc.cli.output import check_output, write_atomic
 from dslc.cli.train import FiniteRange
 
@@ -172,6 +180,7 @@ def _quantize(model: str, output: str | None, **opts: Any) -> None:
     out = Path(output) if output else default_output(model)
     try:
         rt.open_regular(model, "model").close()  # a FIFO or a device is refused, not read
+        check_model_file(model)
         source = cal.parse_source(opts["source"])
         check_output(out, [model, source.path or None])
         proto = q.load_float_model(model)

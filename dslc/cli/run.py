@@ -11,6 +11,7 @@ from dslc.cli.classify import classify
 from dslc.cli.common import (
     DEFAULT_SIZE,
     UserError,
+    check_model_file,
     guard,
     load_runtime,
     model_source_options,
@@ -207,6 +208,7 @@ def _run(
     try:
         if Path(model).exists():
             rt.open_regular(model, "model").close()
+            check_model_file(model)
         source, label = _model_bytes(model, sets, seed, limits, scratch)
         m = rt.Model(source, provider=provider)
         if output and len(m.outputs) > 1 and not output.lower().endswith(".npz"):

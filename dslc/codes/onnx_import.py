@@ -62,4 +62,36 @@ CODES: tuple[CodeEntry, ...] = (
         head=False,
         onnx=True,
     ),
+    entry(
+        "E0804",
+        "an ONNX graph ONNX Runtime would not run",
+        """The model decodes, but its graph breaks a rule ONNX Runtime checks before it runs
+       a model: a node reads a name that no input, stored tensor or node defines, a tensor is
+       defined twice, a node has no output, or the nodes form a cycle. (Nodes merely out of
+       order are sorted, as ONNX Runtime sorts them.) The file was edited by hand or by a
+       tool that broke it; `onnx.checker.check_model(model, full_check=True)` says the same.""",
+        _HEAD
+        + "net (float[N,3,32,32] image) => (float[N,2,32,32] out)\n"
+        + "<float[2,3,1,1] w = {1, 0, 0, 0, 1, 0}>\n"
+        + "{\n    out = Conv (image, weight)\n}\n",
+        _GOOD,
+        head=False,
+        onnx=True,
+    ),
+    entry(
+        "E0805",
+        "an ONNX stored tensor whose data cannot be read",
+        """A stored tensor's data does not fit its dims (the file holds more or fewer bytes
+       than the dims need, or a dim is negative: ONNX Runtime refuses such a model), or, for
+       `dslc weights --save`, its external data cannot be read. External data is read as
+       ONNX Runtime reads it: a regular file inside the model's folder, named by a relative
+       path that neither climbs out (`..`) nor is a link pointing out of the folder.""",
+        _HEAD
+        + "net (float[N,3,32,32] image) => (float[N,2,32,32] out)\n"
+        + "<float[2,3,1,1] w = {1, 0, 0, 0, 1}>\n"
+        + "{\n    out = Conv (image, w)\n}\n",
+        _GOOD,
+        head=False,
+        onnx=True,
+    ),
 )

@@ -8,6 +8,8 @@ used (a Clip's bounds, a Reshape's target).
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +19,17 @@ from dslc.importer.wire import Node, Tensor
 from dslc.ir import dims
 from dslc.ir.dims import Dim
 
-__all__ = ["DTYPES", "SymVec", "Value", "decode", "fold"]
+__all__ = [
+    "DTYPES",
+    "SymVec",
+    "TensorError",
+    "Value",
+    "decode",
+    "external_problem",
+    "fold",
+    "read_tensor",
+    "stored_problem",
+]
 
 DTYPES: dict[int, type] = {
     1: np.float32,
@@ -42,36 +54,115 @@ class SymVec:
 Value = np.ndarray | SymVec
 
 
+class TensorError(Exception):
+    """A stored tensor whose data cannot be read; the message says why."""
+
+
 def decode(t: Tensor, folder: Path | None) -> np.ndarray | None:
     """A tensor's data, or None where it cannot be read (an unknown type, a missing file)."""
+    try:
+        return read_tensor(t, folder)
+    except TensorError:
+        return None
+
+
+def stored_problem(t: Tensor) -> str | None:
+    """Why the data stored in the file for `t` does not fit its dims (None when it does, or
+    when it lies in an external file): ONNX Runtime refuses such a model."""
+    if any(d < 0 for d in t.dims):
+        return f"its dims {list(t.dims)} are negative"
+    kind = DTYPES.get(t.dtype)
+    if kind is None or t.external:
+        return None
+    if t.raw is not None:
+        have, need = len(t.raw), t.size * np.dtype(kind).itemsize
+        unit = "bytes"
+    else:
+        have = len(t.floats if t.dtype in (1, 11) else t.ints)
+        need, unit = t.size, "values"
+        if have == 0 and need > 0:
+            return None  # no data at all: an empty tensor proto (a shape only)
+    if have != need:
+        return f"it stores {have} {unit} of data, its dims {list(t.dims)} need {need}"
+    return None
+
+
+def read_tensor(t: Tensor, folder: Path | None) -> np.ndarray:
+    """A tensor's data; TensorError saying why it cannot be read."""
     kind = DTYPES.get(t.dtype)
     if kind is None:
-        return None
+        raise TensorError(f"dslc reads no tensors of ONNX element type {t.dtype}")
+    problem = stored_problem(t)
+    if problem:
+        raise TensorError(problem)
     if t.external:
-        return _external(t, kind, folder)
+        out = _external(t, kind, folder)
+        assert out is not None
+        return out
     if t.raw is not None:
         return np.frombuffer(t.raw, dtype=kind).reshape(t.dims)
     data = t.floats if t.dtype in (1, 11) else t.ints
+    if len(data) != t.size:
+        raise TensorError("it stores no data")
     if t.dtype == 10:  # float16 values arrive as their bits in int32_data
         return np.array(t.ints, dtype=np.uint16).view(np.float16).reshape(t.dims)
     return np.array(data, dtype=kind).reshape(t.dims)
 
 
-def _external(t: Tensor, kind: type, folder: Path | None) -> np.ndarray | None:
-    location = t.external.get("location", "")
-    if folder is None or not location or Path(location).is_absolute() or ".." in location:
+def external_problem(t: Tensor, folder: Path) -> str | None:
+    """Why ONNX Runtime could not read the external data of `t` (None when it can, or
+    when the tensor keeps its data inside the model): checked, not read."""
+    if not t.external:
         return None
-    offset = int(t.external.get("offset", "0") or 0)
-    count = t.size
+    kind = DTYPES.get(t.dtype)
     try:
-        with open(folder / location, "rb") as f:
-            f.seek(offset)
-            data = f.read(count * np.dtype(kind).itemsize)
-    except OSError:
-        return None
-    if len(data) != count * np.dtype(kind).itemsize:
-        return None
-    return np.frombuffer(data, dtype=kind).reshape(t.dims)
+        _external(t, kind, folder, read=False)
+    except TensorError as exc:
+        return str(exc)
+    return None
+
+
+def _external(
+    t: Tensor, kind: type | None, folder: Path | None, read: bool = True
+) -> np.ndarray | None:
+    """Data in a file beside the model, read as ONNX Runtime reads it: a regular file inside
+    the model's folder (no absolute path, no climbing out, no link out), never blocking; with
+    `read` false only checked (`kind` None: a type whose size dslc does not know)."""
+    location = t.external.get("location", "")
+    if folder is None or not location:
+        raise TensorError("its external data names no file")
+    if Path(location).is_absolute() or ".." in Path(location).parts:
+        raise TensorError(f"its external data file '{location}' is outside the model's folder")
+    try:
+        offset = int(t.external.get("offset", "0") or 0)
+    except ValueError:
+        raise TensorError("its external data offset is not a number") from None
+    need = t.size * np.dtype(kind).itemsize if kind is not None else 0
+    if not 0 <= offset < 1 << 62:
+        raise TensorError(f"its external data offset {offset} is out of range")
+    path = folder / location
+    try:
+        if not path.resolve().is_relative_to(folder.resolve()):
+            raise TensorError(
+                f"its external data file '{location}' links outside the model's folder"
+            )
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise TensorError(f"its external data '{location}' is not a regular file")
+            if info.st_size < offset + need:
+                raise TensorError(
+                    f"its external data file '{location}' holds {info.st_size} bytes; "
+                    f"{need} from offset {offset} are asked for"
+                )
+            data = os.pread(fd, need, offset) if need and read else b""
+        finally:
+            os.close(fd)
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop in resolve()
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise TensorError(f"its external data file '{location}' cannot be read: {why}") from None
+    return np.frombuffer(data, dtype=kind).reshape(t.dims) if read else None
 
 
 def _ints(v: Value) -> list[Dim] | None:
@@ -103,14 +194,14 @@ def fold(node: Node, args: list[Value | None], folder: Path | None) -> Value | N
     if any(a is None for a in args):
         return None
     vals = [a for a in args if a is not None]
-    if any(isinstance(v, SymVec) for v in vals):
-        return _fold_sym(node, vals)
-    arrays = [v for v in vals if isinstance(v, np.ndarray)]
     try:
+        if any(isinstance(v, SymVec) for v in vals):
+            return _fold_sym(node, vals)
+        arrays = [v for v in vals if isinstance(v, np.ndarray)]
         out = _fold_array(node, arrays)
         return None if out is None else np.asarray(out)
-    except (ValueError, IndexError, TypeError):
-        return None
+    except (ValueError, IndexError, TypeError, KeyError, OverflowError, ZeroDivisionError):
+        return None  # a malformed node: the op's handler says so
 
 
 def _constant(node: Node, folder: Path | None) -> Value | None:
@@ -172,8 +263,36 @@ def _arith(op: str, a: Dim, b: Dim) -> Dim:
     return dims.floordiv(a, int(b)) if isinstance(b, int) else a
 
 
+MAX_MADE = 1 << 24  # elements a fold may make beyond what the file stores
+
+
+def _made(node: Node, a: list[np.ndarray]) -> int:
+    """Elements the fold of `op` would make from nothing (a 229-byte ConstantOfShape of
+    20000 x 20000 took 1.6 GB)."""
+    op = node.op_type
+    if op == "ConstantOfShape":
+        target = [int(d) for d in a[0].reshape(-1)]
+        return int(np.prod(target, dtype=object)) if all(d >= 0 for d in target) else 0
+    if op == "Expand":
+        shape = np.broadcast_shapes(a[0].shape, tuple(int(d) for d in a[1].reshape(-1)))
+    elif op in ("Add", "Sub", "Mul", "Div") and len(a) == 2:
+        shape = np.broadcast_shapes(a[0].shape, a[1].shape)
+    elif op == "Concat":  # one stored tensor named a thousand times
+        shape = (sum(x.size for x in a),)
+    elif op == "Gather" and len(a) == 2 and a[0].ndim > 0:
+        axis = node.attrs["axis"].i if "axis" in node.attrs else 0
+        rows = a[0].shape[axis] if -a[0].ndim <= axis < a[0].ndim else 1
+        shape = (a[1].size, a[0].size // max(rows, 1))
+    else:
+        return 0
+    stored = {id(x): x.size for x in a}  # each array once, however often it is named
+    return int(np.prod(shape, dtype=object)) - sum(stored.values())
+
+
 def _fold_array(node: Node, a: list[np.ndarray]) -> np.ndarray | None:
     op = node.op_type
+    if _made(node, a) > MAX_MADE:
+        return None  # not a constant an exporter builds: the node is left to its handler
     if op in ("Identity", "Dropout"):
         return a[0]
     if op == "Cast":

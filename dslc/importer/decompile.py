@@ -270,6 +270,8 @@ def decompile(graph: Graph, fold: bool = True) -> str:
     """The graph as canonical .xnet text, repeated scopes folded into blocks (unless not
     `fold`); Inexpressible names the first layer it cannot write."""
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        if not graph.outputs:  # every output was left out (an op dslc has no layer for)
+            raise Inexpressible(graph.nodes[0], "no output the network computes is known")
         raise Inexpressible(graph.node(graph.outputs[0]), "only one input and one output")
     inp = graph.node(graph.inputs[0])
     assert isinstance(inp.attrs, InputAttrs)

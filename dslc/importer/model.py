@@ -18,13 +18,21 @@ import numpy as np
 
 from dslc.diagnostics import CompileError, Diagnostic, Sink, unreadable
 from dslc.expand.limits import Limits
-from dslc.importer.consts import SymVec, fold
+from dslc.importer.consts import (
+    SymVec,
+    TensorError,
+    external_problem,
+    fold,
+    read_tensor,
+    stored_problem,
+)
 from dslc.importer.elements import ELEMENT_OPS
 from dslc.importer.layers import WINDOW_OPS
 from dslc.importer.names import module_path, weight_owner
 from dslc.importer.opaque import opaque, prune
 from dslc.importer.patterns import PATTERN_OPS
 from dslc.importer.state import State, Unsupported
+from dslc.importer.wellformed import Malformed, printable, sorted_model
 from dslc.importer.wire import Model, Node, ValueInfo, WireError, read_model
 from dslc.ir.dims import Dim, sym
 from dslc.ir.graph import Graph as IRGraph
@@ -36,6 +44,7 @@ from dslc.source import SourceFile, Span, UnreadableSource
 
 __all__ = [
     "ONNX_SUFFIXES",
+    "check_onnx",
     "import_onnx",
     "is_onnx",
     "onnx_graph",
@@ -93,26 +102,69 @@ def _from_text(path: str | Path, data: bytes) -> bytes:
     import onnx.parser  # only for the text syntax
 
     text = data.decode("utf-8", errors="replace")
+    depth = _nesting(text)
+    if depth > MAX_TEXT_NESTING:  # onnx's C++ parser recurses: 30,000 deep crashed Python
+        why = f"brackets nested {depth} deep (at most {MAX_TEXT_NESTING})"
+        raise CompileError([Diagnostic("E0801", f"{path}: not ONNX text syntax: {why}", None)])
     try:
         return bytes(onnx.parser.parse_model(text).SerializeToString())
     except Exception as exc:  # noqa: BLE001 - the parser raises its own error types
         why = str(exc.args[0] if exc.args else exc)
+        if why in ("stoi", "stol", "stoll", "stof", "stod"):  # std::out_of_range's text
+            why = "a number out of range"
         if isinstance(exc.args[0] if exc.args else None, bytes):
             why = exc.args[0].decode("utf-8", errors="replace")
         at = re.search(r"line: (\d+) column: (\d+)", why)
         expected = re.search(r"Expected .*", why)
-        message = f"not ONNX text syntax: {expected.group(0) if expected else why.strip()}"
-        source = SourceFile(str(path), text)
+        shown = printable(" ".join((expected.group(0) if expected else why).split()), 300)
+        message = f"not ONNX text syntax: {shown}"
+        shown_text = re.sub(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", "\ufffd", text)  # no escapes
+        source = SourceFile(str(path), shown_text)
         span = _span(source, int(at.group(1))) if at else None
+        message = message if span else f"{path}: {message}"
         raise CompileError([Diagnostic("E0801", message, span)]) from None
+
+
+def check_onnx(path: str | Path) -> None:
+    """Refuse, before ONNX Runtime loads it, a model whose graph it would refuse with a
+    less clear message (E0804, E0805, external data it cannot read); bytes the wire reader
+    cannot take are left to it."""
+    if not str(path).lower().endswith(".onnx"):
+        return
+    try:
+        model = read_model(_load(path))
+    except (WireError, CompileError):
+        return
+    _checked(path, model)
+    folder = Path(path).parent
+    for t in model.graph.initializers:
+        why = external_problem(t, folder)
+        if why:
+            raise CompileError([_bad_tensor(path, t.name, why)])
+
+
+MAX_TEXT_NESTING = 256
+
+
+def _nesting(text: str) -> int:
+    """How deep the text's brackets nest."""
+    depth = deepest = 0
+    for c in text:
+        if c in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in ")]}":
+            depth = max(depth - 1, 0)
+    return deepest
 
 
 def _listing(model: Model) -> tuple[list[str], int]:
     """The model one line per input and node; the first node's line number."""
-    lines = [f"input {vi.name}: {_dims_text(vi)}" for vi in _inputs(model)]
+    lines = [f"input {printable(vi.name)}: {_dims_text(vi)}" for vi in _inputs(model)]
     for n in model.graph.nodes:
         domain = f"{n.domain}." if n.domain not in ("", "ai.onnx") else ""
-        lines.append(f"{domain}{n.op_type} {n.name or n.outputs[0]}")
+        name = n.name or (n.outputs[0] if n.outputs else "")
+        lines.append(printable(f"{domain}{n.op_type} {name}", 400))
     return lines, len(lines) - len(model.graph.nodes) + 1
 
 
@@ -122,11 +174,18 @@ def _inputs(model: Model) -> list[ValueInfo]:
 
 
 def _dims_text(vi: ValueInfo) -> str:
-    return " x ".join("?" if d is None else str(d) for d in vi.dims or ())
+    return " x ".join("?" if d is None else printable(str(d), 40) for d in vi.dims or ())
 
 
-def _span(source: SourceFile, line: int) -> Span:
-    return Span(source, line, 1, line, len(source.line(line)) + 1)
+def _line(first: int, index: int | None) -> int:
+    return 1 if index is None else first + index
+
+
+def _span(source: SourceFile, line: int, lines: list[str] | None = None) -> Span:
+    """Line `line` (from 1) whole; `lines` (the source's lines) spares splitting the source
+    again, which made a model of many nodes take quadratic time."""
+    text = lines[line - 1] if lines is not None and 0 < line <= len(lines) else source.line(line)
+    return Span(source, line, 1, line, len(text) + 1)
 
 
 def _containers(model: Model) -> set[str]:
@@ -176,10 +235,52 @@ def onnx_weights(path: str | Path) -> dict[str, np.ndarray]:
     st, _, _ = _build(path)
     out: dict[str, np.ndarray] = {}
     for name, (tensor, transposed) in st.weight_names.items():
-        v = st.value(tensor)
+        v = st.values.get(tensor)
+        if v is None and tensor in st.inits:
+            try:
+                v = read_tensor(st.inits[tensor], st.folder)
+            except TensorError as exc:
+                raise CompileError([_bad_tensor(path, tensor, str(exc))]) from None
         if isinstance(v, np.ndarray):
             out[name] = np.ascontiguousarray(v.T if transposed else v, dtype=np.float32)
     return out
+
+
+def _bad_tensor(path: str | Path, name: str, why: str, span: Span | None = None) -> Diagnostic:
+    return Diagnostic(
+        "E0805",
+        f"{'' if span else f'{path}: '}stored tensor '{printable(name)}' cannot be read: {why}",
+        span,
+        ("export the model again; keep an external data file in the model's folder",),
+    )
+
+
+def _checked(path: str | Path, model: Model) -> Model:
+    """The model with its nodes in order; E0804 for a graph ONNX Runtime would not run, and
+    E0805 for stored data that does not fit its dims (each at the line of the node at fault,
+    or of the first node reading the tensor)."""
+    lines, first = _listing(model)
+    source = SourceFile(str(path), "\n".join(lines) + "\n")
+    try:
+        checked = sorted_model(model)
+    except Malformed as exc:
+        message = f"not a graph ONNX Runtime would run: {exc}"
+        hint = "check it with onnx.checker.check_model(onnx.load(FILE), full_check=True)"
+        raise CompileError(
+            [Diagnostic("E0804", message, _span(source, _line(first, exc.index), lines), (hint,))]
+        ) from None
+    bad = [(t.name, why) for t in model.graph.initializers if (why := stored_problem(t))]
+    if bad:
+        readers: dict[str, int] = {}
+        for k, n in reversed(list(enumerate(model.graph.nodes))):
+            readers.update({i: k for i in n.inputs})
+        raise CompileError(
+            [
+                _bad_tensor(path, name, why, _span(source, first + readers.get(name, 0), lines))
+                for name, why in bad[:10]
+            ]
+        )
+    return checked
 
 
 def _network_only(model: Model) -> Model:
@@ -225,20 +326,20 @@ def onnx_graph(path: str | Path) -> IRGraph:
 
 def _build(path: str | Path) -> tuple[State, IRGraph, Shapes]:
     model, raw = read_onnx(path)
-    model = _network_only(model)
+    model = _network_only(_checked(path, model))
     lines, first = _listing(model)
     source = SourceFile(str(path), "\n".join(lines) + "\n")
     st = State(source, Path(path).parent, Sink(), {t.name: t for t in model.graph.initializers})
     st.containers, st.raw = _containers(model), raw
     for k, vi in enumerate(_inputs(model)):
         shape = _input_dims(vi)
-        span = _span(source, k + 1)
+        span = _span(source, k + 1, lines)
         if shape is None:
             raise CompileError(
                 [
                     Diagnostic(
                         "E0803",
-                        f"input '{vi.name}' has no usable shape ({_dims_text(vi) or 'none'})",
+                        f"input '{printable(vi.name)}' has no usable shape ({_dims_text(vi) or 'none'})",
                         span,
                         ("export with a fixed example input: N x C x H x W",),
                     )
@@ -248,7 +349,11 @@ def _build(path: str | Path) -> tuple[State, IRGraph, Shapes]:
         st.emit(Op.INPUT, InputAttrs(shape), [], node, span)
         st.nodes[-1] = _renamed(st.nodes[-1], vi.name)
     for k, node in enumerate(model.graph.nodes):
-        _convert(st, model, node, _span(source, first + k))
+        span = _span(source, first + k, lines)
+        try:
+            _convert(st, model, node, span)
+        except (IndexError, KeyError, ValueError, TypeError, ZeroDivisionError, OverflowError):
+            opaque(st, model, node, span, "its inputs or attributes are not what the op takes")
     graph, shapes = prune(st, model, Path(path).stem)
     return st, graph, shapes
 
@@ -289,5 +394,3 @@ def _convert(st: State, model: Model, node: Node, span: Span) -> None:
         handler(st, node, span)
     except Unsupported as exc:
         opaque(st, model, node, span, str(exc))
-    except (IndexError, KeyError, ValueError, ZeroDivisionError):  # a malformed node
-        opaque(st, model, node, span, "its inputs or attributes are not what the op takes")

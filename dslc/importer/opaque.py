@@ -12,6 +12,7 @@ import dataclasses
 import re
 
 from dslc.importer.state import State
+from dslc.importer.wellformed import printable
 from dslc.importer.wire import Model, Node, ValueInfo
 from dslc.ir.dims import Dim, sym
 from dslc.ir.graph import Graph
@@ -34,16 +35,16 @@ def opaque(st: State, model: Model, node: Node, span: Span, reason: str) -> None
         st.left_out[blocked] = st.left_out.get(blocked, 0) + 1
         return
     domain = node.domain or "ai.onnx"
-    what = f"'{node.name or node.outputs[0]}' ({domain} {node.op_type})"
+    what = printable(f"'{node.name or node.outputs[0]}' ({domain} {node.op_type})", 120)
     params = sum(st.inits[n].size for n in ins if n in st.inits)
     shape = _inferred(st, model, node.outputs[0])
     st.opaque_diags.append((what, reason, span, node.outputs[0]))
-    if shape is None:
+    srcs = [st.tensors[n] for n in ins if n in st.tensors]
+    if shape is None or not srcs:  # no input tensor: a subgraph's, read from the outer scope
         for out in node.outputs:
             st.unknown[out] = node.outputs[0]
         st.left_out.setdefault(node.outputs[0], 0)
         return
-    srcs = [st.tensors[n] for n in ins if n in st.tensors]
     attrs = OpaqueAttrs(node.op_type, domain, shape, params)
     ir = IRNode(
         len(st.nodes), st.name_for(node, Op.OPAQUE, ""), Op.OPAQUE, tuple(srcs), attrs, span
@@ -61,7 +62,9 @@ def _inferred(st: State, model: Model, name: str) -> tuple[Dim, ...] | None:
     if name not in infos or infos[name].dims is None:
         infos.update(_inference(st, model))
     vi = infos.get(name)
-    return None if vi is None else _dims(vi)
+    inits = set(st.inits)
+    batch = {i.dims[0] for i in model.graph.inputs if i.name not in inits and i.dims}
+    return None if vi is None else _dims(vi, batch)
 
 
 def _inference(st: State, model: Model) -> dict[str, ValueInfo]:
@@ -87,8 +90,10 @@ def _inference(st: State, model: Model) -> dict[str, ValueInfo]:
     return st.inferred
 
 
-def _dims(vi: ValueInfo) -> tuple[Dim, ...] | None:
-    if vi.dims is None or not vi.dims:
+def _dims(vi: ValueInfo, batch: set[int | str | None]) -> tuple[Dim, ...] | None:
+    """The shape, its first dim the batch N; None unless that dim is the inputs' batch (a
+    Flatten(axis=2) makes N*C x H*W, whose first dim is not N)."""
+    if vi.dims is None or not vi.dims or vi.dims[0] is None or vi.dims[0] not in batch:
         return None
     out: list[Dim] = [sym("N")]
     for d in vi.dims[1:]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import mmap
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -41,10 +42,15 @@ class Tensor:
 
     @property
     def size(self) -> int:
-        """Number of elements."""
+        """Number of elements; past 2^64 it stays at 2^64 (a million dims of 2 in a 2 MB file
+        made a million-bit product, quadratic time)."""
+        if 0 in self.dims:
+            return 0
         n = 1
         for d in self.dims:
             n *= d
+            if abs(n) > 1 << 64:
+                return 1 << 64
         return n
 
 
@@ -94,6 +100,7 @@ class Graph:
     inputs: list[ValueInfo] = field(default_factory=list)
     outputs: list[ValueInfo] = field(default_factory=list)
     value_info: list[ValueInfo] = field(default_factory=list)
+    sparse: list[str] = field(default_factory=list)  # sparse initializers' names
 
 
 @dataclass(slots=True)
@@ -121,31 +128,30 @@ def _varint(b: memoryview, i: int) -> tuple[int, int]:
             raise WireError("varint too long")
 
 
-def _fields(b: memoryview) -> list[tuple[int, int, int | memoryview]]:
-    """(field number, wire type, value) of every field of a message."""
-    out: list[tuple[int, int, int | memoryview]] = []
+def _fields(b: memoryview) -> Iterator[tuple[int, int, int | memoryview]]:
+    """(field number, wire type, value) of every field of a message, one at a time (a list
+    of a million tiny fields held a view object each: 300 MB for a 4 MB file)."""
     i, end = 0, len(b)
     while i < end:
         key, i = _varint(b, i)
         num, wt = key >> 3, key & 7
         if wt == 0:
             v, i = _varint(b, i)
-            out.append((num, wt, v))
+            yield num, wt, v
         elif wt == 2:
             n, i = _varint(b, i)
             if i + n > end:
                 raise WireError("truncated field")
-            out.append((num, wt, b[i : i + n]))
+            yield num, wt, b[i : i + n]
             i += n
-        elif wt == 5:
-            out.append((num, wt, b[i : i + 4]))
-            i += 4
-        elif wt == 1:
-            out.append((num, wt, b[i : i + 8]))
-            i += 8
+        elif wt in (1, 5):
+            size = 8 if wt == 1 else 4
+            if i + size > end:
+                raise WireError("truncated field")
+            yield num, wt, b[i : i + size]
+            i += size
         else:
             raise WireError(f"wire type {wt}")
-    return out
 
 
 def _str(v: int | memoryview) -> str:
@@ -302,6 +308,8 @@ def _graph(b: memoryview) -> Graph:
             g.outputs.append(_value_info(v))
         elif num == 13:
             g.value_info.append(_value_info(v))
+        elif num == 15:  # SparseTensorProto: its values (1) carry the name
+            g.sparse += [_tensor(x).name for k, _, x in _fields(v) if isinstance(x, memoryview)]
     return g
 
 
@@ -323,6 +331,8 @@ def read_model(data: bytes | memoryview | mmap.mmap) -> Model:
                 m.opsets[domain] = version if isinstance(version, int) else 0
     except (WireError, IndexError, struct.error, AssertionError) as exc:
         raise WireError(str(exc) or "malformed") from None
-    if m.ir_version == 0 or not m.graph.nodes:
+    if not m.graph.nodes:
         raise WireError("no graph")
+    if m.ir_version == 0 and not m.opsets:  # ONNX Runtime runs a model without ir_version
+        raise WireError("neither an IR version nor an opset")
     return m

@@ -103,7 +103,7 @@ def random_inputs(
             raise InputError(
                 f"input {spec.name}: {format_shape(shape)} makes {per_sample:,} elements per "
                 f"sample, over the limit of {MAX_SAMPLE_ELEMENTS:,} (dslc's --limit tensor "
-                "default); give smaller sizes"
+                "default): too large for random data; give smaller sizes"
             )
         feeds[spec.name] = _fill(spec, shape, rng)
     return feeds

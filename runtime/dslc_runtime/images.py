@@ -93,8 +93,11 @@ def pipeline_of(metadata: Mapping[str, str]) -> dict[str, Pipeline]:
         return {}
     try:
         return {r["input"]: _pipeline(r) for r in json.loads(text)}
-    except (ValueError, KeyError, TypeError) as exc:
-        raise RunError(f"the model's dslc.preprocess metadata is malformed: {exc}") from None
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        why = "JSON nested too deep" if isinstance(exc, RecursionError) else str(exc)[:200]
+        raise RunError(
+            f"the model's dslc.preprocess metadata is not the list of pipelines dslc writes: {why}"
+        ) from None
 
 
 def _pipeline(r: Mapping[str, Any]) -> Pipeline:
@@ -115,8 +118,15 @@ def _pipeline(r: Mapping[str, Any]) -> Pipeline:
 
 
 def labels_of(metadata: Mapping[str, str]) -> list[str]:
-    """The class names of `dslc.labels`, one a line ([] without them)."""
-    return metadata.get("dslc.labels", "").split("\n") if metadata.get("dslc.labels") else []
+    """The class names of `dslc.labels`, one a line ([] without them), as they can be shown
+    on a terminal: control characters (escape sequences) escaped, at most 100 characters."""
+    text = metadata.get("dslc.labels", "")
+    return [_shown(line) for line in text.split("\n")] if text else []
+
+
+def _shown(label: str) -> str:
+    out = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in label[:100])
+    return out + ("..." if len(label) > 100 else "")
 
 
 def read_image(path: str, channels: int) -> Array:

@@ -145,6 +145,12 @@ def plan_for(
     if hwc or in_graph:
         return _graph_plan(spec, sizes)
     c, h, w = _fixed(spec, (1, 2, 3), sizes)
+    unnamed = [a for a, v in ((2, h), (3, w)) if v is None and not isinstance(spec.shape[a], str)]
+    if unnamed:  # a dim the model leaves unknown (or declares 0 or less): no --size names it
+        raise PrepareError(
+            f"input {spec.describe()}: its height or width has no size and no name to give one "
+            "(--size); give the samples as npz:PATH with an array 'x' of the input's shape"
+        )
     if c not in (1, 3) or h is None or w is None:
         missing = [str(spec.shape[a]) for a, v in ((2, h), (3, w)) if v is None]
         raise PrepareError(
@@ -199,6 +205,8 @@ def pillow() -> Any:
 def _covering(image: Any, cover: Cover) -> Any:
     """Resized (bilinear) so that it covers H x W with its aspect kept."""
     h, w = cover
+    if h < 1 or w < 1 or h * w > 1 << 28:
+        raise PrepareError(f"the input's {h} x {w} is no size to prepare images for")
     scale = max(h / image.height, w / image.width)
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     return image.resize(size, pillow().Resampling.BILINEAR)

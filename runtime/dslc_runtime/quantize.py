@@ -99,7 +99,10 @@ def load_float_model(path: str) -> Any:
     if not graph.node:
         raise QuantizeError(f"{path} is not an ONNX model (it holds no graph)")
     if any(t.data_location == onnx.TensorProto.EXTERNAL for t in graph.initializer):
-        raise QuantizeError(f"{path} keeps its weights in external data (> 2 GiB): not supported")
+        raise QuantizeError(
+            f"{path} keeps its weights in an external data file: quantize reads models that "
+            "hold their weights (below 2 GiB)"
+        )
     ops = {n.op_type for n in graph.node}
     if ops & {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "DynamicQuantizeLinear"}:
         raise QuantizeError(f"{path} is quantized already; quantize the float32 model")
@@ -114,6 +117,20 @@ def load_float_model(path: str) -> Any:
             f"{path} is not a float32 model; quantize a float32 one (dslc compile --dtype float32)"
         )
     return model
+
+
+def _loadable(model: Any, path: str) -> None:
+    """QuantizeError unless ONNX Runtime loads the model: its quantizer would fail later,
+    printing its own traceback, on a model it cannot load (an IR version too new, a type
+    it has no kernel for)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 4  # the reason comes with the exception
+    try:
+        ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - ORT errors share no base
+        raise QuantizeError(f"ONNX Runtime cannot load {path}: {short_reason(exc)}") from None
 
 
 def _targets(model: Any, settings: Settings) -> tuple[list[str], list[str], dict[str, int]]:
@@ -234,7 +251,9 @@ def _run_quantizer(
             calibration_providers=["CPUExecutionProvider"],
             extra_options=extra,
         )
-    except (ValueError, RuntimeError, KeyError, IndexError) as exc:
+    except OSError:
+        raise  # writing its scratch models: said by quantize() with the folder
+    except Exception as exc:  # noqa: BLE001 - ORT's errors (a model it cannot load) share no base
         raise QuantizeError(f"quantization failed: {short_reason(exc)}") from None
 
 
@@ -278,6 +297,7 @@ def quantize(
     settings = settings or Settings()
     start = time.perf_counter()
     model = load_float_model(path)
+    _loadable(model, path)
     if len(samples) == 0:
         raise QuantizeError("no calibration samples")
     try:

@@ -39,17 +39,26 @@ def read_rules(metadata: Mapping[str, str]) -> dict[str, SizeRule]:
         return {}
     try:
         data = json.loads(text)
-        return {
+        rules = {
             str(name): SizeRule(
                 int(r["period"]),
                 frozenset(int(x) for x in r["residues"]),
                 int(r["minimum"]),
-                str(r["text"]),
+                _shown(str(r["text"])),
             )
             for name, r in data.items()
         }
-    except (ValueError, TypeError, KeyError, AttributeError):
-        return {}  # not written by dslc: nothing to enforce
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        return {}  # not written by dslc (JSON nested past Python's limit too): nothing to enforce
+    if any(r.period < 1 for r in rules.values()):  # a period of 0 divided by zero
+        return {}
+    return rules
+
+
+def _shown(text: str) -> str:
+    """A rule's text as a message can show it: escapes escaped, at most 100 characters."""
+    out = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text[:100])
+    return out + ("..." if len(text) > 100 else "")
 
 
 def check_sizes(
