@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -30,22 +29,6 @@ from onnx import numpy_helper as nh
 from dslc.cli import main
 
 ANALYSES = ("summary", "check", "rf", "graph", "decompile", "weights")
-
-
-@pytest.fixture(autouse=True)
-def _quick() -> Iterator[None]:
-    """Each case must end within seconds; one that blocks fails instead of hanging."""
-
-    def timeout(signum: int, frame: object) -> None:
-        raise TimeoutError("the command blocked")
-
-    old = signal.signal(signal.SIGALRM, timeout)
-    signal.alarm(60)
-    start = time.monotonic()
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, old)
-    assert time.monotonic() - start < 45
 
 
 def _model(
@@ -644,13 +627,13 @@ def test_export_never_copies_a_file_a_link_points_to(beside: Path) -> None:
 
 
 def _within(seconds: int, command: str, path: Path, tmp_path: Path) -> Result:
-    """The command's result; TimeoutError past `seconds` (each case takes about a second;
-    before the fixes they took 20 and 40)."""
-    signal.alarm(seconds)
-    try:
-        return _invoke(command, path, tmp_path)
-    finally:
-        signal.alarm(60)
+    """The command's result, after asserting it took under `seconds` of this process's CPU
+    time (each case takes about a second; before the fixes they took 20 and 40). CPU time,
+    not wall time: a busy machine's queue does not count; conftest.py stops a hang."""
+    start = time.process_time()
+    result = _invoke(command, path, tmp_path)
+    assert time.process_time() - start < seconds
+    return result
 
 
 def test_a_tensor_with_a_million_dims(tmp_path: Path) -> None:

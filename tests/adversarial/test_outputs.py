@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 import stat
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -34,20 +33,6 @@ ENV = {
     "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'runtime'}",
     "PYTHONDONTWRITEBYTECODE": "1",
 }
-
-
-@pytest.fixture(autouse=True)
-def _no_hang() -> Iterator[None]:
-    """A command that blocks (on a FIFO, say) fails the test instead of hanging the run."""
-
-    def timeout(signum: int, frame: object) -> None:
-        raise TimeoutError("the command blocked")
-
-    old = signal.signal(signal.SIGALRM, timeout)
-    signal.alarm(60)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, old)
 
 
 @pytest.fixture
