@@ -3,6 +3,7 @@ the shared options, and the compilation of a file to a checked analysis."""
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import sys
@@ -23,6 +24,7 @@ __all__ = [
     "SET_HELP",
     "SIZE_HELP",
     "TERMINATED",
+    "FiniteRange",
     "Terminated",
     "UserError",
     "analyse_file",
@@ -46,6 +48,18 @@ F = TypeVar("F", bound=Callable[..., Any])
 # every --seed: 32 bits, as the weight initialiser uses them (4294967296 would draw what 0
 # draws) and numpy's and torch's generators take them (a negative seed was an internal error)
 SEED = click.IntRange(0, 2**32 - 1)
+
+
+class FiniteRange(click.FloatRange):
+    """A FloatRange that also refuses nan and inf (nan passes every comparison)."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
 SET_HELP = "Override a network parameter, e.g. --set classes=10 (repeatable)."
 SIZE_HELP = (
     "Values for symbolic input sizes (input image: 3 x H x W), so that shapes and costs "
@@ -354,17 +368,11 @@ def check_model_file(path: str | os.PathLike[str]) -> None:
     """An .onnx about to be handed to ONNX Runtime, checked as the importer checks one: what
     is not a regular file (a FIFO, a device) is refused, a graph ONNX Runtime would refuse
     (E0804) or stored data that does not fit its dims (E0805) said in dslc's words."""
-    import stat
-
     from dslc.importer.model import check_onnx
 
+    rt = load_runtime()
     try:  # a FIFO or a device is refused, never read (ONNX Runtime would block on a FIFO)
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        mode = os.fstat(fd).st_mode
-        os.close(fd)
-    except OSError as exc:
-        raise UserError(f"cannot read model {os.fspath(path)}: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(mode):
-        kind = "a directory" if stat.S_ISDIR(mode) else "a FIFO, device or socket"
-        raise UserError(f"cannot read model {os.fspath(path)}: not a regular file ({kind})")
+        rt.open_regular(os.fspath(path), "model").close()
+    except rt.RunError as exc:
+        raise UserError(str(exc)) from None
     check_onnx(os.fspath(path))

@@ -11,6 +11,7 @@ import click
 
 from dslc.cli.common import (
     SEED,
+    FiniteRange,
     UserError,
     check_model_file,
     debug_option,
@@ -19,7 +20,6 @@ from dslc.cli.common import (
     size_option,
 )
 from dslc.cli.output import check_output, write_atomic
-from dslc.cli.train import FiniteRange
 
 __all__ = ["default_output", "quantize"]
 
@@ -179,7 +179,6 @@ def _quantize(model: str, output: str | None, **opts: Any) -> None:
     _check_input(model)
     out = Path(output) if output else default_output(model)
     try:
-        rt.open_regular(model, "model").close()  # a FIFO or a device is refused, not read
         check_model_file(model)
         source = cal.parse_source(opts["source"])
         check_output(out, [model, source.path or None])

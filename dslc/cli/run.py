@@ -207,7 +207,6 @@ def _run(
         _check_output(output, model, inputs)
     try:
         if Path(model).exists():
-            rt.open_regular(model, "model").close()
             check_model_file(model)
         source, label = _model_bytes(model, sets, seed, limits, scratch)
         m = rt.Model(source, provider=provider)

@@ -13,10 +13,18 @@ from typing import Any
 import click
 
 from dslc.backend.settings import SCHEMES
-from dslc.cli.common import SEED, SET_HELP, UserError, analyse_file, debug_option, guard
+from dslc.cli.common import (
+    SEED,
+    SET_HELP,
+    FiniteRange,
+    UserError,
+    analyse_file,
+    debug_option,
+    guard,
+)
 from dslc.cli.output import atomic_file, check_output
 
-__all__ = ["FiniteRange", "train"]
+__all__ = ["train"]
 
 OPTIMIZERS = ("sgd", "adam", "adamw")  # dslc.pytorch.train.OPTIMIZERS (no torch import here)
 DATA_HELP = (
@@ -26,16 +34,6 @@ DATA_HELP = (
     "scaled to [0, 1]). Images are "
     "resized bilinearly to the network's input, one channel copied if it wants 3."
 )
-
-
-class FiniteRange(click.FloatRange):
-    """A FloatRange that also refuses nan and inf (nan passes every comparison)."""
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
-        number = super().convert(value, param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number", param, ctx)
-        return number
 
 
 def _torch() -> Any:

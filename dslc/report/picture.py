@@ -133,19 +133,13 @@ def _regular_bytes(path: Path) -> bytes:
     """The file's bytes: a regular file only (a FIFO or device is refused without blocking),
     at most dslc_runtime's image size cap."""
     from dslc_runtime.errors import RunError
-    from dslc_runtime.files import open_regular
+    from dslc_runtime.files import read_capped
     from dslc_runtime.images import MAX_IMAGE_BYTES
 
     try:
-        with open_regular(str(path), "image") as f:
-            data = f.read(MAX_IMAGE_BYTES + 1)
+        return read_capped(str(path), "image", MAX_IMAGE_BYTES)
     except RunError as exc:
         raise PictureError(str(exc)) from None
-    except OSError as exc:
-        raise PictureError(f"cannot read image {path}: {exc.strerror or exc}") from None
-    if len(data) > MAX_IMAGE_BYTES:
-        raise PictureError(f"cannot read image {path}: larger than {MAX_IMAGE_BYTES >> 20} MiB")
-    return data
 
 
 def _from_npy(path: Path, data: bytes) -> np.ndarray:

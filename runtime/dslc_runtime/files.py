@@ -14,7 +14,7 @@ import numpy as np
 from .errors import InputError
 from .specs import TensorSpec, format_shape
 
-__all__ = ["check_values", "open_regular", "read_array"]
+__all__ = ["check_values", "open_regular", "read_array", "read_capped"]
 
 _NPY_MAGIC = b"\x93NUMPY"
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
@@ -34,6 +34,18 @@ def open_regular(path: str, what: str = "input") -> BinaryIO:
         raise InputError(f"cannot read {what} {path}: not a regular file ({kind})")
     os.set_blocking(fd, True)
     return os.fdopen(fd, "rb")
+
+
+def read_capped(path: str, what: str, max_bytes: int) -> bytes:
+    """A regular file's bytes (as open_regular opens it), refused past `max_bytes`."""
+    try:
+        with open_regular(path, what) as f:
+            data = f.read(max_bytes + 1)
+    except OSError as exc:
+        raise InputError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if len(data) > max_bytes:
+        raise InputError(f"cannot read {what} {path}: larger than {max_bytes >> 20} MiB")
+    return data
 
 
 def read_array(path: str) -> np.ndarray[Any, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError, RunError
-from .files import open_regular
+from .files import read_capped
 
 __all__ = ["MAX_IMAGE_BYTES", "Pipeline", "labels_of", "pipeline_of", "ranked", "read_image"]
 
@@ -135,10 +135,7 @@ def read_image(path: str, channels: int) -> Array:
         from PIL import Image, UnidentifiedImageError
     except ImportError:
         raise RunError(f"reading images needs Pillow: {INSTALL}") from None
-    with open_regular(path, "image") as f:
-        data = f.read(MAX_IMAGE_BYTES + 1)
-    if len(data) > MAX_IMAGE_BYTES:
-        raise InputError(f"cannot read image {path}: larger than {MAX_IMAGE_BYTES >> 20} MiB")
+    data = read_capped(path, "image", MAX_IMAGE_BYTES)
     try:
         with Image.open(io.BytesIO(data)) as opened:
             img = _eight_bit(opened).convert("L" if channels == 1 else "RGB")
