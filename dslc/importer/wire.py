@@ -203,10 +203,16 @@ def _tensor(b: memoryview) -> Tensor:
             t.raw = v
         elif num == 13:
             assert isinstance(v, memoryview)
-            entry = {k: _str(x) for k, _, x in _fields(v)}
-            t.external[entry.get(1, "")] = entry.get(2, "")
+            name, value = _entry(v)
+            t.external[name] = value
     t.dims = tuple(dims)
     return t
+
+
+def _entry(b: memoryview) -> tuple[str, str]:
+    """A StringStringEntryProto: (key, value)."""
+    entry = {k: _str(x) for k, _, x in _fields(b)}
+    return entry.get(1, ""), entry.get(2, "")
 
 
 def _attr(b: memoryview) -> Attr:
@@ -252,8 +258,8 @@ def _node(b: memoryview) -> Node:
             n.domain = _str(v)
         elif num == 9:
             assert isinstance(v, memoryview)
-            entry = {k: _str(x) for k, _, x in _fields(v)}
-            n.meta[entry.get(1, "")] = entry.get(2, "")
+            name, value = _entry(v)
+            n.meta[name] = value
     return n
 
 
